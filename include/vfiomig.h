@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvfiomig - drive VFIO device live migration from a VMM.
+ *
+ * Conventions, everywhere in this header:
+ *  - functions return 0 (or a count) on success and a negative errno on
+ *    failure; nothing is printed, messages go to the context's log function;
+ *  - an options struct starts with its size (use VFIOMIG_OPTS()); a NULL
+ *    options pointer means "all defaults"; a smaller (older) struct is
+ *    accepted, a larger one only if its unknown tail is zero (else -E2BIG);
+ *  - flags arguments reject unknown bits with -EINVAL;
+ *  - every fd the library opens is O_CLOEXEC.
+ * See libvfiomig(7).
+ */
+#ifndef VFIOMIG_H
+#define VFIOMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VFIOMIG_VERSION_MAJOR 0
+#define VFIOMIG_VERSION_MINOR 1
+#define VFIOMIG_VERSION_MICRO 0
+
+/* Declare and size an options struct: VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = ...); */
+#define VFIOMIG_OPTS(TYPE, NAME, ...)                                          \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+/* Library version string, e.g. "0.1.0"; *major etc. may be NULL. */
+const char *vfiomig_version(unsigned int *major, unsigned int *minor,
+			    unsigned int *micro);
+
+/* ------------------------------------------------------------------ */
+/* Context: log function, sysfs and /dev roots.                        */
+
+struct vfiomig_ctx;
+
+struct vfiomig_ctx_opts {
+	size_t sz;
+	const char *sysfs_root; /* default "/sys" */
+	const char *dev_root;   /* default "/dev" */
+};
+
+/* priority is a syslog(3) level (LOG_ERR .. LOG_DEBUG). */
+typedef void (*vfiomig_log_fn)(void *data, int priority, const char *file,
+			       int line, const char *fn, const char *format,
+			       va_list args);
+
+int vfiomig_ctx_new(const struct vfiomig_ctx_opts *opts,
+		    struct vfiomig_ctx **ctxp);
+void vfiomig_ctx_free(struct vfiomig_ctx *ctx);
+/* fn NULL: silence (the default). Messages above the priority are dropped. */
+void vfiomig_ctx_set_log_fn(struct vfiomig_ctx *ctx, vfiomig_log_fn fn,
+			    void *data);
+void vfiomig_ctx_set_log_priority(struct vfiomig_ctx *ctx, int priority);
+int vfiomig_ctx_get_log_priority(const struct vfiomig_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Device handles.                                                     */
+
+struct vfiomig_device;
+
+enum vfiomig_iommu_path {
+	VFIOMIG_IOMMU_AUTO = 0,    /* open: iommufd when usable, else Type1 */
+	VFIOMIG_IOMMU_IOMMUFD = 1, /* cdev + /dev/iommu */
+	VFIOMIG_IOMMU_TYPE1 = 2,   /* group + Type1v2 container */
+	VFIOMIG_IOMMU_NONE = 3,    /* adopted device fd without IOMMU context */
+};
+
+struct vfiomig_open_opts {
+	size_t sz;
+	unsigned int flags;  /* none defined yet: must be 0 */
+	int iommu;           /* enum vfiomig_iommu_path; AUTO by default */
+	/* Optional: share an already open container or iommufd (not owned). */
+	int iommu_fd;        /* 0 = none (a real fd 0 cannot be shared) */
+	uint32_t ioas_id;    /* with an iommufd: attach to this IOAS */
+};
+
+/*
+ * name: a PCI address ("0000:3b:00.1" or "3b:00.1"), an mdev UUID, a sysfs
+ * device path, or a cdev node ("/dev/vfio/devices/vfio3").
+ */
+int vfiomig_device_open(struct vfiomig_ctx *ctx, const char *name,
+			const struct vfiomig_open_opts *opts,
+			struct vfiomig_device **devp);
+
+/* Adopt fds a VMM already holds. Not owned unless VFIOMIG_ADOPT_OWN. */
+#define VFIOMIG_ADOPT_OWN (1u << 0)
+
+struct vfiomig_adopt_opts {
+	size_t sz;
+	unsigned int flags;  /* VFIOMIG_ADOPT_OWN */
+	int container_fd;    /* -1/0 = none */
+	int iommufd;         /* -1/0 = none */
+	uint32_t devid;      /* iommufd device id from BIND, 0 = unknown */
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	const char *name;    /* optional: sysfs name/path for identity */
+};
+
+int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
+			 const struct vfiomig_adopt_opts *opts,
+			 struct vfiomig_device **devp);
+/* Ends any data session, closes what the library owns. NULL is a no-op. */
+void vfiomig_device_free(struct vfiomig_device *dev);
+
+struct vfiomig_ctx *vfiomig_device_ctx(const struct vfiomig_device *dev);
+int vfiomig_device_fd(const struct vfiomig_device *dev);
+/* Container fd (Type1) or iommufd; -ENOENT when there is none. */
+int vfiomig_device_iommu_fd(const struct vfiomig_device *dev);
+int vfiomig_device_iommu_path(const struct vfiomig_device *dev);
+/* "0000:3b:00.1" or the mdev UUID; NULL if unknown (adopted, no name). */
+const char *vfiomig_device_name(const struct vfiomig_device *dev);
+const char *vfiomig_device_sysfs_path(const struct vfiomig_device *dev);
+const char *vfiomig_device_driver(const struct vfiomig_device *dev);
+/* mdev type ("mtty-2"); NULL for PCI functions. */
+const char *vfiomig_device_mdev_type(const struct vfiomig_device *dev);
+
+struct vfiomig_pci_ids {
+	uint16_t vendor, device, subsystem_vendor, subsystem_device;
+	uint32_t class_code;
+};
+/* -ENODATA when the device is not a PCI function. */
+int vfiomig_device_pci_ids(const struct vfiomig_device *dev,
+			   struct vfiomig_pci_ids *ids);
+
+/* iommufd ids (0 when unknown/not applicable); any pointer may be NULL. */
+int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
+			       uint32_t *devid, uint32_t *ioas_id,
+			       uint32_t *hwpt_id);
+
+int vfiomig_device_reset(struct vfiomig_device *dev);
+
+/* ------------------------------------------------------------------ */
+/* Device enumeration.                                                 */
+
+struct vfiomig_device_info {
+	size_t sz;
+	const char *name;        /* PCI address or mdev UUID */
+	const char *sysfs_path;
+	const char *driver;      /* NULL if unbound */
+	const char *mdev_type;   /* NULL for PCI */
+	int iommu_group;         /* -1 if none */
+	const char *cdev;        /* "vfio3" or NULL */
+};
+
+/* Return non-zero from fn to stop; that value is returned. */
+typedef int (*vfiomig_enum_fn)(void *arg, const struct vfiomig_device_info *info);
+/* Calls fn for every VFIO device (vfio-pci bound functions, mdevs, cdevs). */
+int vfiomig_device_enum(struct vfiomig_ctx *ctx, unsigned int flags,
+			vfiomig_enum_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* VFIO_DEVICE_FEATURE plumbing.                                       */
+
+#define VFIOMIG_FEATURE_GET (1u << 0)
+#define VFIOMIG_FEATURE_SET (1u << 1)
+
+/* 1: supported, 0: not supported (ENOTTY), <0: error. */
+int vfiomig_feature_probe(struct vfiomig_device *dev, uint32_t feature,
+			  unsigned int flags);
+/* data/len is the feature payload (without the 8-byte header). */
+int vfiomig_feature_get(struct vfiomig_device *dev, uint32_t feature,
+			void *data, size_t len);
+/* The kernel may write the payload back (e.g. DMA_LOGGING_START). */
+int vfiomig_feature_set(struct vfiomig_device *dev, uint32_t feature,
+			void *data, size_t len);
+
+#define VFIOMIG_MIG_STOP_COPY (1u << 0)
+#define VFIOMIG_MIG_P2P (1u << 1)
+#define VFIOMIG_MIG_PRE_COPY (1u << 2)
+
+#define VFIOMIG_CAP_MIGRATION (1u << 0)     /* FEATURE_MIGRATION answered */
+#define VFIOMIG_CAP_MIG_DATA_SIZE (1u << 1)
+#define VFIOMIG_CAP_DMA_LOGGING (1u << 2)
+
+struct vfiomig_caps {
+	size_t sz;
+	uint64_t migration_flags; /* VFIOMIG_MIG_* */
+	uint32_t features;        /* VFIOMIG_CAP_* */
+	int iommu_path;           /* enum vfiomig_iommu_path */
+};
+
+int vfiomig_device_caps(struct vfiomig_device *dev, struct vfiomig_caps *caps);
+
+/* ------------------------------------------------------------------ */
+/* Migration v2 state machine.                                         */
+
+enum vfiomig_state {
+	VFIOMIG_STATE_ERROR = 0,
+	VFIOMIG_STATE_STOP = 1,
+	VFIOMIG_STATE_RUNNING = 2,
+	VFIOMIG_STATE_STOP_COPY = 3,
+	VFIOMIG_STATE_RESUMING = 4,
+	VFIOMIG_STATE_RUNNING_P2P = 5,
+	VFIOMIG_STATE_PRE_COPY = 6,
+	VFIOMIG_STATE_PRE_COPY_P2P = 7,
+	VFIOMIG_STATE_NR = 8,
+};
+
+/* "running", "stop", "stop-copy", "resuming", "running-p2p", "pre-copy",
+ * "pre-copy-p2p", "error"; NULL for an unknown number. */
+const char *vfiomig_state_name(int state);
+/* The state number, or -EINVAL. Case-insensitive; '_' accepted for '-'. */
+int vfiomig_state_parse(const char *name);
+
+/*
+ * The kernel's vfio_mig_get_next_state() walk from cur to target for a
+ * device with migration_flags, as a pure function. Writes the states after
+ * cur (at most max) into path; returns their number (0 when cur == target)
+ * or -EINVAL (unsupported state, STOP_COPY -> PRE_COPY, ...).
+ */
+int vfiomig_state_plan(int cur, int target, uint64_t migration_flags,
+		       int *path, size_t max);
+/* Whether the arc from -> to creates a data fd (a new session). */
+bool vfiomig_arc_opens_session(int from, int to);
+
+/* Current state from the kernel (>= 0) or a negative errno. */
+int vfiomig_state_get(struct vfiomig_device *dev);
+
+#define VFIOMIG_SET_COMBINED (1u << 0) /* one ioctl, the kernel walks */
+
+enum vfiomig_recovery {
+	VFIOMIG_RECOVER_STAY = 0,  /* leave the device where it stopped */
+	VFIOMIG_RECOVER_STATE = 1, /* try to go to recovery_state */
+	VFIOMIG_RECOVER_RESET = 2, /* VFIO_DEVICE_RESET (-> RUNNING) */
+};
+
+struct vfiomig_set_opts {
+	size_t sz;
+	unsigned int flags;      /* VFIOMIG_SET_* */
+	int recovery;            /* enum vfiomig_recovery */
+	int recovery_state;
+	/* out: filled on failure (and on success: failed_* = -1) */
+	int failed_from;         /* arc that failed, -1 if none */
+	int failed_to;
+	int state;               /* state read back from the kernel */
+};
+
+int vfiomig_state_set(struct vfiomig_device *dev, int target,
+		      struct vfiomig_set_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Data sessions.                                                      */
+
+/* The open session's data fd (still owned by the library), or -ENOENT. */
+int vfiomig_data_fd(const struct vfiomig_device *dev);
+/* Ends the session (closes the fd) without changing the device state. */
+void vfiomig_data_close(struct vfiomig_device *dev);
+
+/* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE; valid in any state. */
+int vfiomig_data_size(struct vfiomig_device *dev, uint64_t *stop_copy_length);
+
+struct vfiomig_precopy_info {
+	uint64_t initial_bytes;
+	uint64_t dirty_bytes;
+};
+/* VFIO_MIG_GET_PRECOPY_INFO on the session fd (PRE_COPY states only). */
+int vfiomig_precopy_info(struct vfiomig_device *dev,
+			 struct vfiomig_precopy_info *info);
+
+/* Write fn returns bytes consumed (> 0) or a negative errno. */
+typedef ssize_t (*vfiomig_write_fn)(void *arg, const void *buf, size_t len);
+/* Read fn returns bytes (> 0), 0 at end of input, or a negative errno. */
+typedef ssize_t (*vfiomig_read_fn)(void *arg, void *buf, size_t len);
+
+enum vfiomig_io_kind {
+	VFIOMIG_IO_BUF = 1, /* buf/len */
+	VFIOMIG_IO_FD = 2,  /* fd: file, pipe, socket */
+	VFIOMIG_IO_CB = 3,  /* write_fn (save) / read_fn (load) with arg */
+};
+
+struct vfiomig_io {
+	size_t sz;
+	int kind;               /* enum vfiomig_io_kind */
+	void *buf;              /* IO_BUF */
+	size_t len;             /* IO_BUF: capacity (save) / length (load) */
+	int fd;                 /* IO_FD */
+	vfiomig_write_fn write_fn;
+	vfiomig_read_fn read_fn;
+	void *arg;
+	uint64_t limit;         /* load from fd/cb: max bytes, 0 = until EOF */
+};
+
+#define VFIOMIG_XFER_NO_SPLICE (1u << 0) /* always use the copy loop */
+
+/*
+ * Save: read what the session has now into `to`. In PRE_COPY states stops
+ * when the driver has nothing more for now (read 0 or ENOMSG); in
+ * STOP_COPY at the end of the stream. With IO_BUF stops when the buffer is
+ * full. Returns the number of bytes moved (0 = nothing available / end).
+ * On an error the session is ended, the state read back, and the error
+ * returned.
+ */
+int64_t vfiomig_save(struct vfiomig_device *dev, const struct vfiomig_io *to,
+		     unsigned int flags);
+/* Load: write `from` into the RESUMING session. Returns bytes written. */
+int64_t vfiomig_load(struct vfiomig_device *dev, const struct vfiomig_io *from,
+		     unsigned int flags);
+/* Leave RESUMING for target (STOP or RUNNING); the kernel validates here. */
+int vfiomig_load_finish(struct vfiomig_device *dev, int target,
+			struct vfiomig_set_opts *opts);
+
+struct vfiomig_precopy_policy {
+	size_t sz;
+	uint64_t dirty_threshold;  /* switch when dirty_bytes <= this (default 0) */
+	unsigned int stall_rounds; /* ... or not shrinking over N rounds (default 3) */
+	unsigned int max_rounds;   /* ... or after this many rounds (0 = no limit) */
+};
+
+struct vfiomig_precopy_progress {
+	size_t sz;
+	unsigned int round;        /* rounds done, counting this one */
+	uint64_t round_bytes;      /* bytes moved in this round */
+	uint64_t total_bytes;      /* bytes moved in all rounds */
+	uint64_t initial_bytes;    /* from PRECOPY_INFO after the round */
+	uint64_t dirty_bytes;
+	unsigned int stalled;      /* rounds dirty_bytes did not shrink */
+	/* private state of the policy follows in future versions */
+};
+
+/*
+ * One precopy round: drain what is available into `to`, read PRECOPY_INFO,
+ * update progress. Returns 1 when the policy says "go to STOP_COPY now",
+ * 0 to keep iterating, or a negative errno. progress must be zeroed
+ * (besides sz) before the first round.
+ */
+int vfiomig_precopy_iterate(struct vfiomig_device *dev,
+			    const struct vfiomig_io *to,
+			    const struct vfiomig_precopy_policy *policy,
+			    struct vfiomig_precopy_progress *progress);
+
+/* ------------------------------------------------------------------ */
+/* Dirty page tracking.                                                */
+
+struct vfiomig_dirty;
+
+enum vfiomig_dirty_backend {
+	VFIOMIG_DIRTY_AUTO = 0,
+	VFIOMIG_DIRTY_DMA_LOGGING = 1,
+	VFIOMIG_DIRTY_IOMMUFD = 2,
+	VFIOMIG_DIRTY_TYPE1 = 3,
+	VFIOMIG_DIRTY_ALL = 4,
+};
+
+struct vfiomig_range {
+	uint64_t iova;
+	uint64_t length;
+};
+
+struct vfiomig_dirty_opts {
+	size_t sz;
+	unsigned int flags;        /* none yet */
+	int backend;               /* AUTO, or force one */
+	/* iommufd context without (or besides) VFIO devices, e.g. a VMM's
+	 * own iommufd objects or the iommufd test mock: */
+	int iommufd;               /* 0 = take it from the devices */
+	uint32_t ioas_id;
+	uint32_t hwpt_id;          /* existing dirty-capable HWPT, or 0 */
+	const uint32_t *dev_ids;   /* iommufd device ids to allocate for */
+	size_t n_dev_ids;
+};
+
+/* VFIOMIG_DIRTY_BACKEND in the environment forces a backend by name
+ * ("dma-logging", "iommufd", "type1", "all") when opts->backend is AUTO. */
+int vfiomig_dirty_new(struct vfiomig_device *const *devs, size_t ndevs,
+		      const struct vfiomig_dirty_opts *opts,
+		      struct vfiomig_dirty **trp);
+/* Stops tracking if started; frees. NULL is a no-op. */
+void vfiomig_dirty_free(struct vfiomig_dirty *tr);
+int vfiomig_dirty_backend(const struct vfiomig_dirty *tr);
+/* Why that backend was chosen, one line. */
+const char *vfiomig_dirty_reason(const struct vfiomig_dirty *tr);
+const char *vfiomig_dirty_backend_name(int backend);
+
+int vfiomig_dirty_start(struct vfiomig_dirty *tr,
+			const struct vfiomig_range *ranges, size_t nranges,
+			uint64_t page_size);
+int vfiomig_dirty_stop(struct vfiomig_dirty *tr);
+
+#define VFIOMIG_DIRTY_ACCUMULATE (1u << 0) /* OR into bitmap, don't clear it */
+#define VFIOMIG_DIRTY_NO_CLEAR (1u << 1)   /* don't clear the kernel's log */
+
+/*
+ * bitmap: one bit per page_size page of [iova, iova + length), LSB-first
+ * in 64-bit words. page_size is any power of two >= 4096. On a kernel
+ * error the whole queried range is marked dirty and the error returned.
+ */
+int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length, uint64_t page_size, uint64_t *bitmap,
+			unsigned int flags);
+/* Unmap [iova, iova + length) and return its dirty bits (Type1: UNMAP
+ * with GET_DIRTY_BITMAP; iommufd: query NO_CLEAR then IOAS_UNMAP). */
+int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length, uint64_t page_size, uint64_t *bitmap,
+			unsigned int flags);
+
+/* Plan at most max ranges covering all of in[] with the least extra area
+ * (merging across the smallest gaps), aligned to page_size. Returns the
+ * number written to out or a negative errno. */
+int vfiomig_dirty_plan_ranges(const struct vfiomig_range *in, size_t n,
+			      uint64_t page_size, struct vfiomig_range *out,
+			      size_t max);
+
+/* Type1 migration capability of the device's container. */
+int vfiomig_type1_dirty_caps(struct vfiomig_device *dev, uint64_t *pgsize,
+			     uint64_t *max_bitmap_bytes);
+/* IOMMU_GET_HW_INFO out_capabilities for the device (iommufd path). */
+int vfiomig_iommufd_hw_caps(struct vfiomig_device *dev, uint64_t *caps);
+
+/* Bitmap helpers: nbits bits, LSB-first 64-bit words. */
+uint64_t vfiomig_bitmap_count(const uint64_t *bitmap, uint64_t nbits);
+/* From *pos, find the next run of set bits: *pos = first, *len = run
+ * length; returns 1, or 0 when there is none. Advance *pos += *len. */
+int vfiomig_bitmap_next_range(const uint64_t *bitmap, uint64_t nbits,
+			      uint64_t *pos, uint64_t *len);
+/* Convert a bitmap covering `length` bytes from src_pgsize to dst_pgsize
+ * pages (OR when growing, replicate when shrinking); ACCUMULATE ORs into
+ * dst instead of overwriting it. */
+int vfiomig_bitmap_convert(const uint64_t *src, uint64_t src_pgsize,
+			   uint64_t *dst, uint64_t dst_pgsize, uint64_t length,
+			   unsigned int flags);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VFIOMIG_H */

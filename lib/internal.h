@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private declarations shared by the library's source files. */
+#ifndef VFIOMIG_INTERNAL_H
+#define VFIOMIG_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "vfiomig.h"
+#include "sys.h"
+
+#define VFIOMIG_EXPORT __attribute__((visibility("default")))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define offsetofend(TYPE, FIELD)                                               \
+	(offsetof(TYPE, FIELD) + sizeof(((TYPE *)0)->FIELD))
+
+struct vfiomig_ctx {
+	vfiomig_log_fn log_fn;
+	void *log_data;
+	int log_priority;
+	char *sysfs_root;
+	char *dev_root;
+};
+
+/* A data session: the data fd the kernel returned on an fd-creating arc. */
+struct vfiomig_session {
+	int fd;           /* -1 when no session */
+	bool saving;      /* PRE_COPY/STOP_COPY side, else resuming */
+};
+
+struct vfiomig_device {
+	struct vfiomig_ctx *ctx;
+	int fd;              /* device fd */
+	bool own_fd;
+	int iommu_path;      /* enum vfiomig_iommu_path */
+	int group_fd;        /* Type1 path: the group, -1 otherwise */
+	int container_fd;    /* Type1 path */
+	bool own_container;
+	int iommufd;         /* iommufd path */
+	bool own_iommufd;
+	uint32_t devid, ioas_id, hwpt_id;
+	bool own_ioas;       /* the library allocated ioas_id */
+	char *name;          /* PCI address or UUID, may be NULL */
+	char *sysfs_path;    /* may be NULL */
+	char *driver;        /* may be NULL */
+	char *mdev_type;     /* NULL for PCI */
+	bool have_pci_ids;
+	struct vfiomig_pci_ids pci_ids;
+	/* Migration: cached capability flags, 0 until probed. */
+	uint64_t mig_flags;
+	bool mig_flags_known;
+	struct vfiomig_session session;
+};
+
+/* Logging: cheap when the priority filters the message out. */
+void vfiomig_log(const struct vfiomig_ctx *ctx, int priority, const char *file,
+		 int line, const char *fn, const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+#define vfm_log_cond(ctx, prio, ...)                                           \
+	do {                                                                   \
+		const struct vfiomig_ctx *c_ = (ctx);                          \
+		if (c_ && c_->log_fn && c_->log_priority >= (prio))            \
+			vfiomig_log(c_, prio, __FILE__, __LINE__, __func__,    \
+				    __VA_ARGS__);                              \
+	} while (0)
+
+#define err(ctx, ...) vfm_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+#define warn(ctx, ...) vfm_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+#define info(ctx, ...) vfm_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define dbg(ctx, ...) vfm_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Options structs (libbpf rule): NULL = defaults; sz must cover the first
+ * member; bytes past what this library knows must be zero (-E2BIG).
+ */
+int vfm_opts_check(const void *opts, size_t user_sz, size_t known_sz);
+#define OPTS_CHECK(opts, TYPE)                                                 \
+	((opts) ? vfm_opts_check((opts), (opts)->sz, sizeof(struct TYPE)) : 0)
+/* Field present in the caller's (possibly older) struct? */
+#define OPTS_HAS(opts, FIELD)                                                  \
+	((opts) && (opts)->sz >= offsetofend(__typeof__(*(opts)), FIELD))
+#define OPTS_GET(opts, FIELD, DEF) (OPTS_HAS(opts, FIELD) ? (opts)->FIELD : (DEF))
+#define OPTS_SET(opts, FIELD, VAL)                                             \
+	do {                                                                   \
+		if (OPTS_HAS(opts, FIELD))                                     \
+			(opts)->FIELD = (VAL);                                 \
+	} while (0)
+
+/* feature.c: VFIO_DEVICE_FEATURE with the header filled in. */
+int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
+		size_t len);
+
+/* device.c */
+int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags);
+
+/* migration.c: end the session (close the data fd) if any. */
+void vfm_session_end(struct vfiomig_device *dev);
+
+/* util.c */
+char *vfm_path_join(const char *a, const char *b);
+int vfm_read_sysfs_str(const char *dir, const char *attr, char *buf,
+		       size_t len);
+int vfm_readlink_base(const char *dir, const char *link, char *buf,
+		      size_t len);
+
+#endif

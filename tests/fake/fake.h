@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fake kernel: what tests use to build a fake machine.
+ *
+ * Linked into the fake-kernel test programs only.  It interposes the libc
+ * calls listed in lib/sys.h; calls on fds it did not create pass through
+ * to libc.  Device nodes live under fake_dev_root() and a sysfs tree under
+ * fake_sysfs_root(), both in a private temporary directory; point a
+ * vfiomig_ctx at them.  Every behaviour follows
+ * ../shared/docs/kernel-contract.md: same argsz minimums, flag checks and
+ * errno values, in the same order.
+ */
+#ifndef FAKE_H
+#define FAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a driver ends precopy data for now (contract 5.1). */
+enum fake_precopy_end {
+	FAKE_END_ZERO = 0,   /* read() returns 0 (mtty, hisi, qat) */
+	FAKE_END_ENOMSG = 1, /* read() fails with ENOMSG (mlx5) */
+};
+
+enum fake_personality {
+	FAKE_GENERIC = 0, /* programmable state blob, see fields below */
+	FAKE_MTTY = 1,    /* samples/vfio-mdev/mtty.c exactly (contract 12) */
+};
+
+struct fake_dev_cfg {
+	const char *name;       /* "0000:3b:00.1" or an mdev UUID */
+	bool mdev;              /* mdev (emulated IOMMU) vs PCI function */
+	const char *mdev_type;  /* "mtty-2" */
+	const char *driver;     /* "vfio-pci", "mlx5_vfio_pci", "mtty" */
+	uint16_t vendor, device, subsystem_vendor, subsystem_device;
+	uint32_t class_code;
+	int group;              /* IOMMU group number */
+	int cdev;               /* N of /dev/vfio/devices/vfioN, -1 = none */
+	int personality;        /* enum fake_personality */
+	int mtty_ports;         /* FAKE_MTTY: 1 or 2 */
+	uint64_t mig_flags;     /* 0 = no mig_ops: migration features ENOTTY */
+	bool log_ops;           /* DMA logging feature present */
+	bool log_reject_double; /* second START -> EINVAL (mlx5); mtty: no */
+	size_t state_size;      /* GENERIC: STOP_COPY stream length */
+	size_t precopy_initial; /* GENERIC: initial bytes in PRE_COPY */
+	size_t precopy_dirty;   /* GENERIC: bytes dirtied per precopy round */
+	int precopy_end;        /* enum fake_precopy_end */
+	bool hw_dirty;          /* iommufd: IOMMU_HW_CAP_DIRTY_TRACKING */
+};
+
+/* Fill cfg with an mtty-2 (or mtty-1) instance like the VM's. */
+void fake_cfg_mtty(struct fake_dev_cfg *cfg, const char *uuid, int ports,
+		   int group, int cdev);
+/* Fill cfg with a vfio-pci variant function with migration flags. */
+void fake_cfg_pci(struct fake_dev_cfg *cfg, const char *bdf, int group,
+		  int cdev, uint64_t mig_flags);
+
+/* Create an empty fake machine: /dev/vfio/vfio, /dev/iommu (when
+ * with_iommufd), the sysfs skeleton. Returns 0 or -errno. */
+int fake_init(bool with_iommufd);
+/* Tear it all down; returns the number of fake fds still open (leaks). */
+int fake_fini(void);
+const char *fake_sysfs_root(void);
+const char *fake_dev_root(void);
+
+/* Add a device (sysfs entries, group node, cdev node). Returns an id. */
+int fake_add_device(const struct fake_dev_cfg *cfg);
+
+/* Fault injection: the nth (1-based) intercepted call from now on a fake
+ * fd or fake node fails with err (no side effect). 0 disarms. */
+void fake_fail_nth(unsigned int nth, int err);
+/* Same, but only counting calls whose name matches ("ioctl", "read",
+ * "write", "open", "close", "splice", "poll", "pread", "pwrite"). */
+void fake_fail_nth_call(const char *call, unsigned int nth, int err);
+/* Intercepted calls so far (to enumerate fault points). */
+unsigned int fake_calls(void);
+/* Fake fds currently open (leak checks). */
+int fake_open_fds(void);
+
+/* Device model access for tests. */
+int fake_dev_state(int id);
+void fake_dev_set_state(int id, int state);
+/* Make ERROR reachable (only RESET leaves it), like pds. */
+void fake_dev_force_error(int id);
+/* Fail the next SET arc from -> to with err (device stays in from). */
+void fake_dev_fail_arc(int id, int from, int to, int err);
+/* GENERIC: fill the device's state blob from a seed (deterministic). */
+void fake_dev_fill(int id, uint32_t seed);
+/* Copy of the device's current state blob / mtty registers. */
+size_t fake_dev_blob(int id, void *buf, size_t len);
+/* GENERIC: dirty n more precopy bytes now. */
+void fake_dev_dirty_precopy(int id, size_t n);
+/* Number of DMA logging STARTs active, and set DMA-logged dirty pages. */
+bool fake_dev_logging(int id);
+void fake_dev_dma_write(int id, uint64_t iova, uint64_t length);
+/* Type1 / iommufd: pages written by DMA (marks every tracker). */
+void fake_dma_write(uint64_t iova, uint64_t length);
+
+#endif

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "kenv.h"
+
+Suite *kcase_dirty_suite(void)
+{
+	Suite *s = suite_create("dirty");
+
+	return s;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The kernel a kernel-facing case runs against.  The cases in
+ * tests/kcase-*.c are written once; kenv-fake.c gives them the fake kernel
+ * (make check), kenv-real.c the real one inside the VM (make check-vm).
+ * Expectations may differ only where the contract says the driver differs
+ * (e.g. mtty ends precopy data with 0 instead of ENOMSG): ask kenv_quirk().
+ */
+#ifndef KENV_H
+#define KENV_H
+
+#include <stdbool.h>
+#include <check.h>
+
+#include "vfiomig.h"
+
+/* The VM's mtty instances; the fake builds the same machine. */
+#define KENV_MTTY1_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" /* mtty-1 */
+#define KENV_MTTY2_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002" /* mtty-2 */
+#define KENV_MTTY2B_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1003" /* mtty-2 */
+
+/* Per-case setup/teardown (checked fixtures): build a fresh fake machine,
+ * or reset the real mtty devices to RUNNING. */
+void kenv_setup(void);
+void kenv_teardown(void);
+
+bool kenv_is_real(void);
+/* NULL for the real kernel; used in vfiomig_ctx_opts. */
+const char *kenv_sysfs_root(void);
+const char *kenv_dev_root(void);
+/* A context on the current kernel, logging to stderr at LOG_DEBUG when
+ * VFIOMIG_TEST_LOG is set. */
+struct vfiomig_ctx *kenv_ctx(void);
+/* Is the cdev/iommufd path there? */
+bool kenv_has_iommufd(void);
+
+/* The sysfs path of a device as the kernel shows it. */
+const char *kenv_sysfs_path(const char *uuid);
+
+/* Leak check at teardown: fake fds still open (0 on the real kernel). */
+int kenv_open_fake_fds(void);
+
+enum kenv_quirk {
+	/* mtty: read() returns 0, not ENOMSG, at the end of precopy data */
+	KQ_PRECOPY_END_ZERO = 1,
+	/* mtty: dirty_bytes always 0 */
+	KQ_DIRTY_BYTES_ZERO,
+	/* mtty: a second DMA_LOGGING_START is not refused */
+	KQ_LOG_DOUBLE_START_OK,
+};
+/* Both kernels model mtty, so these hold in both; kept explicit so a case
+ * says which driver behaviour it relies on. */
+bool kenv_quirk(int quirk);
+
+/* Suites of kernel-facing cases. */
+Suite *kcase_device_suite(void);
+Suite *kcase_mig_suite(void);
+Suite *kcase_dirty_suite(void);
+
+/* Fake-only sections: cases that need fault injection or programmable
+ * devices live in their own unit tests, not here. */
+#endif

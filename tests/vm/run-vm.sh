@@ -1,0 +1,162 @@
+#!/bin/bash
+# Run one command as root inside a throw-away QEMU (TCG) guest booted on the
+# test kernel, with the host's / as a read-only 9p root and each --share DIR
+# (default: the current directory) mounted read-write at the same path.
+# The command's output (stdout+stderr) appears on our stdout; we exit with its
+# status, 77 if qemu or the kernel is missing, 124 on timeout, 125 if the VM
+# died without reporting a status (e.g. kernel panic).
+set -eu
+
+usage() {
+	echo "usage: $0 [--kernel BZIMAGE] [--timeout SECONDS] [--share DIR]... -- COMMAND [ARGS...]" >&2
+	exit 2
+}
+skip() {
+	echo "*** SKIP: run-vm.sh: $* ***" >&2
+	exit 77
+}
+die() {
+	echo "run-vm.sh: $*" >&2
+	exit 2
+}
+# Single-quote a word for the guest's /bin/sh (dash cannot read bash's %q).
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+here=$(cd "$(dirname "$0")" && pwd -P)
+kernel=${VFIOMIG_KERNEL:-}
+timeout=${VFIOMIG_VM_TIMEOUT:-600}
+shares=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+	--timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
+	--share)
+		[ $# -ge 2 ] || usage
+		dir=$(cd "$2" && pwd -P) || die "cannot share $2"
+		case $dir in *$'\n'*) die "cannot share a path with a newline" ;; esac
+		shares+=("$dir")
+		shift 2
+		;;
+	--) shift; break ;;
+	*) usage ;;
+	esac
+done
+[ $# -gt 0 ] || usage
+case $timeout in '' | *[!0-9]*) die "bad --timeout: $timeout" ;; esac
+cwd=$(pwd -P)
+[ ${#shares[@]} -gt 0 ] || shares=("$cwd")
+
+qemu=${QEMU:-qemu-system-x86_64}
+command -v "$qemu" >/dev/null 2>&1 || skip "$qemu not found (apt-get install qemu-system-x86)"
+if [ -z "$kernel" ]; then
+	rc=0
+	kernel=$("$here/build-kernel.sh") || rc=$?
+	[ "$rc" -eq 0 ] || { [ "$rc" -eq 77 ] && exit 77; die "build-kernel.sh failed ($rc)"; }
+	kernel=${kernel##*$'\n'}
+fi
+[ -r "$kernel" ] || skip "kernel image '$kernel' not found"
+init=$here/guest-init.sh
+case $init in *[[:space:]]*) die "kernel command line cannot hold $init (whitespace)" ;; esac
+
+# Per-run control directory, exported as its own 9p tag: the generated config,
+# environment and command scripts go in; output, status and console come out.
+ctl=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-vm.XXXXXX")
+qpid=
+# shellcheck disable=SC2317 # called from the EXIT trap
+cleanup() {
+	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+		kill "$qpid" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$qpid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -9 "$qpid" 2>/dev/null || true
+		wait "$qpid" 2>/dev/null || true
+	fi
+	rm -rf "$ctl"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Shares sorted so that a parent is mounted before anything inside it.
+fsdevs=()
+i=0
+while IFS= read -r dir; do
+	[ "$dir" != / ] || die "cannot share / read-write"
+	i=$((i + 1))
+	fsdevs+=(-fsdev "local,id=s$i,path=${dir//,/,,},security_model=none,multidevs=remap"
+		-device "virtio-9p-pci,fsdev=s$i,mount_tag=s$i")
+	echo "share s$i $(q "$dir")" >>"$ctl/config.sh"
+done < <(printf '%s\n' "${shares[@]}" | sort -u)
+echo "cwd=$(q "$cwd")" >>"$ctl/config.sh"
+
+# Environment: VFIOMIG_* and CK_* from the caller, plus LD_LIBRARY_PATH.
+for name in $(compgen -e); do
+	case $name in
+	VFIOMIG_* | CK_* | LD_LIBRARY_PATH) echo "export $name=$(q "${!name}")" ;;
+	esac
+done >"$ctl/env.sh"
+{
+	printf 'exec'
+	for arg; do printf ' %s' "$(q "$arg")"; done
+	echo
+} >"$ctl/cmd.sh"
+: >"$ctl/out"
+
+nine=trans=virtio,version=9p2000.L,msize=262144
+"$qemu" -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+	-serial "file:$ctl/console.log" -monitor none \
+	-kernel "$kernel" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 root=rootfs rootfstype=9p rootflags=$nine ro init=$init" \
+	-fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
+	-device virtio-9p-pci,fsdev=r,mount_tag=rootfs \
+	-fsdev "local,id=c,path=${ctl//,/,,},security_model=none" \
+	-device virtio-9p-pci,fsdev=c,mount_tag=vfiomigctl \
+	"${fsdevs[@]}" </dev/null >"$ctl/qemu.log" 2>&1 &
+qpid=$!
+
+# Copy the guest's output to our stdout as it grows; stop at exit or deadline.
+off=0
+relay() {
+	local n
+	n=$(stat -c %s "$ctl/out")
+	if [ "$n" -gt "$off" ]; then
+		tail -c +$((off + 1)) "$ctl/out" | head -c $((n - off))
+		off=$n
+	fi
+}
+deadline=$((SECONDS + timeout))
+timed_out=
+while kill -0 "$qpid" 2>/dev/null; do
+	relay
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		timed_out=1
+		break
+	fi
+	sleep 0.3
+done
+relay
+
+show_console() {
+	echo "run-vm.sh: --- qemu and guest console (last 60 lines) ---" >&2
+	cat "$ctl/qemu.log" >&2
+	tail -n 60 "$ctl/console.log" >&2 2>/dev/null || true
+	echo "run-vm.sh: --- end of console ---" >&2
+}
+if [ -n "$timed_out" ]; then
+	echo "run-vm.sh: TIMEOUT: guest still running after ${timeout}s; killed qemu" >&2
+	show_console
+	exit 124
+fi
+wait "$qpid" 2>/dev/null || true
+qpid=
+status=$(cat "$ctl/status" 2>/dev/null || true)
+case $status in
+'' | *[!0-9]*)
+	echo "run-vm.sh: ERROR: the VM stopped without reporting an exit status" >&2
+	show_console
+	exit 125
+	;;
+esac
+exit "$status"
