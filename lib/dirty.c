@@ -49,11 +49,6 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova, 
 	return -ENOSYS;
 }
 
-VFIOMIG_EXPORT int vfiomig_dirty_plan_ranges(const struct vfiomig_range *in, size_t n, uint64_t page_size, struct vfiomig_range *out, size_t max)
-{
-	return -ENOSYS;
-}
-
 VFIOMIG_EXPORT int vfiomig_type1_dirty_caps(struct vfiomig_device *dev, uint64_t *pgsize, uint64_t *max_bitmap_bytes)
 {
 	return -ENOSYS;
@@ -64,17 +59,3 @@ VFIOMIG_EXPORT int vfiomig_iommufd_hw_caps(struct vfiomig_device *dev, uint64_t 
 	return -ENOSYS;
 }
 
-VFIOMIG_EXPORT uint64_t vfiomig_bitmap_count(const uint64_t *bitmap, uint64_t nbits)
-{
-	return 0;
-}
-
-VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap, uint64_t nbits, uint64_t *pos, uint64_t *len)
-{
-	return -ENOSYS;
-}
-
-VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src, uint64_t src_pgsize, uint64_t *dst, uint64_t dst_pgsize, uint64_t length, unsigned int flags)
-{
-	return -ENOSYS;
-}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Dirty bitmaps: count, iterate runs, and move bits between page sizes.
+ *
+ * These sit on the hot path of every pre-copy round (a 1 TiB guest is 2^28
+ * bits at 4 KiB), so they work a 64-bit word at a time: popcount and ctz
+ * builtins for counting and iteration, and for page-size conversion a
+ * branch-free bit spread (finer destination) or fold-and-compact (coarser
+ * destination) per word.  Nothing here allocates.
+ */
+#include "dirty.h"
+
+/* 64 bits of bm starting at bit pos; bits at or past limit read as 0. */
+static inline uint64_t get64(const uint64_t *bm, uint64_t limit, uint64_t pos)
+{
+	uint64_t w = pos / 64;
+	unsigned int off = pos % 64;
+	uint64_t v;
+
+	if (pos >= limit)
+		return 0;
+	v = bm[w] >> off;
+	if (off && (w + 1) * 64 < limit)
+		v |= bm[w + 1] << (64 - off);
+	if (limit - pos < 64)
+		v &= (UINT64_C(1) << (limit - pos)) - 1;
+	return v;
+}
+
+/* OR v into bm at bit pos. Every set bit of v must be a valid bit of bm
+ * (so the second word is only touched when it exists). */
+static inline void or64(uint64_t *bm, uint64_t pos, uint64_t v)
+{
+	uint64_t w = pos / 64;
+	unsigned int off = pos % 64;
+
+	if (!v)
+		return;
+	bm[w] |= v << off;
+	if (off && (v >> (64 - off)))
+		bm[w + 1] |= v >> (64 - off);
+}
+
+void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n)
+{
+	uint64_t w = start / 64, end = start + n, lw;
+	unsigned int off = start % 64;
+
+	if (!n)
+		return;
+	lw = (end - 1) / 64;
+	if (w == lw) {
+		uint64_t m = ~UINT64_C(0) >> (64 - n) << off;
+
+		bm[w] |= m;
+		return;
+	}
+	bm[w++] |= ~UINT64_C(0) << off;
+	if (lw > w)
+		memset(&bm[w], 0xff, (lw - w) * sizeof(*bm));
+	bm[lw] |= ~UINT64_C(0) >> (63 - (end - 1) % 64);
+}
+
+/* Any bit set in [pos, pos + n)? */
+static bool any_bits(const uint64_t *bm, uint64_t pos, uint64_t n)
+{
+	uint64_t limit = pos + n;
+
+	for (; pos < limit; pos += 64)
+		if (get64(bm, limit, pos))
+			return true;
+	return false;
+}
+
+/*
+ * Spreading k = 64/r bits to stride r (r = 2^s, 2 <= r <= 32) and back.
+ * After step b of the spread, bit j sits at ((j >> b) << b) * r + (j mod 2^b):
+ * groups of 2^b bits, spaced 2^b * r apart. m[b] is that set of positions;
+ * m[0] is "every r-th bit", m[nb] the k low bits.
+ */
+struct spread {
+	unsigned int r, k, nb;
+	uint64_t m[7];
+};
+
+static void spread_init(struct spread *sp, uint64_t r)
+{
+	sp->r = (unsigned int)r;
+	sp->k = (unsigned int)(64 / r);
+	sp->nb = vfm_log2(sp->k);
+	for (unsigned int b = 0; b <= sp->nb; b++) {
+		uint64_t m = 0, g = UINT64_C(1) << b;
+
+		for (uint64_t j = 0; j < sp->k; j++)
+			m |= UINT64_C(1) << (((j >> b) << b) * r + (j & (g - 1)));
+		sp->m[b] = m;
+	}
+}
+
+/* k low bits of x -> bit j at j*r, then each widened to r bits. */
+static inline uint64_t spread_fill(const struct spread *sp, uint64_t x)
+{
+	for (int b = (int)sp->nb - 1; b >= 0; b--) {
+		unsigned int sh = (1u << b) * (sp->r - 1);
+
+		x = (x | (x << sh)) & sp->m[b];
+	}
+	/* Bits are r apart: the multiply copies each into its r-bit slot
+	 * without carries. */
+	return x * ((UINT64_C(1) << sp->r) - 1);
+}
+
+/* 64 bits -> k bits, bit i = OR of bits [i*r, i*r + r). */
+static inline uint64_t fold_compact(const struct spread *sp, uint64_t x)
+{
+	for (unsigned int sh = 1; sh < sp->r; sh <<= 1)
+		x |= x >> sh;
+	x &= sp->m[0];
+	for (unsigned int b = 0; b < sp->nb; b++) {
+		unsigned int sh = (1u << b) * (sp->r - 1);
+
+		x = (x | (x >> sh)) & sp->m[b + 1];
+	}
+	return x;
+}
+
+/* dst bits [d, d + n) |= src bits [s, s + n). */
+static void merge_equal(uint64_t *dst, uint64_t d, const uint64_t *src,
+			uint64_t s, uint64_t n)
+{
+	uint64_t limit = s + n;
+
+	if (!(s % 64) && !(d % 64)) {
+		uint64_t *dw = dst + d / 64;
+		const uint64_t *sw = src + s / 64;
+		uint64_t full = n / 64, i;
+
+		for (i = 0; i < full; i++)
+			dw[i] |= sw[i];
+		if (n % 64)
+			dw[i] |= sw[i] & ((UINT64_C(1) << (n % 64)) - 1);
+		return;
+	}
+	for (uint64_t i = 0; i < n; i += 64)
+		or64(dst, d + i, get64(src, limit, s + i));
+}
+
+/* Finer dst: nd dst bits from [d), each src bit of [s, s + ns) -> r bits. */
+static void merge_grow(uint64_t *dst, uint64_t d, uint64_t nd,
+		       const uint64_t *src, uint64_t s, uint64_t r)
+{
+	uint64_t ns = (nd + r - 1) / r, limit = s + ns;
+
+	if (r < 64) {
+		struct spread sp;
+		uint64_t kmask;
+
+		spread_init(&sp, r);
+		kmask = (UINT64_C(1) << sp.k) - 1;
+		for (uint64_t w = 0; w * 64 < nd; w++) {
+			uint64_t in = get64(src, limit, s + w * sp.k) & kmask;
+			uint64_t out;
+
+			if (!in)
+				continue;
+			out = spread_fill(&sp, in);
+			if (nd - w * 64 < 64)
+				out &= (UINT64_C(1) << (nd - w * 64)) - 1;
+			or64(dst, d + w * 64, out);
+		}
+		return;
+	}
+	/* r >= 64: every set src bit fills r/64 words. */
+	for (uint64_t i = 0; i < ns; i += 64) {
+		uint64_t v = get64(src, limit, s + i);
+
+		while (v) {
+			uint64_t b = i + (uint64_t)__builtin_ctzll(v);
+			uint64_t first = b * r;
+
+			vfm_bitmap_set(dst, d + first,
+				       nd - first < r ? nd - first : r);
+			v &= v - 1;
+		}
+	}
+}
+
+/* Coarser dst: src bits [s, s + ns), each r of them -> one dst bit from d. */
+static void merge_shrink(uint64_t *dst, uint64_t d, const uint64_t *src,
+			 uint64_t s, uint64_t ns, uint64_t r)
+{
+	uint64_t limit = s + ns;
+
+	if (r < 64) {
+		struct spread sp;
+
+		spread_init(&sp, r);
+		for (uint64_t w = 0; w * 64 < ns; w++) {
+			uint64_t in = get64(src, limit, s + w * 64);
+
+			if (in)
+				or64(dst, d + w * sp.k, fold_compact(&sp, in));
+		}
+		return;
+	}
+	/* r >= 64: one dst bit per r/64 words; stop at the first set word. */
+	for (uint64_t j = 0; j * r < ns; j++) {
+		uint64_t from = s + j * r;
+		uint64_t n = ns - j * r < r ? ns - j * r : r;
+
+		if (!(from % 64)) {
+			const uint64_t *w = src + from / 64;
+			uint64_t full = n / 64, i;
+			bool hit = false;
+
+			for (i = 0; i < full && !hit; i++)
+				hit = w[i] != 0;
+			if (!hit && n % 64)
+				hit = (w[i] & ((UINT64_C(1) << (n % 64)) - 1)) != 0;
+			if (hit)
+				dst[(d + j) / 64] |= UINT64_C(1) << ((d + j) % 64);
+		} else if (any_bits(src, from, n)) {
+			dst[(d + j) / 64] |= UINT64_C(1) << ((d + j) % 64);
+		}
+	}
+}
+
+void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
+		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+		      uint64_t sps, uint64_t snbits)
+{
+	uint64_t dend = dbase + dnbits * dps, send = sbase + snbits * sps;
+	uint64_t i0 = dbase > sbase ? dbase : sbase;
+	uint64_t i1 = dend < send ? dend : send;
+
+	if (!dnbits || !snbits || i0 >= i1)
+		return;
+
+	if (sps == dps) {
+		merge_equal(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
+			    (i1 - i0) / dps);
+	} else if (sps > dps) {
+		/* i0 is on a dst page boundary; it may be inside a src page
+		 * (dst starts there): do that page's tail first. */
+		if (i0 % sps) {
+			uint64_t next = vfm_align_down(i0, sps) + sps;
+			uint64_t stop = next < i1 ? next : i1;
+			uint64_t sb = (i0 - sbase) / sps;
+
+			if (src[sb / 64] >> (sb % 64) & 1)
+				vfm_bitmap_set(dst, (i0 - dbase) / dps,
+					       (stop - i0) / dps);
+			i0 = stop;
+			if (i0 >= i1)
+				return;
+		}
+		merge_grow(dst, (i0 - dbase) / dps, (i1 - i0) / dps, src,
+			   (i0 - sbase) / sps, sps / dps);
+	} else {
+		/* i0 is on a src page boundary; it may be inside a dst page
+		 * (src starts there): OR that page's part first. */
+		if (i0 % dps) {
+			uint64_t next = vfm_align_down(i0, dps) + dps;
+			uint64_t stop = next < i1 ? next : i1;
+			uint64_t db = (i0 - dbase) / dps;
+
+			if (any_bits(src, (i0 - sbase) / sps, (stop - i0) / sps))
+				dst[db / 64] |= UINT64_C(1) << (db % 64);
+			i0 = stop;
+			if (i0 >= i1)
+				return;
+		}
+		merge_shrink(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
+			     (i1 - i0) / sps, dps / sps);
+	}
+}
+
+VFIOMIG_EXPORT uint64_t vfiomig_bitmap_count(const uint64_t *bitmap,
+					     uint64_t nbits)
+{
+	uint64_t full = nbits / 64, n = 0, i;
+
+	if (!bitmap)
+		return 0;
+	for (i = 0; i < full; i++)
+		n += (uint64_t)__builtin_popcountll(bitmap[i]);
+	if (nbits % 64)
+		n += (uint64_t)__builtin_popcountll(
+			bitmap[i] & ((UINT64_C(1) << (nbits % 64)) - 1));
+	return n;
+}
+
+VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap,
+					     uint64_t nbits, uint64_t *pos,
+					     uint64_t *len)
+{
+	uint64_t p, w, word, first, end;
+
+	if (!bitmap || !pos || !len)
+		return -EINVAL;
+	*len = 0;
+	p = *pos;
+	if (p >= nbits)
+		return 0;
+
+	/* First set bit at or after p. */
+	w = p / 64;
+	word = bitmap[w] & (~UINT64_C(0) << (p % 64));
+	while (!word) {
+		if (++w >= BITS_TO_WORDS(nbits))
+			return 0;
+		word = bitmap[w];
+	}
+	first = w * 64 + (uint64_t)__builtin_ctzll(word);
+	if (first >= nbits)
+		return 0;
+
+	/* First clear bit after it. */
+	word = ~bitmap[w] & (~UINT64_C(0) << (first % 64));
+	while (!word) {
+		if (++w >= BITS_TO_WORDS(nbits))
+			break;
+		word = ~bitmap[w];
+	}
+	end = word ? w * 64 + (uint64_t)__builtin_ctzll(word) : nbits;
+	if (end > nbits)
+		end = nbits;
+	*pos = first;
+	*len = end - first;
+	return 1;
+}
+
+VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src,
+					  uint64_t src_pgsize, uint64_t *dst,
+					  uint64_t dst_pgsize, uint64_t length,
+					  unsigned int flags)
+{
+	uint64_t minps, snbits, dnbits;
+
+	if (!src || !dst || flags & ~VFIOMIG_DIRTY_ACCUMULATE)
+		return -EINVAL;
+	if (!vfm_is_pow2(src_pgsize) || !vfm_is_pow2(dst_pgsize))
+		return -EINVAL;
+	minps = src_pgsize < dst_pgsize ? src_pgsize : dst_pgsize;
+	if (!length || length % minps)
+		return -EINVAL;
+
+	snbits = length / src_pgsize + !!(length % src_pgsize);
+	dnbits = length / dst_pgsize + !!(length % dst_pgsize);
+	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
+		memset(dst, 0, BITS_TO_WORDS(dnbits) * sizeof(*dst));
+	vfm_bitmap_merge(dst, 0, dst_pgsize, dnbits, src, 0, src_pgsize,
+			 snbits);
+	return 0;
+}
