@@ -73,55 +73,108 @@ static bool any_bits(const uint64_t *bm, uint64_t pos, uint64_t n)
 }
 
 /*
- * Spreading k = 64/r bits to stride r (r = 2^s, 2 <= r <= 32) and back.
+ * Spreading k = 64/r bits to stride r (r = 2^lg, 2 <= r <= 32) and back.
  * After step b of the spread, bit j sits at ((j >> b) << b) * r + (j mod 2^b):
- * groups of 2^b bits, spaced 2^b * r apart. m[b] is that set of positions;
- * m[0] is "every r-th bit", m[nb] the k low bits.
+ * groups of 2^b bits, spaced 2^b * r apart.  spread_mask[lg - 1][b] is that
+ * set of positions: [0] is "every r-th bit", [6 - lg] the k low bits.
  */
-struct spread {
-	unsigned int r, k, nb;
-	uint64_t m[7];
+static const uint64_t spread_mask[5][6] = {
+	{ 0x5555555555555555ULL, 0x3333333333333333ULL, 0x0f0f0f0f0f0f0f0fULL,
+	  0x00ff00ff00ff00ffULL, 0x0000ffff0000ffffULL, 0x00000000ffffffffULL },
+	{ 0x1111111111111111ULL, 0x0303030303030303ULL, 0x000f000f000f000fULL,
+	  0x000000ff000000ffULL, 0x000000000000ffffULL, 0 },
+	{ 0x0101010101010101ULL, 0x0003000300030003ULL, 0x0000000f0000000fULL,
+	  0x00000000000000ffULL, 0, 0 },
+	{ 0x0001000100010001ULL, 0x0000000300000003ULL, 0x000000000000000fULL,
+	  0, 0, 0 },
+	{ 0x0000000100000001ULL, 0x0000000000000003ULL, 0, 0, 0, 0 },
 };
 
-static void spread_init(struct spread *sp, uint64_t r)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* k low bits of x -> bit j at j*r, then each widened to r bits.  lg is a
+ * constant at every call site, so the loops unroll. */
+static ALWAYS_INLINE uint64_t spread_fill(uint64_t x, unsigned int lg)
 {
-	sp->r = (unsigned int)r;
-	sp->k = (unsigned int)(64 / r);
-	sp->nb = vfm_log2(sp->k);
-	for (unsigned int b = 0; b <= sp->nb; b++) {
-		uint64_t m = 0, g = UINT64_C(1) << b;
+	const unsigned int r = 1u << lg;
 
-		for (uint64_t j = 0; j < sp->k; j++)
-			m |= UINT64_C(1) << (((j >> b) << b) * r + (j & (g - 1)));
-		sp->m[b] = m;
-	}
-}
-
-/* k low bits of x -> bit j at j*r, then each widened to r bits. */
-static inline uint64_t spread_fill(const struct spread *sp, uint64_t x)
-{
-	for (int b = (int)sp->nb - 1; b >= 0; b--) {
-		unsigned int sh = (1u << b) * (sp->r - 1);
-
-		x = (x | (x << sh)) & sp->m[b];
-	}
+	for (int b = 5 - (int)lg; b >= 0; b--)
+		x = (x | (x << ((1u << b) * (r - 1)))) & spread_mask[lg - 1][b];
 	/* Bits are r apart: the multiply copies each into its r-bit slot
 	 * without carries. */
-	return x * ((UINT64_C(1) << sp->r) - 1);
+	return x * ((UINT64_C(1) << r) - 1);
 }
 
 /* 64 bits -> k bits, bit i = OR of bits [i*r, i*r + r). */
-static inline uint64_t fold_compact(const struct spread *sp, uint64_t x)
+static ALWAYS_INLINE uint64_t fold_compact(uint64_t x, unsigned int lg)
 {
-	for (unsigned int sh = 1; sh < sp->r; sh <<= 1)
-		x |= x >> sh;
-	x &= sp->m[0];
-	for (unsigned int b = 0; b < sp->nb; b++) {
-		unsigned int sh = (1u << b) * (sp->r - 1);
+	const unsigned int r = 1u << lg;
 
-		x = (x | (x >> sh)) & sp->m[b + 1];
-	}
+	for (unsigned int sh = 1; sh < r; sh <<= 1)
+		x |= x >> sh;
+	x &= spread_mask[lg - 1][0];
+	for (unsigned int b = 0; b < 6 - lg; b++)
+		x = (x | (x >> ((1u << b) * (r - 1)))) &
+		    spread_mask[lg - 1][b + 1];
 	return x;
+}
+
+/* Finer dst by r = 2^lg < 64: nd dst bits from d, src bits from s. */
+static ALWAYS_INLINE void grow_small(uint64_t *dst, uint64_t d, uint64_t nd,
+				     const uint64_t *src, uint64_t s,
+				     unsigned int lg)
+{
+	const unsigned int k = 64u >> lg, r = 1u << lg;
+	const uint64_t kmask = (UINT64_C(1) << k) - 1;
+	uint64_t limit = s + ((nd + r - 1) >> lg), w = 0;
+
+	if (!(s % 64) && !(d % 64)) {
+		const uint64_t *sw = src + s / 64;
+		uint64_t *dw = dst + d / 64;
+
+		for (; (w + 1) * 64 <= nd; w++) {
+			uint64_t in = sw[w >> lg] >> ((w & (r - 1)) * k) & kmask;
+
+			if (in)
+				dw[w] |= spread_fill(in, lg);
+		}
+	}
+	for (; w * 64 < nd; w++) {
+		uint64_t in = get64(src, limit, s + w * k) & kmask, out;
+
+		if (!in)
+			continue;
+		out = spread_fill(in, lg);
+		if (nd - w * 64 < 64)
+			out &= (UINT64_C(1) << (nd - w * 64)) - 1;
+		or64(dst, d + w * 64, out);
+	}
+}
+
+/* Coarser dst by r = 2^lg < 64: ns src bits from s, dst bits from d. */
+static ALWAYS_INLINE void shrink_small(uint64_t *dst, uint64_t d,
+				       const uint64_t *src, uint64_t s,
+				       uint64_t ns, unsigned int lg)
+{
+	const unsigned int k = 64u >> lg;
+	uint64_t limit = s + ns, w = 0;
+
+	if (!(s % 64) && !(d % 64)) {
+		const uint64_t *sw = src + s / 64;
+		uint64_t *dw = dst + d / 64;
+
+		/* k divides 64: an output never straddles two words. */
+		for (; (w + 1) * 64 <= ns; w++)
+			if (sw[w])
+				dw[(w * k) / 64] |= fold_compact(sw[w], lg)
+						    << ((w * k) % 64);
+	}
+	for (; w * 64 < ns; w++) {
+		uint64_t in = get64(src, limit, s + w * 64);
+
+		if (in)
+			or64(dst, d + w * k, fold_compact(in, lg));
+	}
 }
 
 /* dst bits [d, d + n) |= src bits [s, s + n). */
@@ -151,24 +204,12 @@ static void merge_grow(uint64_t *dst, uint64_t d, uint64_t nd,
 {
 	uint64_t ns = (nd + r - 1) / r, limit = s + ns;
 
-	if (r < 64) {
-		struct spread sp;
-		uint64_t kmask;
-
-		spread_init(&sp, r);
-		kmask = (UINT64_C(1) << sp.k) - 1;
-		for (uint64_t w = 0; w * 64 < nd; w++) {
-			uint64_t in = get64(src, limit, s + w * sp.k) & kmask;
-			uint64_t out;
-
-			if (!in)
-				continue;
-			out = spread_fill(&sp, in);
-			if (nd - w * 64 < 64)
-				out &= (UINT64_C(1) << (nd - w * 64)) - 1;
-			or64(dst, d + w * 64, out);
-		}
-		return;
+	switch (r) {
+	case 2: grow_small(dst, d, nd, src, s, 1); return;
+	case 4: grow_small(dst, d, nd, src, s, 2); return;
+	case 8: grow_small(dst, d, nd, src, s, 3); return;
+	case 16: grow_small(dst, d, nd, src, s, 4); return;
+	case 32: grow_small(dst, d, nd, src, s, 5); return;
 	}
 	/* r >= 64: every set src bit fills r/64 words. */
 	for (uint64_t i = 0; i < ns; i += 64) {
@@ -189,19 +230,12 @@ static void merge_grow(uint64_t *dst, uint64_t d, uint64_t nd,
 static void merge_shrink(uint64_t *dst, uint64_t d, const uint64_t *src,
 			 uint64_t s, uint64_t ns, uint64_t r)
 {
-	uint64_t limit = s + ns;
-
-	if (r < 64) {
-		struct spread sp;
-
-		spread_init(&sp, r);
-		for (uint64_t w = 0; w * 64 < ns; w++) {
-			uint64_t in = get64(src, limit, s + w * 64);
-
-			if (in)
-				or64(dst, d + w * sp.k, fold_compact(&sp, in));
-		}
-		return;
+	switch (r) {
+	case 2: shrink_small(dst, d, src, s, ns, 1); return;
+	case 4: shrink_small(dst, d, src, s, ns, 2); return;
+	case 8: shrink_small(dst, d, src, s, ns, 3); return;
+	case 16: shrink_small(dst, d, src, s, ns, 4); return;
+	case 32: shrink_small(dst, d, src, s, ns, 5); return;
 	}
 	/* r >= 64: one dst bit per r/64 words; stop at the first set word. */
 	for (uint64_t j = 0; j * r < ns; j++) {
@@ -275,19 +309,38 @@ void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 	}
 }
 
-VFIOMIG_EXPORT uint64_t vfiomig_bitmap_count(const uint64_t *bitmap,
-					     uint64_t nbits)
+static ALWAYS_INLINE uint64_t count_words(const uint64_t *bm, uint64_t nbits)
 {
 	uint64_t full = nbits / 64, n = 0, i;
 
-	if (!bitmap)
-		return 0;
 	for (i = 0; i < full; i++)
-		n += (uint64_t)__builtin_popcountll(bitmap[i]);
+		n += (uint64_t)__builtin_popcountll(bm[i]);
 	if (nbits % 64)
 		n += (uint64_t)__builtin_popcountll(
-			bitmap[i] & ((UINT64_C(1) << (nbits % 64)) - 1));
+			bm[i] & ((UINT64_C(1) << (nbits % 64)) - 1));
 	return n;
+}
+
+#if defined(__x86_64__) && !defined(__POPCNT__)
+/* Baseline x86-64 has no POPCNT instruction and the builtin becomes a
+ * libgcc call per word; use the instruction where the CPU has it. */
+__attribute__((target("popcnt"))) static uint64_t
+count_popcnt(const uint64_t *bm, uint64_t nbits)
+{
+	return count_words(bm, nbits);
+}
+#endif
+
+VFIOMIG_EXPORT uint64_t vfiomig_bitmap_count(const uint64_t *bitmap,
+					     uint64_t nbits)
+{
+	if (!bitmap)
+		return 0;
+#if defined(__x86_64__) && !defined(__POPCNT__)
+	if (__builtin_cpu_supports("popcnt"))
+		return count_popcnt(bitmap, nbits);
+#endif
+	return count_words(bitmap, nbits);
 }
 
 VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap,
