@@ -81,14 +81,14 @@ cat "$frag" >>"$build/.config"
 kmake olddefconfig || fail "make olddefconfig"
 
 # Every CONFIG_X=y of the fragment must have survived olddefconfig.
-lost=
-for opt in $(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=y$/\1/p' "$frag"); do
-	grep -qx "$opt=y" "$build/.config" || lost="$lost $opt"
-done
+lost=$(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=y$/\1/p' "$frag" |
+	while read -r opt; do
+		grep -qx "$opt=y" "$build/.config" || echo "$opt"
+	done)
 if [ -n "$lost" ]; then
 	log "ERROR: these options of $frag did not end up =y (unmet dependencies?):"
 	for opt in $lost; do
-		log "  $opt (now: $(grep -E "^(# )?$opt[= ]" "$build/.config" || echo absent))"
+		log "  $opt (now: $(grep -E "^(# )?${opt}[= ]" "$build/.config" || echo absent))"
 	done
 	exit 1
 fi

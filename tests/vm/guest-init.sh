@@ -10,8 +10,8 @@ nine=trans=virtio,version=9p2000.L,msize=262144
 ctl=/tmp/.vfiomig-vm
 
 off() {
-	reboot -f # with qemu -no-reboot this ends qemu
-	exit 1    # fallback: init exits -> panic (panic=-1) -> reboot -> qemu ends
+	reboot -f >/dev/null 2>&1 # with qemu -no-reboot this ends qemu
+	exit 1 # fallback: init exits -> panic (panic=-1) -> reboot -> qemu ends
 }
 
 mount -t proc proc /proc
@@ -39,6 +39,10 @@ cwd=/
 # shellcheck source=/dev/null
 . "$ctl/config.sh"
 
+# The caller's VFIOMIG_*/CK_*/LD_LIBRARY_PATH; ours below override them.
+# shellcheck source=/dev/null
+. "$ctl/env.sh"
+
 # mtty instances with fixed UUIDs (kernel-contract.md section 12.1).
 types=/sys/devices/virtual/mtty/mtty/mdev_supported_types
 uuids=
@@ -47,6 +51,7 @@ mtty() { # VAR TYPE UUID
 		eval "$1=\$3; export $1"
 		uuids="$uuids $3"
 	else
+		unset "$1"
 		echo "guest-init: WARNING: cannot create $2 instance $3; $1 left unset" >&2
 	fi
 }
@@ -54,9 +59,6 @@ mtty VFIOMIG_MTTY1 mtty-1 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 mtty VFIOMIG_MTTY2 mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1002
 mtty VFIOMIG_MTTY2B mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1003
 
-# The caller's VFIOMIG_*/CK_*/LD_LIBRARY_PATH, then ours on top.
-# shellcheck source=/dev/null
-. "$ctl/env.sh"
 HOME=/root USER=root LOGNAME=root SHELL=/bin/sh VFIOMIG_VM=1
 export HOME USER LOGNAME SHELL VFIOMIG_VM
 

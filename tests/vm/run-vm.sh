@@ -88,7 +88,7 @@ while IFS= read -r dir; do
 	fsdevs+=(-fsdev "local,id=s$i,path=${dir//,/,,},security_model=none,multidevs=remap"
 		-device "virtio-9p-pci,fsdev=s$i,mount_tag=s$i")
 	echo "share s$i $(q "$dir")" >>"$ctl/config.sh"
-done < <(printf '%s\n' "${shares[@]}" | sort -u)
+done < <(printf '%s\n' "${shares[@]}" | LC_ALL=C sort -u)
 echo "cwd=$(q "$cwd")" >>"$ctl/config.sh"
 
 # Environment: VFIOMIG_* and CK_* from the caller, plus LD_LIBRARY_PATH.
@@ -105,7 +105,8 @@ done >"$ctl/env.sh"
 : >"$ctl/out"
 
 nine=trans=virtio,version=9p2000.L,msize=262144
-"$qemu" -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+# -nic none: no default NIC, so no iPXE option ROM to load at boot.
+"$qemu" -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot -nic none \
 	-serial "file:$ctl/console.log" -monitor none \
 	-kernel "$kernel" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 root=rootfs rootfstype=9p rootflags=$nine ro init=$init" \
@@ -140,8 +141,9 @@ relay
 
 show_console() {
 	echo "run-vm.sh: --- qemu and guest console (last 60 lines) ---" >&2
-	cat "$ctl/qemu.log" >&2
-	tail -n 60 "$ctl/console.log" >&2 2>/dev/null || true
+	# Drop the firmware's terminal escape sequences.
+	cat "$ctl/qemu.log" "$ctl/console.log" 2>/dev/null | tail -n 60 |
+		sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' >&2 || true
 	echo "run-vm.sh: --- end of console ---" >&2
 }
 if [ -n "$timed_out" ]; then
