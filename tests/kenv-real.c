@@ -1,2 +1,180 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The kernel-facing cases on the real kernel, inside the test VM
+ * (tests/vm/, make check-vm).  Needs root and VFIOMIG_VM set; otherwise
+ * the whole program exits 77 (skipped) and says why.  Every case starts
+ * with the three mtty devices reset to RUNNING (contract 7: mtty keeps its
+ * migration state across close, so a case must not inherit the previous
+ * one's).  The reset uses raw syscalls on the group/container path, not
+ * the library under test.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
 #include "kenv.h"
+
+static struct vfiomig_ctx *kctx;
+static char kpath[PATH_MAX];
+
+static const char *uuid_env(const char *var, const char *def)
+{
+	const char *v = getenv(var);
+
+	return v && *v ? v : def;
+}
+
+static const char *why_not_here(void)
+{
+	if (!getenv("VFIOMIG_VM"))
+		return "VFIOMIG_VM is not set (run it through make check-vm)";
+	if (geteuid() != 0)
+		return "not root";
+	return NULL;
+}
+
+/* Before Check forks anything: the whole program is skipped. */
+__attribute__((constructor)) static void kenv_real_gate(void)
+{
+	const char *why = why_not_here();
+
+	if (why) {
+		fprintf(stderr, "kt-real: SKIP: the real-kernel cases need the "
+				"test VM: %s\n", why);
+		exit(77);
+	}
+}
+
+/* Reset one mtty to RUNNING through group + Type1 container. */
+static void reset_mtty(const char *uuid)
+{
+	char link[PATH_MAX], target[PATH_MAX], node[PATH_MAX + 16];
+	const char *base;
+	ssize_t n;
+	int group, container, dev;
+
+	snprintf(link, sizeof(link), "/sys/bus/mdev/devices/%s/iommu_group",
+		 uuid);
+	n = readlink(link, target, sizeof(target) - 1);
+	ck_assert_msg(n > 0, "%s: %s", link, strerror(errno));
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	snprintf(node, sizeof(node), "/dev/vfio/%s", base);
+	group = open(node, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(group >= 0, "open %s: %s", node, strerror(errno));
+	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	ck_assert_msg(container >= 0, "open /dev/vfio/vfio: %s",
+		      strerror(errno));
+	ck_assert_msg(ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) == 0,
+		      "SET_CONTAINER: %s", strerror(errno));
+	ck_assert_msg(ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0,
+		      "SET_IOMMU: %s", strerror(errno));
+	dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	ck_assert_msg(dev >= 0, "GET_DEVICE_FD %s: %s", uuid, strerror(errno));
+	ck_assert_msg(ioctl(dev, VFIO_DEVICE_RESET) == 0, "RESET %s: %s", uuid,
+		      strerror(errno));
+	close(dev);
+	close(group);
+	close(container);
+}
+
+void kenv_setup(void)
+{
+	const char *why = why_not_here();
+
+	if (why) {
+		fprintf(stderr, "kt-real: SKIP: %s\n", why);
+		exit(77);
+	}
+	reset_mtty(uuid_env("VFIOMIG_MTTY1", KENV_MTTY1_UUID));
+	reset_mtty(uuid_env("VFIOMIG_MTTY2", KENV_MTTY2_UUID));
+	reset_mtty(uuid_env("VFIOMIG_MTTY2B", KENV_MTTY2B_UUID));
+}
+
+void kenv_teardown(void)
+{
+	vfiomig_ctx_free(kctx);
+	kctx = NULL;
+}
+
+bool kenv_is_real(void)
+{
+	return true;
+}
+
+const char *kenv_sysfs_root(void)
+{
+	return NULL;
+}
+
+const char *kenv_dev_root(void)
+{
+	return NULL;
+}
+
+static void kenv_log(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+{
+	(void)data;
+	fprintf(stderr, "vfiomig[%d] %s:%d %s: ", priority, file, line, fn);
+	vfprintf(stderr, format, args);
+	if (!*format || format[strlen(format) - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+struct vfiomig_ctx *kenv_ctx(void)
+{
+	if (kctx)
+		return kctx;
+	ck_assert_int_eq(vfiomig_ctx_new(NULL, &kctx), 0);
+	if (getenv("VFIOMIG_TEST_LOG")) {
+		vfiomig_ctx_set_log_fn(kctx, kenv_log, NULL);
+		vfiomig_ctx_set_log_priority(kctx, LOG_DEBUG);
+	}
+	return kctx;
+}
+
+bool kenv_has_iommufd(void)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vfio-dev",
+		 uuid_env("VFIOMIG_MTTY2", KENV_MTTY2_UUID));
+	return access("/dev/iommu", F_OK) == 0 && access(p, F_OK) == 0;
+}
+
+const char *kenv_sysfs_path(const char *uuid)
+{
+	char link[PATH_MAX];
+
+	snprintf(link, sizeof(link), "/sys/bus/mdev/devices/%s", uuid);
+	if (!realpath(link, kpath))
+		snprintf(kpath, sizeof(kpath), "%s", link);
+	return kpath;
+}
+
+int kenv_open_fake_fds(void)
+{
+	return 0;
+}
+
+bool kenv_quirk(int quirk)
+{
+	switch (quirk) {
+	case KQ_PRECOPY_END_ZERO:
+	case KQ_DIRTY_BYTES_ZERO:
+	case KQ_LOG_DOUBLE_START_OK:
+		return true;
+	default:
+		return false;
+	}
+}

@@ -13,6 +13,7 @@
 #ifndef FAKE_INTERNAL_H
 #define FAKE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,9 @@ enum fake_fd_type {
 struct fake_map {
 	uint64_t iova, size, vaddr;
 	uint64_t *dirty;        /* Type1 per-mapping bitmap while tracking */
+	/* Extensions (fake-core). */
+	uint32_t prot;          /* VFIO_DMA_MAP_FLAG_READ/WRITE */
+	bool vaddr_invalid;     /* after UNMAP_DMA with FLAG_VADDR */
 };
 
 struct fake_container {
@@ -42,6 +46,18 @@ struct fake_container {
 	struct fake_map maps[FAKE_MAX_MAPS];
 	int nmaps;
 	bool dirty_tracking;
+	/* Extensions (fake-core).  maps[] is kept sorted by iova and
+	 * non-overlapping; pages are 4 KiB (fake_container_pgsize()).
+	 * While dirty_tracking is set, MAP_DMA gives each new mapping a zeroed
+	 * dirty bitmap (calloc, ALIGN(npages, 64) / 8 bytes); the core free()s
+	 * maps[i].dirty whenever it removes a mapping or releases the
+	 * container, so fake-dirty.c must allocate it with malloc/calloc. */
+	int n_iommu_groups;     /* attached groups of physical (IOMMU-backed)
+				 * devices: Type1 then reports every mapped
+				 * page dirty (contract 9.5) */
+	int n_emulated_groups;  /* attached mdev groups */
+	uint64_t pgsize_bitmap; /* iova_pgsizes of GET_INFO */
+	uint32_t dma_avail;     /* DMA_AVAIL cap */
 };
 
 struct fake_dev;
@@ -58,6 +74,11 @@ struct fake_fd {
 	void *priv;             /* per-module data (DATA: the session) */
 	bool o_nonblock;
 	bool writable;          /* DATA: resuming fd */
+	/* Extensions (fake-core). */
+	int oflags;             /* open flags (O_ACCMODE, O_NONBLOCK, ...) */
+	uint64_t pos;           /* DEVICE: file position for read()/write() */
+	struct fake_iommufd *ictx; /* IOMMUFD; bound cdev DEVICE */
+	struct fake_fd *next_all;  /* core bookkeeping */
 };
 
 struct fake_dev {
@@ -71,11 +92,106 @@ struct fake_dev {
 	uint8_t regs[2][8];
 	void *mig;              /* fake-mig.c */
 	void *dirty;            /* fake-dirty.c */
+	/* Extensions (fake-core). */
+	struct fake_iommufd_obj *idev; /* bound: DEVICE (PCI) or ACCESS (mdev)
+					* object; NULL when not bound */
+	struct fake_iommufd_obj *attached; /* PCI: HWPT; mdev: IOAS */
+	uint32_t num_irqs;      /* mtty: cached by VFIO_DEVICE_GET_INFO */
 };
+
+/* ------------------------------------------------------------------
+ * iommufd object table (fake-core.c).  One table per /dev/iommu open
+ * (struct fake_iommufd, refcounted: a bound device keeps it alive after
+ * the iommufd fd is closed, as iommufd_ctx_from_fd() does).  Ids are
+ * allocated lowest-free from 1, like the kernel's xarray (XA_FLAGS_ALLOC1).
+ */
+enum fake_iommufd_obj_type {
+	FIO_IOAS = 1,
+	FIO_HWPT_PAGING,
+	FIO_HWPT_NESTED,
+	FIO_DEVICE,             /* physical device bound through a cdev */
+	FIO_ACCESS,             /* emulated (mdev) device bound through a cdev */
+	FIO_SELFTEST,           /* IOMMU_TEST_CMD mock device (fake-dirty.c) */
+	FIO_OTHER,
+};
+
+struct fake_ioas_map {
+	uint64_t iova, length, user_va;
+	uint32_t flags;         /* IOMMU_IOAS_MAP_* */
+};
+
+struct fake_iommufd;
+
+struct fake_iommufd_obj {
+	uint32_t id;
+	int type;               /* enum fake_iommufd_obj_type */
+	/* Like iommufd_object.users: 1 = only the table holds it, so
+	 * IOMMU_DESTROY may remove it; more = EBUSY.  Core adds one per
+	 * attached device/access (IOAS, HWPT), per HWPT built on an IOAS, and
+	 * one for a bound device/access object (owned by vfio). */
+	int users;
+	struct fake_iommufd *ictx;
+	struct fake_dev *dev;   /* DEVICE, ACCESS (and SELFTEST if wanted) */
+	struct fake_iommufd_obj *ioas; /* HWPT_PAGING: its IOAS (users held) */
+	bool auto_domain;       /* HWPT made by attaching a device to an IOAS:
+				 * flags 0, no dirty ops, freed on last detach */
+	uint32_t flags;         /* HWPT: IOMMU_HWPT_ALLOC_* flags */
+	bool hw_dirty;          /* DEVICE/SELFTEST: IOMMU has dirty tracking */
+	uint64_t pgsize;        /* HWPT: smallest IOMMU page (0 = 4096; the
+				 * mock domain uses 2048) */
+	/* IOAS: its mappings, sorted by iova, non-overlapping. */
+	struct fake_ioas_map *maps;
+	int nmaps, maps_cap;
+	void *priv;             /* owner module's data (fake-dirty: HWPT state) */
+	/* Called just before the object is freed (IOMMU_DESTROY, auto HWPT
+	 * release, unbind, iommufd close, fake_fini).  Must not free obj. */
+	void (*destroy)(struct fake_iommufd_obj *obj);
+	struct fake_iommufd_obj *next; /* core bookkeeping */
+};
+
+/* Object id of iommufd fd f (FFD_IOMMUFD), any type; NULL if none. */
+struct fake_iommufd_obj *fake_iommufd_obj(struct fake_fd *iommufd, uint32_t id);
+/* Same, only of the given type; NULL if missing or of another type. */
+struct fake_iommufd_obj *fake_iommufd_obj_type(struct fake_fd *iommufd,
+					       uint32_t id, int type);
+/* New object (users = 1, lowest free id); NULL + errno on failure. */
+struct fake_iommufd_obj *fake_iommufd_obj_new(struct fake_fd *iommufd,
+					      int type);
+/* IOMMU_DESTROY semantics: 0, -ENOENT (no such id), -EBUSY (users > 1).
+ * Drops the users the object holds on others (HWPT -> IOAS). */
+int fake_iommufd_obj_destroy(struct fake_fd *iommufd, uint32_t id);
+/* Iterate every object of every live iommufd context (NULL starts). */
+struct fake_iommufd_obj *fake_iommufd_obj_next(struct fake_iommufd_obj *prev);
+/* Iterate live Type1 containers (those with SET_IOMMU done). */
+struct fake_container *fake_container_next(struct fake_container *prev);
+/* Smallest IOMMU page size of a container (4096). */
+uint64_t fake_container_pgsize(struct fake_container *c);
+/* IOAS iova alignment as iopt->iova_alignment: 1, or 4096 once a device
+ * or a pinning access (mdev) is attached. */
+uint64_t fake_ioas_alignment(struct fake_iommufd_obj *ioas);
+/* Is O_NONBLOCK set on the fake fd now (follows fcntl(F_SETFL))? */
+bool fake_fd_nonblock(struct fake_fd *f);
+
+/* Optional hooks: fake-core.c has weak defaults; another fake-*.c may
+ * define them (strong) to take over.
+ *   fake_hook_data_poll: poll mask of a DATA fd; default DEFAULT_POLLMASK
+ *     (POLLIN|POLLOUT|POLLRDNORM|POLLWRNORM): mtty/hisi/qat have no .poll.
+ *   fake_hook_bar_access: one byte of BAR0/BAR1 (index 0/1, off < 8)
+ *     read or written; default stores in d->regs[index][off].
+ *   fake_hook_ioas_unmapped: [iova, iova+length) left the IOAS (UNMAP or
+ *     destroy); HWPTs built on it lose those IOPTEs and their dirty bits. */
+short fake_hook_data_poll(struct fake_fd *f, short events);
+void fake_hook_bar_access(struct fake_dev *d, int index, uint64_t off,
+			  uint8_t *byte, bool write);
+void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas, uint64_t iova,
+			     uint64_t length);
 
 /* fake-core.c services */
 struct fake_fd *fake_fd_lookup(int fd);
-/* New fake fd of type; cloexec per flags; returns it or NULL (errno). */
+/* New fake fd of type; cloexec per flags; returns it or NULL (errno).
+ * DATA fds: the caller (fake-mig) sets writable (resuming) and priv;
+ * oflags is O_RDONLY, or O_WRONLY once writable is set before the first
+ * read/write.  close() calls fake_data_close() then frees the fake_fd. */
 struct fake_fd *fake_fd_new(int type, struct fake_dev *dev, bool cloexec);
 struct fake_dev *fake_dev_get(int id);
 struct fake_container *fake_fd_container(struct fake_fd *f);
@@ -97,7 +213,23 @@ void fake_data_close(struct fake_fd *f);
 void fake_mig_init_dev(struct fake_dev *d);
 void fake_mig_fini_dev(struct fake_dev *d);
 
-/* fake-dirty.c hooks */
+/* fake-dirty.c hooks.
+ * fake_iommufd_dirty_ioctl() gets IOMMU_HWPT_ALLOC, IOMMU_GET_HW_INFO,
+ * IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP and
+ * IOMMU_TEST_CMD after the core did iommufd_fops_ioctl's part: size <
+ * min_size -> EINVAL, non-zero bytes past the struct -> E2BIG.  arg is a
+ * zero-extended copy of the whole struct (kernel-side buffer, at least
+ * FAKE_IOMMUFD_CMD_MAX bytes); on success the core copies back
+ * min(size, sizeof(struct)) bytes, like iommufd_ucmd_respond(), so
+ * write responses into arg.
+ * fake_type1_unmap_dirty() runs after the core's checks of UNMAP_DMA with
+ * GET_DIRTY_BITMAP (argsz >= 48, flag combinations, iova/size alignment
+ * and wrap, v2 bisection: all EINVAL, so the kernel's interleaving with
+ * verify_bitmap_size and the tracking/pgsize check is not observable);
+ * it validates the vfio_bitmap, writes the bits of every mapping inside
+ * [iova, iova+size) and returns 0 or -errno; on 0 the core removes those
+ * mappings and writes back unmap.size.  arg is the user's struct. */
+#define FAKE_IOMMUFD_CMD_MAX 128
 int fake_log_feature(struct fake_fd *f, uint32_t flags, void *data,
 		     uint32_t payload);
 int fake_type1_dirty_ioctl(struct fake_fd *f, void *arg);
@@ -106,5 +238,10 @@ int fake_type1_unmap_dirty(struct fake_container *c, void *unmap_arg);
 int fake_iommufd_dirty_ioctl(struct fake_fd *f, unsigned long req, void *arg);
 void fake_dirty_init_dev(struct fake_dev *d);
 void fake_dirty_fini_dev(struct fake_dev *d);
+
+/* fake-mig.c: WARN_ON splats the kernel would have printed so far (a SET
+ * from ERROR, an arc no driver implements); tests check the library never
+ * causes one. */
+unsigned int fake_mig_warnings(void);
 
 #endif
