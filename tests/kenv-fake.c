@@ -68,10 +68,15 @@ const char *kenv_dev_root(void)
 static void kenv_log(void *data, int priority, const char *file, int line,
 		     const char *fn, const char *format, va_list args)
 {
+	size_t n;
+
 	(void)data;
+	if (!format)
+		return;
+	n = strlen(format);
 	fprintf(stderr, "vfiomig[%d] %s:%d %s: ", priority, file, line, fn);
 	vfprintf(stderr, format, args);
-	if (!*format || format[strlen(format) - 1] != '\n')
+	if (!n || format[n - 1] != '\n')
 		fputc('\n', stderr);
 }
 

@@ -1,0 +1,1270 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The fake kernel's core against the contract, with raw syscalls only (no
+ * library): a fake is only worth what it enforces.  Covers the errno of each
+ * bad argsz / flags / order case of contract sections 2, 9 (GET_INFO,
+ * MAP/UNMAP), 10/11 (cdev, iommufd objects and size convention), fd flags,
+ * fault injection, pass-through of real fds and the leak count.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <check.h>
+
+#include <linux/vfio.h>
+#include <linux/iommufd.h>
+
+#include "fake-internal.h"
+
+#define UUID1 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" /* mtty-1, group 0 */
+#define UUID2 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002" /* mtty-2, group 1 */
+#define BDF "0000:3b:00.1"                           /* group 12, vfio3 */
+
+#define IOMMU_TEST_CMD_NR _IO(IOMMUFD_TYPE, 0xa0)
+
+/* Expect a -1 return with errno e. */
+#define ck_errno(expr, e)                                                     \
+	do {                                                                  \
+		errno = 0;                                                    \
+		long r_ = (long)(expr);                                       \
+		int e_ = errno;                                               \
+		ck_assert_msg(r_ == -1 && e_ == (e),                          \
+			      "%s: returned %ld errno %d (%s), want %d (%s)",  \
+			      #expr, r_, e_, strerror(e_), (e), strerror(e)); \
+	} while (0)
+
+#define ck_ok(expr)                                                           \
+	do {                                                                  \
+		errno = 0;                                                    \
+		long r_ = (long)(expr);                                       \
+		ck_assert_msg(r_ >= 0, "%s: returned %ld errno %d (%s)",      \
+			      #expr, r_, errno, strerror(errno));            \
+	} while (0)
+
+static int id_mtty1, id_mtty2, id_pci;
+static char path[PATH_MAX];
+
+static const char *node(const char *rel)
+{
+	snprintf(path, sizeof(path), "%s/%s", fake_dev_root(), rel);
+	return path;
+}
+
+static const char *sys(const char *rel)
+{
+	snprintf(path, sizeof(path), "%s/%s", fake_sysfs_root(), rel);
+	return path;
+}
+
+static void setup(void)
+{
+	struct fake_dev_cfg cfg;
+
+	ck_assert_int_eq(fake_init(true), 0);
+	fake_cfg_mtty(&cfg, UUID1, 1, 0, 0);
+	id_mtty1 = fake_add_device(&cfg);
+	ck_assert_int_ge(id_mtty1, 0);
+	fake_cfg_mtty(&cfg, UUID2, 2, 1, 1);
+	id_mtty2 = fake_add_device(&cfg);
+	ck_assert_int_ge(id_mtty2, 0);
+	fake_cfg_pci(&cfg, BDF, 12, 3, VFIO_MIGRATION_STOP_COPY |
+		     VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY);
+	id_pci = fake_add_device(&cfg);
+	ck_assert_int_ge(id_pci, 0);
+}
+
+static void teardown(void)
+{
+	int open = fake_open_fds();
+
+	ck_assert_int_eq(fake_fini(), open);
+	ck_assert_msg(open == 0, "%d fake fds leaked", open);
+}
+
+static int open_node(const char *rel, int flags)
+{
+	return open(node(rel), flags);
+}
+
+static bool cloexec(int fd)
+{
+	return fcntl(fd, F_GETFD) & FD_CLOEXEC;
+}
+
+/* Group + container with Type1v2; returns the device fd. */
+static int type1_device(const char *group, const char *name, int *gfd,
+			int *cfd)
+{
+	int dfd;
+
+	*gfd = open_node(group, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(*gfd, 0);
+	*cfd = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(*cfd, 0);
+	ck_ok(ioctl(*gfd, VFIO_GROUP_SET_CONTAINER, cfd));
+	ck_ok(ioctl(*cfd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	dfd = ioctl(*gfd, VFIO_GROUP_GET_DEVICE_FD, name);
+	ck_assert_int_ge(dfd, 0);
+	return dfd;
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(tree)
+{
+	char rp[PATH_MAX], buf[64];
+	FILE *fp;
+
+	/* mdev: the bus link resolves to the class device directory */
+	ck_assert_ptr_nonnull(realpath(sys("bus/mdev/devices/" UUID2), rp));
+	ck_assert_ptr_nonnull(strstr(rp, "/devices/virtual/mtty/mtty/" UUID2));
+	ck_assert_ptr_nonnull(realpath(sys("bus/mdev/devices/" UUID2 "/mdev_type"),
+				       rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/mtty-2");
+	fp = fopen(sys("bus/mdev/devices/" UUID1 "/mdev_type/name"), "re");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	ck_assert_str_eq(buf, "Single port serial\n");
+	ck_assert_ptr_nonnull(realpath(sys("bus/mdev/devices/" UUID2 "/driver"),
+				       rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/mtty");
+	ck_assert_ptr_nonnull(realpath(sys("bus/mdev/devices/" UUID2
+					   "/iommu_group"), rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/1");
+	fp = fopen(sys("kernel/iommu_groups/1/name"), "re");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	ck_assert_str_eq(buf, "vfio-noiommu\n");
+	ck_assert_int_eq(access(sys("bus/mdev/devices/" UUID2 "/vfio-dev/vfio1"),
+				F_OK), 0);
+	/* class/vfio-dev/vfioN/device leads back to the device */
+	ck_assert_ptr_nonnull(realpath(sys("class/vfio-dev/vfio1/device"), rp));
+	ck_assert_ptr_nonnull(strstr(rp, "/mtty/mtty/" UUID2));
+	/* PCI function */
+	fp = fopen(sys("bus/pci/devices/" BDF "/vendor"), "re");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	ck_assert_str_eq(buf, "0x15b3\n");
+	fp = fopen(sys("bus/pci/devices/" BDF "/class"), "re");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	ck_assert_str_eq(buf, "0x020000\n");
+	ck_assert_ptr_nonnull(realpath(sys("bus/pci/devices/" BDF "/iommu_group"),
+				       rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/12");
+	ck_assert_ptr_nonnull(realpath(sys("bus/pci/devices/" BDF "/driver"), rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/mlx5_vfio_pci");
+	ck_assert_int_eq(access(sys("bus/pci/devices/" BDF "/vfio-dev/vfio3"),
+				F_OK), 0);
+	/* /dev nodes */
+	ck_assert_int_eq(access(node("vfio/vfio"), F_OK), 0);
+	ck_assert_int_eq(access(node("vfio/0"), F_OK), 0);
+	ck_assert_int_eq(access(node("vfio/12"), F_OK), 0);
+	ck_assert_int_eq(access(node("vfio/devices/vfio3"), F_OK), 0);
+	ck_assert_int_eq(access(node("iommu"), F_OK), 0);
+	/* No such group: libc's own ENOENT, not a fake call. */
+	{
+		unsigned int c = fake_calls();
+
+		ck_errno(open_node("vfio/7", O_RDWR), ENOENT);
+		ck_assert_uint_eq(fake_calls(), c);
+	}
+}
+END_TEST
+
+START_TEST(no_iommufd_machine)
+{
+	struct fake_dev_cfg cfg;
+
+	/* Replace the fixture's machine by one without iommufd. */
+	ck_assert_int_eq(fake_fini(), 0);
+	ck_assert_int_eq(fake_init(false), 0);
+	fake_cfg_mtty(&cfg, UUID2, 2, 1, 1);
+	ck_assert_int_ge(fake_add_device(&cfg), 0);
+	ck_assert_int_ne(access(node("iommu"), F_OK), 0);
+	ck_assert_int_ne(access(node("vfio/devices/vfio1"), F_OK), 0);
+	ck_assert_int_ne(access(sys("bus/mdev/devices/" UUID2 "/vfio-dev"),
+				F_OK), 0);
+	ck_assert_int_eq(access(node("vfio/1"), F_OK), 0);
+}
+END_TEST
+
+START_TEST(fd_flags)
+{
+	int a, b, c, g, dfd;
+
+	a = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	b = open_node("vfio/vfio", O_RDWR);
+	c = open_node("iommu", O_RDWR | O_NONBLOCK);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	ck_assert_int_ge(c, 0);
+	ck_assert(cloexec(a));
+	ck_assert(!cloexec(b));
+	ck_assert(!cloexec(c));
+	ck_assert(fcntl(c, F_GETFL) & O_NONBLOCK);
+	ck_assert(!(fcntl(a, F_GETFL) & O_NONBLOCK));
+	ck_assert(fake_fd_nonblock(fake_fd_lookup(c)));
+	ck_assert_int_eq(fake_open_fds(), 3);
+	/* FIOCLEX reaches the fd behind the fake fd */
+	ck_ok(ioctl(b, FIOCLEX));
+	ck_assert(cloexec(b));
+	/* The device fd of GET_DEVICE_FD is always O_CLOEXEC. */
+	g = open_node("vfio/1", O_RDWR);
+	ck_assert_int_ge(g, 0);
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &b));
+	ck_ok(ioctl(b, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert(cloexec(dfd));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(a));
+	ck_ok(close(b));
+	ck_ok(close(c));
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+START_TEST(passthrough)
+{
+	unsigned int calls = fake_calls();
+	int p[2], fd, n = -1;
+	struct pollfd pfd;
+	char c;
+
+	ck_ok(pipe(p));
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_ok(ioctl(p[0], FIONREAD, &n));
+	ck_assert_int_eq(n, 1);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+	ck_assert_int_eq(pfd.revents, POLLIN);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'x');
+	ck_errno(pread(p[0], &c, 1, 0), ESPIPE);
+	ck_errno(splice(p[0], NULL, p[1], NULL, 1, SPLICE_F_NONBLOCK), EINVAL);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(cloexec(fd));
+	ck_assert_int_eq(read(fd, &c, 1), 0);
+	ck_ok(close(fd));
+	ck_errno(close(fd), EBADF);
+	ck_errno(read(-1, &c, 1), EBADF);
+	ck_errno(ioctl(-1, FIONREAD, &n), EBADF);
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+	/* Paths under the dev root that are no fake node go to libc. */
+	fd = open(fake_dev_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_null(fake_fd_lookup(fd));
+	ck_ok(close(fd));
+	ck_assert_uint_eq(fake_calls(), calls);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+START_TEST(container_before_iommu)
+{
+	struct vfio_iommu_type1_info info = { .argsz = sizeof(info) };
+	int c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(ioctl(c, VFIO_GET_API_VERSION), VFIO_API_VERSION);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 1);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), 1);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 2 /* SPAPR */), 0);
+	/* container.c: SET_IOMMU needs a group; other ioctls need SET_IOMMU */
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_GET_INFO, &info), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &info), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &info), EINVAL);
+	ck_errno(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 50)), EINVAL);
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(group_container)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int g, c, c2, p[2], bad = 999, dfd, dfd2;
+	struct fake_dev *d = fake_dev_get(id_mtty2);
+
+	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(g, 0);
+	ck_errno(open_node("vfio/1", O_RDWR | O_CLOEXEC), EBUSY);
+	st.argsz = 4;
+	ck_errno(ioctl(g, VFIO_GROUP_GET_STATUS, &st), EINVAL);
+	st.argsz = sizeof(st);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	/* GET_DEVICE_FD: name first (ENODEV), then no container (EINVAL) */
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "nosuch"), ENODEV);
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID1), ENODEV);
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2), EINVAL);
+	ck_errno(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EINVAL);
+	/* SET_CONTAINER: EBADF, EBADFD, then EINVAL once set */
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &bad), EBADF);
+	ck_ok(pipe(p));
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &p[0]), EBADFD);
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &g), EBADFD);
+	c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	c2 = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c));
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2), EINVAL);
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &bad), EBADF);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE |
+				    VFIO_GROUP_FLAGS_CONTAINER_SET);
+	/* no SET_IOMMU yet: vfio_group_use_container -> EINVAL */
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2), EINVAL);
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, 7), ENODEV);
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, 9 /* UNMAP_ALL */), EINVAL);
+	ck_errno(ioctl(c2, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_ok(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10 /* UPDATE_VADDR */),
+			 0); /* mdev present */
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2);
+	ck_assert_int_ge(dfd, 0);
+	dfd2 = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2); /* allowed */
+	ck_assert_int_ge(dfd2, 0);
+	ck_assert_int_eq(d->open_count, 2);
+	ck_errno(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EBUSY);
+	/* The container fd may go: the group holds the container. */
+	ck_ok(close(c));
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	/* Device fds keep the group open: a new open is still EBUSY. */
+	ck_ok(close(g));
+	ck_errno(open_node("vfio/1", O_RDWR | O_CLOEXEC), EBUSY);
+	ck_ok(close(dfd));
+	ck_assert_int_eq(d->open_count, 1);
+	ck_ok(close(dfd2));
+	ck_assert_int_eq(d->open_count, 0);
+	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(g, 0);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	/* UNSET_CONTAINER then SET again */
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2));
+	ck_ok(ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2));
+	ck_errno(ioctl(g, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	ck_ok(close(g));
+	ck_ok(close(c2));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+}
+END_TEST
+
+START_TEST(type1_info)
+{
+	unsigned char buf[256];
+	struct vfio_iommu_type1_info *info = (void *)buf;
+	struct vfio_iommu_type1_info_cap_migration *mig;
+	struct vfio_info_cap_header *h;
+	int g, c, dfd;
+
+	dfd = type1_device("vfio/1", UUID2, &g, &c);
+	memset(buf, 0xee, sizeof(buf));
+	info->argsz = 15;
+	ck_errno(ioctl(c, VFIO_IOMMU_GET_INFO, info), EINVAL);
+	/* argsz 16: required size written back, only 16 bytes copied */
+	info->argsz = 16;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->flags,
+			  VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS);
+	ck_assert_uint_eq(info->iova_pgsizes, ~0xfffULL);
+	ck_assert_uint_eq(info->cap_offset, 0xeeeeeeee);
+	/* argsz 71: still too small for the caps */
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 71;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->cap_offset, 0);
+	/* argsz 72: the chain MIGRATION -> DMA_AVAIL, no IOVA_RANGE */
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 72;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->cap_offset, 24);
+	mig = (void *)(buf + 24);
+	ck_assert_uint_eq(mig->header.id, VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION);
+	ck_assert_uint_eq(mig->header.version, 1);
+	ck_assert_uint_eq(mig->header.next, 56);
+	ck_assert_uint_eq(mig->flags, 0);
+	ck_assert_uint_eq(mig->pgsize_bitmap, 4096);
+	ck_assert_uint_eq(mig->max_dirty_bitmap_size, 268435456);
+	h = (void *)(buf + 56);
+	ck_assert_uint_eq(h->id, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
+	ck_assert_uint_eq(h->version, 1);
+	ck_assert_uint_eq(h->next, 0);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 64), 65535);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+
+	/* With an IOMMU-backed (PCI) group: IOVA_RANGE cap, 4K|2M|1G. */
+	dfd = type1_device("vfio/12", BDF, &g, &c);
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 16;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 24 + 32 + 16 + 48);
+	ck_assert_uint_eq(info->iova_pgsizes, 0x40201000ULL);
+	info->argsz = sizeof(buf);
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	h = (void *)(buf + 56);
+	ck_assert_uint_eq(h->next, 72);
+	h = (void *)(buf + 72);
+	ck_assert_uint_eq(h->id, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
+	ck_assert_uint_eq(h->next, 0);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 80), 2);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10 /* UPDATE_VADDR */),
+			 1);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(type1_map_unmap)
+{
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+	struct {
+		struct vfio_iommu_type1_dma_unmap u;
+		struct vfio_bitmap b;
+	} un;
+	struct fake_container *fc;
+	__u64 bits[4];
+	int g, c, dfd;
+
+	dfd = type1_device("vfio/1", UUID2, &g, &c);
+	fc = fake_fd_container(fake_fd_lookup(c));
+	ck_assert_ptr_nonnull(fc);
+	ck_assert_ptr_eq(fake_container_next(NULL), fc);
+	ck_assert_uint_eq(fake_container_pgsize(fc), 4096);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	map.vaddr = 0x7f0000000000ULL;
+	map.iova = 0x100000;
+	map.size = 0x10000;
+	map.argsz = sizeof(map) - 1;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.argsz = sizeof(map);
+	map.flags |= 1u << 3;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_VADDR;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	map.iova = 0x100800;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.iova = 0x100000;
+	map.size = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.size = 0x10000;
+	map.iova = ~0xfffULL;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL); /* wraps */
+	map.iova = 0x100000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EEXIST);
+	map.iova = 0x108000; /* overlaps */
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EEXIST);
+	map.iova = 0x200000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	map.iova = 0x80000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_assert_int_eq(fc->nmaps, 3);
+	ck_assert_uint_eq(fc->maps[0].iova, 0x80000); /* sorted */
+	ck_assert_uint_eq(fc->maps[1].iova, 0x100000);
+	ck_assert_uint_eq(fc->dma_avail, 65535 - 3);
+	/* VADDR update with mdev present: EBUSY (vfio_dma_do_unmap) */
+	memset(&un, 0, sizeof(un));
+	un.u.argsz = sizeof(un.u);
+	un.u.flags = VFIO_DMA_UNMAP_FLAG_VADDR;
+	un.u.iova = 0x100000;
+	un.u.size = 0x10000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EBUSY);
+
+	/* UNMAP: argsz, flags, combinations */
+	un.u.argsz = sizeof(un.u) - 1;
+	un.u.flags = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.argsz = sizeof(un.u);
+	un.u.flags = 1u << 3;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
+		     VFIO_DMA_UNMAP_FLAG_ALL;
+	un.u.argsz = sizeof(un);
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	un.u.argsz = sizeof(un) - 1;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* with the bitmap but tracking is off: EINVAL */
+	un.u.argsz = sizeof(un);
+	un.b.pgsize = 4096;
+	un.b.size = sizeof(bits);
+	un.b.data = bits;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* ALL with iova or size: EINVAL */
+	un.u.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.u.argsz = sizeof(un.u);
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* v2 bisection: EINVAL, nothing removed */
+	un.u.flags = 0;
+	un.u.iova = 0x100000;
+	un.u.size = 0x8000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.iova = 0x108000;
+	un.u.size = 0x100000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.iova = 0x101000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL); /* unaligned? no: bisects */
+	un.u.iova = 0x100800;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.u.size = 0;
+	un.u.iova = 0x100000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	ck_assert_int_eq(fc->nmaps, 3);
+	/* a hole: success, size 0 */
+	un.u.iova = 0x400000;
+	un.u.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.u.size, 0);
+	/* two mappings and the hole between */
+	un.u.iova = 0x80000;
+	un.u.size = 0x90000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.u.size, 0x20000);
+	ck_assert_int_eq(fc->nmaps, 1);
+	/* ALL */
+	un.u.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.u.iova = 0;
+	un.u.size = 0;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.u.size, 0x10000);
+	ck_assert_int_eq(fc->nmaps, 0);
+	ck_assert_uint_eq(fc->dma_avail, 65535);
+	/* unknown container ioctl once the IOMMU is set: ENOTTY */
+	ck_errno(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	/* mappings stay until the last group leaves the container */
+	map.iova = 0x100000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(type1_v1_unmap)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ,
+		.vaddr = 0x10000, .iova = 0x100000, .size = 0x10000,
+	};
+	struct vfio_iommu_type1_dma_unmap un = { .argsz = sizeof(un) };
+	int g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
+	int c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c));
+	ck_ok(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU));
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	/* v1: from inside a mapping -> success, nothing unmapped */
+	un.iova = 0x108000;
+	un.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0);
+	/* covering the first iova unmaps the whole mapping */
+	un.iova = 0x100000;
+	un.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0x10000);
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(feature_generic)
+{
+	unsigned char buf[64];
+	struct vfio_device_feature *ft = (void *)buf;
+	int g, c, dfd;
+
+	dfd = type1_device("vfio/1", UUID2, &g, &c);
+	memset(buf, 0, sizeof(buf));
+	/* contract 2: argsz < 8, unknown flags, GET&SET without PROBE */
+	ft->argsz = 7;
+	ft->flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_MIGRATION;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ft->argsz = sizeof(buf);
+	ft->flags = VFIO_DEVICE_FEATURE_GET | (1u << 19) | 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ft->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | 2;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	/* flags checks come before the ENOTTY of an unknown index */
+	ft->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | 3;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	/* mtty has no ->device_feature: ENOTTY for 0, 3, 4, 5, 10.. */
+	for (unsigned int i = 0; i < 16; i++) {
+		if ((i >= 1 && i <= 2) || (i >= 6 && i <= 9))
+			continue;
+		ft->flags = VFIO_DEVICE_FEATURE_GET | i;
+		ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), ENOTTY);
+		ft->flags = VFIO_DEVICE_FEATURE_PROBE | i;
+		ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), ENOTTY);
+	}
+	/* fake_check_feature is include/linux/vfio.h's (1 = PROBE done) */
+	ck_assert_int_eq(fake_check_feature(VFIO_DEVICE_FEATURE_PROBE |
+					    VFIO_DEVICE_FEATURE_GET |
+					    VFIO_DEVICE_FEATURE_SET | 2, 0,
+					    VFIO_DEVICE_FEATURE_GET |
+					    VFIO_DEVICE_FEATURE_SET, 8), 1);
+	ck_assert_int_eq(fake_check_feature(VFIO_DEVICE_FEATURE_PROBE |
+					    VFIO_DEVICE_FEATURE_SET | 1, 0,
+					    VFIO_DEVICE_FEATURE_GET, 8),
+			 -EINVAL);
+	ck_assert_int_eq(fake_check_feature(VFIO_DEVICE_FEATURE_PROBE | 6, 0,
+					    VFIO_DEVICE_FEATURE_SET, 24), 1);
+	ck_assert_int_eq(fake_check_feature(6, 100, VFIO_DEVICE_FEATURE_SET,
+					    24), -EINVAL);
+	ck_assert_int_eq(fake_check_feature(VFIO_DEVICE_FEATURE_SET | 6, 23,
+					    VFIO_DEVICE_FEATURE_SET, 24),
+			 -EINVAL);
+	ck_assert_int_eq(fake_check_feature(VFIO_DEVICE_FEATURE_SET | 6, 24,
+					    VFIO_DEVICE_FEATURE_SET, 24), 0);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(device_driver_ioctls)
+{
+	struct vfio_device_info info;
+	struct vfio_region_info ri;
+	struct {
+		uint32_t argsz, flags, index, count;
+	} irq = { sizeof(irq), 0, 0, 0 };
+	struct fake_dev *d = fake_dev_get(id_mtty2);
+	uint8_t b = 0x5a, r = 0;
+	uint32_t w = 0xffffffff;
+	int g, c, dfd;
+
+	dfd = type1_device("vfio/1", UUID2, &g, &c);
+	/* mtty caches num_irqs in GET_INFO: before it, EINVAL */
+	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq), EINVAL);
+	memset(&info, 0, sizeof(info));
+	info.argsz = 12;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info), EINVAL);
+	info.argsz = 16;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info));
+	ck_assert_uint_eq(info.flags, VFIO_DEVICE_FLAGS_PCI); /* mtty */
+	ck_assert_uint_eq(info.num_regions, 9);
+	ck_assert_uint_eq(info.num_irqs, 5);
+	ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
+	memset(&ri, 0, sizeof(ri));
+	ri.argsz = sizeof(ri);
+	ri.index = 1;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ck_assert_uint_eq(ri.size, 8);
+	ck_assert_uint_eq(ri.offset, 1ULL << 40);
+	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	/* cdev-only ioctls on a group-path fd fall through: ENOTTY */
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &info), ENOTTY);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &info), ENOTTY);
+	/* BIND on a group-path fd: EINVAL (after the argument checks) */
+	{
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind), .iommufd = 0,
+		};
+
+		ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &bind), EINVAL);
+	}
+	/* BAR0 / BAR1: 1-byte accesses into the registers */
+	ck_assert_int_eq(pwrite(dfd, &b, 1, 7), 1);
+	ck_assert_uint_eq(d->regs[0][7], 0x5a);
+	ck_assert_int_eq(pread(dfd, &r, 1, 7), 1);
+	ck_assert_uint_eq(r, 0x5a);
+	b = 0x33;
+	ck_assert_int_eq(pwrite(dfd, &b, 1, (1ULL << 40) + 2), 1);
+	ck_assert_uint_eq(d->regs[1][2], 0x33);
+	/* a 4-byte access uses the first byte only */
+	ck_assert_int_eq(pread(dfd, &w, 4, 4), 4);
+	ck_assert_uint_eq(w, 0);
+	/* config space reads as zeros */
+	w = 0xffffffff;
+	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_uint_eq(w, 0);
+	ck_assert_int_eq(pwrite(dfd, &w, 4, 7ULL << 40), 4);
+	/* regions 2..5: EINVAL in the fake (the real mtty must not be
+	 * touched there); others: mdev_access fails -> EFAULT */
+	ck_errno(pread(dfd, &r, 1, 2ULL << 40), EINVAL);
+	ck_errno(pwrite(dfd, &r, 1, 5ULL << 40), EINVAL);
+	ck_errno(pread(dfd, &r, 1, 8ULL << 40), EFAULT);
+	ck_errno(pread(dfd, &r, 1, -1), EINVAL);
+	/* read() uses the file position */
+	ck_assert_int_eq(read(dfd, &r, 1), 1);
+	ck_assert_int_eq(read(dfd, &r, 1), 1);
+	/* RESET always 0 */
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	/* splice never works on a fake fd */
+	{
+		int p[2];
+
+		ck_ok(pipe(p));
+		ck_errno(splice(dfd, NULL, p[1], NULL, 1, 0), EINVAL);
+		ck_errno(splice(p[0], NULL, dfd, NULL, 1, 0), EINVAL);
+		ck_ok(close(p[0]));
+		ck_ok(close(p[1]));
+	}
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+
+	/* vfio-pci: RESET flag */
+	dfd = type1_device("vfio/12", BDF, &g, &c);
+	info.argsz = sizeof(info);
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info));
+	ck_assert_uint_eq(info.flags,
+			  VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(data_fd)
+{
+	struct fake_fd *f = fake_fd_new(FFD_DATA, fake_dev_get(id_mtty2), true);
+	struct pollfd pfd[2];
+	int p[2];
+	char c;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert(cloexec(f->fd));
+	ck_errno(pread(f->fd, &c, 1, 0), ESPIPE);
+	ck_errno(pwrite(f->fd, &c, 1, 0), ESPIPE);
+	ck_errno(write(f->fd, &c, 1), EBADF); /* saving fd */
+	ck_ok(pipe(p));
+	ck_errno(splice(f->fd, NULL, p[1], NULL, 1, 0), EINVAL);
+	ck_errno(splice(p[0], NULL, f->fd, NULL, 1, 0), EBADF);
+	/* always ready (DEFAULT_POLLMASK), real fds polled alongside */
+	pfd[0].fd = f->fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = p[0];
+	pfd[1].events = POLLIN;
+	ck_assert_int_eq(poll(pfd, 2, 1000), 1);
+	ck_assert_int_eq(pfd[0].revents, POLLIN);
+	ck_assert_int_eq(pfd[1].revents, 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(poll(pfd, 2, 0), 2);
+	ck_assert_int_eq(pfd[1].revents, POLLIN);
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+	ck_ok(close(f->fd));
+}
+END_TEST
+
+static int bind_dev(int dfd, int ifd)
+{
+	struct vfio_device_bind_iommufd b = {
+		.argsz = sizeof(b), .iommufd = ifd,
+	};
+
+	if (ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0)
+		return -errno;
+	return (int)b.out_devid;
+}
+
+static uint32_t ioas_alloc(int ifd)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, &a));
+	return a.out_ioas_id;
+}
+
+static int attach(int dfd, uint32_t *pt)
+{
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at), .pt_id = *pt,
+	};
+	int r = ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+
+	*pt = at.pt_id;
+	return r < 0 ? -errno : 0;
+}
+
+static int destroy(int ifd, uint32_t id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = id };
+
+	return ioctl(ifd, IOMMU_DESTROY, &d) < 0 ? -errno : 0;
+}
+
+START_TEST(cdev_mdev)
+{
+	struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	unsigned char ft[16] = { 0 };
+	struct fake_dev *d = fake_dev_get(id_mtty2);
+	int dfd, dfd2, ifd, g, c, p[2], devid;
+	uint32_t ioas, pt;
+	uint8_t r;
+
+	dfd = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert(cloexec(dfd));
+	ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(ifd, 0);
+	/* before BIND every other ioctl, read and write: EINVAL */
+	*(uint32_t *)ft = sizeof(ft);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_RESET), EINVAL);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	ck_errno(pread(dfd, &r, 1, 0), EINVAL);
+	ck_errno(read(dfd, &r, 1), EINVAL);
+	ck_assert_int_eq(d->open_count, 0); /* unbound: not open */
+	/* BIND: argsz, flags, iommufd < 0 */
+	b.argsz = 15;
+	b.iommufd = ifd;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	b.argsz = sizeof(b);
+	b.flags = 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	b.flags = 0;
+	b.iommufd = -1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	/* group open -> EBUSY, before the iommufd is even looked at */
+	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(g, 0);
+	b.iommufd = 999;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBUSY);
+	ck_ok(close(g));
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADF);
+	ck_ok(pipe(p));
+	b.iommufd = p[0];
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
+	c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	b.iommufd = c;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
+	devid = bind_dev(dfd, ifd);
+	ck_assert_int_gt(devid, 0);
+	ck_assert_int_eq(d->open_count, 1);
+	ck_assert_int_eq(fake_iommufd_obj(fake_fd_lookup(ifd), devid)->type,
+			 FIO_ACCESS);
+	ck_assert_int_eq(bind_dev(dfd, ifd), -EINVAL); /* already bound */
+	/* the group is blocked while a cdev fd is bound */
+	ck_errno(open_node("vfio/1", O_RDWR | O_CLOEXEC), EBUSY);
+	/* a second cdev fd cannot bind (vfio_df_open: single open) */
+	dfd2 = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(dfd2, 0);
+	ck_assert_int_eq(bind_dev(dfd2, ifd), -EINVAL);
+	ck_ok(close(dfd2));
+	/* now the device answers */
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	ck_assert_int_eq(pread(dfd, &r, 1, 0), 1);
+	/* ATTACH: argsz, flags, unknown id, non-IOAS */
+	at.argsz = 11;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	at.argsz = sizeof(at);
+	at.flags = 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	at.flags = 0;
+	at.pt_id = 77;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), ENOENT);
+	pt = devid; /* an ACCESS object */
+	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
+	ioas = ioas_alloc(ifd);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, ioas); /* emulated: no HWPT */
+	ck_assert_ptr_eq(d->attached, fake_iommufd_obj(fake_fd_lookup(ifd), ioas));
+	ck_assert_uint_eq(fake_ioas_alignment(d->attached), 4096);
+	pt = ioas; /* same IOAS again: 0 */
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	/* DESTROY: bound access and attached IOAS are busy */
+	ck_assert_int_eq(destroy(ifd, devid), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, 1000), -ENOENT);
+	/* DETACH: argsz, flags */
+	dt.argsz = 7;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
+	dt.argsz = sizeof(dt);
+	dt.flags = 2;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
+	dt.flags = 0;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt)); /* again: 0 */
+	ck_assert_ptr_null(d->attached);
+	ck_assert_int_eq(destroy(ifd, ioas), 0);
+	ck_assert_int_eq(destroy(ifd, ioas), -ENOENT);
+	/* the bound device keeps the iommufd alive after its fd closes */
+	ioas = ioas_alloc(ifd);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_ok(close(ifd));
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	ck_ok(close(dfd)); /* unbind: detach, access destroyed */
+	ck_assert_int_eq(d->open_count, 0);
+	ck_assert_ptr_null(d->attached);
+	ck_assert_ptr_null(d->idev);
+	ck_assert_ptr_null(fake_iommufd_obj_next(NULL));
+	/* and the group opens again */
+	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(g, 0);
+	ck_ok(close(g));
+	ck_ok(close(c));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+}
+END_TEST
+
+START_TEST(cdev_pci)
+{
+	struct fake_dev *d = fake_dev_get(id_pci);
+	struct fake_fd *xf;
+	int dfd, ifd, devid;
+	uint32_t ioas, pt, hwpt;
+
+	dfd = open_node("vfio/devices/vfio3", O_RDWR | O_CLOEXEC);
+	ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_ge(ifd, 0);
+	xf = fake_fd_lookup(ifd);
+	ioas = ioas_alloc(ifd);
+	devid = bind_dev(dfd, ifd);
+	ck_assert_int_gt(devid, 0);
+	ck_assert_int_eq(fake_iommufd_obj(xf, devid)->type, FIO_DEVICE);
+	ck_assert(fake_iommufd_obj(xf, devid)->hw_dirty);
+	/* IOAS -> auto HWPT; pt_id rewritten */
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	hwpt = pt;
+	ck_assert_uint_ne(hwpt, ioas);
+	ck_assert_ptr_nonnull(fake_iommufd_obj_type(xf, hwpt, FIO_HWPT_PAGING));
+	ck_assert(fake_iommufd_obj(xf, hwpt)->auto_domain);
+	ck_assert_ptr_eq(fake_iommufd_obj(xf, hwpt)->ioas,
+			 fake_iommufd_obj(xf, ioas));
+	ck_assert_ptr_eq(d->attached, fake_iommufd_obj(xf, hwpt));
+	/* the same IOAS again reuses the auto domain */
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, hwpt);
+	/* attach to the HWPT itself */
+	pt = hwpt;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, hwpt);
+	/* another object type -> EINVAL; unknown -> ENOENT */
+	pt = devid;
+	ck_assert_int_eq(attach(dfd, &pt), -EINVAL);
+	pt = 500;
+	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
+	ck_assert_int_eq(destroy(ifd, hwpt), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, devid), -EBUSY);
+	ck_assert_uint_eq(fake_ioas_alignment(fake_iommufd_obj(xf, ioas)), 4096);
+	/* detach: the auto domain goes with its last device */
+	{
+		struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+
+		ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
+	}
+	ck_assert_ptr_null(fake_iommufd_obj(xf, hwpt));
+	ck_assert_uint_eq(fake_ioas_alignment(fake_iommufd_obj(xf, ioas)), 1);
+	/* the mdev's access object and the mtty device are elsewhere:
+	 * an mdev cannot be attached to a HWPT (contract 10.5) */
+	{
+		int m = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+
+		ck_assert_int_gt(bind_dev(m, ifd), 0);
+		pt = ioas;
+		ck_assert_int_eq(attach(dfd, &pt), 0);
+		hwpt = pt;
+		ck_assert_int_eq(attach(m, &hwpt), -ENOENT);
+		ck_ok(close(m));
+	}
+	ck_ok(close(dfd)); /* unbind detaches: auto HWPT gone too */
+	ck_assert_int_eq(destroy(ifd, ioas), 0);
+	ck_assert_ptr_null(fake_iommufd_obj_next(NULL));
+	ck_ok(close(ifd));
+}
+END_TEST
+
+START_TEST(iommufd_size_convention)
+{
+	unsigned char buf[64];
+	struct iommu_ioas_alloc *a = (void *)buf;
+	int ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(ifd, 0);
+	memset(buf, 0, sizeof(buf));
+	a->size = 11;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), EINVAL);
+	a->size = 16;
+	buf[13] = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), E2BIG);
+	buf[13] = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 1);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 12), 0); /* tail untouched */
+	a->flags = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), EOPNOTSUPP);
+	a->flags = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 2);
+	/* lowest free id is reused */
+	ck_assert_int_eq(destroy(ifd, 1), 0);
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 1);
+	/* unknown numbers: ENOTTY; size encoded in the number: ENOTTY */
+	ck_errno(ioctl(ifd, _IO(IOMMUFD_TYPE, 0x90), buf), ENOTTY);
+	ck_errno(ioctl(ifd, _IO(IOMMUFD_TYPE, 0xa1), buf), ENOTTY);
+	ck_errno(ioctl(ifd, _IOW(IOMMUFD_TYPE, 0x81, uint32_t), buf), ENOTTY);
+	/* VFIO compat numbers */
+	ck_assert_int_eq(ioctl(ifd, VFIO_GET_API_VERSION), 0);
+	ck_errno(ioctl(ifd, VFIO_IOMMU_DIRTY_PAGES, buf), ENOTTY);
+	/* DESTROY min size 8 */
+	{
+		struct iommu_destroy dd = { .size = 4, .id = 1 };
+
+		ck_errno(ioctl(ifd, IOMMU_DESTROY, &dd), EINVAL);
+	}
+	/* HWPT_ALLOC min size 24; the dirty module gets the rest */
+	memset(buf, 0, sizeof(buf));
+	*(uint32_t *)buf = 20;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_ALLOC, buf), EINVAL);
+	*(uint32_t *)buf = 60;
+	buf[50] = 1;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_ALLOC, buf), E2BIG);
+	/* GET_HW_INFO min 32, GET_DIRTY_BITMAP min 48, TEST_CMD min 68 */
+	memset(buf, 0, sizeof(buf));
+	*(uint32_t *)buf = 31;
+	ck_errno(ioctl(ifd, IOMMU_GET_HW_INFO, buf), EINVAL);
+	*(uint32_t *)buf = 47;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_GET_DIRTY_BITMAP, buf), EINVAL);
+	*(uint32_t *)buf = 15;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_SET_DIRTY_TRACKING, buf), EINVAL);
+	{
+		unsigned char t[80] = { 0 };
+
+		*(uint32_t *)t = 67;
+		ck_errno(ioctl(ifd, IOMMU_TEST_CMD_NR, t), EINVAL);
+	}
+	ck_ok(close(ifd));
+}
+END_TEST
+
+START_TEST(iommufd_ioas_map)
+{
+	struct iommu_ioas_map m = { .size = sizeof(m) };
+	struct iommu_ioas_unmap u = { .size = sizeof(u) };
+	struct fake_iommufd_obj *io;
+	int ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
+	uint32_t ioas = ioas_alloc(ifd);
+
+	io = fake_iommufd_obj_type(fake_fd_lookup(ifd), ioas, FIO_IOAS);
+	ck_assert_ptr_nonnull(io);
+	m.ioas_id = ioas;
+	m.user_va = 0x7f0000000000ULL;
+	m.length = 0x10000;
+	m.iova = 0x100000;
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | (1u << 3);
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOPNOTSUPP);
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE;
+	m.__reserved = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOPNOTSUPP);
+	m.__reserved = 0;
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EINVAL);
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+		  IOMMU_IOAS_MAP_WRITEABLE;
+	m.ioas_id = 99;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), ENOENT);
+	m.ioas_id = ioas;
+	m.iova = ~0ULL;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOVERFLOW);
+	m.iova = 0x100000;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_MAP, &m));
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EEXIST);
+	m.iova = 0x108000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EEXIST);
+	/* no FIXED_IOVA: the kernel picks one, written back */
+	m.flags = IOMMU_IOAS_MAP_READABLE;
+	m.iova = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_MAP, &m));
+	ck_assert_uint_ne(m.iova, 0);
+	ck_assert_int_eq(io->nmaps, 2);
+	ck_assert(io->maps[0].iova < io->maps[1].iova);
+	/* UNMAP: a bisected area -> ENOENT; nothing there -> ENOENT */
+	u.ioas_id = ioas;
+	u.iova = 0x100000;
+	u.length = 0x8000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), ENOENT);
+	u.iova = 0x40000000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), ENOENT);
+	u.length = 0;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), EINVAL);
+	u.iova = 0x100000;
+	u.length = 0x10000;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_UNMAP, &u));
+	ck_assert_uint_eq(u.length, 0x10000);
+	/* all */
+	u.iova = 0;
+	u.length = UINT64_MAX;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_UNMAP, &u));
+	ck_assert_uint_eq(u.length, 0x10000);
+	ck_assert_int_eq(io->nmaps, 0);
+	ck_ok(close(ifd));
+}
+END_TEST
+
+START_TEST(fault_injection)
+{
+	unsigned int calls;
+	int c, g, g2, p[2];
+	char x;
+
+	/* counting: only calls on fake fds/nodes */
+	calls = fake_calls();
+	ck_ok(pipe(p));
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(read(p[0], &x, 1), 1);
+	ck_assert_uint_eq(fake_calls(), calls);
+	c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	ck_assert_uint_eq(fake_calls(), calls + 1);
+	ck_assert_int_eq(ioctl(c, VFIO_GET_API_VERSION), 0);
+	ck_assert_uint_eq(fake_calls(), calls + 2);
+
+	/* the 2nd call from now fails, and only it, with no side effect */
+	fake_fail_nth(2, EIO);
+	ck_assert_int_eq(ioctl(c, VFIO_GET_API_VERSION), 0);   /* 1st */
+	ck_errno(open_node("vfio/1", O_RDWR | O_CLOEXEC), EIO); /* 2nd */
+	ck_assert_int_eq(fake_open_fds(), 1);
+	g = open_node("vfio/1", O_RDWR | O_CLOEXEC); /* not EBUSY */
+	ck_assert_int_ge(g, 0);
+	/* real fds are not counted */
+	fake_fail_nth(1, ENOSPC);
+	ck_assert_int_eq(write(p[1], "y", 1), 1);
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c), ENOSPC);
+	{
+		struct vfio_group_status st = { .argsz = sizeof(st) };
+
+		ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+		ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	}
+	/* by call name */
+	fake_fail_nth_call("ioctl", 2, ENOMEM);
+	g2 = open_node("vfio/0", O_RDWR | O_CLOEXEC);   /* open: not counted */
+	ck_assert_int_ge(g2, 0);
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c)); /* ioctl #1 */
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), ENOMEM);
+	ck_ok(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)); /* disarmed */
+	/* pread/pwrite/read/write/poll/splice/close are faultable too */
+	{
+		int dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, UUID2);
+		struct pollfd pfd = { .fd = dfd, .events = POLLIN };
+		uint8_t b = 0;
+
+		ck_assert_int_ge(dfd, 0);
+		fake_fail_nth_call("pread", 1, EAGAIN);
+		ck_errno(pread(dfd, &b, 1, 0), EAGAIN);
+		ck_assert_int_eq(pread(dfd, &b, 1, 0), 1);
+		fake_fail_nth_call("pwrite", 1, EAGAIN);
+		ck_errno(pwrite(dfd, &b, 1, 0), EAGAIN);
+		fake_fail_nth_call("read", 1, EINTR);
+		ck_errno(read(dfd, &b, 1), EINTR);
+		fake_fail_nth_call("write", 1, EINTR);
+		ck_errno(write(dfd, &b, 1), EINTR);
+		fake_fail_nth_call("poll", 1, EINTR);
+		ck_errno(poll(&pfd, 1, 0), EINTR);
+		ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+		fake_fail_nth_call("splice", 1, ENOMEM);
+		ck_errno(splice(dfd, NULL, p[1], NULL, 1, 0), ENOMEM);
+		/* close: the error is returned, the fd is released anyway */
+		fake_fail_nth_call("close", 1, EIO);
+		ck_errno(close(dfd), EIO);
+		ck_assert_ptr_null(fake_fd_lookup(dfd));
+		ck_assert_int_eq(fake_dev_get(id_mtty2)->open_count, 0);
+	}
+	fake_fail_nth(0, 0);
+	ck_ok(close(g2));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+}
+END_TEST
+
+START_TEST(leak_count)
+{
+	int c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
+	int i = open_node("iommu", O_RDWR | O_CLOEXEC);
+	int d = open_node("vfio/devices/vfio0", O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_ge(d, 0);
+	ck_assert_int_gt(bind_dev(d, i), 0);
+	ck_assert_int_eq(fake_open_fds(), 3);
+	/* fake_fini closes them and reports them */
+	ck_assert_int_eq(fake_fini(), 3);
+	ck_assert_int_eq(fcntl(c, F_GETFD), -1);
+	/* a fresh machine for the fixture's teardown */
+	setup();
+}
+END_TEST
+
+static Suite *fake_suite(void)
+{
+	Suite *s = suite_create("fake");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, tree);
+	tcase_add_test(tc, no_iommufd_machine);
+	tcase_add_test(tc, fd_flags);
+	tcase_add_test(tc, passthrough);
+	tcase_add_test(tc, container_before_iommu);
+	tcase_add_test(tc, group_container);
+	tcase_add_test(tc, type1_info);
+	tcase_add_test(tc, type1_map_unmap);
+	tcase_add_test(tc, type1_v1_unmap);
+	tcase_add_test(tc, feature_generic);
+	tcase_add_test(tc, device_driver_ioctls);
+	tcase_add_test(tc, data_fd);
+	tcase_add_test(tc, cdev_mdev);
+	tcase_add_test(tc, cdev_pci);
+	tcase_add_test(tc, iommufd_size_convention);
+	tcase_add_test(tc, iommufd_ioas_map);
+	tcase_add_test(tc, fault_injection);
+	tcase_add_test(tc, leak_count);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fake_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
