@@ -55,6 +55,9 @@ struct vfiomig_device {
 	uint64_t mig_flags;
 	bool mig_flags_known;
 	struct vfiomig_session session;
+	/* dirty-dmalog.c: DMA logging started on this device by a tracker
+	 * (the library refuses a second START; mtty would accept it). */
+	bool dirty_logging;
 };
 
 /* Logging: cheap when the priority filters the message out. */
@@ -96,7 +99,7 @@ int vfm_opts_check(const void *opts, size_t user_sz, size_t known_sz);
 int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
 		size_t len);
 
-/* device.c */
+/* feature.c: FEATURE_GET|MIGRATION, cached; -ENOTTY without migration. */
 int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags);
 
 /* migration.c: end the session (close the data fd) if any. */
@@ -108,5 +111,28 @@ int vfm_read_sysfs_str(const char *dir, const char *attr, char *buf,
 		       size_t len);
 int vfm_readlink_base(const char *dir, const char *link, char *buf,
 		      size_t len);
+/* Canonical lowercase forms into out (may be NULL); 0 or -EINVAL. */
+int vfm_parse_pci_addr(const char *s, char *out, size_t len);
+int vfm_parse_uuid(const char *s, char *out, size_t len);
+
+/* What sysfs says about a device directory (util.c). */
+struct vfm_devinfo {
+	char path[4096];       /* resolved device directory */
+	char name[256];        /* its last component: PCI address or UUID */
+	char driver[256];      /* "" when unbound */
+	char mdev_type[256];   /* "" for a PCI function */
+	int iommu_group;       /* -1 when none */
+	int cdev;              /* N of vfio-dev/vfioN, -1 when none */
+	bool have_pci_ids;
+	struct vfiomig_pci_ids pci_ids;
+};
+int vfm_devinfo_read(const char *path, struct vfm_devinfo *di);
+
+/* iommu.c: get dev->fd through path (AUTO, IOMMUFD or TYPE1), filling
+ * dev's iommu fields; on failure nothing it opened stays open. */
+int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
+		   int path, int iommu_fd, uint32_t ioas_id);
+/* Close what the device owns, device fd first. */
+void vfm_iommu_close(struct vfiomig_device *dev);
 
 #endif

@@ -1,6 +1,325 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* STUB: replaced by the real implementation. */
+/*
+ * The two ways to a device fd (kernel-contract.md 11):
+ *  - cdev + iommufd: /dev/vfio/devices/vfioN, /dev/iommu, IOMMU_IOAS_ALLOC,
+ *    VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_ATTACH_IOMMUFD_PT;
+ *  - group + Type1v2 container: /dev/vfio/vfio, /dev/vfio/<group>,
+ *    GROUP_SET_CONTAINER, SET_IOMMU, GROUP_GET_DEVICE_FD.
+ * A failure anywhere closes exactly what was opened before it.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
 #include "internal.h"
 
-#pragma GCC diagnostic ignored "-Wunused-parameter"
+static const char *dname(const struct vfiomig_device *dev)
+{
+	return dev->name ? dev->name : "device";
+}
 
+/* Open <dev_root>/<rel> read-write; the path goes to path for messages. */
+static int open_node(const struct vfiomig_ctx *ctx, char *path, size_t len,
+		     const char *rel)
+{
+	int fd;
+
+	if ((size_t)snprintf(path, len, "%s/%s", ctx->dev_root, rel) >= len)
+		return -ENAMETOOLONG;
+	fd = sys_open(path, O_RDWR);
+	return fd < 0 ? -errno : fd;
+}
+
+static void ioas_destroy(int iommufd, uint32_t id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = id };
+
+	sys_ioctl(iommufd, IOMMU_DESTROY, &d);
+}
+
+/* cdev + iommufd. iommufd is open already (owned if own_iommufd). */
+static int iommufd_path(struct vfiomig_device *dev,
+			const struct vfm_devinfo *di, int iommufd,
+			bool own_iommufd, uint32_t ioas_id)
+{
+	struct vfiomig_ctx *ctx = dev->ctx;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	bool own_ioas = false;
+	char path[PATH_MAX], rel[32];
+	int fd, ret;
+
+	snprintf(rel, sizeof(rel), "vfio/devices/vfio%d", di->cdev);
+	fd = open_node(ctx, path, sizeof(path), rel);
+	if (fd < 0) {
+		ret = fd;
+		err(ctx, "%s: cannot open the VFIO cdev %s: %s", dname(dev),
+		    path, strerror(-ret));
+		goto fail;
+	}
+
+	if (!ioas_id) {
+		struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+
+		ret = sys_ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc);
+		if (ret < 0) {
+			err(ctx, "%s: IOMMU_IOAS_ALLOC: %s", dname(dev),
+			    strerror(-ret));
+			goto fail;
+		}
+		ioas_id = alloc.out_ioas_id;
+		own_ioas = true;
+	}
+
+	bind.iommufd = iommufd;
+	ret = sys_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (ret == -EBUSY) {
+		err(ctx, "%s: cannot bind %s to iommufd: IOMMU group %d is open (device in use through the group path?)",
+		    dname(dev), path, di->iommu_group);
+		goto fail;
+	}
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD on %s: %s", dname(dev),
+		    path, strerror(-ret));
+		goto fail;
+	}
+
+	at.pt_id = ioas_id;
+	ret = sys_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u: %s",
+		    dname(dev), ioas_id, strerror(-ret));
+		goto fail;
+	}
+
+	dev->fd = fd;
+	dev->own_fd = true;
+	dev->iommu_path = VFIOMIG_IOMMU_IOMMUFD;
+	dev->iommufd = iommufd;
+	dev->own_iommufd = own_iommufd;
+	dev->devid = bind.out_devid;
+	dev->ioas_id = ioas_id;
+	dev->own_ioas = own_ioas;
+	/* Physical devices get an automatic HWPT: pt_id comes back changed. */
+	dev->hwpt_id = at.pt_id != ioas_id ? at.pt_id : 0;
+	dbg(ctx, "%s: opened %s, iommufd %d, devid %u, ioas %u, hwpt %u",
+	    dname(dev), path, iommufd, dev->devid, dev->ioas_id, dev->hwpt_id);
+	return 0;
+
+fail:
+	if (fd >= 0)
+		sys_close(fd); /* unbinds */
+	if (own_ioas)
+		ioas_destroy(iommufd, ioas_id);
+	if (own_iommufd)
+		sys_close(iommufd);
+	return ret;
+}
+
+static int open_iommufd(struct vfiomig_device *dev, bool quiet)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	fd = open_node(dev->ctx, path, sizeof(path), "iommu");
+	if (fd >= 0)
+		return fd;
+	if (quiet)
+		dbg(dev->ctx, "%s: cannot open %s (%s): using the group path",
+		    dname(dev), path, strerror(-fd));
+	else
+		err(dev->ctx, "%s: cannot open %s: %s (kernel without CONFIG_IOMMUFD?)",
+		    dname(dev), path, strerror(-fd));
+	return fd;
+}
+
+/* group + Type1v2 container; shared > 0 is a caller's container. */
+static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
+		      int shared)
+{
+	struct vfiomig_ctx *ctx = dev->ctx;
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	int cfd = -1, gfd = -1, fd = -1, ret;
+	bool own_container = false;
+	char path[PATH_MAX], rel[32];
+
+	if (di->iommu_group < 0) {
+		err(ctx, "%s: no IOMMU group (%s/iommu_group): the group path is not available",
+		    dname(dev), di->path);
+		return -ENODEV;
+	}
+
+	if (shared > 0) {
+		cfd = shared;
+	} else {
+		cfd = open_node(ctx, path, sizeof(path), "vfio/vfio");
+		if (cfd < 0) {
+			ret = cfd;
+			err(ctx, "%s: cannot open the VFIO container %s: %s",
+			    dname(dev), path, strerror(-ret));
+			return ret;
+		}
+		own_container = true;
+	}
+
+	ret = sys_ioctl(cfd, VFIO_GET_API_VERSION, NULL);
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_GET_API_VERSION: %s", dname(dev),
+		    strerror(-ret));
+		goto fail;
+	}
+	if (ret != VFIO_API_VERSION) {
+		err(ctx, "%s: VFIO API version %d, expected %d", dname(dev),
+		    ret, VFIO_API_VERSION);
+		ret = -EPROTO;
+		goto fail;
+	}
+	ret = sys_ioctl(cfd, VFIO_CHECK_EXTENSION,
+			(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_CHECK_EXTENSION(Type1v2): %s", dname(dev),
+		    strerror(-ret));
+		goto fail;
+	}
+	if (ret == 0) {
+		err(ctx, "%s: the VFIO container has no Type1v2 IOMMU",
+		    dname(dev));
+		ret = -ENODEV;
+		goto fail;
+	}
+
+	snprintf(rel, sizeof(rel), "vfio/%d", di->iommu_group);
+	gfd = open_node(ctx, path, sizeof(path), rel);
+	if (gfd == -EBUSY) {
+		ret = gfd;
+		err(ctx, "%s: group %d is already open (in use by another process?)",
+		    dname(dev), di->iommu_group);
+		goto fail;
+	}
+	if (gfd < 0) {
+		ret = gfd;
+		err(ctx, "%s: cannot open group %d (%s): %s", dname(dev),
+		    di->iommu_group, path, strerror(-ret));
+		goto fail;
+	}
+
+	ret = sys_ioctl(gfd, VFIO_GROUP_GET_STATUS, &status);
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_GROUP_GET_STATUS on group %d: %s",
+		    dname(dev), di->iommu_group, strerror(-ret));
+		goto fail;
+	}
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		err(ctx, "%s: group %d is not viable (bind every device of the group to a VFIO driver)",
+		    dname(dev), di->iommu_group);
+		ret = -EPERM;
+		goto fail;
+	}
+
+	ret = sys_ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &cfd);
+	if (ret < 0) {
+		err(ctx, "%s: VFIO_GROUP_SET_CONTAINER on group %d: %s",
+		    dname(dev), di->iommu_group, strerror(-ret));
+		goto fail;
+	}
+
+	ret = sys_ioctl(cfd, VFIO_SET_IOMMU,
+			(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+	/* drivers/vfio/container.c: a container that already has an IOMMU
+	 * driver answers EINVAL; the group was attached to it above. */
+	if (ret == -EINVAL && !own_container) {
+		dbg(ctx, "%s: shared container already has its IOMMU set",
+		    dname(dev));
+	} else if (ret < 0) {
+		err(ctx, "%s: VFIO_SET_IOMMU(Type1v2): %s", dname(dev),
+		    strerror(-ret));
+		goto fail;
+	}
+
+	fd = sys_ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, (void *)di->name);
+	if (fd < 0) {
+		ret = fd;
+		err(ctx, "%s: VFIO_GROUP_GET_DEVICE_FD(\"%s\") on group %d: %s",
+		    dname(dev), di->name, di->iommu_group, strerror(-ret));
+		goto fail;
+	}
+
+	dev->fd = fd;
+	dev->own_fd = true;
+	dev->iommu_path = VFIOMIG_IOMMU_TYPE1;
+	dev->group_fd = gfd;
+	dev->container_fd = cfd;
+	dev->own_container = own_container;
+	dbg(ctx, "%s: opened through group %d, container %d%s", dname(dev),
+	    di->iommu_group, cfd, own_container ? "" : " (shared)");
+	return 0;
+
+fail:
+	if (gfd >= 0)
+		sys_close(gfd);
+	if (own_container)
+		sys_close(cfd);
+	return ret;
+}
+
+int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
+		   int path, int iommu_fd, uint32_t ioas_id)
+{
+	int ifd;
+
+	switch (path) {
+	case VFIOMIG_IOMMU_AUTO:
+		/* A shared fd: an IOAS id says it is an iommufd. */
+		if (iommu_fd > 0) {
+			if (ioas_id)
+				return iommufd_path(dev, di, iommu_fd, false,
+						    ioas_id);
+			return type1_path(dev, di, iommu_fd);
+		}
+		if (di->cdev < 0) {
+			dbg(dev->ctx, "%s: no VFIO cdev: using the group path",
+			    dname(dev));
+			return type1_path(dev, di, 0);
+		}
+		ifd = open_iommufd(dev, true);
+		if (ifd < 0)
+			return type1_path(dev, di, 0);
+		return iommufd_path(dev, di, ifd, true, ioas_id);
+
+	case VFIOMIG_IOMMU_IOMMUFD:
+		if (di->cdev < 0) {
+			err(dev->ctx, "%s: no VFIO cdev (%s/vfio-dev/ missing: kernel without CONFIG_VFIO_DEVICE_CDEV?)",
+			    dname(dev), di->path);
+			return -ENODEV;
+		}
+		if (iommu_fd > 0)
+			return iommufd_path(dev, di, iommu_fd, false, ioas_id);
+		ifd = open_iommufd(dev, false);
+		if (ifd < 0)
+			return ifd;
+		return iommufd_path(dev, di, ifd, true, ioas_id);
+
+	case VFIOMIG_IOMMU_TYPE1:
+		return type1_path(dev, di, iommu_fd);
+	}
+	return -EINVAL;
+}
+
+void vfm_iommu_close(struct vfiomig_device *dev)
+{
+	if (dev->fd >= 0 && dev->own_fd)
+		sys_close(dev->fd); /* iommufd: unbinds the device */
+	dev->fd = -1;
+	if (dev->group_fd >= 0)
+		sys_close(dev->group_fd);
+	dev->group_fd = -1;
+	if (dev->container_fd >= 0 && dev->own_container)
+		sys_close(dev->container_fd);
+	dev->container_fd = -1;
+	if (dev->iommufd >= 0 && dev->own_ioas && dev->ioas_id)
+		ioas_destroy(dev->iommufd, dev->ioas_id);
+	if (dev->iommufd >= 0 && dev->own_iommufd)
+		sys_close(dev->iommufd);
+	dev->iommufd = -1;
+}
