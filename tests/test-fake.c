@@ -762,6 +762,13 @@ START_TEST(data_fd)
 	ck_ok(pipe(p));
 	ck_errno(splice(f->fd, NULL, p[1], NULL, 1, 0), EINVAL);
 	ck_errno(splice(p[0], NULL, f->fd, NULL, 1, 0), EBADF);
+	ck_errno(splice(p[1], NULL, f->fd, NULL, 1, 0), EBADF); /* O_WRONLY in */
+	{
+		loff_t off = 0;
+
+		ck_errno(splice(f->fd, NULL, p[1], &off, 1, 0), ESPIPE);
+		ck_errno(splice(f->fd, &off, p[1], NULL, 1, 0), EINVAL);
+	}
 	/* always ready (DEFAULT_POLLMASK), real fds polled alongside */
 	pfd[0].fd = f->fd;
 	pfd[0].events = POLLIN;

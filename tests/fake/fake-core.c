@@ -160,6 +160,7 @@ struct fake_group {
 
 struct fake_iommufd {
 	int refs;               /* the iommufd fd + bound device fds */
+	bool closing;           /* released: objects go without bookkeeping */
 	struct fake_iommufd_obj *objs; /* sorted by id */
 };
 
@@ -904,7 +905,7 @@ static void obj_free(struct fake_iommufd_obj *o)
 	if (o->destroy)
 		o->destroy(o);
 	if ((o->type == FIO_HWPT_PAGING || o->type == FIO_HWPT_NESTED) &&
-	    o->ioas)
+	    o->ioas && !o->ictx->closing)
 		o->ioas->users--;
 	free(o->maps);
 	free(o);
@@ -914,15 +915,25 @@ static void ictx_put(struct fake_iommufd *x)
 {
 	if (--x->refs > 0)
 		return;
-	/* iommufd_fops_release: destroy everything, newest first, so that an
-	 * HWPT goes before the IOAS it holds. */
-	while (x->objs) {
-		struct fake_iommufd_obj *o = x->objs, *last = NULL;
+	/* iommufd_fops_release: destroy everything.  Every destroy() hook
+	 * runs (newest object first) before any object is freed, so a hook
+	 * may still look at the objects it references. */
+	for (;;) {
+		struct fake_iommufd_obj *o, *pick = NULL;
+		void (*fn)(struct fake_iommufd_obj *);
 
-		for (; o; o = o->next)
-			last = o;
-		obj_free(last);
+		for (o = x->objs; o; o = o->next)
+			if (o->destroy)
+				pick = o; /* the last one with a hook */
+		if (!pick)
+			break;
+		fn = pick->destroy;
+		pick->destroy = NULL;
+		fn(pick);
 	}
+	x->closing = true;
+	while (x->objs)
+		obj_free(x->objs);
 	vec_del((void **)F.ictxs, &F.nictxs, x);
 	free(x);
 }
@@ -2451,6 +2462,21 @@ FAKE_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	return count;
 }
 
+/* Access mode of a real fd is not `bad` (O_RDONLY/O_WRONLY). */
+static bool real_mode_ok(int fd, int bad)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_ACCMODE) != bad;
+}
+
+static bool fd_is_pipe(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && S_ISFIFO(st.st_mode);
+}
+
 /* fs/splice.c:do_splice: mode checks (EBADF) first; then no fake file
  * has ->splice_read/->splice_write (mtty's data files and the VFIO files
  * have none): warn_unsupported -> EINVAL. */
@@ -2467,8 +2493,13 @@ FAKE_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out,
 		return ret_ssize(-err);
 	if ((!fi && !fd_is_open(in)) || (!fo && !fd_is_open(out)))
 		return ret_ssize(-EBADF);
-	if ((fi && !fd_can_read(fi)) || (fo && !fd_can_write(fo)))
+	if ((fi ? !fd_can_read(fi) : !real_mode_ok(in, O_WRONLY)) ||
+	    (fo ? !fd_can_write(fo) : !real_mode_ok(out, O_RDONLY)))
 		return ret_ssize(-EBADF);
+	/* A pipe end with an offset: ESPIPE before the missing op. */
+	if ((!fi && off_in && fd_is_pipe(in)) ||
+	    (!fo && off_out && fd_is_pipe(out)))
+		return ret_ssize(-ESPIPE);
 	return ret_ssize(-EINVAL);
 }
 
