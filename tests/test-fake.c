@@ -682,6 +682,17 @@ START_TEST(device_driver_ioctls)
 	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
 	ck_assert_uint_eq(ri.size, 8);
 	ck_assert_uint_eq(ri.offset, 1ULL << 40);
+	ri.index = 4; /* size 0 but READ|WRITE, as mtty says */
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ck_assert_uint_eq(ri.size, 0);
+	ck_assert_uint_eq(ri.flags, VFIO_REGION_INFO_FLAG_READ |
+				    VFIO_REGION_INFO_FLAG_WRITE);
+	irq.index = 2; /* mtty: INTx and MSI only */
+	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq), EINVAL);
+	irq.index = 0;
+	ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
+	ck_assert_uint_eq(irq.flags, 7);
+	ck_assert_uint_eq(irq.count, 1);
 	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
 	/* cdev-only ioctls on a group-path fd fall through: ENOTTY */
 	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &info), ENOTTY);
@@ -705,11 +716,18 @@ START_TEST(device_driver_ioctls)
 	/* a 4-byte access uses the first byte only */
 	ck_assert_int_eq(pread(dfd, &w, 4, 4), 4);
 	ck_assert_uint_eq(w, 0);
-	/* config space reads as zeros */
-	w = 0xffffffff;
+	/* config space: mtty's vconfig (ids 0x4348:0x3253) */
+	w = 0;
 	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
-	ck_assert_uint_eq(w, 0);
-	ck_assert_int_eq(pwrite(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_uint_eq(w, 0x32534348);
+	ck_assert_int_eq(pwrite(dfd, &w, 4, 7ULL << 40), 4); /* ignored */
+	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_uint_eq(w, 0x32534348);
+	/* BAR0 sizing: all ones -> ~(8 - 1) | I/O */
+	w = 0xffffffff;
+	ck_assert_int_eq(pwrite(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
+	ck_assert_int_eq(pread(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
+	ck_assert_uint_eq(w, 0xfffffff9);
 	/* regions 2..5: EINVAL in the fake (the real mtty must not be
 	 * touched there); others: mdev_access fails -> EFAULT */
 	ck_errno(pread(dfd, &r, 1, 2ULL << 40), EINVAL);

@@ -514,7 +514,9 @@ static int type1_check_extension(struct fake_container *c, unsigned long arg)
 	case FAKE_VFIO_UPDATE_VADDR:
 		return c->iommu_type && !c->n_emulated_groups;
 	case FAKE_VFIO_DMA_CC_IOMMU:
-		return c->iommu_type && c->n_iommu_groups;
+		/* vfio_domains_have_enforce_cache_coherency: 1 when no domain
+		 * refuses (none at all for mdev-only); NULL iommu -> 0. */
+		return c->iommu_type ? 1 : 0;
 	default:
 		return 0;
 	}
@@ -585,7 +587,7 @@ static int type1_get_info(struct fake_container *c, void *arg)
 	mig.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION;
 	mig.header.version = 1;
 	mig.pgsize_bitmap = fake_container_pgsize(c);
-	mig.max_dirty_bitmap_size = FAKE_DIRTY_BITMAP_SIZE_MAX;
+	mig.max_dirty_bitmap_size = fake_dirty_bitmap_max();
 	memcpy(caps, &mig, sizeof(mig));
 	csize = sizeof(mig);                    /* 32 */
 	avail.header.id = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
@@ -759,7 +761,7 @@ static int type1_unmap_dma(struct fake_container *c, void *arg)
 		if (!bm.pgsize)
 			return -EINVAL;
 		npages = unmap.size >> __builtin_ctzll(bm.pgsize);
-		if (!npages || !bm.size || bm.size > FAKE_DIRTY_BITMAP_SIZE_MAX ||
+		if (!npages || !bm.size || bm.size > fake_dirty_bitmap_max() ||
 		    bm.size < ((npages + 63) / 64) * 8)
 			return -EINVAL;
 	}
@@ -1735,18 +1737,20 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 			return -EINVAL;
 		if (ri.index >= FAKE_VFIO_PCI_NUM_REGIONS)
 			return -EINVAL;
+		/* mtty_get_region_info: READ|WRITE on every index, size 0
+		 * but for config (0xff) and the BARs of its ports (8). */
 		ri.offset = (uint64_t)ri.index << FAKE_REGION_SHIFT;
 		ri.size = 0;
-		ri.flags = 0;
 		ri.cap_offset = 0;
 		if (ri.index == FAKE_VFIO_PCI_CONFIG_INDEX)
 			ri.size = mtty ? 0xff : 0x100;
 		else if (mtty && (ri.index == 0 ||
 				  (ri.index == 1 && d->cfg.mtty_ports > 1)))
 			ri.size = 8;
-		if (ri.size)
-			ri.flags = VFIO_REGION_INFO_FLAG_READ |
-				   VFIO_REGION_INFO_FLAG_WRITE;
+		ri.flags = VFIO_REGION_INFO_FLAG_READ |
+			   VFIO_REGION_INFO_FLAG_WRITE;
+		if (!mtty && !ri.size)
+			ri.flags = 0;
 		memcpy(arg, &ri, sizeof(ri));
 		return 0;
 	}
@@ -1760,7 +1764,14 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		if (ii.argsz < sizeof(ii) ||
 		    ii.index >= (mtty ? d->num_irqs : FAKE_VFIO_PCI_NUM_IRQS))
 			return -EINVAL;
+		/* mtty_get_irq_info: INTx and MSI only */
+		if (mtty && ii.index > 1)
+			return -EINVAL;
 		ii.flags = 1; /* VFIO_IRQ_INFO_EVENTFD */
+		if (ii.index == 0)
+			ii.flags |= 2 | 4; /* MASKABLE | AUTOMASKED */
+		else if (ii.index == 1)
+			ii.flags |= 8; /* NORESIZE */
 		ii.count = ii.index <= 1 ? 1 : 0;
 		memcpy(arg, &ii, sizeof(ii));
 		return 0;
@@ -1830,6 +1841,85 @@ __attribute__((weak)) void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas
 {
 }
 
+/* Config space: mtty_create_config_space, or a PCI header for the
+ * vfio-pci fakes. */
+static void cfg_init(struct fake_dev *d)
+{
+	static const uint8_t vendor[] = {
+		[0x40] = 0x23, [0x43] = 0x80, [0x44] = 0x23, [0x48] = 0x23,
+		[0x4c] = 0x23,
+	};
+	static const char ident[] = "PCI Serial/UART"; /* 0x60..0x6e */
+	uint8_t *c = d->config;
+
+	memset(c, 0, sizeof(d->config));
+	if (d->cfg.personality != FAKE_MTTY) {
+		c[0] = d->cfg.vendor & 0xff;
+		c[1] = d->cfg.vendor >> 8;
+		c[2] = d->cfg.device & 0xff;
+		c[3] = d->cfg.device >> 8;
+		c[9] = d->cfg.class_code & 0xff;
+		c[0xa] = (d->cfg.class_code >> 8) & 0xff;
+		c[0xb] = (d->cfg.class_code >> 16) & 0xff;
+		c[0x2c] = d->cfg.subsystem_vendor & 0xff;
+		c[0x2d] = d->cfg.subsystem_vendor >> 8;
+		c[0x2e] = d->cfg.subsystem_device & 0xff;
+		c[0x2f] = d->cfg.subsystem_device >> 8;
+		return;
+	}
+	c[0] = 0x48; c[1] = 0x43; c[2] = 0x53; c[3] = 0x32; /* 0x32534348 */
+	c[4] = 0x01;            /* command: I/O+ */
+	c[7] = 0x02;            /* status 0x0200 */
+	c[8] = 0x10;            /* revision */
+	c[9] = 0x02;            /* 16550-compatible */
+	c[0xb] = 0x07;          /* simple communication controller */
+	c[0x10] = 0x01;         /* BAR0: I/O */
+	if (d->cfg.mtty_ports == 2)
+		c[0x14] = 0x01; /* BAR1: I/O */
+	c[0x2c] = 0x48; c[0x2d] = 0x43; c[0x2e] = 0x53; c[0x2f] = 0x32;
+	c[0x3d] = 0x01;         /* INTA# */
+	for (size_t i = 0x40; i < sizeof(vendor); i++)
+		if (vendor[i])
+			c[i] = vendor[i];
+	memcpy(&c[0x60], ident, sizeof(ident) - 1);
+}
+
+/* mtty's handle_pci_cfg_write, by chunk start offset; the fake PCI
+ * functions ignore config writes. */
+static void cfg_write(struct fake_dev *d, uint64_t off, const uint8_t *buf,
+		      size_t n)
+{
+	uint8_t *c = d->config;
+	uint32_t v = 0;
+
+	if (d->cfg.personality != FAKE_MTTY)
+		return;
+	memcpy(&v, buf, n < 4 ? n : 4);
+	switch (off) {
+	case 0x3c:
+		c[0x3c] = buf[0];
+		break;
+	case 0x10:
+	case 0x14:
+		if (d->cfg.mtty_ports == 1 && off == 0x14) {
+			memset(&c[off], 0, 4);
+			break;
+		}
+		if (v == 0xffffffff)
+			v &= ~(uint32_t)0x8 + 1; /* bar_mask: ~MTTY_IO_BAR_SIZE + 1 */
+		v |= c[off] & 0x3;
+		memcpy(&c[off], &v, 4);
+		break;
+	case 0x18:
+	case 0x1c:
+	case 0x20:
+		memset(&c[off], 0, 4);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Region access through the device fd (mtty_read/mtty_write +
  * mdev_access, contract 12.5): chunks of 4/2/1 bytes by alignment, a BAR
  * access uses the first byte of the chunk. */
@@ -1851,10 +1941,14 @@ static ssize_t dev_rw(struct fake_fd *f, void *buf, size_t len, uint64_t pos,
 
 		n = (n >= 4 && !(p % 4)) ? 4 : (n >= 2 && !(p % 2)) ? 2 : 1;
 		if (index == FAKE_VFIO_PCI_CONFIG_INDEX) {
+			/* mtty's vconfig is 0xff bytes; past it the real
+			 * sample reads and writes out of bounds. */
 			if (off + n > 0x100)
 				return done ? (ssize_t)done : -EINVAL;
-			if (!write)
-				memset(b, 0, n);
+			if (write)
+				cfg_write(d, off, b, n);
+			else
+				memcpy(b, &d->config[off], n);
 		} else if (mtty && index <= 1) {
 			uint8_t byte = write ? b[0] : 0;
 
@@ -2813,6 +2907,7 @@ FAKE_EXPORT int fake_add_device(const struct fake_dev_cfg *cfg)
 		d->cfg.cdev = -1; /* VFIO_DEVICE_CDEV depends on IOMMUFD */
 	d->id = F.ndevs;
 	d->state = VFIO_DEVICE_STATE_RUNNING;
+	cfg_init(d);
 
 	r = cfg->mdev ? sysfs_mdev(d, devdir, sizeof(devdir))
 		      : sysfs_pci(d, devdir, sizeof(devdir));

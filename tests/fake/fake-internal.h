@@ -97,6 +97,7 @@ struct fake_dev {
 					* object; NULL when not bound */
 	struct fake_iommufd_obj *attached; /* PCI: HWPT; mdev: IOAS */
 	uint32_t num_irqs;      /* mtty: cached by VFIO_DEVICE_GET_INFO */
+	uint8_t config[256];    /* region 7: mtty's vconfig, or a PCI header */
 };
 
 /* ------------------------------------------------------------------
@@ -238,6 +239,9 @@ int fake_type1_unmap_dirty(struct fake_container *c, void *unmap_arg);
 int fake_iommufd_dirty_ioctl(struct fake_fd *f, unsigned long req, void *arg);
 void fake_dirty_init_dev(struct fake_dev *d);
 void fake_dirty_fini_dev(struct fake_dev *d);
+/* Type1 max_dirty_bitmap_size now (fake_set_dirty_bitmap_max()): GET_INFO
+ * reports it, GET_BITMAP and UNMAP with a bitmap enforce it. */
+uint64_t fake_dirty_bitmap_max(void);
 
 /* fake-mig.c: WARN_ON splats the kernel would have printed so far (a SET
  * from ERROR, an arc no driver implements); tests check the library never
