@@ -16,6 +16,11 @@
  * The migration model is in fake-mig.c, dirty tracking in fake-dirty.c.
  * Every errno and its order follows ../shared/docs/kernel-contract.md and,
  * where it is silent, the Linux 6.12 source (file:function cited).
+ * Single-threaded: the fd table and the object model take no lock.
+ * Not modeled: the iommufd VFIO-compat container (a group given an iommufd
+ * in SET_CONTAINER gets EBADFD), IOMMU_IOAS_ALLOW_IOVAS/COPY/OPTION/
+ * VFIO_IOAS, HWPT_INVALIDATE, FAULT_QUEUE_ALLOC (EOPNOTSUPP), Type1 page
+ * pinning of user memory (a bad vaddr is accepted), dup()ed fake fds.
  */
 #undef _FORTIFY_SOURCE
 #include <dlfcn.h>
@@ -2996,14 +3001,6 @@ FAKE_EXPORT int fake_fini(void)
 
 			if (!f || (pass == 0) != (f->type == FFD_DATA))
 				continue;
-			leaked++;
-			fd_close(f);
-		}
-	}
-	for (int fd = 0; fd < F.fds_cap; fd++) {
-		struct fake_fd *f = F.fds[fd];
-
-		if (f) {
 			leaked++;
 			fd_close(f);
 		}

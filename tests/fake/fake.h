@@ -59,7 +59,8 @@ void fake_cfg_pci(struct fake_dev_cfg *cfg, const char *bdf, int group,
 /* Create an empty fake machine: /dev/vfio/vfio, /dev/iommu (when
  * with_iommufd), the sysfs skeleton. Returns 0 or -errno. */
 int fake_init(bool with_iommufd);
-/* Tear it all down; returns the number of fake fds still open (leaks). */
+/* Tear it all down (closing the fake fds left open); returns how many
+ * fake fds were still open (leaks). */
 int fake_fini(void);
 const char *fake_sysfs_root(void);
 const char *fake_dev_root(void);
@@ -68,12 +69,17 @@ const char *fake_dev_root(void);
 int fake_add_device(const struct fake_dev_cfg *cfg);
 
 /* Fault injection: the nth (1-based) intercepted call from now on a fake
- * fd or fake node fails with err (no side effect). 0 disarms. */
+ * fd or fake node fails with err (no side effect). 0 disarms.  One-shot.
+ * An intercepted call is one on a fake fd, an open of an existing fake
+ * node, a poll with a fake fd in its set, a splice with a fake end; calls
+ * on real fds are neither counted nor failed.  close() is the exception to
+ * "no side effect": like Linux close(), it releases the fd even when it
+ * reports the error, so that no caller leaks. */
 void fake_fail_nth(unsigned int nth, int err);
 /* Same, but only counting calls whose name matches ("ioctl", "read",
  * "write", "open", "close", "splice", "poll", "pread", "pwrite"). */
 void fake_fail_nth_call(const char *call, unsigned int nth, int err);
-/* Intercepted calls so far (to enumerate fault points). */
+/* Intercepted calls since fake_init (to enumerate fault points). */
 unsigned int fake_calls(void);
 /* Fake fds currently open (leak checks). */
 int fake_open_fds(void);
@@ -96,5 +102,21 @@ bool fake_dev_logging(int id);
 void fake_dev_dma_write(int id, uint64_t iova, uint64_t length);
 /* Type1 / iommufd: pages written by DMA (marks every tracker). */
 void fake_dma_write(uint64_t iova, uint64_t length);
+/* DMA_LOGGING_START answers this page size instead of echoing the one asked
+ * (a driver's choice; 0 = echo, as mtty always does). */
+void fake_dev_set_log_pgsize(int id, uint64_t page_size);
+/* Type1 max_dirty_bitmap_size: reported by GET_INFO's migration capability
+ * and enforced by GET_BITMAP and UNMAP_DMA with a bitmap (0 = the kernel's
+ * 256 MiB; reset when a machine's first device is added). */
+void fake_set_dirty_bitmap_max(uint64_t bytes);
+/* Counters of the dirty-tracking calls that reached the model. */
+struct fake_dirty_stats {
+	unsigned int log_starts, log_reports;
+	unsigned int type1_get_bitmaps, type1_unmap_bitmaps;
+	uint64_t type1_max_bitmap_bytes; /* largest bitmap.size seen */
+	unsigned int hwpt_allocs, hwpt_get_bitmaps;
+};
+void fake_dirty_get_stats(struct fake_dirty_stats *s);
+void fake_dirty_reset_stats(void);
 
 #endif
