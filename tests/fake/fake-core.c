@@ -1840,6 +1840,12 @@ __attribute__((weak)) void fake_hook_bar_access(struct fake_dev *d, int index,
 		*byte = d->regs[index][off];
 }
 
+/* The kernel's DIRTY_BITMAP_SIZE_MAX unless fake-dirty.c lowers it. */
+__attribute__((weak)) uint64_t fake_dirty_bitmap_max(void)
+{
+	return FAKE_DIRTY_BITMAP_SIZE_MAX;
+}
+
 __attribute__((weak)) void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas,
 						   uint64_t iova,
 						   uint64_t length)
