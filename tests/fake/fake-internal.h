@@ -78,7 +78,7 @@ struct fake_fd {
 	int oflags;             /* open flags (O_ACCMODE, O_NONBLOCK, ...) */
 	uint64_t pos;           /* DEVICE: file position for read()/write() */
 	struct fake_iommufd *ictx; /* IOMMUFD; bound cdev DEVICE */
-	struct fake_fd *next_all;  /* core bookkeeping */
+	struct fake_fd *next_all;  /* unused, reserved */
 };
 
 struct fake_dev {
@@ -179,8 +179,9 @@ bool fake_fd_nonblock(struct fake_fd *f);
  *     (POLLIN|POLLOUT|POLLRDNORM|POLLWRNORM): mtty/hisi/qat have no .poll.
  *   fake_hook_bar_access: one byte of BAR0/BAR1 (index 0/1, off < 8)
  *     read or written; default stores in d->regs[index][off].
- *   fake_hook_ioas_unmapped: [iova, iova+length) left the IOAS (UNMAP or
- *     destroy); HWPTs built on it lose those IOPTEs and their dirty bits. */
+ *   fake_hook_ioas_unmapped: [iova, iova+length) left the IOAS through
+ *     IOMMU_IOAS_UNMAP (one call per area); HWPTs built on it lose those
+ *     IOPTEs and their dirty bits. */
 short fake_hook_data_poll(struct fake_fd *f, short events);
 void fake_hook_bar_access(struct fake_dev *d, int index, uint64_t off,
 			  uint8_t *byte, bool write);
@@ -190,9 +191,10 @@ void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas, uint64_t iova,
 /* fake-core.c services */
 struct fake_fd *fake_fd_lookup(int fd);
 /* New fake fd of type; cloexec per flags; returns it or NULL (errno).
- * DATA fds: the caller (fake-mig) sets writable (resuming) and priv;
- * oflags is O_RDONLY, or O_WRONLY once writable is set before the first
- * read/write.  close() calls fake_data_close() then frees the fake_fd. */
+ * DATA fds: the caller (fake-mig) sets writable (resuming) and priv; the
+ * core's VFS checks (read on a resuming fd, write on a saving one: EBADF;
+ * pread/pwrite: ESPIPE) follow writable.  close() calls fake_data_close()
+ * then frees the fake_fd. */
 struct fake_fd *fake_fd_new(int type, struct fake_dev *dev, bool cloexec);
 struct fake_dev *fake_dev_get(int id);
 struct fake_container *fake_fd_container(struct fake_fd *f);
