@@ -1,45 +1,612 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* STUB: replaced by the real implementation. */
-#include "internal.h"
+/*
+ * Data sessions: the data fd the kernel returns on an fd-creating arc
+ * (kernel-contract.md 4.3, 5), MIG_DATA_SIZE (6), PRECOPY_INFO (5.3), and
+ * moving the stream between the data fd and a caller's buffer, callback or
+ * fd (file, pipe, socket).
+ *
+ * The library owns the data fd: lib/state.c installs it on the arcs that
+ * return one and ends the session on the arcs that terminate it; a reset
+ * or vfiomig_device_free() ends it through vfm_session_end().  Any error
+ * while moving data ends the session (the stream can no longer be trusted)
+ * and reads the device state back for the log.
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
 
-#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "internal.h"
+#include "linux/vfio.h"
+
+/*
+ * Transfer buffer: MIG_DATA_SIZE rounded up to a page, clamped to
+ * [XFER_MIN, XFER_MAX].  The floor avoids QEMU's trap (a stop_copy_length
+ * of 0 gave it a 0-byte buffer) and keeps an underestimate cheap.  The cap
+ * is QEMU's 1 MiB, confirmed by bench/bench-stream (time relative to a
+ * 1 MiB copy loop, median of 7 pairs, 256 MiB, tmpfs, 2-CPU VM):
+ *
+ *                      64K   256K   1M    4M    16M
+ *   save file->file    1.02  1.00  1.01  1.08  1.22
+ *   save file->pipe    1.02  1.05  1.00  0.98  1.42   splice 0.55-0.73
+ *   load pipe->file    0.90  1.01  1.01  0.97  1.00   splice 0.90-0.98
+ *   save file->socket  1.24  1.06  1.00  0.87  1.11
+ *
+ * Larger buffers gain at most 13% (sockets, 4 MiB) and lose on files;
+ * 16 MiB loses everywhere.  splice() to a pipe is ~1.5-1.8x the copy loop,
+ * so it is used whenever one end is a pipe and the data fd allows it.
+ */
+#define XFER_MIN (64u << 10)
+#define XFER_MAX (1u << 20)
+
+static const char *dname(const struct vfiomig_device *dev)
+{
+	return dev->name ? dev->name : "device";
+}
+
+void vfm_session_end(struct vfiomig_device *dev)
+{
+	if (!dev || dev->session.fd < 0)
+		return;
+	dbg(dev->ctx, "%s: closing data fd %d", dname(dev), dev->session.fd);
+	sys_close(dev->session.fd);
+	dev->session.fd = -1;
+	dev->session.saving = false;
+}
 
 VFIOMIG_EXPORT int vfiomig_data_fd(const struct vfiomig_device *dev)
 {
-	return -ENOSYS;
+	if (!dev)
+		return -EINVAL;
+	return dev->session.fd >= 0 ? dev->session.fd : -ENOENT;
 }
 
 VFIOMIG_EXPORT void vfiomig_data_close(struct vfiomig_device *dev)
 {
-	
+	vfm_session_end(dev);
 }
 
-VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev, uint64_t *stop_copy_length)
+static int data_size(struct vfiomig_device *dev, uint64_t *len)
 {
-	return -ENOSYS;
+	struct vfio_device_feature_mig_data_size ds = { 0 };
+	int ret;
+
+	ret = vfm_feature(dev,
+			  VFIO_DEVICE_FEATURE_GET |
+				  VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+			  &ds, sizeof(ds));
+	if (ret < 0)
+		return ret;
+	*len = ds.stop_copy_length;
+	return 0;
 }
 
-VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev, struct vfiomig_precopy_info *info)
+VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev,
+				     uint64_t *stop_copy_length)
 {
-	return -ENOSYS;
+	int ret;
+
+	if (!dev || !stop_copy_length)
+		return -EINVAL;
+	ret = data_size(dev, stop_copy_length);
+	if (ret < 0)
+		err(dev->ctx, "%s: MIG_DATA_SIZE: %s", dname(dev),
+		    strerror(-ret));
+	return ret;
 }
 
-VFIOMIG_EXPORT int64_t vfiomig_save(struct vfiomig_device *dev, const struct vfiomig_io *to, unsigned int flags)
+/* The session failed: close it and tell where the device is. */
+static int session_failed(struct vfiomig_device *dev, int ret,
+			  const char *what)
 {
-	return -ENOSYS;
+	int state;
+
+	vfm_session_end(dev);
+	state = vfiomig_state_get(dev);
+	if (state >= 0)
+		err(dev->ctx, "%s: %s: %s; session ended, device is in %s",
+		    dname(dev), what, strerror(-ret),
+		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
+	else
+		err(dev->ctx, "%s: %s: %s; session ended, state unknown",
+		    dname(dev), what, strerror(-ret));
+	return ret;
 }
 
-VFIOMIG_EXPORT int64_t vfiomig_load(struct vfiomig_device *dev, const struct vfiomig_io *from, unsigned int flags)
+VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev,
+					struct vfiomig_precopy_info *info)
 {
-	return -ENOSYS;
+	struct vfio_precopy_info pi = { .argsz = sizeof(pi) };
+	int ret;
+
+	if (!dev || !info)
+		return -EINVAL;
+	if (dev->session.fd < 0)
+		return -ENODEV;
+	ret = sys_ioctl(dev->session.fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
+	if (ret == -ENODEV)
+		return session_failed(dev, ret, "PRECOPY_INFO");
+	if (ret < 0) {
+		/* EINVAL outside PRE_COPY, ENOTTY on a resuming fd. */
+		dbg(dev->ctx, "%s: PRECOPY_INFO: %s", dname(dev),
+		    strerror(-ret));
+		return ret;
+	}
+	info->initial_bytes = pi.initial_bytes;
+	info->dirty_bytes = pi.dirty_bytes;
+	return 0;
 }
 
-VFIOMIG_EXPORT int vfiomig_load_finish(struct vfiomig_device *dev, int target, struct vfiomig_set_opts *opts)
+/* ------------------------------------------------------------------ */
+/* Moving bytes                                                        */
+
+struct xfer {
+	struct vfiomig_device *dev;
+	int dfd;                /* the data fd */
+	int kind;
+	void *buf;
+	size_t len;
+	int fd;
+	vfiomig_write_fn write_fn;
+	vfiomig_read_fn read_fn;
+	void *arg;
+	uint64_t limit;         /* 0 = none */
+	unsigned int flags;
+	char *bounce;
+	size_t bsize;
+	uint64_t done;
+	const char *what;       /* the failing step, for the log */
+};
+
+/* Wait until fd is ready for events; 0 or -errno.  Error/hangup counts as
+ * ready: the next read or write reports it. */
+static int wait_fd(int fd, short events)
 {
-	return -ENOSYS;
+	struct pollfd p = { .fd = fd, .events = events };
+
+	for (;;) {
+		int r = sys_poll(&p, 1, -1);
+
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
-VFIOMIG_EXPORT int vfiomig_precopy_iterate(struct vfiomig_device *dev, const struct vfiomig_io *to, const struct vfiomig_precopy_policy *policy, struct vfiomig_precopy_progress *progress)
+/* Read from the data fd: > 0 bytes, 0 for "nothing more now" (read 0, or
+ * ENOMSG in PRE_COPY: contract 5.1), or -errno. */
+static ssize_t data_read(struct xfer *x, void *p, size_t n)
 {
-	return -ENOSYS;
+	for (;;) {
+		ssize_t r = sys_read(x->dfd, p, n);
+		int ret;
+
+		if (r >= 0)
+			return r;
+		switch (errno) {
+		case EINTR:
+			continue;
+		case ENOMSG:
+			return 0;
+		case EAGAIN:
+			ret = wait_fd(x->dfd, POLLIN);
+			if (ret < 0) {
+				x->what = "poll on the data fd";
+				return ret;
+			}
+			continue;
+		default:
+			x->what = "read from the data fd";
+			return -errno;
+		}
+	}
+}
+
+/* Write all of p to fd (the data fd or a caller's fd). */
+static int write_all(struct xfer *x, int fd, const void *p, size_t n,
+		     const char *what)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t r = sys_write(fd, c, n);
+		int ret;
+
+		if (r > 0) {
+			c += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (r == 0) {
+			x->what = what;
+			return -EIO;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ret = wait_fd(fd, POLLOUT);
+			if (ret < 0) {
+				x->what = what;
+				return ret;
+			}
+			continue;
+		}
+		x->what = what;
+		return -errno;
+	}
+	return 0;
+}
+
+/* Hand p to the caller's write callback until it took all of it. */
+static int cb_write_all(struct xfer *x, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t r = x->write_fn(x->arg, c, n);
+
+		if (r <= 0 || (size_t)r > n) {
+			x->what = "write callback";
+			return r < 0 ? (int)r : -EIO;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Read from the caller's source: > 0, 0 at the end, or -errno. */
+static ssize_t src_read(struct xfer *x, void *p, size_t n)
+{
+	if (x->kind == VFIOMIG_IO_CB) {
+		ssize_t r = x->read_fn(x->arg, p, n);
+
+		if (r < 0 || (size_t)r > n) {
+			x->what = "read callback";
+			return r < 0 ? r : -EIO;
+		}
+		return r;
+	}
+	for (;;) {
+		ssize_t r = sys_read(x->fd, p, n);
+		int ret;
+
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			ret = wait_fd(x->fd, POLLIN);
+			if (ret < 0) {
+				x->what = "poll on the source fd";
+				return ret;
+			}
+			continue;
+		}
+		x->what = "read from the source fd";
+		return -errno;
+	}
+}
+
+static size_t chunk(const struct xfer *x, size_t n)
+{
+	if (x->limit && x->limit - x->done < n)
+		return (size_t)(x->limit - x->done);
+	return n;
+}
+
+static bool is_pipe(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/*
+ * splice() between the data fd and a caller's pipe.  Returns 1 when done
+ * (end of data), 0 to fall back to the copy loop (the data fd or the other
+ * end cannot splice: mtty's data fds have no splice ops -> EINVAL), or
+ * -errno.
+ */
+static int splice_loop(struct xfer *x, bool save)
+{
+	int in = save ? x->dfd : x->fd, out = save ? x->fd : x->dfd;
+
+	for (;;) {
+		size_t want = chunk(x, x->bsize);
+		ssize_t r;
+		int ret;
+
+		if (!want)
+			return 1;
+		r = sys_splice(in, out, want, 0);
+		if (r > 0) {
+			x->done += (uint64_t)r;
+			continue;
+		}
+		if (r == 0)
+			return 1;
+		switch (errno) {
+		case EINTR:
+			continue;
+		case ENOMSG:
+			return 1;
+		case EINVAL:
+		case ENOSYS:
+		case ESPIPE:
+		case EOPNOTSUPP:
+			dbg(x->dev->ctx, "%s: splice: %s; copying instead",
+			    dname(x->dev), strerror(errno));
+			return 0;
+		case EAGAIN:
+			ret = wait_fd(out, POLLOUT);
+			if (!ret)
+				ret = wait_fd(in, POLLIN);
+			if (ret < 0) {
+				x->what = "poll";
+				return ret;
+			}
+			continue;
+		default:
+			x->what = "splice";
+			return -errno;
+		}
+	}
+}
+
+static int save_loop(struct xfer *x)
+{
+	ssize_t r;
+	int ret;
+
+	if (x->kind == VFIOMIG_IO_BUF) {
+		while (x->done < x->len) {
+			r = data_read(x, (char *)x->buf + x->done,
+				      x->len - (size_t)x->done);
+			if (r <= 0)
+				return (int)r;
+			x->done += (uint64_t)r;
+		}
+		return 0;
+	}
+	if (x->kind == VFIOMIG_IO_FD && !(x->flags & VFIOMIG_XFER_NO_SPLICE) &&
+	    is_pipe(x->fd)) {
+		ret = splice_loop(x, true);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+	for (;;) {
+		size_t want = chunk(x, x->bsize);
+
+		if (!want)
+			return 0;
+		r = data_read(x, x->bounce, want);
+		if (r <= 0)
+			return (int)r;
+		if (x->kind == VFIOMIG_IO_FD)
+			ret = write_all(x, x->fd, x->bounce, (size_t)r,
+					"write to the destination fd");
+		else
+			ret = cb_write_all(x, x->bounce, (size_t)r);
+		if (ret < 0)
+			return ret;
+		x->done += (uint64_t)r;
+	}
+}
+
+static int load_loop(struct xfer *x)
+{
+	ssize_t r;
+	int ret;
+
+	if (x->kind == VFIOMIG_IO_BUF) {
+		ret = write_all(x, x->dfd, x->buf, x->len,
+				"write to the data fd");
+		if (!ret)
+			x->done = x->len;
+		return ret;
+	}
+	if (x->kind == VFIOMIG_IO_FD && !(x->flags & VFIOMIG_XFER_NO_SPLICE) &&
+	    is_pipe(x->fd)) {
+		ret = splice_loop(x, false);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+	for (;;) {
+		size_t want = chunk(x, x->bsize);
+
+		if (!want)
+			return 0;
+		r = src_read(x, x->bounce, want);
+		if (r <= 0)
+			return (int)r;
+		ret = write_all(x, x->dfd, x->bounce, (size_t)r,
+				"write to the data fd");
+		if (ret < 0)
+			return ret;
+		x->done += (uint64_t)r;
+	}
+}
+
+static size_t buffer_size(struct vfiomig_device *dev)
+{
+	uint64_t len = 0;
+	int ret = data_size(dev, &len);
+
+	if (ret < 0) {
+		dbg(dev->ctx, "%s: MIG_DATA_SIZE: %s; using a %u-byte buffer",
+		    dname(dev), strerror(-ret), XFER_MAX);
+		return XFER_MAX;
+	}
+	if (len >= XFER_MAX)
+		return XFER_MAX;
+	if (len <= XFER_MIN)
+		return XFER_MIN;
+	return (size_t)((len + 4095) & ~(uint64_t)4095);
+}
+
+static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
+		    unsigned int flags, bool save)
+{
+	struct xfer x = { .dev = dev, .fd = -1 };
+	int ret;
+
+	if (!dev || !io)
+		return -EINVAL;
+	ret = OPTS_CHECK(io, vfiomig_io);
+	if (ret)
+		return ret;
+	if (flags & ~VFIOMIG_XFER_NO_SPLICE) {
+		err(dev->ctx, "%s: unknown transfer flags 0x%x", dname(dev),
+		    flags);
+		return -EINVAL;
+	}
+	x.kind = OPTS_GET(io, kind, 0);
+	x.buf = OPTS_GET(io, buf, NULL);
+	x.len = OPTS_GET(io, len, 0);
+	x.fd = OPTS_GET(io, fd, -1);
+	x.write_fn = OPTS_GET(io, write_fn, NULL);
+	x.read_fn = OPTS_GET(io, read_fn, NULL);
+	x.arg = OPTS_GET(io, arg, NULL);
+	x.limit = OPTS_GET(io, limit, 0);
+	x.flags = flags;
+	switch (x.kind) {
+	case VFIOMIG_IO_BUF:
+		ret = !x.buf && x.len ? -EINVAL : 0;
+		break;
+	case VFIOMIG_IO_FD:
+		ret = x.fd < 0 ? -EINVAL : 0;
+		break;
+	case VFIOMIG_IO_CB:
+		ret = (save ? !x.write_fn : !x.read_fn) ? -EINVAL : 0;
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	if (ret) {
+		err(dev->ctx, "%s: bad vfiomig_io (kind %d)", dname(dev),
+		    x.kind);
+		return ret;
+	}
+	if (dev->session.fd < 0) {
+		dbg(dev->ctx, "%s: %s: no data session", dname(dev),
+		    save ? "save" : "load");
+		return -ENODEV;
+	}
+	if (dev->session.saving != save) {
+		err(dev->ctx, "%s: %s on a %s session", dname(dev),
+		    save ? "save" : "load",
+		    dev->session.saving ? "saving" : "resuming");
+		return -EBADF;
+	}
+	x.dfd = dev->session.fd;
+
+	if (x.kind != VFIOMIG_IO_BUF) {
+		x.bsize = buffer_size(dev);
+		x.bounce = malloc(x.bsize);
+		if (!x.bounce)
+			return -ENOMEM; /* nothing moved: the session lives */
+	}
+	ret = save ? save_loop(&x) : load_loop(&x);
+	free(x.bounce);
+	if (ret < 0)
+		return session_failed(dev, ret, x.what ? x.what : "transfer");
+	dbg(dev->ctx, "%s: %s %llu bytes", dname(dev), save ? "saved" : "loaded",
+	    (unsigned long long)x.done);
+	return (int64_t)x.done;
+}
+
+VFIOMIG_EXPORT int64_t vfiomig_save(struct vfiomig_device *dev,
+				    const struct vfiomig_io *to,
+				    unsigned int flags)
+{
+	return xfer(dev, to, flags, true);
+}
+
+VFIOMIG_EXPORT int64_t vfiomig_load(struct vfiomig_device *dev,
+				    const struct vfiomig_io *from,
+				    unsigned int flags)
+{
+	return xfer(dev, from, flags, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* Precopy                                                             */
+
+#define STALL_ROUNDS_DEFAULT 3u
+
+VFIOMIG_EXPORT int vfiomig_precopy_iterate(
+	struct vfiomig_device *dev, const struct vfiomig_io *to,
+	const struct vfiomig_precopy_policy *policy,
+	struct vfiomig_precopy_progress *progress)
+{
+	struct vfiomig_precopy_info pi;
+	uint64_t threshold, prev_initial, prev_dirty;
+	unsigned int stall, max_rounds, round, stalled;
+	int64_t moved;
+	int ret, state;
+
+	if (!dev || !to || !progress)
+		return -EINVAL;
+	ret = OPTS_CHECK(policy, vfiomig_precopy_policy);
+	if (!ret)
+		ret = OPTS_CHECK(progress, vfiomig_precopy_progress);
+	if (ret)
+		return ret;
+	threshold = OPTS_GET(policy, dirty_threshold, 0);
+	stall = OPTS_GET(policy, stall_rounds, 0);
+	if (!stall)
+		stall = STALL_ROUNDS_DEFAULT;
+	max_rounds = OPTS_GET(policy, max_rounds, 0);
+
+	/* Only in PRE_COPY states: don't move data and then fail. */
+	state = vfiomig_state_get(dev);
+	if (state < 0)
+		return state;
+	if (state != VFIOMIG_STATE_PRE_COPY &&
+	    state != VFIOMIG_STATE_PRE_COPY_P2P) {
+		err(dev->ctx, "%s: precopy round in %s", dname(dev),
+		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
+		return -EINVAL;
+	}
+
+	moved = vfiomig_save(dev, to, 0);
+	if (moved < 0)
+		return (int)moved;
+	ret = vfiomig_precopy_info(dev, &pi);
+	if (ret < 0)
+		return ret;
+
+	round = OPTS_GET(progress, round, 0) + 1;
+	prev_initial = OPTS_GET(progress, initial_bytes, 0);
+	prev_dirty = OPTS_GET(progress, dirty_bytes, 0);
+	stalled = OPTS_GET(progress, stalled, 0);
+	/* dirty_bytes means something once the initial data is gone (mlx5
+	 * reports 0 before); a round that did not shrink it is a stall. */
+	if (pi.initial_bytes || round == 1 || prev_initial)
+		stalled = 0;
+	else if (pi.dirty_bytes >= prev_dirty)
+		stalled++;
+	else
+		stalled = 0;
+
+	OPTS_SET(progress, round, round);
+	OPTS_SET(progress, round_bytes, (uint64_t)moved);
+	OPTS_SET(progress, total_bytes,
+		 OPTS_GET(progress, total_bytes, 0) + (uint64_t)moved);
+	OPTS_SET(progress, initial_bytes, pi.initial_bytes);
+	OPTS_SET(progress, dirty_bytes, pi.dirty_bytes);
+	OPTS_SET(progress, stalled, stalled);
+	dbg(dev->ctx,
+	    "%s: precopy round %u: %lld bytes, initial %llu, dirty %llu, stalled %u",
+	    dname(dev), round, (long long)moved,
+	    (unsigned long long)pi.initial_bytes,
+	    (unsigned long long)pi.dirty_bytes, stalled);
+
+	if (max_rounds && round >= max_rounds)
+		return 1;
+	if (pi.initial_bytes)
+		return 0;
+	if (pi.dirty_bytes <= threshold || stalled >= stall)
+		return 1;
+	return 0;
 }

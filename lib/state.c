@@ -28,15 +28,15 @@
 #define S_PRE_COPY_P2P VFIOMIG_STATE_PRE_COPY_P2P
 #define S_NR VFIOMIG_STATE_NR
 
-_Static_assert(VFIOMIG_STATE_ERROR == VFIO_DEVICE_STATE_ERROR &&
-	       VFIOMIG_STATE_STOP == VFIO_DEVICE_STATE_STOP &&
-	       VFIOMIG_STATE_RUNNING == VFIO_DEVICE_STATE_RUNNING &&
-	       VFIOMIG_STATE_STOP_COPY == VFIO_DEVICE_STATE_STOP_COPY &&
-	       VFIOMIG_STATE_RESUMING == VFIO_DEVICE_STATE_RESUMING &&
-	       VFIOMIG_STATE_RUNNING_P2P == VFIO_DEVICE_STATE_RUNNING_P2P &&
-	       VFIOMIG_STATE_PRE_COPY == VFIO_DEVICE_STATE_PRE_COPY &&
-	       VFIOMIG_STATE_PRE_COPY_P2P == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
-	       VFIOMIG_STATE_NR == VFIO_DEVICE_STATE_NR,
+_Static_assert(VFIOMIG_STATE_ERROR == (int)VFIO_DEVICE_STATE_ERROR &&
+	       VFIOMIG_STATE_STOP == (int)VFIO_DEVICE_STATE_STOP &&
+	       VFIOMIG_STATE_RUNNING == (int)VFIO_DEVICE_STATE_RUNNING &&
+	       VFIOMIG_STATE_STOP_COPY == (int)VFIO_DEVICE_STATE_STOP_COPY &&
+	       VFIOMIG_STATE_RESUMING == (int)VFIO_DEVICE_STATE_RESUMING &&
+	       VFIOMIG_STATE_RUNNING_P2P == (int)VFIO_DEVICE_STATE_RUNNING_P2P &&
+	       VFIOMIG_STATE_PRE_COPY == (int)VFIO_DEVICE_STATE_PRE_COPY &&
+	       VFIOMIG_STATE_PRE_COPY_P2P == (int)VFIO_DEVICE_STATE_PRE_COPY_P2P &&
+	       VFIOMIG_STATE_NR == (int)VFIO_DEVICE_STATE_NR,
 	       "public state numbers are the kernel's");
 _Static_assert(VFIOMIG_MIG_STOP_COPY == VFIO_MIGRATION_STOP_COPY &&
 	       VFIOMIG_MIG_P2P == VFIO_MIGRATION_P2P &&
@@ -238,18 +238,375 @@ static bool arc_closes_session(int from, int to)
 	       (from == S_RESUMING && to == S_STOP);
 }
 
+
 /* ------------------------------------------------------------------ */
-/* Device: get and set (next commit).                                  */
+/* Device: get and set                                                 */
+
+static const char *dname(const struct vfiomig_device *dev)
+{
+	return dev->name ? dev->name : "device";
+}
+
+static const char *sname(int s)
+{
+	const char *n = vfiomig_state_name(s);
+
+	return n ? n : "?";
+}
+
+static int get_state(struct vfiomig_device *dev)
+{
+	struct vfio_device_feature_mig_state mig = { .data_fd = -1 };
+	int ret;
+
+	ret = vfm_feature(dev,
+			  VFIO_DEVICE_FEATURE_GET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			  &mig, sizeof(mig));
+	if (ret < 0)
+		return ret;
+	if (mig.device_state > INT32_MAX)
+		return -EPROTO;
+	return (int)mig.device_state;
+}
 
 VFIOMIG_EXPORT int vfiomig_state_get(struct vfiomig_device *dev)
 {
-	(void)dev;
-	return -ENOSYS;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = get_state(dev);
+	if (ret < 0)
+		err(dev->ctx, "%s: GET device state: %s", dname(dev),
+		    strerror(-ret));
+	return ret;
+}
+
+/* A new data fd from the kernel becomes the device's session. */
+static void session_install(struct vfiomig_device *dev, int fd, int from,
+			    int to)
+{
+	if (dev->session.fd >= 0) {
+		/* QEMU calls this "out of sync" (EBADF); the old fd is dead
+		 * for the driver, so drop it and keep the new one. */
+		warn(dev->ctx,
+		     "%s: %s->%s returned data fd %d while fd %d was open: protocol error, closing the old one",
+		     dname(dev), sname(from), sname(to), fd, dev->session.fd);
+		vfm_session_end(dev);
+	}
+	if (!vfiomig_arc_opens_session(from, to))
+		warn(dev->ctx, "%s: %s->%s unexpectedly returned data fd %d",
+		     dname(dev), sname(from), sname(to), fd);
+	dev->session.fd = fd;
+	dev->session.saving = to != S_RESUMING;
+	dbg(dev->ctx, "%s: %s session on fd %d", dname(dev),
+	    dev->session.saving ? "saving" : "resuming", fd);
+}
+
+/* After a failure: keep the session only if the real state still has it. */
+static void session_sync(struct vfiomig_device *dev, int state)
+{
+	if (dev->session.fd < 0)
+		return;
+	if (dev->session.saving ? saving_group(state) : state == S_RESUMING)
+		return;
+	dbg(dev->ctx, "%s: device in %s: ending the %s session", dname(dev),
+	    sname(state), dev->session.saving ? "saving" : "resuming");
+	vfm_session_end(dev);
+}
+
+/* One VFIO_DEVICE_FEATURE SET of MIG_DEVICE_STATE. *fd gets data_fd. */
+static int set_state(struct vfiomig_device *dev, int to, int *fd)
+{
+	struct vfio_device_feature_mig_state mig = {
+		.device_state = (uint32_t)to,
+		.data_fd = -1,
+	};
+	int ret;
+
+	ret = vfm_feature(dev,
+			  VFIO_DEVICE_FEATURE_SET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			  &mig, sizeof(mig));
+	/* On failure the kernel rewrites the struct with the requested state
+	 * and data_fd -1 (contract 4.1): it says nothing about the real
+	 * state, which the caller reads back. */
+	*fd = ret < 0 ? -1 : mig.data_fd;
+	return ret;
+}
+
+/* Walk path[0..n) from cur, one arc per SET.  Returns 0, or the error
+ * with *failed set to the index of the failing arc. */
+static int walk_arcs(struct vfiomig_device *dev, int cur, const int *path,
+		     int n, int *failed)
+{
+	for (int i = 0; i < n; i++) {
+		int from = i ? path[i - 1] : cur, to = path[i], fd, ret;
+
+		ret = set_state(dev, to, &fd);
+		if (ret < 0) {
+			*failed = i;
+			return ret;
+		}
+		dbg(dev->ctx, "%s: %s->%s (data fd %d)", dname(dev),
+		    sname(from), sname(to), fd);
+		if (arc_closes_session(from, to))
+			vfm_session_end(dev);
+		if (fd >= 0)
+			session_install(dev, fd, from, to);
+	}
+	return 0;
+}
+
+/* One SET for the whole path; the kernel walks it. */
+static int walk_combined(struct vfiomig_device *dev, int cur, const int *path,
+			 int n)
+{
+	int fd, ret, from = n > 1 ? path[n - 2] : cur;
+
+	ret = set_state(dev, path[n - 1], &fd);
+	if (ret < 0)
+		return ret;
+	dbg(dev->ctx, "%s: %s->%s in one SET, %d arcs (data fd %d)",
+	    dname(dev), sname(cur), sname(path[n - 1]), n, fd);
+	for (int i = 0; i < n; i++)
+		if (arc_closes_session(i ? path[i - 1] : cur, path[i]))
+			vfm_session_end(dev);
+	if (fd >= 0)
+		session_install(dev, fd, from, path[n - 1]);
+	return 0;
+}
+
+static int do_reset(struct vfiomig_device *dev)
+{
+	int ret;
+
+	/* vfiomig_device_reset() ends the session too; do it first so a
+	 * failed reset cannot leave a dead fd behind. */
+	vfm_session_end(dev);
+	ret = vfiomig_device_reset(dev);
+	if (ret < 0)
+		err(dev->ctx, "%s: recovery: VFIO_DEVICE_RESET: %s", dname(dev),
+		    strerror(-ret));
+	else
+		info(dev->ctx, "%s: recovery: device reset", dname(dev));
+	return ret;
+}
+
+/* Apply the recovery policy after a failure; returns the state read back
+ * (or a negative errno when even that failed). */
+static int recover(struct vfiomig_device *dev, int state, int policy,
+		   int rstate, uint64_t flags)
+{
+	int path[S_NR], n, failed, ret;
+
+	switch (policy) {
+	case VFIOMIG_RECOVER_STAY:
+		return state;
+	case VFIOMIG_RECOVER_RESET:
+		do_reset(dev);
+		break;
+	case VFIOMIG_RECOVER_STATE:
+		if (state == S_ERROR) {
+			/* A SET from ERROR makes the kernel WARN and fails:
+			 * a reset is the only way out (contract 4.5). */
+			if (do_reset(dev) < 0)
+				break;
+			state = get_state(dev);
+			if (state < 0)
+				return state;
+		}
+		if (state < 0 || state == rstate)
+			break;
+		n = plan(state, rstate, flags, path);
+		if (n < 0) {
+			err(dev->ctx, "%s: recovery: no path %s->%s; resetting",
+			    dname(dev), sname(state), sname(rstate));
+			do_reset(dev);
+			break;
+		}
+		failed = 0;
+		ret = walk_arcs(dev, state, path, n, &failed);
+		if (ret < 0) {
+			/* e.g. an incomplete stream: RESUMING->STOP fails
+			 * again, and only a reset aborts RESUMING. */
+			err(dev->ctx, "%s: recovery: %s->%s failed: %s; resetting",
+			    dname(dev), sname(failed ? path[failed - 1] : state),
+			    sname(path[failed]), strerror(-ret));
+			do_reset(dev);
+		} else {
+			info(dev->ctx, "%s: recovery: now %s", dname(dev),
+			     sname(rstate));
+		}
+		break;
+	}
+	state = get_state(dev);
+	if (state >= 0)
+		session_sync(dev, state);
+	return state;
+}
+
+/*
+ * expect: the state the device must be in (load_finish: RESUMING), or -1.
+ */
+static int state_set(struct vfiomig_device *dev, int target, int expect,
+		     struct vfiomig_set_opts *opts)
+{
+	unsigned int flags = OPTS_GET(opts, flags, 0);
+	int policy = OPTS_GET(opts, recovery, VFIOMIG_RECOVER_STAY);
+	int rstate = OPTS_GET(opts, recovery_state, S_RUNNING);
+	int path[S_NR], n, cur, ret, state, failed = 0, ffrom, fto;
+	uint64_t mflags;
+
+	OPTS_SET(opts, failed_from, -1);
+	OPTS_SET(opts, failed_to, -1);
+	OPTS_SET(opts, state, -1);
+
+	/* Everything that needs no kernel call first. */
+	if (flags & ~VFIOMIG_SET_COMBINED) {
+		err(dev->ctx, "%s: unknown set flags 0x%x", dname(dev), flags);
+		return -EINVAL;
+	}
+	if (policy != VFIOMIG_RECOVER_STAY && policy != VFIOMIG_RECOVER_STATE &&
+	    policy != VFIOMIG_RECOVER_RESET) {
+		err(dev->ctx, "%s: unknown recovery policy %d", dname(dev),
+		    policy);
+		return -EINVAL;
+	}
+	if (target < 0 || target >= S_NR || target == S_ERROR) {
+		err(dev->ctx, "%s: bad target state %d", dname(dev), target);
+		return -EINVAL;
+	}
+	ret = vfm_device_mig_flags(dev, &mflags);
+	if (ret < 0) {
+		err(dev->ctx, "%s: no migration support: %s", dname(dev),
+		    strerror(-ret));
+		return ret;
+	}
+	if (!state_supported(target, mflags)) {
+		err(dev->ctx, "%s: state %s not supported (migration flags 0x%llx)",
+		    dname(dev), sname(target), (unsigned long long)mflags);
+		return -EINVAL;
+	}
+	if (policy == VFIOMIG_RECOVER_STATE &&
+	    !state_supported(rstate, mflags)) {
+		err(dev->ctx, "%s: recovery state %d not supported", dname(dev),
+		    rstate);
+		return -EINVAL;
+	}
+
+	/* Where are we?  A GET changes nothing. */
+	cur = get_state(dev);
+	if (cur < 0) {
+		err(dev->ctx, "%s: GET device state: %s", dname(dev),
+		    strerror(-cur));
+		return cur;
+	}
+	if (expect >= 0 && cur != expect) {
+		err(dev->ctx, "%s: device is in %s, not %s", dname(dev),
+		    sname(cur), sname(expect));
+		OPTS_SET(opts, state, cur);
+		return -EINVAL;
+	}
+	if (cur == S_ERROR) {
+		/* Never SET from ERROR: the kernel WARNs (contract 4.2). */
+		err(dev->ctx, "%s: device is in ERROR; only a reset leaves it",
+		    dname(dev));
+		ffrom = S_ERROR;
+		fto = target;
+		ret = -EIO;
+		state = cur;
+		session_sync(dev, state);
+		goto failed;
+	}
+	n = plan(cur, target, mflags, path);
+	if (n < 0) {
+		err(dev->ctx, "%s: no path %s->%s (migration flags 0x%llx)",
+		    dname(dev), sname(cur), sname(target),
+		    (unsigned long long)mflags);
+		OPTS_SET(opts, state, cur);
+		return n;
+	}
+	if (n == 0) {
+		OPTS_SET(opts, state, cur);
+		return 0;
+	}
+
+	if (flags & VFIOMIG_SET_COMBINED)
+		ret = walk_combined(dev, cur, path, n);
+	else
+		ret = walk_arcs(dev, cur, path, n, &failed);
+	if (!ret) {
+		OPTS_SET(opts, state, target);
+		return 0;
+	}
+
+	/* The failure: read the real state back. */
+	state = get_state(dev);
+	if (flags & VFIOMIG_SET_COMBINED) {
+		/* Drivers store the state after each arc that succeeded
+		 * (contract 4.5): the state reached tells the failing arc. */
+		ffrom = n > 1 ? path[n - 2] : cur;
+		fto = target;
+		for (int i = 0; i < n && state != target; i++) {
+			if ((i ? path[i - 1] : cur) == state) {
+				ffrom = state;
+				fto = path[i];
+				break;
+			}
+		}
+	} else {
+		ffrom = failed ? path[failed - 1] : cur;
+		fto = path[failed];
+	}
+	if (state >= 0) {
+		err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
+		    dname(dev), sname(ffrom), sname(fto), strerror(-ret),
+		    sname(state));
+		session_sync(dev, state);
+	} else {
+		err(dev->ctx, "%s: %s->%s failed: %s; state unknown (GET: %s)",
+		    dname(dev), sname(ffrom), sname(fto), strerror(-ret),
+		    strerror(-state));
+	}
+
+failed:
+	OPTS_SET(opts, failed_from, ffrom);
+	OPTS_SET(opts, failed_to, fto);
+	if (state >= 0 || policy == VFIOMIG_RECOVER_RESET)
+		state = recover(dev, state, policy, rstate, mflags);
+	OPTS_SET(opts, state, state);
+	return ret;
 }
 
 VFIOMIG_EXPORT int vfiomig_state_set(struct vfiomig_device *dev, int target,
 				     struct vfiomig_set_opts *opts)
 {
-	(void)dev; (void)target; (void)opts;
-	return -ENOSYS;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = OPTS_CHECK(opts, vfiomig_set_opts);
+	if (ret)
+		return ret;
+	return state_set(dev, target, -1, opts);
+}
+
+VFIOMIG_EXPORT int vfiomig_load_finish(struct vfiomig_device *dev, int target,
+				       struct vfiomig_set_opts *opts)
+{
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = OPTS_CHECK(opts, vfiomig_set_opts);
+	if (ret)
+		return ret;
+	if (target != S_STOP && target != S_RUNNING) {
+		err(dev->ctx, "%s: load_finish: target must be stop or running",
+		    dname(dev));
+		return -EINVAL;
+	}
+	return state_set(dev, target, S_RESUMING, opts);
 }
