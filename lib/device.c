@@ -279,8 +279,8 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 		dev->ioas_id = OPTS_GET(opts, ioas_id, 0u);
 		dev->hwpt_id = OPTS_GET(opts, hwpt_id, 0u);
 	}
-	dbg(ctx, "%s: adopted fd %d (%s)", dev->name ? dev->name : "device",
-	    device_fd, own ? "owned" : "not owned");
+	dbg(ctx, "%s: adopted fd %d (%s)", vfm_dev_name(dev), device_fd,
+	    own ? "owned" : "not owned");
 	*devp = dev;
 	return 0;
 }

@@ -9,11 +9,6 @@
 
 #include "internal.h"
 
-static const char *dname(const struct vfiomig_device *dev)
-{
-	return dev->name ? dev->name : "device";
-}
-
 int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
 		size_t len)
 {
@@ -60,17 +55,17 @@ static int probe(struct vfiomig_device *dev, uint32_t feature, uint32_t ops)
 		return 1;
 	case -ENOTTY: /* no such feature (or no mig_ops/log_ops) */
 		dbg(dev->ctx, "%s: feature %u: not supported (ENOTTY)",
-		    dname(dev), feature);
+		    vfm_dev_name(dev), feature);
 		return 0;
 	case -EINVAL: /* the feature exists, the operation does not */
 		dbg(dev->ctx, "%s: feature %u: operation%s%s not supported (EINVAL)",
-		    dname(dev), feature,
+		    vfm_dev_name(dev), feature,
 		    ops & VFIO_DEVICE_FEATURE_GET ? " GET" : "",
 		    ops & VFIO_DEVICE_FEATURE_SET ? " SET" : "");
 		return 0;
 	default:
 		err(dev->ctx, "%s: VFIO_DEVICE_FEATURE PROBE of feature %u: %s",
-		    dname(dev), feature, strerror(-ret));
+		    vfm_dev_name(dev), feature, strerror(-ret));
 		return ret;
 	}
 }
@@ -89,7 +84,7 @@ VFIOMIG_EXPORT int vfiomig_feature_probe(struct vfiomig_device *dev,
 	if (flags & ~(VFIOMIG_FEATURE_GET | VFIOMIG_FEATURE_SET) ||
 	    feature > VFIO_DEVICE_FEATURE_MASK) {
 		err(dev->ctx, "%s: bad feature probe (feature %u, flags 0x%x)",
-		    dname(dev), feature, flags);
+		    vfm_dev_name(dev), feature, flags);
 		return -EINVAL;
 	}
 	return probe(dev, feature, kernel_ops(flags));
@@ -105,13 +100,13 @@ static int feature_rw(struct vfiomig_device *dev, uint32_t feature,
 	if (feature > VFIO_DEVICE_FEATURE_MASK || (!data && len) ||
 	    len > UINT32_MAX - sizeof(struct vfio_device_feature)) {
 		err(dev->ctx, "%s: bad feature %s (feature %u, %zu bytes)",
-		    dname(dev), op == VFIO_DEVICE_FEATURE_GET ? "GET" : "SET",
+		    vfm_dev_name(dev), op == VFIO_DEVICE_FEATURE_GET ? "GET" : "SET",
 		    feature, len);
 		return -EINVAL;
 	}
 	ret = vfm_feature(dev, op | feature, data, len);
 	if (ret < 0)
-		dbg(dev->ctx, "%s: feature %u %s: %s", dname(dev), feature,
+		dbg(dev->ctx, "%s: feature %u %s: %s", vfm_dev_name(dev), feature,
 		    op == VFIO_DEVICE_FEATURE_GET ? "GET" : "SET",
 		    strerror(-ret));
 	return ret;
@@ -155,10 +150,10 @@ int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags)
 
 	if (ret == -ENOTTY)
 		err(dev->ctx, "%s: device has no migration support (VFIO_DEVICE_FEATURE_MIGRATION: ENOTTY)",
-		    dname(dev));
+		    vfm_dev_name(dev));
 	else if (ret < 0)
 		err(dev->ctx, "%s: VFIO_DEVICE_FEATURE_MIGRATION: %s",
-		    dname(dev), strerror(-ret));
+		    vfm_dev_name(dev), strerror(-ret));
 	return ret;
 }
 
@@ -177,11 +172,11 @@ VFIOMIG_EXPORT int vfiomig_device_caps(struct vfiomig_device *dev,
 	if (ret == 0) {
 		features |= VFIOMIG_CAP_MIGRATION;
 	} else if (ret == -ENOTTY) {
-		dbg(dev->ctx, "%s: no migration support", dname(dev));
+		dbg(dev->ctx, "%s: no migration support", vfm_dev_name(dev));
 		flags = 0;
 	} else {
 		err(dev->ctx, "%s: VFIO_DEVICE_FEATURE_MIGRATION: %s",
-		    dname(dev), strerror(-ret));
+		    vfm_dev_name(dev), strerror(-ret));
 		return ret;
 	}
 	ret = probe(dev, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
@@ -211,7 +206,7 @@ VFIOMIG_EXPORT int vfiomig_device_reset(struct vfiomig_device *dev)
 		return -EINVAL;
 	ret = sys_ioctl(dev->fd, VFIO_DEVICE_RESET, NULL);
 	if (ret < 0) {
-		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", dname(dev),
+		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		return ret;
 	}

@@ -60,6 +60,12 @@ struct vfiomig_device {
 	bool dirty_logging;
 };
 
+/* The device's name for messages: PCI address or UUID, else "device". */
+static inline const char *vfm_dev_name(const struct vfiomig_device *dev)
+{
+	return dev->name ? dev->name : "device";
+}
+
 /* Logging: cheap when the priority filters the message out. */
 void vfiomig_log(const struct vfiomig_ctx *ctx, int priority, const char *file,
 		 int line, const char *fn, const char *format, ...)

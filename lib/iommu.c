@@ -14,11 +14,6 @@
 
 #include "internal.h"
 
-static const char *dname(const struct vfiomig_device *dev)
-{
-	return dev->name ? dev->name : "device";
-}
-
 /* Open <dev_root>/<rel> read-write; the path goes to path for messages. */
 static int open_node(const struct vfiomig_ctx *ctx, char *path, size_t len,
 		     const char *rel)
@@ -54,7 +49,7 @@ static int iommufd_path(struct vfiomig_device *dev,
 	fd = open_node(ctx, path, sizeof(path), rel);
 	if (fd < 0) {
 		ret = fd;
-		err(ctx, "%s: cannot open the VFIO cdev %s: %s", dname(dev),
+		err(ctx, "%s: cannot open the VFIO cdev %s: %s", vfm_dev_name(dev),
 		    path, strerror(-ret));
 		goto fail;
 	}
@@ -64,7 +59,7 @@ static int iommufd_path(struct vfiomig_device *dev,
 
 		ret = sys_ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc);
 		if (ret < 0) {
-			err(ctx, "%s: IOMMU_IOAS_ALLOC: %s", dname(dev),
+			err(ctx, "%s: IOMMU_IOAS_ALLOC: %s", vfm_dev_name(dev),
 			    strerror(-ret));
 			goto fail;
 		}
@@ -76,11 +71,11 @@ static int iommufd_path(struct vfiomig_device *dev,
 	ret = sys_ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
 	if (ret == -EBUSY) {
 		err(ctx, "%s: cannot bind %s to iommufd: IOMMU group %d is open (device in use through the group path?)",
-		    dname(dev), path, di->iommu_group);
+		    vfm_dev_name(dev), path, di->iommu_group);
 		goto fail;
 	}
 	if (ret < 0) {
-		err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD on %s: %s", dname(dev),
+		err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD on %s: %s", vfm_dev_name(dev),
 		    path, strerror(-ret));
 		goto fail;
 	}
@@ -89,7 +84,7 @@ static int iommufd_path(struct vfiomig_device *dev,
 	ret = sys_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
 	if (ret < 0) {
 		err(ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u: %s",
-		    dname(dev), ioas_id, strerror(-ret));
+		    vfm_dev_name(dev), ioas_id, strerror(-ret));
 		goto fail;
 	}
 
@@ -104,7 +99,7 @@ static int iommufd_path(struct vfiomig_device *dev,
 	/* Physical devices get an automatic HWPT: pt_id comes back changed. */
 	dev->hwpt_id = at.pt_id != ioas_id ? at.pt_id : 0;
 	dbg(ctx, "%s: opened %s, iommufd %d, devid %u, ioas %u, hwpt %u",
-	    dname(dev), path, iommufd, dev->devid, dev->ioas_id, dev->hwpt_id);
+	    vfm_dev_name(dev), path, iommufd, dev->devid, dev->ioas_id, dev->hwpt_id);
 	return 0;
 
 fail:
@@ -127,10 +122,10 @@ static int open_iommufd(struct vfiomig_device *dev, bool quiet)
 		return fd;
 	if (quiet)
 		dbg(dev->ctx, "%s: cannot open %s (%s): using the group path",
-		    dname(dev), path, strerror(-fd));
+		    vfm_dev_name(dev), path, strerror(-fd));
 	else
 		err(dev->ctx, "%s: cannot open %s: %s (kernel without CONFIG_IOMMUFD?)",
-		    dname(dev), path, strerror(-fd));
+		    vfm_dev_name(dev), path, strerror(-fd));
 	return fd;
 }
 
@@ -146,7 +141,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 
 	if (di->iommu_group < 0) {
 		err(ctx, "%s: no IOMMU group (%s/iommu_group): the group path is not available",
-		    dname(dev), di->path);
+		    vfm_dev_name(dev), di->path);
 		return -ENODEV;
 	}
 
@@ -157,7 +152,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 		if (cfd < 0) {
 			ret = cfd;
 			err(ctx, "%s: cannot open the VFIO container %s: %s",
-			    dname(dev), path, strerror(-ret));
+			    vfm_dev_name(dev), path, strerror(-ret));
 			return ret;
 		}
 		own_container = true;
@@ -165,12 +160,12 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 
 	ret = sys_ioctl(cfd, VFIO_GET_API_VERSION, NULL);
 	if (ret < 0) {
-		err(ctx, "%s: VFIO_GET_API_VERSION: %s", dname(dev),
+		err(ctx, "%s: VFIO_GET_API_VERSION: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		goto fail;
 	}
 	if (ret != VFIO_API_VERSION) {
-		err(ctx, "%s: VFIO API version %d, expected %d", dname(dev),
+		err(ctx, "%s: VFIO API version %d, expected %d", vfm_dev_name(dev),
 		    ret, VFIO_API_VERSION);
 		ret = -EPROTO;
 		goto fail;
@@ -178,13 +173,13 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	ret = sys_ioctl(cfd, VFIO_CHECK_EXTENSION,
 			(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
 	if (ret < 0) {
-		err(ctx, "%s: VFIO_CHECK_EXTENSION(Type1v2): %s", dname(dev),
+		err(ctx, "%s: VFIO_CHECK_EXTENSION(Type1v2): %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		goto fail;
 	}
 	if (ret == 0) {
 		err(ctx, "%s: the VFIO container has no Type1v2 IOMMU",
-		    dname(dev));
+		    vfm_dev_name(dev));
 		ret = -ENODEV;
 		goto fail;
 	}
@@ -194,12 +189,12 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	if (gfd == -EBUSY) {
 		ret = gfd;
 		err(ctx, "%s: group %d is already open (in use by another process?)",
-		    dname(dev), di->iommu_group);
+		    vfm_dev_name(dev), di->iommu_group);
 		goto fail;
 	}
 	if (gfd < 0) {
 		ret = gfd;
-		err(ctx, "%s: cannot open group %d (%s): %s", dname(dev),
+		err(ctx, "%s: cannot open group %d (%s): %s", vfm_dev_name(dev),
 		    di->iommu_group, path, strerror(-ret));
 		goto fail;
 	}
@@ -207,12 +202,12 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	ret = sys_ioctl(gfd, VFIO_GROUP_GET_STATUS, &status);
 	if (ret < 0) {
 		err(ctx, "%s: VFIO_GROUP_GET_STATUS on group %d: %s",
-		    dname(dev), di->iommu_group, strerror(-ret));
+		    vfm_dev_name(dev), di->iommu_group, strerror(-ret));
 		goto fail;
 	}
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		err(ctx, "%s: group %d is not viable (bind every device of the group to a VFIO driver)",
-		    dname(dev), di->iommu_group);
+		    vfm_dev_name(dev), di->iommu_group);
 		ret = -EPERM;
 		goto fail;
 	}
@@ -220,7 +215,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	ret = sys_ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &cfd);
 	if (ret < 0) {
 		err(ctx, "%s: VFIO_GROUP_SET_CONTAINER on group %d: %s",
-		    dname(dev), di->iommu_group, strerror(-ret));
+		    vfm_dev_name(dev), di->iommu_group, strerror(-ret));
 		goto fail;
 	}
 
@@ -230,9 +225,9 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	 * driver answers EINVAL; the group was attached to it above. */
 	if (ret == -EINVAL && !own_container) {
 		dbg(ctx, "%s: shared container already has its IOMMU set",
-		    dname(dev));
+		    vfm_dev_name(dev));
 	} else if (ret < 0) {
-		err(ctx, "%s: VFIO_SET_IOMMU(Type1v2): %s", dname(dev),
+		err(ctx, "%s: VFIO_SET_IOMMU(Type1v2): %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		goto fail;
 	}
@@ -241,7 +236,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	if (fd < 0) {
 		ret = fd;
 		err(ctx, "%s: VFIO_GROUP_GET_DEVICE_FD(\"%s\") on group %d: %s",
-		    dname(dev), di->name, di->iommu_group, strerror(-ret));
+		    vfm_dev_name(dev), di->name, di->iommu_group, strerror(-ret));
 		goto fail;
 	}
 
@@ -251,7 +246,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	dev->group_fd = gfd;
 	dev->container_fd = cfd;
 	dev->own_container = own_container;
-	dbg(ctx, "%s: opened through group %d, container %d%s", dname(dev),
+	dbg(ctx, "%s: opened through group %d, container %d%s", vfm_dev_name(dev),
 	    di->iommu_group, cfd, own_container ? "" : " (shared)");
 	return 0;
 
@@ -279,7 +274,7 @@ int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 		}
 		if (di->cdev < 0) {
 			dbg(dev->ctx, "%s: no VFIO cdev: using the group path",
-			    dname(dev));
+			    vfm_dev_name(dev));
 			return type1_path(dev, di, 0);
 		}
 		ifd = open_iommufd(dev, true);
@@ -290,7 +285,7 @@ int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 	case VFIOMIG_IOMMU_IOMMUFD:
 		if (di->cdev < 0) {
 			err(dev->ctx, "%s: no VFIO cdev (%s/vfio-dev/ missing: kernel without CONFIG_VFIO_DEVICE_CDEV?)",
-			    dname(dev), di->path);
+			    vfm_dev_name(dev), di->path);
 			return -ENODEV;
 		}
 		if (iommu_fd > 0)
