@@ -214,8 +214,9 @@ int vfiomig_state_parse(const char *name);
 /*
  * The kernel's vfio_mig_get_next_state() walk from cur to target for a
  * device with migration_flags, as a pure function. Writes the states after
- * cur (at most max) into path; returns their number (0 when cur == target)
- * or -EINVAL (unsupported state, STOP_COPY -> PRE_COPY, ...).
+ * cur into path (VFIOMIG_STATE_NR entries always suffice; path NULL: count
+ * only); returns their number (0 when cur == target), -EINVAL (unsupported
+ * state, STOP_COPY -> PRE_COPY, ...) or -ENOSPC (max too small).
  */
 int vfiomig_state_plan(int cur, int target, uint64_t migration_flags,
 		       int *path, size_t max);
@@ -241,7 +242,8 @@ struct vfiomig_set_opts {
 	/* out: filled on failure (and on success: failed_* = -1) */
 	int failed_from;         /* arc that failed, -1 if none */
 	int failed_to;
-	int state;               /* state read back from the kernel */
+	int state;               /* state at the end (read back after a
+				  * failure and the recovery) */
 };
 
 int vfiomig_state_set(struct vfiomig_device *dev, int target,
@@ -286,7 +288,7 @@ struct vfiomig_io {
 	vfiomig_write_fn write_fn;
 	vfiomig_read_fn read_fn;
 	void *arg;
-	uint64_t limit;         /* load from fd/cb: max bytes, 0 = until EOF */
+	uint64_t limit;         /* fd/cb: max bytes to move, 0 = no limit */
 };
 
 #define VFIOMIG_XFER_NO_SPLICE (1u << 0) /* always use the copy loop */
@@ -297,7 +299,7 @@ struct vfiomig_io {
  * STOP_COPY at the end of the stream. With IO_BUF stops when the buffer is
  * full. Returns the number of bytes moved (0 = nothing available / end).
  * On an error the session is ended, the state read back, and the error
- * returned.
+ * returned. -ENODEV without a session (none, ended, or reset).
  */
 int64_t vfiomig_save(struct vfiomig_device *dev, const struct vfiomig_io *to,
 		     unsigned int flags);
@@ -311,7 +313,7 @@ int vfiomig_load_finish(struct vfiomig_device *dev, int target,
 struct vfiomig_precopy_policy {
 	size_t sz;
 	uint64_t dirty_threshold;  /* switch when dirty_bytes <= this (default 0) */
-	unsigned int stall_rounds; /* ... or not shrinking over N rounds (default 3) */
+	unsigned int stall_rounds; /* ... or not shrinking over N rounds (0 = default 3) */
 	unsigned int max_rounds;   /* ... or after this many rounds (0 = no limit) */
 };
 
