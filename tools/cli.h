@@ -138,6 +138,10 @@ struct progress {
 	unsigned int round;
 	double start, last;
 	size_t width;            /* of the last bar drawn */
+	bool printed;            /* what the last line showed */
+	uint64_t printed_bytes;
+	unsigned int printed_round;
+	const char *printed_phase;
 };
 double cli_now(void);
 void progress_init(struct cli *c, struct progress *p, const char *label);

@@ -302,6 +302,11 @@ static void print_port(struct cli *c, const char *name, const struct port_info *
 	if (pi->netdev[0])
 		printf(" netdev %s", pi->netdev);
 	putchar('\n');
+	if (!pi->have_fn) {
+		printf("  function: none reported (no port function attributes%s)\n",
+		       pi->flavour != 4 ? "; migratable exists for PCI VF ports only" : "");
+		return;
+	}
 	printf("  function:");
 	if (pi->hw_addr_len) {
 		printf(" hw_addr ");

@@ -197,13 +197,19 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 			printf("%s (%s)\n", vfiomig_dirty_backend_name(backend),
 			       reason ? reason : "no reason given");
 		printf("%-22s ", "Type1 migration cap");
-		if (t1pg.err)
+		if (t1pg.err == -ENOENT)
+			printf("n/a (no Type1 container: --iommu type1 to see it)\n");
+		else if (t1pg.err)
 			printf("unavailable (%s)\n", cli_strerror(t1pg.err));
 		else
 			printf("page size %" PRIu64 ", max bitmap %" PRIu64 " bytes\n",
 			       t1pg.v, t1max.v);
 		printf("%-22s ", "iommufd HW dirty");
-		if (hwcaps.err)
+		if (hwcaps.err == -ENOENT)
+			printf("n/a (%s)\n", path == VFIOMIG_IOMMU_IOMMUFD ?
+			       "no IOMMU device behind it: an emulated device" :
+			       "not on the iommufd path");
+		else if (hwcaps.err)
 			printf("unavailable (%s)\n", cli_strerror(hwcaps.err));
 		else
 			printf("%s (capabilities 0x%" PRIx64 ")\n",

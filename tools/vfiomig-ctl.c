@@ -470,6 +470,14 @@ void progress_update(struct progress *p, bool force)
 		return;
 	if (!force && now - p->last < (p->tty ? 0.1 : 1.0))
 		return;
+	/* Lines: one per change, not one per call. */
+	if (p->lines && p->printed && p->bytes == p->printed_bytes &&
+	    p->round == p->printed_round && p->phase == p->printed_phase)
+		return;
+	p->printed = true;
+	p->printed_bytes = p->bytes;
+	p->printed_round = p->round;
+	p->printed_phase = p->phase;
 	p->last = now;
 	dt = now - p->start;
 	cli_bytes_str(p->bytes, b, sizeof(b));

@@ -1,0 +1,263 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# vfiomig-ctl on the real kernel, inside the test VM: every command against
+# the mtty instances of guest-init.sh (both IOMMU paths), the stream file
+# (a flipped byte and a truncated file refused, the destination RUNNING),
+# conform clean on mtty, devlink on netdevsim, --json parsed by python3.
+#
+# usage (from the host; `make check-vm-cli` does this):
+#   tests/vm/run-vm.sh --share BUILDDIR --share SRCDIR -- \
+#       SRCDIR/tests/vm/cli-vm.sh BUILDDIR/tools/vfiomig-ctl
+# Ends with "N passed, N failed"; exit 0 when nothing failed, 77 outside
+# the VM.
+set -u
+
+ctl=${1:-${VFIOMIG_CTL:-vfiomig-ctl}}
+m1=${VFIOMIG_MTTY1:-}
+m2=${VFIOMIG_MTTY2:-}
+m2b=${VFIOMIG_MTTY2B:-}
+if [ -z "$m2" ] || [ -z "$m2b" ] || [ -z "${VFIOMIG_VM:-}" ]; then
+	echo "cli-vm.sh: SKIP: needs the test VM and its mtty instances"
+	exit 77
+fi
+tmp=$(mktemp -d /tmp/cli-vm.XXXXXX)
+pass=0
+fail=0
+skip=0
+rc=0
+
+ok() {
+	pass=$((pass + 1))
+	echo "PASS: $*"
+}
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL: $*"
+	sed 's/^/  stdout: /' "$tmp/out" | head -n 25
+	sed 's/^/  stderr: /' "$tmp/err" | head -n 25
+}
+skipped() {
+	skip=$((skip + 1))
+	echo "SKIP: $*"
+}
+run() {
+	"$ctl" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	rc=$?
+}
+expect() {
+	if [ "$rc" = "$1" ]; then ok "$2"; else bad "$2 (exit $rc, expected $1)"; fi
+}
+json() {
+	if python3 -m json.tool <"$tmp/out" >/dev/null 2>"$tmp/jerr"; then
+		ok "$1: --json parses"
+	else
+		bad "$1: --json does not parse: $(cat "$tmp/jerr")"
+	fi
+}
+pyq() {
+	python3 -c "import json; d=json.load(open('$tmp/out')); print($1)" 2>/dev/null
+}
+grep_out() { if grep -q -e "$1" "$tmp/out"; then ok "$2"; else bad "$2 (no '$1' on stdout)"; fi; }
+grep_err() { if grep -q -e "$1" "$tmp/err"; then ok "$2"; else bad "$2 (no '$1' on stderr)"; fi; }
+# is DEVICE STATE WHAT
+is() {
+	s=$("$ctl" state "$1" 2>&1)
+	if [ "$s" = "$2" ]; then ok "$3"; else bad "$3 (state is '$s', expected $2)"; fi
+}
+# reg DEVICE BAR OFFSET: the byte, as a number
+reg() {
+	printf '%d' "$("$ctl" region "$1" "$2" "$3")"
+}
+# setreg DEVICE BAR OFFSET VALUE
+setreg() {
+	"$ctl" region "$1" "$2" "$3" "$4" >/dev/null
+}
+running() {
+	for d in "$@"; do
+		"$ctl" state "$d" running --recover reset >/dev/null 2>&1
+	done
+}
+flip() {
+	b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ 0x10) & 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+echo "== vfiomig-ctl on $(uname -r): $("$ctl" --version | head -n 1)"
+running "$m2" "$m2b"
+
+echo "== usage errors"
+run
+expect 2 "no command"
+run state
+expect 2 "state without a device"
+run state "$m2" nowhere
+expect 2 "unknown state"
+run save "$m2" -o - --json
+expect 2 "save --json to stdout"
+
+echo "== list, probe, state"
+run list
+expect 0 "list"
+grep_out "$m2 .*mtty-2 .*stop-copy,p2p,pre-copy" "list shows mtty-2 and its flags"
+run list --json
+expect 0 "list --json"
+json "list"
+for path in iommufd type1; do
+	run probe "$m2" --iommu $path --json
+	expect 0 "probe --iommu $path"
+	json "probe ($path)"
+	[ "$(pyq "d['iommu_path']")" = $path ] && ok "probe: $path path" || bad "probe: $path path"
+	[ "$(pyq "d['mig_data_size']")" = 96 ] && ok "probe ($path): MIG_DATA_SIZE 96" || bad "probe ($path): MIG_DATA_SIZE 96"
+done
+[ "$(pyq "d['type1_migration']['pgsize']")" = 4096 ] && ok "probe: Type1 migration cap, 4096-byte pages" ||
+	bad "probe: Type1 migration cap, 4096-byte pages"
+run probe "$m2"
+expect 0 "probe (text)"
+run state "$m2"
+expect 0 "state"
+grep_out "^running$" "state: running"
+run state "$m2" stop --json
+expect 0 "state stop --json"
+json "state set"
+is "$m2" stop "mtty keeps the state set by the previous process"
+run state "$m2" pre-copy --path
+expect 0 "state --path"
+grep_out "stop -> running-p2p -> running -> pre-copy \[data fd\]" "--path shows the kernel's walk"
+run state "$m2" running --combined
+expect 0 "state running --combined"
+is "$m2" running "back to running"
+
+echo "== region and migrate (the UART registers travel)"
+setreg "$m2" 0 7 0x5a && setreg "$m2" 1 7 0xa5 && setreg "$m2" 0 3 0x1b
+[ "$(reg "$m2" 0 7)" = 90 ] && [ "$(reg "$m2" 1 7)" = 165 ] && ok "region write and read on the source" ||
+	bad "region write and read on the source"
+run region "$m2" 0 7 --json
+json "region"
+run migrate "$m2" "$m2b" --progress --json
+expect 0 "migrate mtty-2 -> mtty-2b"
+json "migrate"
+grep_err "pre-copy" "migrate --progress shows precopy"
+[ "$(reg "$m2b" 0 7)" = 90 ] && [ "$(reg "$m2b" 1 7)" = 165 ] && [ "$(reg "$m2b" 0 3)" = 27 ] &&
+	ok "the registers arrived in mtty-2b" || bad "the registers arrived in mtty-2b"
+is "$m2b" running "destination running after migrate"
+is "$m2" stop "source stopped after migrate"
+running "$m2" "$m2b"
+run migrate "$m2" "$m2b" --no-precopy --iommu type1
+expect 0 "migrate --no-precopy over Type1"
+running "$m2" "$m2b"
+run migrate "$m2" "$m1"
+expect 1 "migrate into another mdev type refused"
+grep_err "use --force" "the refusal offers --force"
+
+echo "== save and load through a file"
+setreg "$m2" 0 7 0x11 && setreg "$m2" 1 7 0x22
+f=$tmp/m2.vfm
+run save "$m2" -o "$f" --json
+expect 0 "save mtty-2"
+json "save"
+[ "$(stat -c %a "$f")" = 600 ] && ok "stream file mode 0600" || bad "stream file mode $(stat -c %a "$f")"
+is "$m2" stop "source stopped after save"
+run save "$m2" -o "$f"
+expect 1 "save refuses to overwrite"
+ln -s "$tmp/target" "$tmp/link" && echo keep >"$tmp/target"
+run save "$m2" -o "$tmp/link"
+expect 1 "save refuses a symlink"
+[ "$(cat "$tmp/target")" = keep ] && ok "symlink target untouched" || bad "symlink target untouched"
+running "$m2"
+run load --verify-only -i "$f" --json
+expect 0 "load --verify-only"
+json "load --verify-only"
+run load "$m2b" -i "$f" --run --json
+expect 0 "load into mtty-2b"
+json "load"
+[ "$(reg "$m2b" 0 7)" = 17 ] && [ "$(reg "$m2b" 1 7)" = 34 ] && ok "save+load carried the registers" ||
+	bad "save+load carried the registers"
+is "$m2b" running "destination running after load --run"
+
+echo "== damaged files: refused, the destination stays RUNNING"
+setreg "$m2b" 0 7 0x77
+size=$(stat -c %s "$f")
+cp "$f" "$tmp/flip.vfm"
+flip "$tmp/flip.vfm" $((size - 40))
+run load "$m2b" -i "$tmp/flip.vfm"
+expect 1 "a flipped byte is refused"
+grep_err "CRC mismatch" "the message names the CRC"
+is "$m2b" running "destination still running (flipped byte)"
+[ "$(reg "$m2b" 0 7)" = 119 ] && ok "destination registers untouched" || bad "destination registers untouched"
+head -c $((size - 10)) "$f" >"$tmp/short.vfm"
+run load "$m2b" -i "$tmp/short.vfm"
+expect 1 "a truncated file is refused"
+grep_err "truncated" "the message says truncated"
+is "$m2b" running "destination still running (truncated)"
+cat "$tmp/flip.vfm" | "$ctl" load "$m2b" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect 1 "a flipped byte from a pipe is refused"
+grep_err "was reset and is now running" "pipe: the destination was reset"
+is "$m2b" running "destination running (pipe)"
+cat "$tmp/short.vfm" | "$ctl" load "$m2b" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect 1 "a truncated pipe is refused"
+is "$m2b" running "destination running (truncated pipe)"
+running "$m1"
+run save "$m1" -o "$tmp/m1.vfm"
+expect 0 "save mtty-1"
+running "$m1"
+run load "$m2b" -i "$tmp/m1.vfm"
+expect 1 "a stream from mtty-1 refused by an mtty-2"
+is "$m2b" running "destination running (foreign stream)"
+
+echo "== conform"
+run conform "$m2" --peer "$m2b"
+expect 0 "conform mtty-2 --peer mtty-2b (iommufd)"
+cat "$tmp/out"
+if grep -q "^FAIL" "$tmp/out"; then bad "conform: no FAIL"; else ok "conform: no FAIL"; fi
+grep_out "^WARN precopy-end .*read() returned 0 instead of ENOMSG" "conform: mtty's read() 0 is a WARN"
+run conform "$m2" --peer "$m2b" --iommu type1 --json
+expect 0 "conform over Type1"
+json "conform"
+[ "$(pyq "d['summary']['failed']")" = 0 ] && ok "conform (type1): 0 failed" || bad "conform (type1): 0 failed"
+run conform "$m2"
+grep_out "SKIP round-trip .*--peer" "round trip skipped without --peer"
+is "$m2" running "conform leaves the device running"
+
+echo "== dirty"
+run dirty "$m2" start report stop --range 0:16M --json
+expect 0 "dirty (DMA logging) start report stop"
+json "dirty"
+[ "$(pyq "d['backend']")" = dma-logging ] && ok "dirty: dma-logging backend" || bad "dirty: dma-logging backend"
+run dirty "$m2" --iommu type1 --backend type1 --range 0:1M
+expect 0 "dirty over Type1"
+grep_out "0 of 256 pages" "Type1: mtty dirties nothing"
+
+echo "== devlink (netdevsim)"
+if [ ! -w /sys/bus/netdevsim/new_device ]; then
+	skipped "devlink: no netdevsim in this kernel"
+elif ! command -v devlink >/dev/null 2>&1; then
+	skipped "devlink: iproute2's devlink is needed to set switchdev mode"
+else
+	echo "1 1" >/sys/bus/netdevsim/new_device
+	echo 2 >/sys/bus/netdevsim/devices/netdevsim1/sriov_numvfs
+	devlink dev eswitch set netdevsim/netdevsim1 mode switchdev
+	run devlink netdevsim/netdevsim1/128
+	expect 0 "devlink show a VF port"
+	grep_out "flavour pcivf" "the VF port's flavour"
+	run devlink netdevsim/netdevsim1/128 --json
+	json "devlink"
+	run devlink netdevsim/netdevsim1/128 migratable on
+	expect 1 "devlink migratable on: refused by netdevsim"
+	grep_err "devlink: Operation not supported: Port doesn't support migratable function attribute" \
+		"the kernel's extack message is shown"
+	run devlink netdevsim/netdevsim1/0
+	expect 0 "devlink show the physical port"
+	run devlink netdevsim/netdevsim1/999
+	expect 1 "devlink of a missing port"
+	run devlink netdevsim/netdevsim1/x
+	expect 2 "devlink with a bad port"
+	echo 1 >/sys/bus/netdevsim/del_device
+fi
+
+running "$m1" "$m2" "$m2b"
+rm -rf "$tmp"
+echo "cli-vm: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
