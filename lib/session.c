@@ -37,16 +37,11 @@
 #define XFER_MIN (64u << 10)
 #define XFER_MAX (1u << 20)
 
-static const char *dname(const struct vfiomig_device *dev)
-{
-	return dev->name ? dev->name : "device";
-}
-
 void vfm_session_end(struct vfiomig_device *dev)
 {
 	if (!dev || dev->session.fd < 0)
 		return;
-	dbg(dev->ctx, "%s: closing data fd %d", dname(dev), dev->session.fd);
+	dbg(dev->ctx, "%s: closing data fd %d", vfm_dev_name(dev), dev->session.fd);
 	sys_close(dev->session.fd);
 	dev->session.fd = -1;
 	dev->session.saving = false;
@@ -88,7 +83,7 @@ VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev,
 		return -EINVAL;
 	ret = data_size(dev, stop_copy_length);
 	if (ret < 0)
-		err(dev->ctx, "%s: MIG_DATA_SIZE: %s", dname(dev),
+		err(dev->ctx, "%s: MIG_DATA_SIZE: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 	return ret;
 }
@@ -103,11 +98,11 @@ static int session_failed(struct vfiomig_device *dev, int ret,
 	state = vfiomig_state_get(dev);
 	if (state >= 0)
 		err(dev->ctx, "%s: %s: %s; session ended, device is in %s",
-		    dname(dev), what, strerror(-ret),
+		    vfm_dev_name(dev), what, strerror(-ret),
 		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
 	else
 		err(dev->ctx, "%s: %s: %s; session ended, state unknown",
-		    dname(dev), what, strerror(-ret));
+		    vfm_dev_name(dev), what, strerror(-ret));
 	return ret;
 }
 
@@ -126,7 +121,7 @@ VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev,
 		return session_failed(dev, ret, "PRECOPY_INFO");
 	if (ret < 0) {
 		/* EINVAL outside PRE_COPY, ENOTTY on a resuming fd. */
-		dbg(dev->ctx, "%s: PRECOPY_INFO: %s", dname(dev),
+		dbg(dev->ctx, "%s: PRECOPY_INFO: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		return ret;
 	}
@@ -335,7 +330,7 @@ static int splice_loop(struct xfer *x, bool save)
 		case ESPIPE:
 		case EOPNOTSUPP:
 			dbg(x->dev->ctx, "%s: splice: %s; copying instead",
-			    dname(x->dev), strerror(errno));
+			    vfm_dev_name(x->dev), strerror(errno));
 			return 0;
 		case EAGAIN:
 			ret = wait_fd(out, POLLOUT);
@@ -434,7 +429,7 @@ static size_t buffer_size(struct vfiomig_device *dev)
 
 	if (ret < 0) {
 		dbg(dev->ctx, "%s: MIG_DATA_SIZE: %s; using a %u-byte buffer",
-		    dname(dev), strerror(-ret), XFER_MAX);
+		    vfm_dev_name(dev), strerror(-ret), XFER_MAX);
 		return XFER_MAX;
 	}
 	if (len >= XFER_MAX)
@@ -456,7 +451,7 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	if (ret)
 		return ret;
 	if (flags & ~VFIOMIG_XFER_NO_SPLICE) {
-		err(dev->ctx, "%s: unknown transfer flags 0x%x", dname(dev),
+		err(dev->ctx, "%s: unknown transfer flags 0x%x", vfm_dev_name(dev),
 		    flags);
 		return -EINVAL;
 	}
@@ -483,17 +478,17 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		ret = -EINVAL;
 	}
 	if (ret) {
-		err(dev->ctx, "%s: bad vfiomig_io (kind %d)", dname(dev),
+		err(dev->ctx, "%s: bad vfiomig_io (kind %d)", vfm_dev_name(dev),
 		    x.kind);
 		return ret;
 	}
 	if (dev->session.fd < 0) {
-		dbg(dev->ctx, "%s: %s: no data session", dname(dev),
+		dbg(dev->ctx, "%s: %s: no data session", vfm_dev_name(dev),
 		    save ? "save" : "load");
 		return -ENODEV;
 	}
 	if (dev->session.saving != save) {
-		err(dev->ctx, "%s: %s on a %s session", dname(dev),
+		err(dev->ctx, "%s: %s on a %s session", vfm_dev_name(dev),
 		    save ? "save" : "load",
 		    dev->session.saving ? "saving" : "resuming");
 		return -EBADF;
@@ -510,7 +505,7 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	free(x.bounce);
 	if (ret < 0)
 		return session_failed(dev, ret, x.what ? x.what : "transfer");
-	dbg(dev->ctx, "%s: %s %llu bytes", dname(dev), save ? "saved" : "loaded",
+	dbg(dev->ctx, "%s: %s %llu bytes", vfm_dev_name(dev), save ? "saved" : "loaded",
 	    (unsigned long long)x.done);
 	return (int64_t)x.done;
 }
@@ -564,7 +559,7 @@ VFIOMIG_EXPORT int vfiomig_precopy_iterate(
 		return state;
 	if (state != VFIOMIG_STATE_PRE_COPY &&
 	    state != VFIOMIG_STATE_PRE_COPY_P2P) {
-		err(dev->ctx, "%s: precopy round in %s", dname(dev),
+		err(dev->ctx, "%s: precopy round in %s", vfm_dev_name(dev),
 		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
 		return -EINVAL;
 	}
@@ -598,7 +593,7 @@ VFIOMIG_EXPORT int vfiomig_precopy_iterate(
 	OPTS_SET(progress, stalled, stalled);
 	dbg(dev->ctx,
 	    "%s: precopy round %u: %lld bytes, initial %llu, dirty %llu, stalled %u",
-	    dname(dev), round, (long long)moved,
+	    vfm_dev_name(dev), round, (long long)moved,
 	    (unsigned long long)pi.initial_bytes,
 	    (unsigned long long)pi.dirty_bytes, stalled);
 

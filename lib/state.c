@@ -242,11 +242,6 @@ static bool arc_closes_session(int from, int to)
 /* ------------------------------------------------------------------ */
 /* Device: get and set                                                 */
 
-static const char *dname(const struct vfiomig_device *dev)
-{
-	return dev->name ? dev->name : "device";
-}
-
 static const char *sname(int s)
 {
 	const char *n = vfiomig_state_name(s);
@@ -278,7 +273,7 @@ VFIOMIG_EXPORT int vfiomig_state_get(struct vfiomig_device *dev)
 		return -EINVAL;
 	ret = get_state(dev);
 	if (ret < 0)
-		err(dev->ctx, "%s: GET device state: %s", dname(dev),
+		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 	return ret;
 }
@@ -292,15 +287,15 @@ static void session_install(struct vfiomig_device *dev, int fd, int from,
 		 * for the driver, so drop it and keep the new one. */
 		warn(dev->ctx,
 		     "%s: %s->%s returned data fd %d while fd %d was open: protocol error, closing the old one",
-		     dname(dev), sname(from), sname(to), fd, dev->session.fd);
+		     vfm_dev_name(dev), sname(from), sname(to), fd, dev->session.fd);
 		vfm_session_end(dev);
 	}
 	if (!vfiomig_arc_opens_session(from, to))
 		warn(dev->ctx, "%s: %s->%s unexpectedly returned data fd %d",
-		     dname(dev), sname(from), sname(to), fd);
+		     vfm_dev_name(dev), sname(from), sname(to), fd);
 	dev->session.fd = fd;
 	dev->session.saving = to != S_RESUMING;
-	dbg(dev->ctx, "%s: %s session on fd %d", dname(dev),
+	dbg(dev->ctx, "%s: %s session on fd %d", vfm_dev_name(dev),
 	    dev->session.saving ? "saving" : "resuming", fd);
 }
 
@@ -311,7 +306,7 @@ static void session_sync(struct vfiomig_device *dev, int state)
 		return;
 	if (dev->session.saving ? saving_group(state) : state == S_RESUMING)
 		return;
-	dbg(dev->ctx, "%s: device in %s: ending the %s session", dname(dev),
+	dbg(dev->ctx, "%s: device in %s: ending the %s session", vfm_dev_name(dev),
 	    sname(state), dev->session.saving ? "saving" : "resuming");
 	vfm_session_end(dev);
 }
@@ -349,7 +344,7 @@ static int walk_arcs(struct vfiomig_device *dev, int cur, const int *path,
 			*failed = i;
 			return ret;
 		}
-		dbg(dev->ctx, "%s: %s->%s (data fd %d)", dname(dev),
+		dbg(dev->ctx, "%s: %s->%s (data fd %d)", vfm_dev_name(dev),
 		    sname(from), sname(to), fd);
 		if (arc_closes_session(from, to))
 			vfm_session_end(dev);
@@ -369,7 +364,7 @@ static int walk_combined(struct vfiomig_device *dev, int cur, const int *path,
 	if (ret < 0)
 		return ret;
 	dbg(dev->ctx, "%s: %s->%s in one SET, %d arcs (data fd %d)",
-	    dname(dev), sname(cur), sname(path[n - 1]), n, fd);
+	    vfm_dev_name(dev), sname(cur), sname(path[n - 1]), n, fd);
 	for (int i = 0; i < n; i++)
 		if (arc_closes_session(i ? path[i - 1] : cur, path[i]))
 			vfm_session_end(dev);
@@ -387,10 +382,10 @@ static int do_reset(struct vfiomig_device *dev)
 	vfm_session_end(dev);
 	ret = vfiomig_device_reset(dev);
 	if (ret < 0)
-		err(dev->ctx, "%s: recovery: VFIO_DEVICE_RESET: %s", dname(dev),
+		err(dev->ctx, "%s: recovery: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 	else
-		info(dev->ctx, "%s: recovery: device reset", dname(dev));
+		info(dev->ctx, "%s: recovery: device reset", vfm_dev_name(dev));
 	return ret;
 }
 
@@ -422,7 +417,7 @@ static int recover(struct vfiomig_device *dev, int state, int policy,
 		n = plan(state, rstate, flags, path);
 		if (n < 0) {
 			err(dev->ctx, "%s: recovery: no path %s->%s; resetting",
-			    dname(dev), sname(state), sname(rstate));
+			    vfm_dev_name(dev), sname(state), sname(rstate));
 			do_reset(dev);
 			break;
 		}
@@ -432,11 +427,11 @@ static int recover(struct vfiomig_device *dev, int state, int policy,
 			/* e.g. an incomplete stream: RESUMING->STOP fails
 			 * again, and only a reset aborts RESUMING. */
 			err(dev->ctx, "%s: recovery: %s->%s failed: %s; resetting",
-			    dname(dev), sname(failed ? path[failed - 1] : state),
+			    vfm_dev_name(dev), sname(failed ? path[failed - 1] : state),
 			    sname(path[failed]), strerror(-ret));
 			do_reset(dev);
 		} else {
-			info(dev->ctx, "%s: recovery: now %s", dname(dev),
+			info(dev->ctx, "%s: recovery: now %s", vfm_dev_name(dev),
 			     sname(rstate));
 		}
 		break;
@@ -465,33 +460,33 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 
 	/* Everything that needs no kernel call first. */
 	if (flags & ~VFIOMIG_SET_COMBINED) {
-		err(dev->ctx, "%s: unknown set flags 0x%x", dname(dev), flags);
+		err(dev->ctx, "%s: unknown set flags 0x%x", vfm_dev_name(dev), flags);
 		return -EINVAL;
 	}
 	if (policy != VFIOMIG_RECOVER_STAY && policy != VFIOMIG_RECOVER_STATE &&
 	    policy != VFIOMIG_RECOVER_RESET) {
-		err(dev->ctx, "%s: unknown recovery policy %d", dname(dev),
+		err(dev->ctx, "%s: unknown recovery policy %d", vfm_dev_name(dev),
 		    policy);
 		return -EINVAL;
 	}
 	if (target < 0 || target >= S_NR || target == S_ERROR) {
-		err(dev->ctx, "%s: bad target state %d", dname(dev), target);
+		err(dev->ctx, "%s: bad target state %d", vfm_dev_name(dev), target);
 		return -EINVAL;
 	}
 	ret = vfm_device_mig_flags(dev, &mflags);
 	if (ret < 0) {
-		err(dev->ctx, "%s: no migration support: %s", dname(dev),
+		err(dev->ctx, "%s: no migration support: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		return ret;
 	}
 	if (!state_supported(target, mflags)) {
 		err(dev->ctx, "%s: state %s not supported (migration flags 0x%llx)",
-		    dname(dev), sname(target), (unsigned long long)mflags);
+		    vfm_dev_name(dev), sname(target), (unsigned long long)mflags);
 		return -EINVAL;
 	}
 	if (policy == VFIOMIG_RECOVER_STATE &&
 	    !state_supported(rstate, mflags)) {
-		err(dev->ctx, "%s: recovery state %d not supported", dname(dev),
+		err(dev->ctx, "%s: recovery state %d not supported", vfm_dev_name(dev),
 		    rstate);
 		return -EINVAL;
 	}
@@ -499,12 +494,12 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	/* Where are we?  A GET changes nothing. */
 	cur = get_state(dev);
 	if (cur < 0) {
-		err(dev->ctx, "%s: GET device state: %s", dname(dev),
+		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),
 		    strerror(-cur));
 		return cur;
 	}
 	if (expect >= 0 && cur != expect) {
-		err(dev->ctx, "%s: device is in %s, not %s", dname(dev),
+		err(dev->ctx, "%s: device is in %s, not %s", vfm_dev_name(dev),
 		    sname(cur), sname(expect));
 		OPTS_SET(opts, state, cur);
 		return -EINVAL;
@@ -512,7 +507,7 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	if (cur == S_ERROR) {
 		/* Never SET from ERROR: the kernel WARNs (contract 4.2). */
 		err(dev->ctx, "%s: device is in ERROR; only a reset leaves it",
-		    dname(dev));
+		    vfm_dev_name(dev));
 		ffrom = S_ERROR;
 		fto = target;
 		ret = -EIO;
@@ -523,7 +518,7 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	n = plan(cur, target, mflags, path);
 	if (n < 0) {
 		err(dev->ctx, "%s: no path %s->%s (migration flags 0x%llx)",
-		    dname(dev), sname(cur), sname(target),
+		    vfm_dev_name(dev), sname(cur), sname(target),
 		    (unsigned long long)mflags);
 		OPTS_SET(opts, state, cur);
 		return n;
@@ -562,12 +557,12 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	}
 	if (state >= 0) {
 		err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
-		    dname(dev), sname(ffrom), sname(fto), strerror(-ret),
+		    vfm_dev_name(dev), sname(ffrom), sname(fto), strerror(-ret),
 		    sname(state));
 		session_sync(dev, state);
 	} else {
 		err(dev->ctx, "%s: %s->%s failed: %s; state unknown (GET: %s)",
-		    dname(dev), sname(ffrom), sname(fto), strerror(-ret),
+		    vfm_dev_name(dev), sname(ffrom), sname(fto), strerror(-ret),
 		    strerror(-state));
 	}
 
@@ -605,7 +600,7 @@ VFIOMIG_EXPORT int vfiomig_load_finish(struct vfiomig_device *dev, int target,
 		return ret;
 	if (target != S_STOP && target != S_RUNNING) {
 		err(dev->ctx, "%s: load_finish: target must be stop or running",
-		    dname(dev));
+		    vfm_dev_name(dev));
 		return -EINVAL;
 	}
 	return state_set(dev, target, S_RESUMING, opts);
