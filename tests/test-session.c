@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include "vfiomig.h"
 #include "fake.h"
 #include "fake-internal.h"
+/* white box: splice_path puts a real file in place of the data fd */
+#include "../lib/internal.h"
 
 #define SRC_BDF "0000:3b:00.1"
 #define DST_BDF "0000:3b:00.2"
@@ -439,6 +442,106 @@ START_TEST(roundtrip)
 	ck_assert(blobs_equal(src_id, dst_id));
 	ck_assert_int_eq(fake_mig_warnings(), w0);
 	free(sk.v.p);
+	down();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* splice: the fake's data fds cannot splice (EINVAL, like mtty's), so */
+/* put a splice-capable file where the data fd is and check the loop.  */
+
+static int splice_fallbacks;
+
+static void count_fallback(void *data, int priority, const char *file,
+			   int line, const char *fn, const char *format,
+			   va_list args)
+{
+	char msg[256];
+
+	(void)data; (void)priority; (void)file; (void)line; (void)fn;
+	vsnprintf(msg, sizeof(msg), format, args);
+	if (strstr(msg, "splice:"))
+		splice_fallbacks++;
+}
+
+START_TEST(splice_path)
+{
+	struct spec sp = big;
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_FD };
+	const size_t total = (700u << 10) + 3;
+	struct vec data = { 0 };
+	struct source so;
+	struct sink sk;
+	unsigned char *back;
+	int f;
+
+	sp.size = 4096;
+	up(&sp);
+	vfiomig_ctx_set_log_fn(ctx, count_fallback, NULL);
+	vfiomig_ctx_set_log_priority(ctx, LOG_DEBUG);
+	for (size_t i = 0; i < total; i++) {
+		unsigned char c = (unsigned char)(i * 7 + (i >> 11));
+
+		vec_add(&data, &c, 1);
+	}
+
+	/* save: "data fd" -> caller's pipe */
+	f = tmpfd();
+	ck_assert_int_eq(write(f, data.p, total), (ssize_t)total);
+	ck_assert_int_eq(lseek(f, 0, SEEK_SET), 0);
+	src->session.fd = f;
+	src->session.saving = true;
+	sink_open(&sk, K_PIPE);
+	io.fd = sk.fd;
+	io.limit = 100000;
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), 100000);
+	io.limit = 0;
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), (int64_t)(total - 100000));
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), 0);
+	sink_close(&sk);
+	ck_assert_uint_eq(sk.v.n, total);
+	ck_assert_int_eq(memcmp(sk.v.p, data.p, total), 0);
+	ck_assert_int_eq(splice_fallbacks, 0);
+	vfiomig_data_close(src); /* closes f */
+	free(sk.v.p);
+
+	/* load: caller's pipe -> "data fd" */
+	f = tmpfd();
+	dst->session.fd = f;
+	dst->session.saving = false;
+	io = source_open(&so, K_PIPE, &data);
+	ck_assert_int_eq(vfiomig_load(dst, &io, 0), (int64_t)total);
+	source_close(&so);
+	ck_assert_int_eq(splice_fallbacks, 0);
+	back = malloc(total);
+	ck_assert_int_eq(pread(f, back, total, 0), (ssize_t)total);
+	ck_assert_int_eq(memcmp(back, data.p, total), 0);
+	free(back);
+
+	/* NO_SPLICE: the copy loop, same bytes */
+	ck_assert_int_eq(ftruncate(f, 0), 0);
+	ck_assert_int_eq(lseek(f, 0, SEEK_SET), 0);
+	io = source_open(&so, K_PIPE, &data);
+	ck_assert_int_eq(vfiomig_load(dst, &io, VFIOMIG_XFER_NO_SPLICE),
+			 (int64_t)total);
+	source_close(&so);
+	back = malloc(total);
+	ck_assert_int_eq(pread(f, back, total, 0), (ssize_t)total);
+	ck_assert_int_eq(memcmp(back, data.p, total), 0);
+	free(back);
+	vfiomig_data_close(dst);
+
+	/* and the fake's data fd: EINVAL, the copy loop takes over */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	sink_open(&sk, K_PIPE);
+	io = (struct vfiomig_io){ .sz = sizeof(io), .kind = VFIOMIG_IO_FD,
+				  .fd = sk.fd };
+	ck_assert_int_gt(vfiomig_save(src, &io, 0), 0);
+	sink_close(&sk);
+	ck_assert_int_eq(splice_fallbacks, 1);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	free(sk.v.p);
+	free(data.p);
 	down();
 }
 END_TEST
@@ -1177,6 +1280,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, roundtrip, 0, 4 * K_NR * K_NR);
 	tcase_add_test(tc, buf_partial_and_size);
+	tcase_add_test(tc, splice_path);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("precopy");
