@@ -1,0 +1,46 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Install, from Debian 12's own archive, what building and testing libvfiomig
+# needs. usage: tests/install-deps.sh [GROUP...]   (default: all groups)
+#   build     compiler, autotools, Check, libnl (the library, the CLI, make check)
+#   test      valgrind, clang, xz (valgrind, clang and distcheck phases)
+#   vm        qemu and the kernel source + its build tools (the real-kernel tier)
+#   deb       debhelper, lintian (the package build)
+#   abi       abigail-tools (optional `make check-abi`)
+# Runs apt-get as root, or through sudo when not root.
+set -eu
+
+groups=${*:-build test vm deb abi}
+pkgs=
+for g in $groups; do
+	case $g in
+	build) pkgs="$pkgs build-essential autoconf automake libtool pkg-config check
+		libnl-3-dev libnl-genl-3-dev" ;;
+	test) pkgs="$pkgs valgrind clang xz-utils" ;;
+	# build-kernel.sh: make gcc flex bison bc perl xz libelf (objtool); run-vm.sh:
+	# qemu; the guest runs on the host's root: python3 (cli-vm.sh's JSON checks).
+	vm) pkgs="$pkgs qemu-system-x86 linux-source-6.12 flex bison bc libelf-dev
+		xz-utils python3" ;;
+	deb) pkgs="$pkgs debhelper dpkg-dev fakeroot lintian pkg-config" ;;
+	abi) pkgs="$pkgs abigail-tools" ;;
+	*)
+		echo "install-deps.sh: unknown group '$g' (build test vm deb abi)" >&2
+		exit 2
+		;;
+	esac
+done
+
+sudo=
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "install-deps.sh: not root and no sudo: run me as root" >&2
+		exit 1
+	}
+	sudo=sudo
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps.sh: apt-get install:" $pkgs
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs
