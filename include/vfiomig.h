@@ -368,6 +368,8 @@ struct vfiomig_dirty_opts {
 	uint32_t hwpt_id;          /* existing dirty-capable HWPT, or 0 */
 	const uint32_t *dev_ids;   /* iommufd device ids to allocate for */
 	size_t n_dev_ids;
+	/* Log through this context (default: the first device's). */
+	struct vfiomig_ctx *ctx;
 };
 
 /* VFIOMIG_DIRTY_BACKEND in the environment forces a backend by name
@@ -382,9 +384,18 @@ int vfiomig_dirty_backend(const struct vfiomig_dirty *tr);
 const char *vfiomig_dirty_reason(const struct vfiomig_dirty *tr);
 const char *vfiomig_dirty_backend_name(int backend);
 
+/* The iommufd backend's dirty-tracking HWPT id, or -ENOENT. */
+int vfiomig_dirty_hwpt_id(const struct vfiomig_dirty *tr);
+
+/*
+ * ranges: the guest's mapped IOVA ranges (4 KiB aligned, non-overlapping);
+ * for Type1 each range must be exactly one VFIO_IOMMU_MAP_DMA mapping.
+ * *page_size in: the tracking granularity wanted (0 = 4096); out: the one
+ * the kernel tracks at (DMA logging may answer a larger one).
+ */
 int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 			const struct vfiomig_range *ranges, size_t nranges,
-			uint64_t page_size);
+			uint64_t *page_size);
 int vfiomig_dirty_stop(struct vfiomig_dirty *tr);
 
 #define VFIOMIG_DIRTY_ACCUMULATE (1u << 0) /* OR into bitmap, don't clear it */

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Dirty tracking backend: device DMA logging (kernel-contract.md 8),
+ * VFIO_DEVICE_FEATURE_DMA_LOGGING_START / _STOP / _REPORT on every device.
+ *
+ * START takes at most PAGE_SIZE/16 ranges (E2BIG above), non-overlapping,
+ * aligned to the page size: the caller's ranges are planned into that many
+ * with the least extra area (ranges.c).  The page size is in/out: a driver
+ * may log at another one; each device's answer is kept and its REPORTs use
+ * it.  Only drivers refuse a second START (mlx5 EINVAL, mtty accepts it):
+ * the library refuses it itself, per device, across trackers.  REPORT
+ * always clears what it reports (there is no NO_CLEAR).
+ */
+#include <stdlib.h>
+#include <unistd.h>
+#include <linux/vfio.h>
+
+#include "dirty.h"
+
+/* The plan is handed to the kernel as is. */
+_Static_assert(sizeof(struct vfiomig_range) ==
+	       sizeof(struct vfio_device_feature_dma_logging_range), "range");
+_Static_assert(offsetof(struct vfiomig_range, length) ==
+	       offsetof(struct vfio_device_feature_dma_logging_range, length),
+	       "range.length");
+
+int vfm_dmalog_probe(struct vfiomig_dirty *tr, char *why, size_t len)
+{
+	if (!tr->ndevs) {
+		snprintf(why, len, "no VFIO device");
+		return -ENODEV;
+	}
+	if (tr->n_dev_ids > tr->n_vfio_dev_ids) {
+		snprintf(why, len, "%zu iommufd device(s) without a VFIO device "
+			 "fd cannot log", tr->n_dev_ids - tr->n_vfio_dev_ids);
+		return -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < tr->ndevs; i++) {
+		struct vfiomig_device *dev = tr->devs[i];
+		int ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_PROBE |
+					   VFIO_DEVICE_FEATURE_SET |
+					   VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				      NULL, 0);
+
+		if (ret) {
+			snprintf(why, len, "%s: no DMA logging (PROBE: %s)",
+				 vfm_dev_name(dev), strerror(-ret));
+			return -EOPNOTSUPP;
+		}
+	}
+	snprintf(why, len, "all %zu device(s) support DMA logging", tr->ndevs);
+	return 0;
+}
+
+static int log_stop(struct vfiomig_dirty *tr, size_t i)
+{
+	struct vfiomig_device *dev = tr->devs[i];
+	int ret;
+
+	ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_SET |
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+	if (ret) {
+		/* Still logging as far as we know: start() and free() try
+		 * again. */
+		err(tr->ctx, "%s: DMA_LOGGING_STOP: %s", vfm_dev_name(dev),
+		    strerror(-ret));
+		return ret;
+	}
+	tr->dd[i].logging = false;
+	dev->dirty_logging = false;
+	return 0;
+}
+
+static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
+{
+	long pgsz = sysconf(_SC_PAGESIZE);
+	size_t max = pgsz > 0 ? (size_t)pgsz / 16 : 256;
+	uint64_t ps = *page_size, out_ps = ps;
+	struct vfiomig_range *plan;
+	uint64_t area = 0;
+	size_t i;
+	int n, ret;
+
+	for (i = 0; i < tr->ndevs; i++) {
+		/* A STOP of ours that failed: try it again first. */
+		if (tr->dd[i].logging) {
+			ret = log_stop(tr, i);
+			if (ret)
+				return ret;
+		}
+		if (tr->devs[i]->dirty_logging) {
+			err(tr->ctx, "%s: DMA logging is already started (by "
+			    "another tracker)", vfm_dev_name(tr->devs[i]));
+			return -EBUSY;
+		}
+	}
+	n = vfm_ranges_normalize(tr->ranges, tr->nranges, ps, &plan);
+	if (n > 0)
+		n = vfm_ranges_reduce(plan, (size_t)n, max);
+	if (n <= 0) {
+		free(plan);
+		return n < 0 ? n : -EINVAL;
+	}
+	tr->plan = plan;
+	tr->nplan = (size_t)n;
+	for (i = 0; i < tr->nplan; i++)
+		area += plan[i].length;
+	dbg(tr->ctx, "DMA logging: %zu ranges planned into %zu (of at most "
+	    "%zu), %#" PRIx64 " bytes logged", tr->nranges, tr->nplan, max,
+	    area);
+
+	for (i = 0; i < tr->ndevs; i++) {
+		struct vfiomig_device *dev = tr->devs[i];
+		struct vfio_device_feature_dma_logging_control ctl = {
+			.page_size = ps,
+			.num_ranges = (uint32_t)tr->nplan,
+			.ranges = (uintptr_t)tr->plan,
+		};
+
+		ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_SET |
+				       VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				  &ctl, sizeof(ctl));
+		if (ret) {
+			err(tr->ctx, "%s: DMA_LOGGING_START (%zu ranges, page "
+			    "size %#" PRIx64 "): %s", vfm_dev_name(dev),
+			    tr->nplan, ps, strerror(-ret));
+			goto undo;
+		}
+		tr->dd[i].logging = true;
+		dev->dirty_logging = true;
+		if (ctl.page_size != ps)
+			dbg(tr->ctx, "%s: DMA logging page size %#" PRIx64
+			    " (asked %#" PRIx64 ")", vfm_dev_name(dev),
+			    (uint64_t)ctl.page_size, ps);
+		/* REPORT takes only powers of two >= 4096 (contract 8.3). */
+		if (!vfm_is_pow2(ctl.page_size) || ctl.page_size < 4096) {
+			err(tr->ctx, "%s: DMA_LOGGING_START answered page size "
+			    "%#" PRIx64 ", which REPORT cannot use",
+			    vfm_dev_name(dev), (uint64_t)ctl.page_size);
+			ret = -EPROTO;
+			i++;
+			goto undo;
+		}
+		tr->dd[i].log_pgsize = ctl.page_size;
+		if (ctl.page_size > out_ps)
+			out_ps = ctl.page_size;
+	}
+	*page_size = out_ps;
+	return 0;
+
+undo:
+	while (i--)
+		if (tr->dd[i].logging)
+			log_stop(tr, i);
+	free(tr->plan);
+	tr->plan = NULL;
+	tr->nplan = 0;
+	return ret;
+}
+
+static int dmalog_stop(struct vfiomig_dirty *tr)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < tr->ndevs; i++) {
+		if (tr->dd[i].logging) {
+			int r = log_stop(tr, i);
+
+			if (r && !ret)
+				ret = r;
+		}
+	}
+	return ret;
+}
+
+/*
+ * Per device, per planned range inside the query: REPORT into the scratch
+ * buffer at the device's page size, chunks aligned to the chunk size in
+ * absolute IOVA (so a chunk never splits a large IOMMU page), then merge
+ * into the caller's bitmap.
+ */
+static int dmalog_query(struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length, uint64_t ps, uint64_t *bm,
+			unsigned int flags)
+{
+	uint64_t end = iova + length, nbits = length / ps;
+
+	(void)flags; /* REPORT always clears */
+	for (size_t d = 0; d < tr->ndevs; d++) {
+		struct vfiomig_device *dev = tr->devs[d];
+		uint64_t kps = tr->dd[d].log_pgsize;
+		uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
+
+		for (size_t j = vfm_ranges_find(tr->plan, tr->nplan, iova);
+		     j < tr->nplan && tr->plan[j].iova < end; j++) {
+			const struct vfiomig_range *r = &tr->plan[j];
+			uint64_t a = r->iova > iova ? r->iova : iova;
+			uint64_t b = r->iova + r->length < end ?
+					     r->iova + r->length : end;
+			/* Pages of kps covering [a, b), as [pa, pb] by index. */
+			uint64_t p = a / kps, plast = (b - 1) / kps;
+
+			while (p <= plast) {
+				uint64_t next = (p / chunk_pages + 1) * chunk_pages;
+				uint64_t n = (next - 1 < plast ? next - 1 : plast) -
+					     p + 1;
+				uint64_t *buf = vfm_dirty_scratch(tr, n);
+				struct vfio_device_feature_dma_logging_report rep = {
+					.iova = p * kps,
+					.length = n * kps,
+					.page_size = kps,
+					.bitmap = (uintptr_t)buf,
+				};
+				int ret;
+
+				ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_GET |
+						VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+						&rep, sizeof(rep));
+				if (ret) {
+					err(tr->ctx, "%s: DMA_LOGGING_REPORT [%#"
+					    PRIx64 ", +%#" PRIx64 ") page size %#"
+					    PRIx64 ": %s", vfm_dev_name(dev),
+					    p * kps, n * kps, kps,
+					    strerror(-ret));
+					return ret;
+				}
+				vfm_bitmap_merge(bm, iova, ps, nbits, buf, p * kps,
+						 kps, n);
+				p += n;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Last chance for a STOP that failed; the device is released anyway. */
+static void dmalog_release(struct vfiomig_dirty *tr)
+{
+	for (size_t i = 0; i < tr->ndevs; i++) {
+		if (tr->dd[i].logging) {
+			log_stop(tr, i);
+			tr->dd[i].logging = false;
+			tr->devs[i]->dirty_logging = false;
+		}
+	}
+}
+
+const struct vfm_dirty_ops vfm_dirty_dmalog_ops = {
+	.backend = VFIOMIG_DIRTY_DMA_LOGGING,
+	.start = dmalog_start,
+	.stop = dmalog_stop,
+	.query = dmalog_query,
+	.release = dmalog_release,
+};

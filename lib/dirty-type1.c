@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Dirty tracking backend: the Type1 container (kernel-contract.md 9).
+ *
+ * VFIO_IOMMU_GET_INFO's migration capability gives the dirty page size
+ * (the smallest IOMMU page, exactly what every call must use) and the
+ * largest bitmap one call may fill (256 MiB in 6.12).  VFIO_IOMMU_DIRTY_PAGES
+ * START/STOP/GET_BITMAP, and UNMAP_DMA with GET_DIRTY_BITMAP.
+ *
+ * GET_BITMAP must not bisect a mapping (EINVAL) and the kernel cannot list
+ * the mappings, so the ranges given to start() are taken to be exactly the
+ * container's mappings.  A query groups consecutive mappings into one call
+ * while the bitmap of the span fits both the kernel's limit and the scratch
+ * buffer (which start() makes as large as the largest mapping needs), so
+ * no guest is too large and no call bisects a mapping.  GET_BITMAP always
+ * clears; NO_CLEAR cannot be honoured.  What it reports (9.5): with a
+ * physical (IOMMU-backed) device in the container every mapped page, every
+ * time; with mdevs only, only pages pinned or written through vfio_dma_rw().
+ */
+#include <stdlib.h>
+#include <linux/vfio.h>
+
+#include "dirty.h"
+
+int vfm_type1_mig_cap(struct vfiomig_ctx *ctx, int container_fd,
+		      uint64_t *pgsize, uint64_t *max_bitmap)
+{
+	size_t sz = 256;
+	void *buf = NULL;
+	int ret;
+
+	/* The kernel writes back the argsz it needs when the caps do not
+	 * fit; ask again with that (bounded, a few times at most). */
+	for (int tries = 0; tries < 4; tries++) {
+		struct vfio_iommu_type1_info *info;
+
+		free(buf);
+		buf = calloc(1, sz);
+		if (!buf)
+			return -ENOMEM;
+		info = buf;
+		info->argsz = (uint32_t)sz;
+		ret = sys_ioctl(container_fd, VFIO_IOMMU_GET_INFO, info);
+		if (ret < 0) {
+			err(ctx, "VFIO_IOMMU_GET_INFO: %s", strerror(-ret));
+			free(buf);
+			return ret;
+		}
+		if (info->argsz <= sz)
+			break;
+		if (info->argsz > 65536) {
+			err(ctx, "VFIO_IOMMU_GET_INFO wants argsz %u: too large",
+			    info->argsz);
+			free(buf);
+			return -EPROTO;
+		}
+		sz = info->argsz;
+		ret = -EPROTO; /* if the kernel keeps asking for more */
+	}
+	if (!ret)
+		ret = vfm_type1_parse_mig_cap(buf, sz, pgsize, max_bitmap);
+	if (ret == -EPROTO)
+		err(ctx, "VFIO_IOMMU_GET_INFO: malformed capability chain");
+	free(buf);
+	return ret == -ENOENT ? -EOPNOTSUPP : ret;
+}
+
+VFIOMIG_EXPORT int vfiomig_type1_dirty_caps(struct vfiomig_device *dev,
+					    uint64_t *pgsize,
+					    uint64_t *max_bitmap_bytes)
+{
+	uint64_t ps, max;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	if (dev->iommu_path != VFIOMIG_IOMMU_TYPE1 || dev->container_fd < 0)
+		return -ENOENT;
+	ret = vfm_type1_mig_cap(dev->ctx, dev->container_fd, &ps, &max);
+	if (ret)
+		return ret;
+	if (pgsize)
+		*pgsize = ps;
+	if (max_bitmap_bytes)
+		*max_bitmap_bytes = max;
+	return 0;
+}
+
+int vfm_type1_probe(struct vfiomig_dirty *tr, char *why, size_t len)
+{
+	int ret;
+
+	if (tr->container_fd < 0) {
+		snprintf(why, len, tr->ndevs > 1 ? "the devices share no Type1 "
+			 "container" : "no Type1 container");
+		return -ENODEV;
+	}
+	if (tr->n_dev_ids) {
+		snprintf(why, len, "iommufd device ids given");
+		return -EOPNOTSUPP;
+	}
+	ret = vfm_type1_mig_cap(tr->ctx, tr->container_fd, &tr->t1_pgsize,
+				&tr->t1_max_bitmap);
+	if (ret) {
+		snprintf(why, len, ret == -EOPNOTSUPP ?
+			 "the container has no migration capability" :
+			 "VFIO_IOMMU_GET_INFO: %s", strerror(-ret));
+		return -EOPNOTSUPP;
+	}
+	snprintf(why, len, "container migration capability: page size %#"
+		 PRIx64 ", bitmap up to %#" PRIx64 " bytes per call",
+		 tr->t1_pgsize, tr->t1_max_bitmap);
+	return 0;
+}
+
+/* Bytes of the kernel's bitmap for span bytes: ALIGN(npages, 64) / 8. */
+static uint64_t bitmap_bytes(const struct vfiomig_dirty *tr, uint64_t span)
+{
+	return BITS_TO_WORDS(span / tr->t1_pgsize) * 8;
+}
+
+static int dirty_pages(struct vfiomig_dirty *tr, uint32_t flag)
+{
+	struct vfio_iommu_type1_dirty_bitmap db = {
+		.argsz = sizeof(db),
+		.flags = flag,
+	};
+	int ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_DIRTY_PAGES, &db);
+
+	if (ret < 0)
+		err(tr->ctx, "VFIO_IOMMU_DIRTY_PAGES %s: %s",
+		    flag == VFIO_IOMMU_DIRTY_PAGES_FLAG_START ? "START" : "STOP",
+		    strerror(-ret));
+	return ret < 0 ? ret : 0;
+}
+
+static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
+{
+	uint64_t need = 0;
+	int ret;
+
+	for (size_t i = 0; i < tr->nranges; i++) {
+		const struct vfiomig_range *r = &tr->ranges[i];
+		uint64_t b;
+
+		if (r->iova % tr->t1_pgsize || r->length % tr->t1_pgsize) {
+			err(tr->ctx, "Type1 dirty start: mapping [%#" PRIx64
+			    ", +%#" PRIx64 ") not aligned to the IOMMU page "
+			    "size %#" PRIx64, r->iova, r->length,
+			    tr->t1_pgsize);
+			return -EINVAL;
+		}
+		b = bitmap_bytes(tr, r->length);
+		if (b > tr->t1_max_bitmap) {
+			err(tr->ctx, "Type1 dirty start: mapping [%#" PRIx64
+			    ", +%#" PRIx64 ") needs a %#" PRIx64 "-byte "
+			    "bitmap, more than the kernel's %#" PRIx64,
+			    r->iova, r->length, b, tr->t1_max_bitmap);
+			return -E2BIG;
+		}
+		if (b > need)
+			need = b;
+	}
+	if (need > SIZE_MAX / 2)
+		return -ENOMEM;
+	ret = vfm_dirty_scratch_reserve(tr, (size_t)need);
+	if (ret)
+		return ret;
+	ret = dirty_pages(tr, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+	if (!ret)
+		*page_size = tr->t1_pgsize;
+	return ret;
+}
+
+static int type1_stop(struct vfiomig_dirty *tr)
+{
+	return dirty_pages(tr, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
+}
+
+/* The kernel reads and clears whole mappings: a query or unmap must not
+ * split one. */
+static int type1_check_range(struct vfiomig_dirty *tr, uint64_t iova,
+			     uint64_t length)
+{
+	uint64_t end = iova + length;
+	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova);
+
+	if (i < tr->nranges && tr->ranges[i].iova < iova)
+		goto bisect;
+	i = vfm_ranges_find(tr->ranges, tr->nranges, end - 1);
+	if (i < tr->nranges && tr->ranges[i].iova < end &&
+	    tr->ranges[i].iova + tr->ranges[i].length > end)
+		goto bisect;
+	return 0;
+bisect:
+	err(tr->ctx, "Type1: [%#" PRIx64 ", +%#" PRIx64 ") splits the mapping "
+	    "[%#" PRIx64 ", +%#" PRIx64 "); the kernel reads and clears whole "
+	    "mappings only", iova, length, tr->ranges[i].iova,
+	    tr->ranges[i].length);
+	return -EINVAL;
+}
+
+/*
+ * Next group of mappings from index *i inside [.., end): consecutive
+ * mappings whose span's bitmap fits one call. Returns false when done.
+ */
+static bool next_group(struct vfiomig_dirty *tr, size_t *i, uint64_t end,
+		       uint64_t *gs, uint64_t *ge, size_t *gn)
+{
+	uint64_t limit = tr->t1_max_bitmap < tr->scratch_bytes ?
+				 tr->t1_max_bitmap : tr->scratch_bytes;
+	size_t j = *i;
+
+	if (j >= tr->nranges || tr->ranges[j].iova >= end)
+		return false;
+	*gs = tr->ranges[j].iova;
+	*ge = *gs + tr->ranges[j].length;
+	for (j++; j < tr->nranges && tr->ranges[j].iova < end; j++) {
+		uint64_t e = tr->ranges[j].iova + tr->ranges[j].length;
+
+		if (bitmap_bytes(tr, e - *gs) > limit)
+			break;
+		*ge = e;
+	}
+	*gn = j - *i;
+	*i = j;
+	return true;
+}
+
+static int type1_query(struct vfiomig_dirty *tr, uint64_t iova,
+		       uint64_t length, uint64_t ps, uint64_t *bm,
+		       unsigned int flags)
+{
+	uint64_t end = iova + length, nbits = length / ps, gs, ge;
+	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova), gn;
+
+	(void)flags; /* GET_BITMAP always clears */
+	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
+		uint64_t n = (ge - gs) / tr->t1_pgsize;
+		struct {
+			struct vfio_iommu_type1_dirty_bitmap db;
+			struct vfio_iommu_type1_dirty_bitmap_get get;
+		} a = {
+			.db = {
+				.argsz = sizeof(a),
+				.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+			},
+			.get = {
+				.iova = gs,
+				.size = ge - gs,
+				.bitmap = {
+					.pgsize = tr->t1_pgsize,
+					.size = bitmap_bytes(tr, ge - gs),
+					.data = (__u64 *)vfm_dirty_scratch(tr, n),
+				},
+			},
+		};
+		int ret;
+
+		_Static_assert(sizeof(a) == 48, "GET_BITMAP argsz");
+		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_DIRTY_PAGES, &a);
+		if (ret < 0) {
+			err(tr->ctx, "VFIO_IOMMU_DIRTY_PAGES GET_BITMAP [%#" PRIx64
+			    ", %#" PRIx64 ") (%zu mappings): %s", gs, ge, gn,
+			    strerror(-ret));
+			return ret;
+		}
+		vfm_bitmap_merge(bm, iova, ps, nbits, tr->scratch, gs,
+				 tr->t1_pgsize, n);
+	}
+	return 0;
+}
+
+static int type1_unmap(struct vfiomig_dirty *tr, uint64_t iova,
+		       uint64_t length, uint64_t ps, uint64_t *bm)
+{
+	uint64_t end = iova + length, nbits = length / ps, gs, ge;
+	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova), gn;
+
+	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
+		uint64_t n = (ge - gs) / tr->t1_pgsize;
+		struct {
+			struct vfio_iommu_type1_dma_unmap u;
+			struct vfio_bitmap b;
+		} a = {
+			.u = {
+				.argsz = sizeof(a),
+				.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+				.iova = gs,
+				.size = ge - gs,
+			},
+			.b = {
+				.pgsize = tr->t1_pgsize,
+				.size = bitmap_bytes(tr, ge - gs),
+				.data = (__u64 *)vfm_dirty_scratch(tr, n),
+			},
+		};
+		int ret;
+
+		_Static_assert(sizeof(a) == 48, "UNMAP with bitmap argsz");
+		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_UNMAP_DMA, &a);
+		if (ret < 0) {
+			err(tr->ctx, "VFIO_IOMMU_UNMAP_DMA GET_DIRTY_BITMAP [%#"
+			    PRIx64 ", %#" PRIx64 "): %s", gs, ge,
+			    strerror(-ret));
+			return ret;
+		}
+		vfm_bitmap_merge(bm, iova, ps, nbits, tr->scratch, gs,
+				 tr->t1_pgsize, n);
+		/* Those mappings are gone: forget them now, so a failure of
+		 * a later group leaves the tracker right. */
+		i -= gn;
+		memmove(&tr->ranges[i], &tr->ranges[i + gn],
+			(tr->nranges - i - gn) * sizeof(*tr->ranges));
+		tr->nranges -= gn;
+	}
+	return 0;
+}
+
+const struct vfm_dirty_ops vfm_dirty_type1_ops = {
+	.backend = VFIOMIG_DIRTY_TYPE1,
+	.start = type1_start,
+	.stop = type1_stop,
+	.check_range = type1_check_range,
+	.query = type1_query,
+	.unmap = type1_unmap,
+};

@@ -1,0 +1,1109 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Dirty tracking on the fake kernel only: every backend with dirty pages
+ * the test sets (fake_dev_dma_write for device logs, fake_dma_write for
+ * the IOMMU), automatic and forced selection, page-size conversions both
+ * ways, several devices OR-ed, chunked queries (scratch buffer, Type1's
+ * bitmap limit made small), unmap with bits, every documented errno, a
+ * failed kernel query marking everything dirty, the Type1 capability
+ * chain parser against broken chains (lib/dirty-type1-caps.c is compiled
+ * in), and no leaked fd.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/ioctl.h>
+#include <check.h>
+#include <linux/vfio.h>
+#include <linux/iommufd.h>
+
+#include "fake.h"
+#include "vfiomig.h"
+
+/* lib/dirty-type1-caps.c, compiled in. */
+int vfm_type1_parse_mig_cap(const void *buf, size_t buflen, uint64_t *pgsize,
+			    uint64_t *max_bitmap);
+
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+
+#define PCI0 "0000:3b:00.1"
+#define PCI1 "0000:3b:00.2"
+#define MTTY0 "83b8f4f2-509f-382f-3c1e-e6bfe0fa2001"
+
+static struct vfiomig_ctx *ctx;
+static char logbuf[16384];
+
+static void logfn(void *data, int prio, const char *file, int line,
+		  const char *fn, const char *fmt, va_list ap)
+{
+	size_t n = strlen(logbuf);
+
+	(void)data;
+	(void)prio;
+	(void)file;
+	(void)line;
+	(void)fn;
+	if (n + 2 >= sizeof(logbuf))
+		return;
+	vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
+	strcat(logbuf, "\n");
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "vfiomig: %s", logbuf + n);
+}
+
+static void setup(void)
+{
+	struct vfiomig_ctx_opts o = { .sz = sizeof(o) };
+
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	ck_assert_int_eq(fake_init(true), 0);
+	o.sysfs_root = fake_sysfs_root();
+	o.dev_root = fake_dev_root();
+	ck_assert_int_eq(vfiomig_ctx_new(&o, &ctx), 0);
+	vfiomig_ctx_set_log_fn(ctx, logfn, NULL);
+	vfiomig_ctx_set_log_priority(ctx, LOG_DEBUG);
+	logbuf[0] = 0;
+}
+
+static void teardown(void)
+{
+	int open = fake_open_fds();
+
+	vfiomig_ctx_free(ctx);
+	ctx = NULL;
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	ck_assert_int_eq(fake_fini(), open);
+	ck_assert_msg(open == 0, "%d fake fd(s) leaked", open);
+}
+
+/* ------------------------------------------------------------ machine */
+
+/* A vfio-pci variant function: DMA logging if log_ops, IOMMU dirty
+ * tracking if hw_dirty. */
+static int add_pci(const char *bdf, int group, int cdev, bool log_ops,
+		   bool hw_dirty)
+{
+	struct fake_dev_cfg cfg;
+
+	fake_cfg_pci(&cfg, bdf, group, cdev, VFIOMIG_MIG_STOP_COPY |
+						     VFIOMIG_MIG_P2P);
+	cfg.log_ops = log_ops;
+	cfg.hw_dirty = hw_dirty;
+	return fake_add_device(&cfg);
+}
+
+static int add_mtty(const char *uuid, int group, int cdev)
+{
+	struct fake_dev_cfg cfg;
+
+	fake_cfg_mtty(&cfg, uuid, 2, group, cdev);
+	return fake_add_device(&cfg);
+}
+
+static struct vfiomig_device *open_dev(const char *name, int path,
+				       int share_fd, uint32_t ioas)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path, .iommu_fd = share_fd,
+		     .ioas_id = ioas);
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_device_open(ctx, name, &o, &dev);
+
+	ck_assert_msg(ret == 0, "open %s: %s\n%s", name, strerror(-ret), logbuf);
+	return dev;
+}
+
+static void t1_map(struct vfiomig_device *dev, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = 0x7f0000000000ULL + iova, /* the fake does not touch it */
+		.iova = iova,
+		.size = size,
+	};
+
+	ck_assert_int_eq(ioctl(vfiomig_device_iommu_fd(dev), VFIO_IOMMU_MAP_DMA,
+			       &m), 0);
+}
+
+static void ioas_map(int ifd, uint32_t ioas, uint64_t iova, uint64_t size)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.user_va = 0x7f0000000000ULL + iova,
+		.length = size,
+		.iova = iova,
+	};
+
+	ck_assert_int_eq(ioctl(ifd, IOMMU_IOAS_MAP, &m), 0);
+}
+
+static struct vfiomig_dirty *tracker(struct vfiomig_device **devs, size_t n,
+				     int backend)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+	struct vfiomig_dirty *tr = NULL;
+	int ret = vfiomig_dirty_new(devs, n, &o, &tr);
+
+	ck_assert_msg(ret == 0, "dirty_new: %s\n%s", strerror(-ret), logbuf);
+	return tr;
+}
+
+/* --------------------------------------------------------------- model */
+
+struct span {
+	uint64_t a, b; /* dirty bytes [a, b) */
+};
+
+/* bm (based at iova, ps pages, nbits) == pages touching any span. */
+static void expect(const uint64_t *bm, uint64_t iova, uint64_t ps,
+		   uint64_t nbits, const struct span *sp, size_t n)
+{
+	for (uint64_t i = 0; i < nbits; i++) {
+		uint64_t a = iova + i * ps, b = a + ps;
+		bool want = false, got = bm[i / 64] >> (i % 64) & 1;
+
+		for (size_t k = 0; k < n; k++)
+			if (sp[k].a < b && sp[k].b > a)
+				want = true;
+		ck_assert_msg(got == want, "page %" PRIu64 " (iova %#" PRIx64
+			      ", page size %#" PRIx64 "): got %d want %d", i,
+			      a, ps, got, want);
+	}
+}
+
+static uint64_t *bm_alloc(uint64_t nbits)
+{
+	uint64_t *bm = calloc((nbits + 63) / 64 + 1, 8);
+
+	ck_assert_ptr_nonnull(bm);
+	return bm;
+}
+
+/* --------------------------------------------------------- selection */
+
+START_TEST(backend_names)
+{
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_AUTO), "auto");
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_DMA_LOGGING),
+			 "dma-logging");
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_IOMMUFD),
+			 "iommufd");
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_TYPE1), "type1");
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_ALL), "all");
+	ck_assert_ptr_null(vfiomig_dirty_backend_name(5));
+	ck_assert_ptr_null(vfiomig_dirty_backend_name(-1));
+	ck_assert_int_eq(vfiomig_dirty_backend(NULL), -EINVAL);
+	ck_assert_ptr_null(vfiomig_dirty_reason(NULL));
+	ck_assert_int_eq(vfiomig_dirty_hwpt_id(NULL), -EINVAL);
+	vfiomig_dirty_free(NULL);
+}
+END_TEST
+
+/* Automatic order: logging > iommufd > type1 > all. */
+START_TEST(auto_selection)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+
+	add_pci(PCI0, 10, 0, true, true);   /* logging + IOMMU dirty */
+	add_pci(PCI1, 11, 1, false, true);  /* IOMMU dirty only */
+	add_mtty(MTTY0, 12, 2);             /* logging (no-op), emulated */
+
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr), "dma-logging"));
+	ck_assert_int_eq(vfiomig_dirty_hwpt_id(tr), -ENOENT);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	d = open_dev(PCI1, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not dma-logging"),
+		      "%s", vfiomig_dirty_reason(tr));
+	ck_assert_int_gt(vfiomig_dirty_hwpt_id(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	d = open_dev(PCI1, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not iommufd"), "%s",
+		      vfiomig_dirty_reason(tr));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	/* mtty on iommufd: logging yes, but force it away: the IOMMU path
+	 * cannot take an emulated device, Type1 has no container: all. */
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "iommufd", 1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EOPNOTSUPP);
+	ck_assert_ptr_null(tr);
+	ck_assert_msg(strstr(logbuf, "forced by VFIOMIG_DIRTY_BACKEND"), "%s",
+		      logbuf);
+	ck_assert_msg(strstr(logbuf, "ENOENT") || strstr(logbuf, "No such"),
+		      "%s", logbuf);
+	setenv("VFIOMIG_DIRTY_BACKEND", "ALL", 1);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr),
+				     "VFIOMIG_DIRTY_BACKEND"));
+	vfiomig_dirty_free(tr);
+	/* opts->backend wins over the environment */
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "bogus", 1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(logbuf, "VFIOMIG_DIRTY_BACKEND=bogus"));
+	setenv("VFIOMIG_DIRTY_BACKEND", "dma_logging", 1);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "", 1); /* empty: automatic */
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+START_TEST(forced_unavailable)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr = (void *)1;
+
+	add_pci(PCI0, 10, 0, false, false);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o,
+			     .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
+		ck_assert_ptr_null(tr);
+		ck_assert_msg(strstr(logbuf, "dma-logging forced by opts->backend"
+					     " is not available"), "%s", logbuf);
+		o.backend = VFIOMIG_DIRTY_IOMMUFD;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
+		ck_assert_ptr_nonnull(strstr(logbuf, "no iommufd context"));
+	}
+	/* Type1 is there (migration capability); no IOMMU dirty bit */
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	/* iommufd without dirty-capable IOMMU: all */
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no dirty tracking"),
+		      "%s", vfiomig_dirty_reason(tr));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* ------------------------------------------------------ DMA logging */
+
+START_TEST(dmalog_two_devices)
+{
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[] = {
+		{ 0, 1 * GiB }, { 4 * GiB, 2 * GiB }, { 1 * GiB + 64 * KiB, 4 * KiB },
+	};
+	uint64_t ps = 4096, nbits = 8 * GiB / 4096, *bm = bm_alloc(nbits);
+	struct span sp[] = {
+		{ 0x1000, 0x1001 }, { 0x3fffe000, 0x40000000 },
+		{ 4 * GiB + 0x123456, 4 * GiB + 0x223456 },
+		{ 1 * GiB + 64 * KiB, 1 * GiB + 64 * KiB + 1 },
+	};
+	int id0 = add_pci(PCI0, 10, 0, true, false);
+	int id1 = add_pci(PCI1, 11, 1, true, false);
+	int cfd;
+
+	d[0] = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	cfd = vfiomig_device_iommu_fd(d[0]);
+	d[1] = open_dev(PCI1, VFIOMIG_IOMMU_TYPE1, cfd, 0);
+	tr = tracker(d, 2, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 3, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	ck_assert(fake_dev_logging(id0) && fake_dev_logging(id1));
+
+	/* device 0 writes some, device 1 others; one write outside the
+	 * logged ranges is not logged */
+	fake_dev_dma_write(id0, sp[0].a, sp[0].b - sp[0].a);
+	fake_dev_dma_write(id0, sp[1].a, sp[1].b - sp[1].a);
+	fake_dev_dma_write(id1, sp[2].a, sp[2].b - sp[2].a);
+	fake_dev_dma_write(id1, sp[3].a, sp[3].b - sp[3].a);
+	fake_dev_dma_write(id1, 3 * GiB, 4096);
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, nbits, sp, 4);
+	/* Scratch-buffer chunks: 4 GiB per REPORT at 4 KiB, per device:
+	 * [0,1G) -> 1 each, [1G+64K, +4K) -> 1, [4G, 6G) -> 1: 3 ranges. */
+	{
+		struct fake_dirty_stats st;
+
+		fake_dirty_get_stats(&st);
+		ck_assert_uint_eq(st.log_reports, 6);
+	}
+	/* REPORT cleared the logs */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+
+	/* Coarser and finer caller pages: 2 MiB, 16 KiB */
+	for (int i = 0; i < 4; i++)
+		fake_dev_dma_write(i % 2 ? id1 : id0, sp[i].a, sp[i].b - sp[i].a);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 2 * MiB, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, 0, 2 * MiB, 8 * GiB / (2 * MiB), sp, 4);
+	/* NO_CLEAR cannot be honoured by REPORT: gone now */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 16 * KiB, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * GiB / (16 * KiB)), 0);
+
+	/* ACCUMULATE: OR into what the caller has */
+	memset(bm, 0, (nbits + 63) / 64 * 8);
+	bm[0] = 1; /* page 0, clean in the kernel */
+	fake_dev_dma_write(id0, sp[0].a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1 * GiB, 4096, bm,
+					     VFIOMIG_DIRTY_ACCUMULATE), 0);
+	ck_assert_uint_eq(bm[0], 3);
+
+	/* A query window inside a range, unaligned to the ranges */
+	fake_dev_dma_write(id1, 4 * GiB + 8 * MiB, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 4 * GiB + 6 * MiB, 4 * MiB,
+					     4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 1);
+	ck_assert(bm[512 / 64] & 1);
+
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert(!fake_dev_logging(id0) && !fake_dev_logging(id1));
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0); /* idempotent */
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+	free(bm);
+}
+END_TEST
+
+/* The driver answers 2 MiB to a 4 KiB START: in/out page size. */
+START_TEST(dmalog_page_size_negotiation)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r = { 16 * MiB, 64 * MiB };
+	uint64_t ps = 0, *bm = bm_alloc(64 * MiB / 4096);
+	struct span sp = { 20 * MiB + 5, 20 * MiB + 6 };
+	struct span page = { 20 * MiB, 22 * MiB };
+	int id = add_pci(PCI0, 10, 0, true, false);
+
+	fake_dev_set_log_pgsize(id, 2 * MiB);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_uint_eq(ps, 2 * MiB);
+	fake_dev_dma_write(id, sp.a, 1);
+	/* 4 KiB caller pages: the whole 2 MiB device page is dirty */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 16 * MiB, 64 * MiB, 4096, bm,
+					     0), 0);
+	expect(bm, 16 * MiB, 4096, 64 * MiB / 4096, &page, 1);
+	/* 8 MiB caller pages: one bit */
+	fake_dev_dma_write(id, sp.a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 16 * MiB, 64 * MiB, 8 * MiB,
+					     bm, 0), 0);
+	expect(bm, 16 * MiB, 8 * MiB, 8, &sp, 1);
+	/* a 4 KiB query window in the middle of a 2 MiB device page */
+	fake_dev_dma_write(id, sp.a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 21 * MiB, 8192, 4096, bm, 0), 0);
+	ck_assert_uint_eq(bm[0] & 3, 3);
+	vfiomig_dirty_free(tr); /* stops */
+	ck_assert(!fake_dev_logging(id));
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* 1000 caller ranges into the kernel's 256; second START refused by the
+ * library even where the driver would take it. */
+START_TEST(dmalog_many_ranges_double_start)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr, *tr2;
+	struct vfiomig_range r[1000];
+	uint64_t ps = 4096, *bm = bm_alloc(1000 * 16);
+	struct span sp[3];
+	struct fake_dev_cfg cfg;
+	int id;
+
+	/* A driver without its own double-start check (like mtty). */
+	fake_cfg_pci(&cfg, PCI0, 10, 0, VFIOMIG_MIG_STOP_COPY);
+	cfg.log_reject_double = false;
+	id = fake_add_device(&cfg);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	for (int i = 0; i < 1000; i++) {
+		r[i].iova = (uint64_t)i * 64 * KiB + (i % 7) * 4096;
+		r[i].length = 4096 * (1 + i % 5);
+	}
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), -EBUSY);
+	tr2 = tracker(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr2, r, 1000, &ps), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(logbuf, "already started"));
+	sp[0].a = r[0].iova;
+	sp[1].a = r[500].iova + 4096 * 0;
+	sp[2].a = r[999].iova + r[999].length - 1;
+	for (int i = 0; i < 3; i++) {
+		sp[i].b = sp[i].a + 1;
+		fake_dev_dma_write(id, sp[i].a, 1);
+	}
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1000 * 64 * KiB, 4096, bm,
+					     0), 0);
+	expect(bm, 0, 4096, 1000 * 16, sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	/* the other tracker may start now */
+	ck_assert_int_eq(vfiomig_dirty_start(tr2, r, 1000, &ps), 0);
+	vfiomig_dirty_free(tr2);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* ------------------------------------------------------------ iommufd */
+
+START_TEST(iommufd_hwpt)
+{
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	uint32_t devid, ioas, hwpt0, hwpt1, hw;
+	struct vfiomig_range r[] = { { 1 * GiB, 256 * MiB }, { 2 * GiB, 4 * MiB } };
+	uint64_t ps = 4096, caps = 0, nbits = 2 * GiB / 4096, *bm = bm_alloc(nbits);
+	struct span sp[] = {
+		{ 1 * GiB, 1 * GiB + 1 }, { 1 * GiB + 100 * MiB, 1 * GiB + 101 * MiB },
+		{ 2 * GiB + 4 * MiB - 4096, 2 * GiB + 4 * MiB },
+	};
+	int ifd;
+
+	add_pci(PCI0, 10, 0, false, true);
+	add_pci(PCI1, 11, 1, false, true);
+	d[0] = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ifd = vfiomig_device_iommu_fd(d[0]);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d[0], &devid, &ioas, &hwpt0), 0);
+	d[1] = open_dev(PCI1, VFIOMIG_IOMMU_IOMMUFD, ifd, ioas);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d[0], &caps), 0);
+	ck_assert_uint_eq(caps & IOMMU_HW_CAP_DIRTY_TRACKING, 1);
+	ioas_map(ifd, ioas, r[0].iova, r[0].length);
+	ioas_map(ifd, ioas, r[1].iova, r[1].length);
+
+	tr = tracker(d, 2, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	hw = (uint32_t)vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d[0], NULL, NULL, &hwpt0), 0);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d[1], NULL, NULL, &hwpt1), 0);
+	ck_assert_uint_eq(hwpt0, hw); /* both moved onto the dirty HWPT */
+	ck_assert_uint_eq(hwpt1, hw);
+
+	/* before start nothing is recorded */
+	fake_dma_write(sp[0].a, 1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	for (int i = 0; i < 3; i++)
+		fake_dma_write(sp[i].a, sp[i].b - sp[i].a);
+	/* NO_CLEAR keeps the bits for the next read */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * GiB, 2 * GiB, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, 1 * GiB, 4096, nbits, sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * GiB, 2 * GiB, 64 * KiB, bm,
+					     0), 0);
+	expect(bm, 1 * GiB, 64 * KiB, 2 * GiB / (64 * KiB), sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * GiB, 2 * GiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+
+	/* unmap: query with NO_CLEAR, then IOAS_UNMAP */
+	fake_dma_write(2 * GiB, 8192);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * GiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 2);
+	ck_assert_uint_eq(bm[0], 3);
+	/* gone from the IOAS: mapping it again works */
+	ioas_map(ifd, ioas, 2 * GiB, 4 * MiB);
+
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	/* back on an automatic HWPT of the IOAS */
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d[0], NULL, NULL, &hwpt0), 0);
+	ck_assert_uint_ne(hwpt0, hw);
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+	free(bm);
+}
+END_TEST
+
+/* A device whose IOMMU lacks dirty tracking cannot join (iommufd), an
+ * mdev's devid is not a device (ENOENT). */
+START_TEST(iommufd_caps)
+{
+	struct vfiomig_device *d;
+	uint64_t caps = 7;
+
+	add_pci(PCI0, 10, 0, false, false);
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), 0);
+	ck_assert_uint_eq(caps, 0);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(NULL, &caps), -EINVAL);
+	vfiomig_device_free(d);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
+	vfiomig_device_free(d);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* -------------------------------------------------------------- Type1 */
+
+START_TEST(type1_caps)
+{
+	struct vfiomig_device *d;
+	uint64_t pg = 0, max = 0;
+
+	add_pci(PCI0, 10, 0, false, false);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), 0);
+	ck_assert_uint_eq(pg, 4096);
+	ck_assert_uint_eq(max, 256 * MiB);
+	fake_set_dirty_bitmap_max(4096);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, NULL, &max), 0);
+	ck_assert_uint_eq(max, 4096);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, NULL, NULL), 0);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(NULL, &pg, &max), -EINVAL);
+	fake_set_dirty_bitmap_max(0);
+	vfiomig_device_free(d);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), -ENOENT);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* A container with a PCI (IOMMU-backed) group: every mapped page, every
+ * time. An mdev-only one: only what was written. */
+START_TEST(type1_scope)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
+	struct span all[] = { { 0, 1 * MiB }, { 4 * MiB, 6 * MiB } };
+	struct span one = { 4 * MiB + 4096, 4 * MiB + 4097 };
+	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
+
+	add_pci(PCI0, 10, 0, false, false);
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	t1_map(d, r[0].iova, r[0].length);
+	t1_map(d, r[1].iova, r[1].length);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0),
+				 0);
+		expect(bm, 0, 4096, 8 * MiB / 4096, all, 2);
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	t1_map(d, r[0].iova, r[0].length);
+	t1_map(d, r[1].iova, r[1].length);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * MiB / 4096), 0);
+	fake_dma_write(one.a, 1);
+	/* NO_CLEAR is accepted but GET_BITMAP clears anyway */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, 0, 4096, 8 * MiB / 4096, &one, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 1 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	/* a query splitting a mapping is refused, the bitmap untouched */
+	bm[0] = 0x55;
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 5 * MiB, 1 * MiB, 4096, bm, 0),
+			 -EINVAL);
+	ck_assert_uint_eq(bm[0], 0x55);
+	ck_assert_ptr_nonnull(strstr(logbuf, "splits the mapping"));
+	/* a hole alone is fine: nothing */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * MiB, 3 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(bm[0], 0);
+
+	/* unmap with the bitmap */
+	fake_dma_write(4 * MiB, 1);
+	fake_dma_write(6 * MiB - 1, 1);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 4 * MiB, 4096, 4096, bm, 0),
+			 -EINVAL); /* splits */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * MiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 2);
+	ck_assert(bm[512 / 64] & 1);
+	ck_assert(bm[1023 / 64] >> 63 & 1);
+	/* the mapping is gone: map it again */
+	t1_map(d, 4 * MiB, 2 * MiB);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* Queries grouped under a small max_dirty_bitmap_size, never bisecting. */
+START_TEST(type1_chunking)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40], big = { 200 * MiB, 4 * MiB };
+	struct span sp[40];
+	struct fake_dirty_stats st;
+	uint64_t ps = 0, nbits = 128 * MiB / 4096, *bm = bm_alloc(nbits);
+	uint64_t at = 0;
+
+	add_mtty(MTTY0, 12, 2);
+	fake_set_dirty_bitmap_max(64); /* 512 pages = 2 MiB per call */
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	for (int i = 0; i < 40; i++) {
+		r[i].iova = at;
+		r[i].length = (1 + i % 2) * 512 * KiB; /* 512K or 1M */
+		at += r[i].length + (i % 3) * 64 * KiB;
+		t1_map(d, r[i].iova, r[i].length);
+		sp[i].a = r[i].iova + (i * 4096) % r[i].length;
+		sp[i].b = sp[i].a + 1;
+	}
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	for (int i = 0; i < 40; i++)
+		fake_dma_write(sp[i].a, 1);
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 128 * MiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, nbits, sp, 40);
+	fake_dirty_get_stats(&st);
+	ck_assert_uint_ge(st.type1_get_bitmaps, 10);
+	ck_assert_uint_le(st.type1_max_bitmap_bytes, 64);
+	/* and unmap in groups too */
+	for (int i = 0; i < 40; i++)
+		fake_dma_write(sp[i].a, 1);
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 128 * MiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, nbits, sp, 40);
+	fake_dirty_get_stats(&st);
+	ck_assert_uint_ge(st.type1_unmap_bitmaps, 10);
+	ck_assert_uint_le(st.type1_max_bitmap_bytes, 64);
+	/* nothing left to report */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 128 * MiB, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+	vfiomig_dirty_free(tr);
+
+	/* a mapping whose bitmap alone is over the limit: refused at start */
+	t1_map(d, big.iova, big.length);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(logbuf, "more than the kernel's"));
+	vfiomig_dirty_free(tr);
+	fake_set_dirty_bitmap_max(0);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- all */
+
+START_TEST(all_dirty)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[] = { { 8 * MiB, 4 * MiB }, { 20 * MiB, 4096 } };
+	struct span sp[] = { { 8 * MiB, 12 * MiB }, { 20 * MiB, 20 * MiB + 4096 } };
+	uint64_t ps = 8192, *bm = bm_alloc(32 * MiB / 4096);
+
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	t1_map(d, 8 * MiB, 4 * MiB);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_uint_eq(ps, 8192);
+	for (uint64_t p = 4096; p <= 8 * MiB; p *= 8) {
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, p, bm, 0), 0);
+		expect(bm, 0, p, 32 * MiB / p, sp, 2);
+	}
+	/* unmap through the container: bits, then gone from the ranges */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 8 * MiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 1024);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, 32 * MiB / 4096, &sp[1], 1);
+	t1_map(d, 8 * MiB, 4 * MiB); /* really unmapped */
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* ------------------------------------------------------------- errors */
+
+START_TEST(errnos)
+{
+	struct vfiomig_device *d, *none = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range r = { 1 * MiB, 1 * MiB }, bad;
+	uint64_t ps = 4096, bm[64];
+	struct {
+		struct vfiomig_dirty_opts o;
+		uint64_t tail;
+	} big;
+
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+
+	/* new */
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(NULL, 1, NULL, &tr), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(&none, 1, NULL, &tr), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, NULL, &tr), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.tail = 1;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), -E2BIG);
+	big.tail = 0;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), 0);
+	vfiomig_dirty_free(tr);
+	big.o.sz = 4;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), -EINVAL);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .flags = 1);
+
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.flags = 0;
+		o.backend = 5;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.backend = 0;
+		o.n_dev_ids = 1;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.n_dev_ids = 0;
+		o.iommufd = -3;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+	}
+	/* an old, smaller opts struct is fine */
+	{
+		struct vfiomig_dirty_opts o = { .sz = offsetof(struct vfiomig_dirty_opts, iommufd),
+						.backend = VFIOMIG_DIRTY_ALL };
+
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+		vfiomig_dirty_free(tr);
+	}
+
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_ALL);
+	/* query before start */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(logbuf, "not started"));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_stop(NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+
+	/* start */
+	ck_assert_int_eq(vfiomig_dirty_start(NULL, &r, 1, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 1, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 0, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, NULL), -EINVAL);
+	ps = 2048;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ps = 12288;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ps = 4096;
+	bad = (struct vfiomig_range){ 1 * MiB + 1, 4096 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EINVAL);
+	bad = (struct vfiomig_range){ 1 * MiB, 0 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EINVAL);
+	bad = (struct vfiomig_range){ UINT64_MAX - 4095, 8192 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EOVERFLOW);
+	{
+		struct vfiomig_range two[] = { { 1 * MiB, 8192 }, { 1 * MiB + 4096, 4096 } };
+
+		ck_assert_int_eq(vfiomig_dirty_start(tr, two, 2, &ps), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(logbuf, "overlaps"));
+	}
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EBUSY);
+
+	/* query */
+	ck_assert_int_eq(vfiomig_dirty_query(NULL, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 4), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 2048, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8192, 12288, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 4096, 4096, 8192, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096 + 1, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 0, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, UINT64_MAX - 4095, 8192, 4096,
+					     bm, 0), -EOVERFLOW);
+	/* unmap: no NO_CLEAR */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 4096, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), -EINVAL);
+	vfiomig_dirty_free(tr); /* started: stops */
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* A failed kernel query marks every queried page dirty, per backend. */
+START_TEST(failed_query_all_dirty)
+{
+	static const int backends[] = { VFIOMIG_DIRTY_DMA_LOGGING,
+					VFIOMIG_DIRTY_IOMMUFD,
+					VFIOMIG_DIRTY_TYPE1 };
+	uint64_t *bm = bm_alloc(4096);
+
+	add_pci(PCI0, 10, 0, true, true);
+	for (size_t i = 0; i < 3; i++) {
+		int path = backends[i] == VFIOMIG_DIRTY_TYPE1 ?
+				   VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+		struct vfiomig_device *d = open_dev(PCI0, path, 0, 0);
+		struct vfiomig_range r = { 16 * MiB, 8 * MiB };
+		struct vfiomig_dirty *tr;
+		uint64_t ps = 0;
+		uint32_t ioas;
+
+		if (path == VFIOMIG_IOMMU_TYPE1) {
+			t1_map(d, r.iova, r.length);
+		} else {
+			ck_assert_int_eq(vfiomig_device_iommufd_ids(d, NULL, &ioas,
+								    NULL), 0);
+			ioas_map(vfiomig_device_iommu_fd(d), ioas, r.iova, r.length);
+		}
+		tr = tracker(&d, 1, backends[i]);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+		memset(bm, 0, 4096 / 8);
+		fake_fail_nth_call("ioctl", 1, EIO);
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 8192, bm, 0),
+				 -EIO);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 4096), 4096);
+		ck_assert_ptr_nonnull(strstr(logbuf, "reporting every page"));
+		/* the unmap path too */
+		memset(bm, 0, 4096 / 8);
+		fake_fail_nth_call("ioctl", 1, EIO);
+		ck_assert_int_eq(vfiomig_dirty_unmap(tr, 16 * MiB, 8 * MiB, 4096,
+						     bm, 0), -EIO);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 2048), 2048);
+		fake_fail_nth(0, 0);
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(d);
+	}
+	free(bm);
+}
+END_TEST
+
+/* Every kernel call of new/start/query/stop failing in turn: the error
+ * comes back (or a fallback is chosen), nothing leaks, the device stays
+ * usable. */
+START_TEST(fault_sweep)
+{
+	struct vfiomig_range r = { 16 * MiB, 8 * MiB };
+	uint64_t bm[64];
+
+	add_pci(PCI0, 10, 0, true, true);
+	add_pci(PCI1, 11, 1, false, true);
+	for (int which = 0; which < 2; which++) {
+		struct vfiomig_device *d = open_dev(which ? PCI1 : PCI0,
+						    VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+		uint32_t ioas;
+
+		ck_assert_int_eq(vfiomig_device_iommufd_ids(d, NULL, &ioas, NULL), 0);
+		ioas_map(vfiomig_device_iommu_fd(d), ioas, r.iova, r.length);
+		for (unsigned int n = 1; n < 40; n++) {
+			struct vfiomig_dirty *tr = NULL;
+			uint64_t ps = 0;
+			int ret;
+
+			fake_fail_nth_call("ioctl", n, EIO);
+			ret = vfiomig_dirty_new(&d, 1, NULL, &tr);
+			if (!ret) {
+				ret = vfiomig_dirty_start(tr, &r, 1, &ps);
+				if (!ret)
+					vfiomig_dirty_query(tr, 16 * MiB, 8 * MiB,
+							    1 * MiB, bm, 0);
+				vfiomig_dirty_free(tr);
+			}
+			fake_fail_nth(0, 0);
+		}
+		/* still usable */
+		{
+			struct vfiomig_dirty *tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
+			uint64_t ps = 0;
+
+			ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+			ck_assert_int_eq(vfiomig_dirty_query(tr, 16 * MiB, 8 * MiB,
+							     1 * MiB, bm, 0), 0);
+			vfiomig_dirty_free(tr);
+		}
+		vfiomig_device_free(d);
+	}
+}
+END_TEST
+
+/* ----------------------------------------- Type1 capability chain parser */
+
+struct info_buf {
+	struct vfio_iommu_type1_info info;
+	unsigned char caps[232];
+};
+
+static void put_cap(struct info_buf *b, size_t off, uint16_t id, uint16_t ver,
+		    uint32_t next)
+{
+	struct vfio_info_cap_header h = { .id = id, .version = ver, .next = next };
+
+	memcpy((unsigned char *)b + off, &h, sizeof(h));
+}
+
+static void put_mig(struct info_buf *b, size_t off, uint32_t next, uint64_t pg,
+		    uint64_t max)
+{
+	struct vfio_iommu_type1_info_cap_migration m = {
+		.header = { .id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION,
+			    .version = 1, .next = next },
+		.pgsize_bitmap = pg,
+		.max_dirty_bitmap_size = max,
+	};
+
+	memcpy((unsigned char *)b + off, &m, sizeof(m));
+}
+
+static int parse(struct info_buf *b, size_t len)
+{
+	uint64_t pg = 0, max = 0;
+	int ret = vfm_type1_parse_mig_cap(b, len, &pg, &max);
+
+	if (!ret) {
+		ck_assert_uint_eq(pg, 4096);
+		ck_assert_uint_eq(max, 256 * MiB);
+	}
+	return ret;
+}
+
+START_TEST(caps_parser)
+{
+	struct info_buf b;
+
+	memset(&b, 0, sizeof(b));
+	b.info.argsz = 24 + 32 + 16;
+	b.info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+	b.info.cap_offset = 24;
+	/* the kernel's order: migration, then dma avail */
+	put_mig(&b, 24, 56, 0x1000 | 0x200000, 256 * MiB);
+	put_cap(&b, 56, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 0);
+	ck_assert_int_eq(parse(&b, sizeof(b)), 0);
+	/* migration last */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 40);
+	put_mig(&b, 40, 0, 0x1000, 256 * MiB);
+	b.info.argsz = 72;
+	ck_assert_int_eq(parse(&b, sizeof(b)), 0);
+	/* the kernel says fewer bytes than the migration cap needs */
+	b.info.argsz = 60;
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* our buffer is shorter than the chain */
+	b.info.argsz = 72;
+	ck_assert_int_eq(parse(&b, 64), -EPROTO);
+	ck_assert_int_eq(parse(&b, 20), -EPROTO);
+	/* a loop: next points back */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 40);
+	put_cap(&b, 40, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1, 24);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* a self loop */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 24);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* misaligned */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 42);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* past the end */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 4096);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* into the info struct */
+	b.info.cap_offset = 8;
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	/* no migration cap at all */
+	b.info.cap_offset = 24;
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, 0);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -ENOENT);
+	/* version 0 of the migration cap is not it */
+	put_cap(&b, 24, VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 0, 0);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -ENOENT);
+	/* no caps flag / offset */
+	put_mig(&b, 24, 0, 0x1000, 256 * MiB);
+	b.info.flags = VFIO_IOMMU_INFO_PGSIZES;
+	ck_assert_int_eq(parse(&b, sizeof(b)), -ENOENT);
+	b.info.flags |= VFIO_IOMMU_INFO_CAPS;
+	b.info.cap_offset = 0;
+	ck_assert_int_eq(parse(&b, sizeof(b)), -ENOENT);
+	/* nonsense values */
+	b.info.cap_offset = 24;
+	put_mig(&b, 24, 0, 0, 256 * MiB);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	put_mig(&b, 24, 0, 0x1000, 0);
+	ck_assert_int_eq(parse(&b, sizeof(b)), -EPROTO);
+	put_mig(&b, 24, 0, 0x1000, 256 * MiB);
+	ck_assert_int_eq(parse(&b, sizeof(b)), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dirty");
+	TCase *tc = tcase_create("dirty");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, backend_names);
+	tcase_add_test(tc, auto_selection);
+	tcase_add_test(tc, forced_unavailable);
+	tcase_add_test(tc, dmalog_two_devices);
+	tcase_add_test(tc, dmalog_page_size_negotiation);
+	tcase_add_test(tc, dmalog_many_ranges_double_start);
+	tcase_add_test(tc, iommufd_hwpt);
+	tcase_add_test(tc, iommufd_caps);
+	tcase_add_test(tc, type1_caps);
+	tcase_add_test(tc, type1_scope);
+	tcase_add_test(tc, type1_chunking);
+	tcase_add_test(tc, all_dirty);
+	tcase_add_test(tc, errnos);
+	tcase_add_test(tc, failed_query_all_dirty);
+	tcase_add_test(tc, fault_sweep);
+	tcase_add_test(tc, caps_parser);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
