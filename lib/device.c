@@ -7,17 +7,6 @@
 
 #include "internal.h"
 
-/*
- * Fallback until lib/session.c defines vfm_session_end(): its strong
- * definition replaces this weak one at link time, with no change here.
- */
-__attribute__((weak)) void vfm_session_end(struct vfiomig_device *dev)
-{
-	if (dev->session.fd >= 0)
-		sys_close(dev->session.fd);
-	dev->session.fd = -1;
-}
-
 /* "vfioN", "<dev_root>/vfio/devices/vfioN" or "/dev/vfio/devices/vfioN":
  * N, or -1 when name is none of these. */
 static int parse_cdev_name(const struct vfiomig_ctx *ctx, const char *name)
