@@ -259,7 +259,10 @@ phase_asan() {
 	configure_build "$bd" "gcc ASan+UBSan" \
 		CFLAGS="-O1 -g $san" CXXFLAGS="-O1 -g $san" LDFLAGS="$san" \
 		--with-libnl || return
-	ASAN_OPTIONS="detect_leaks=$leaks:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1" \
+	# verify_asan_link_order=0: tests/test-cli.sh runs the tool with the fake
+	# kernel in LD_PRELOAD, ahead of the ASan runtime (which still interposes
+	# malloc: it comes before libc).
+	ASAN_OPTIONS="detect_leaks=$leaks:verify_asan_link_order=0:strict_string_checks=1:detect_stack_use_after_return=1" \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} \
 		make_check "make check (ASan+UBSan, detect_leaks=$leaks)" "$bd"
@@ -271,7 +274,8 @@ phase_valgrind() {
 		record FAIL "valgrind not installed (tests/install-deps.sh test)"
 		return
 	}
-	make_check "make check under valgrind (CK_FORK=no)" "$build" \
+	# Scripts that run programs honour VFIOMIG_TEST_VALGRIND (tests/test-cli.sh).
+	VFIOMIG_TEST_VALGRIND=1 make_check "make check under valgrind (CK_FORK=no)" "$build" \
 		LOG_COMPILER="$srcdir/tests/valgrind-wrap.sh"
 }
 
