@@ -237,6 +237,14 @@ expect 0 "save to stdout"
 cp "$tmp/out" "$tmp/stdout.vfm"
 run load --verify-only -i "$tmp/stdout.vfm"
 expect 0 "the stream written to stdout verifies"
+# A reader that goes away: EPIPE (SIGPIPE ignored), the source restored.
+VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 LD_PRELOAD=$pre "${vg[@]}" "$ctl" save $GSRC \
+	2>"$tmp/err" | head -c 100 >/dev/null
+rc=${PIPESTATUS[0]}
+: >"$tmp/out"
+expect 1 "save into a pipe closed early fails cleanly"
+grep_err "Broken pipe" "the failure names EPIPE"
+grep_err "back in running" "the source is put back"
 run save $NOMIG -o "$tmp/nomig.vfm"
 expect 1 "save of a device without migration"
 [ ! -e "$tmp/nomig.vfm" ] && ok "no file left by a failed save" || bad "no file left by a failed save"

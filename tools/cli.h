@@ -4,6 +4,7 @@
 #define VFM_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,6 +114,12 @@ const char *cli_errname(int err);
 struct vfiomig_ctx *cli_ctx(struct cli *c);
 /* Opens a device with the --iommu choice; prints the error. */
 int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
+
+/* SIGINT/SIGTERM/SIGHUP set cli_interrupted instead of killing the
+ * process, so that a transfer can put its devices back first; SIGPIPE is
+ * ignored (writes fail with EPIPE).  For save, load and migrate. */
+extern volatile sig_atomic_t cli_interrupted;
+void cli_trap_signals(void);
 
 /* Parsing. */
 int cli_parse_u64(const char *s, uint64_t *v);       /* 0x.., K/M/G/T */

@@ -127,10 +127,16 @@ static int write_all(int fd, const void *buf, size_t len)
 	const char *p = buf;
 
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n;
+
+		/* A signal may end a blocked write early with a short count,
+		 * not EINTR: look at the flag before every write. */
+		if (cli_interrupted)
+			return -EINTR;
+		n = write(fd, p, len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !cli_interrupted)
 				continue;
 			return -errno;
 		}
@@ -148,11 +154,15 @@ static int fd_write_fn(void *arg, const void *buf, size_t len)
 static ssize_t fd_read_fn(void *arg, void *buf, size_t len)
 {
 	for (;;) {
-		ssize_t n = read(*(int *)arg, buf, len);
+		ssize_t n;
+
+		if (cli_interrupted)
+			return -EINTR;
+		n = read(*(int *)arg, buf, len);
 
 		if (n >= 0)
 			return n;
-		if (errno != EINTR)
+		if (errno != EINTR || cli_interrupted)
 			return -errno;
 	}
 }
@@ -296,6 +306,10 @@ static ssize_t save_write_fn(void *arg, const void *buf, size_t len)
 
 	if (!len)
 		return 0;
+	if (cli_interrupted) {
+		s->sink_err = -EINTR;
+		return -EINTR;
+	}
 	ret = s->sink(s->sink_arg, buf, len, s->precopy);
 	if (ret) {
 		s->sink_err = ret;
@@ -383,13 +397,18 @@ static int save_device(struct cli *c, struct vfiomig_device *dev,
 				if (s.sink_err)
 					ret = s.sink_err;
 				cli_err_lib(c, ret, "%s: precopy round %u failed", name,
-					    pp.round);
+					    pp.round + 1);
 				goto fail;
 			}
 			if (ret == 1)
 				break;
 			if (xo->max_rounds && pp.round >= xo->max_rounds)
 				break;
+			if (cli_interrupted) {
+				ret = -EINTR;
+				cli_err(c, "interrupted after precopy round %u", pp.round);
+				goto fail;
+			}
 		}
 		st->rounds = pp.round;
 	}
@@ -570,6 +589,7 @@ int cmd_save(struct cli *c, int argc, char **argv)
 	if (to_stdout && c->json)
 		return cli_usage(c, "--json needs -o FILE (stdout carries the data)");
 
+	cli_trap_signals();
 	if (cli_open(c, name, &dev))
 		return EXIT_FAIL;
 	if (get_flags(c, dev, name, &flags))
@@ -848,6 +868,7 @@ int cmd_load(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 
+	cli_trap_signals();
 	if (cli_open(c, name, &dev))
 		goto out;
 	if (get_flags(c, dev, name, &flags))
@@ -881,7 +902,7 @@ int cmd_load(struct cli *c, int argc, char **argv)
 			cli_err(c, "%s: %s", what, r.err[0] ? r.err : cli_strerror(ret));
 			goto fail;
 		}
-		ret = load_buf(dev, data, len);
+		ret = cli_interrupted ? -EINTR : load_buf(dev, data, len);
 		if (ret) {
 			cli_err_lib(c, ret, "%s: writing %zu bytes at stream offset %" PRIu64
 				    " failed", name, len, r.data_off - len);
@@ -975,6 +996,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	if (!strcmp(sname, dname))
 		return cli_usage(c, "SRC and DST are the same device");
 
+	cli_trap_signals();
 	if (cli_open(c, sname, &src) || cli_open(c, dname, &dst))
 		goto out;
 	if (get_flags(c, src, sname, &sflags) || get_flags(c, dst, dname, &dflags))

@@ -270,6 +270,32 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 	return -1;
 }
 
+/* ------------------------------------------------------------ signals */
+
+volatile sig_atomic_t cli_interrupted;
+
+static void on_signal(int sig)
+{
+	/* A second one is obeyed at once. */
+	if (cli_interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	cli_interrupted = sig;
+}
+
+void cli_trap_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	/* No SA_RESTART: a blocking read or write returns EINTR. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 /* ------------------------------------------------------------ parsing */
 
 int cli_parse_u64(const char *s, uint64_t *v)
