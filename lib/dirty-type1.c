@@ -25,12 +25,14 @@
 int vfm_type1_mig_cap(struct vfiomig_ctx *ctx, int container_fd,
 		      uint64_t *pgsize, uint64_t *max_bitmap)
 {
-	size_t sz = 256;
+	size_t sz = sizeof(struct vfio_iommu_type1_info);
 	void *buf = NULL;
 	int ret;
 
 	/* The kernel writes back the argsz it needs when the caps do not
-	 * fit; ask again with that (bounded, a few times at most). */
+	 * fit; ask again with that (bounded, a few times at most). Starting
+	 * with the bare struct costs one call and means this path runs, and
+	 * is tested, every time. */
 	for (int tries = 0; tries < 4; tries++) {
 		struct vfio_iommu_type1_info *info;
 

@@ -271,6 +271,172 @@ START_TEST(type1_mtty)
 }
 END_TEST
 
+/* The kernel's own checks of VFIO_IOMMU_DIRTY_PAGES and UNMAP_DMA with a
+ * bitmap (contract 9.3, 9.4), in order, on an mtty container. */
+struct dirty_get {
+	struct vfio_iommu_type1_dirty_bitmap db;
+	struct vfio_iommu_type1_dirty_bitmap_get get;
+};
+
+static int dirty_pages(int cfd, uint32_t argsz, uint32_t flags)
+{
+	struct vfio_iommu_type1_dirty_bitmap db = { .argsz = argsz, .flags = flags };
+
+	return ioctl(cfd, VFIO_IOMMU_DIRTY_PAGES, &db) ? -errno : 0;
+}
+
+static int get_bitmap(int cfd, uint32_t argsz, uint64_t iova, uint64_t size,
+		      uint64_t pgsize, uint64_t bytes, uint64_t *data)
+{
+	struct dirty_get a = {
+		.db = { .argsz = argsz,
+			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+		.get = { .iova = iova, .size = size,
+			 .bitmap = { .pgsize = pgsize, .size = bytes,
+				     .data = (__u64 *)data } },
+	};
+
+	return ioctl(cfd, VFIO_IOMMU_DIRTY_PAGES, &a) ? -errno : 0;
+}
+
+START_TEST(type1_raw_checks)
+{
+	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	const uint64_t G = 1ULL << 30, M = MiB;
+	uint64_t bm[16];
+	int cfd = vfiomig_device_iommu_fd(d);
+	void *mem = mmap(NULL, 2 * M, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	for (int i = 0; i < 2; i++) {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)mem + i * M,
+			.iova = G + i * M,
+			.size = M,
+		};
+
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_MAP_DMA, &m), 0);
+	}
+	/* flags */
+	ck_assert_int_eq(dirty_pages(cfd, 4, VFIO_IOMMU_DIRTY_PAGES_FLAG_START),
+			 -EINVAL);
+	ck_assert_int_eq(dirty_pages(cfd, 8, 1u << 3), -EINVAL);
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
+					     VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP),
+			 -EINVAL);
+	ck_assert_int_eq(dirty_pages(cfd, 8, 0), -EINVAL);
+	/* STOP untracked, START twice: 0 */
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP), 0);
+	/* GET_BITMAP: argsz, then not tracking */
+	ck_assert_int_eq(get_bitmap(cfd, 40, G, 2 * M, 4096, 64, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, 2 * M, 4096, 64, bm), -EINVAL);
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START), 0);
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START), 0);
+	/* wrap, bitmap too small, page size, alignment, bisection */
+	ck_assert_int_eq(get_bitmap(cfd, 48, UINT64_MAX - 4095, 8192, 4096, 8,
+				    bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, 2 * M, 4096, 56, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, 2 * M, 4096, 0, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, 2 * M, 8192, 64, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G + 2048, M, 4096, 64, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, M / 2, 4096, 64, bm), -EINVAL);
+	ck_assert_int_eq(get_bitmap(cfd, 48, G + M / 2, M, 4096, 64, bm), -EINVAL);
+	/* whole mappings, a hole after them: words over mappings written
+	 * (mtty: as 0), the rest untouched */
+	memset(bm, 0xff, sizeof(bm));
+	ck_assert_int_eq(get_bitmap(cfd, 48, G, 4 * M, 4096, 128, bm), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(bm[i], 0);
+	for (int i = 8; i < 16; i++)
+		ck_assert_uint_eq(bm[i], UINT64_MAX);
+	/* UNMAP with the bitmap (9.4) */
+	{
+		struct {
+			struct vfio_iommu_type1_dma_unmap u;
+			struct vfio_bitmap b;
+		} u = {
+			.u = { .argsz = 24,
+			       .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			       .iova = G + M, .size = M },
+			.b = { .pgsize = 4096, .size = 32, .data = (__u64 *)bm },
+		};
+
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		u.u.argsz = sizeof(u);
+		u.u.flags |= VFIO_DMA_UNMAP_FLAG_ALL;
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		u.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+		u.b.pgsize = 8192;
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		u.b.pgsize = 4096;
+		u.b.size = 16;
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		u.b.size = 32;
+		memset(bm, 0xff, sizeof(bm));
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), 0);
+		ck_assert_uint_eq(u.u.size, M);
+		for (int i = 0; i < 4; i++)
+			ck_assert_uint_eq(bm[i], 0);
+		ck_assert_uint_eq(bm[4], UINT64_MAX);
+	}
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP), 0);
+	/* tracking off: UNMAP with the bitmap is refused */
+	{
+		struct {
+			struct vfio_iommu_type1_dma_unmap u;
+			struct vfio_bitmap b;
+		} u = {
+			.u = { .argsz = sizeof(u),
+			       .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			       .iova = G, .size = M },
+			.b = { .pgsize = 4096, .size = 32, .data = (__u64 *)bm },
+		};
+
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	vfiomig_device_free(d);
+	munmap(mem, 2 * M);
+}
+END_TEST
+
+/* A Type1 (v1) container: DIRTY_PAGES -> EACCES. Opened by hand. */
+START_TEST(type1_v1_eacces)
+{
+	char path[PATH_MAX], link[PATH_MAX], *slash;
+	const char *dev = kenv_dev_root() ? kenv_dev_root() : "/dev";
+	ssize_t n;
+	int cfd, gfd;
+
+	snprintf(path, sizeof(path), "%s/iommu_group",
+		 kenv_sysfs_path(KENV_MTTY1_UUID));
+	n = readlink(path, link, sizeof(link) - 1);
+	ck_assert_int_gt(n, 0);
+	link[n] = 0;
+	slash = strrchr(link, '/');
+	ck_assert_ptr_nonnull(slash);
+	snprintf(path, sizeof(path), "%s/vfio/vfio", dev);
+	cfd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(cfd, 0);
+	snprintf(path, sizeof(path), "%s/vfio/%s", dev, slash + 1);
+	gfd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(gfd >= 0, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &cfd), 0);
+	ck_assert_int_eq(ioctl(cfd, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU), 0);
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START),
+			 -EACCES);
+	close(gfd);
+	close(cfd);
+}
+END_TEST
+
 /* ----------------------------------------------- iommufd test mock */
 
 static int ioas_alloc(int fd, uint32_t *id)
@@ -452,6 +618,240 @@ START_TEST(iommufd_mock)
 }
 END_TEST
 
+/* The kernel's checks of HWPT_ALLOC, SET_DIRTY_TRACKING, GET_DIRTY_BITMAP
+ * and the mock's DIRTY (contract 10.2-10.4, 13), in order, and 6.12's
+ * swallowed walk errors. */
+struct mock {
+	int fd;
+	uint32_t ioas_a, ioas_b, idev, stdev, auto_hwpt;
+	void *mem;
+};
+
+static bool mock_up(struct mock *m, const char *who)
+{
+	char path[PATH_MAX];
+	struct iommu_test_cmd c = { .size = sizeof(c),
+				    .op = IOMMU_TEST_OP_MOCK_DOMAIN };
+
+	memset(m, 0, sizeof(*m));
+	if (!kenv_has_iommufd()) {
+		fprintf(stderr, "%s: skipped: no /dev/iommu\n", who);
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/iommu",
+		 kenv_dev_root() ? kenv_dev_root() : "/dev");
+	m->fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(m->fd, 0);
+	ck_assert_int_eq(ioas_alloc(m->fd, &m->ioas_a), 0);
+	c.id = m->ioas_a;
+	if (ioctl(m->fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
+		fprintf(stderr, "%s: skipped: IOMMU_TEST_CMD: ENOTTY (kernel "
+			"without CONFIG_IOMMUFD_TEST)\n", who);
+		close(m->fd);
+		return false;
+	}
+	m->idev = c.mock_domain.out_idev_id;
+	m->stdev = c.mock_domain.out_stdev_id;
+	m->auto_hwpt = c.mock_domain.out_hwpt_id;
+	ck_assert_uint_ne(m->idev, 0);
+	ck_assert_int_eq(ioas_alloc(m->fd, &m->ioas_b), 0);
+	m->mem = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m->mem, MAP_FAILED);
+	memset(m->mem, 0, 4 * MiB);
+	return true;
+}
+
+static int mock_map(struct mock *m, uint64_t off, uint64_t len)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = m->ioas_b,
+		.user_va = (uintptr_t)m->mem + off,
+		.length = len,
+		.iova = MOCK_APERTURE_START + off,
+	};
+
+	return ioctl(m->fd, IOMMU_IOAS_MAP, &map) ? -errno : 0;
+}
+
+static int hwpt_alloc(int fd, uint32_t flags, uint32_t dev, uint32_t pt,
+		      uint32_t reserved, uint32_t data_len, uint32_t *out)
+{
+	struct iommu_hwpt_alloc a = {
+		.size = sizeof(a), .flags = flags, .dev_id = dev, .pt_id = pt,
+		.__reserved = reserved, .data_len = data_len,
+	};
+	int ret = ioctl(fd, IOMMU_HWPT_ALLOC, &a) ? -errno : 0;
+
+	if (out)
+		*out = a.out_hwpt_id;
+	return ret;
+}
+
+static int set_tracking(int fd, uint32_t hwpt, uint32_t flags)
+{
+	struct iommu_hwpt_set_dirty_tracking s = {
+		.size = sizeof(s), .flags = flags, .hwpt_id = hwpt,
+	};
+
+	return ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &s) ? -errno : 0;
+}
+
+static int get_dirty(int fd, uint32_t hwpt, uint32_t flags, uint32_t rsv,
+		     uint64_t iova, uint64_t len, uint64_t ps, uint64_t *bm)
+{
+	struct iommu_hwpt_get_dirty_bitmap g = {
+		.size = sizeof(g), .hwpt_id = hwpt, .flags = flags,
+		.__reserved = rsv, .iova = iova, .length = len,
+		.page_size = ps, .data = (uintptr_t)bm,
+	};
+
+	return ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g) ? -errno : 0;
+}
+
+static int test_dirty(int fd, uint32_t id, uint64_t iova, uint64_t len,
+		      uint64_t ps, const void *bits)
+{
+	struct iommu_test_cmd c = {
+		.size = sizeof(c), .op = IOMMU_TEST_OP_DIRTY, .id = id,
+		.dirty = { .iova = iova, .length = len, .page_size = ps,
+			   .uptr = (uintptr_t)bits },
+	};
+
+	return ioctl(fd, IOMMU_TEST_CMD, &c) ? -errno : 0;
+}
+
+START_TEST(iommufd_mock_checks)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	uint8_t bits[4 * MiB / MOCK_IO_PAGE_SIZE / 8];
+	uint64_t bm[4 * MiB / 4096 / 64];
+	uint32_t h, idev_nd;
+	struct mock m;
+
+	if (!mock_up(&m, __func__))
+		return;
+	/* two mappings with a hole between them */
+	ck_assert_int_eq(mock_map(&m, 0, 1 * MiB), 0);
+	ck_assert_int_eq(mock_map(&m, 2 * MiB, 1 * MiB), 0);
+
+	/* MOCK_DOMAIN_FLAGS: unknown device flag -> EINVAL; NO_DIRTY */
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c), .op = IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+			.id = m.ioas_a,
+		};
+
+		c.mock_domain_flags.dev_flags = 1u << 2;
+		ck_assert_int_eq(ioctl(m.fd, IOMMU_TEST_CMD, &c), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		c.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_NO_DIRTY;
+		ck_assert_int_eq(ioctl(m.fd, IOMMU_TEST_CMD, &c), 0);
+		idev_nd = c.mock_domain_flags.out_idev_id;
+	}
+
+	/* HWPT_ALLOC, in the kernel's order */
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.idev, m.ioas_b, 1, 0, NULL), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.idev, m.ioas_b, 0, 4, NULL), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.ioas_a, m.ioas_b, 0, 0, NULL), -ENOENT);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.idev, 9999, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.idev, m.stdev, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(hwpt_alloc(m.fd, 1u << 2, m.idev, m.ioas_b, 0, 0, NULL),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    idev_nd, m.ioas_b, 0, 0, NULL), -EOPNOTSUPP);
+	ck_assert_int_eq(hwpt_alloc(m.fd, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				    m.idev, m.ioas_b, 0, 0, &h), 0);
+
+	/* SET_DIRTY_TRACKING */
+	ck_assert_int_eq(set_tracking(m.fd, h, 2), -EOPNOTSUPP);
+	ck_assert_int_eq(set_tracking(m.fd, m.ioas_b, 1), -ENOENT);
+	ck_assert_int_eq(set_tracking(m.fd, m.auto_hwpt, 1), -EOPNOTSUPP);
+
+	/* DIRTY needs tracking on */
+	memset(bits, 0xff, sizeof(bits));
+	ck_assert_int_eq(test_dirty(m.fd, h, base, 4 * MiB, MOCK_IO_PAGE_SIZE,
+				    bits), -EINVAL);
+	ck_assert_int_eq(set_tracking(m.fd, h, 1), 0);
+	ck_assert_int_eq(set_tracking(m.fd, h, 1), 0);
+	ck_assert_int_eq(test_dirty(m.fd, h, base, 4 * MiB, 0, bits), -EINVAL);
+	ck_assert_int_eq(test_dirty(m.fd, h, base, 4 * MiB, MOCK_IO_PAGE_SIZE,
+				    NULL), -EINVAL);
+	ck_assert_int_eq(test_dirty(m.fd, m.ioas_b, base, 4 * MiB,
+				    MOCK_IO_PAGE_SIZE, bits), -ENOENT);
+	ck_assert_int_eq(test_dirty(m.fd, m.auto_hwpt, base, 4 * MiB,
+				    MOCK_IO_PAGE_SIZE, bits), -EINVAL);
+
+	/* GET_DIRTY_BITMAP argument checks */
+	ck_assert_int_eq(get_dirty(m.fd, h, 2, 0, base, MiB, 4096, bm),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 1, base, MiB, 4096, bm),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(get_dirty(m.fd, m.ioas_b, 0, 0, base, MiB, 4096, bm),
+			 -ENOENT);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, 0, 4096, bm), -EINVAL);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, UINT64_MAX - 4095, 8192, 4096,
+				   bm), -EOVERFLOW);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base + 1024, MiB, 4096, bm),
+			 -EINVAL);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, MiB, 0, bm), -EINVAL);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base + 2048, MiB, 4096, bm),
+			 -EINVAL);
+	ck_assert_int_eq(get_dirty(m.fd, m.auto_hwpt, 0, 0, base, MiB, 4096, bm),
+			 -EOPNOTSUPP);
+
+	/* every mapped mock page dirty: 512 + 512 of them */
+	memset(bits, 0xff, sizeof(bits));
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c), .op = IOMMU_TEST_OP_DIRTY, .id = h,
+			.dirty = { .iova = base, .length = 4 * MiB,
+				   .page_size = MOCK_IO_PAGE_SIZE,
+				   .uptr = (uintptr_t)bits },
+		};
+
+		ck_assert_int_eq(ioctl(m.fd, IOMMU_TEST_CMD, &c), 0);
+		ck_assert_uint_eq(c.dirty.out_nr_dirty, 1024);
+	}
+	/* 6.12: the walk stops at the hole, its EINVAL is swallowed: 0, the
+	 * first mapping reported (and cleared), the second not even read */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, 4 * MiB, 4096, bm), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 256);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 4 * MiB / 4096), 256);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base + 2 * MiB, MiB, 4096, bm),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 256);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, MiB, 4096, bm), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 0);
+	/* tracking off: the driver's EINVAL is swallowed too */
+	ck_assert_int_eq(test_dirty(m.fd, h, base, MiB, MOCK_IO_PAGE_SIZE, bits),
+			 0);
+	ck_assert_int_eq(set_tracking(m.fd, h, 0), 0);
+	ck_assert_int_eq(set_tracking(m.fd, h, 0), 0);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, MiB, 4096, bm), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 0);
+	/* enabling again starts from a clean snapshot */
+	ck_assert_int_eq(set_tracking(m.fd, h, 1), 0);
+	ck_assert_int_eq(get_dirty(m.fd, h, 0, 0, base, MiB, 4096, bm), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 0);
+
+	close(m.fd);
+	munmap(m.mem, 4 * MiB);
+}
+END_TEST
+
 Suite *kcase_dirty_suite(void)
 {
 	Suite *s = suite_create("dirty");
@@ -463,7 +863,10 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, dmalog_raw_iommufd);
 	tcase_add_test(tc, dmalog_library);
 	tcase_add_test(tc, type1_mtty);
+	tcase_add_test(tc, type1_raw_checks);
+	tcase_add_test(tc, type1_v1_eacces);
 	tcase_add_test(tc, iommufd_mock);
+	tcase_add_test(tc, iommufd_mock_checks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <string.h>
 #include <syslog.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <check.h>
 #include <linux/vfio.h>
@@ -875,6 +877,81 @@ START_TEST(errnos)
 }
 END_TEST
 
+/* More errnos: an unusable page size from the driver (EPROTO), the mlx5
+ * model refusing a second START and a REPORT before START, an unmap with
+ * no IOMMU context (EOPNOTSUPP). */
+START_TEST(more_errnos)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r = { 16 * MiB, 8 * MiB };
+	struct vfio_device_feature_dma_logging_range kr = { 16 * MiB, 8 * MiB };
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = 4096, .num_ranges = 1, .ranges = (uintptr_t)&kr,
+	};
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = 16 * MiB, .length = 8 * MiB, .page_size = 4096,
+	};
+	uint64_t ps = 0, bm[64];
+	char path[4096];
+	int id = add_pci(PCI0, 10, 0, true, false), ifd;
+
+	fake_dev_set_log_pgsize(id, 3000);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EPROTO);
+	ck_assert(!fake_dev_logging(id)); /* undone */
+	ck_assert_ptr_nonnull(strstr(logbuf, "which REPORT cannot use"));
+	vfiomig_dirty_free(tr);
+	fake_dev_set_log_pgsize(id, 0);
+
+	/* the driver's own checks (mlx5 model) */
+	rep.bitmap = (uintptr_t)bm;
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, sizeof(rep)), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, sizeof(ctl)), 0);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, sizeof(ctl)), -EINVAL);
+	/* REPORT only sets bits */
+	memset(bm, 0, sizeof(bm));
+	bm[1] = 1;
+	fake_dev_dma_write(id, 16 * MiB, 1);
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, sizeof(rep)), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_uint_eq(bm[1], 1);
+	/* too short a payload */
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, 24), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, 16), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+					     NULL, 0), 0);
+	vfiomig_device_free(d);
+
+	/* an iommufd without IOAS and no device: only "all", no unmap */
+	snprintf(path, sizeof(path), "%s/iommu", fake_dev_root());
+	ifd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(ifd, 0);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = ifd, .ctx = ctx);
+
+		ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, &o, &tr), 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no IOAS"), "%s",
+		      vfiomig_dirty_reason(tr));
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 16 * MiB, 8 * MiB, 1 * MiB, bm,
+					     0), -EOPNOTSUPP);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 1 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xff0000);
+	vfiomig_dirty_free(tr);
+	close(ifd);
+}
+END_TEST
+
 /* A failed kernel query marks every queried page dirty, per backend. */
 START_TEST(failed_query_all_dirty)
 {
@@ -1097,6 +1174,7 @@ int main(void)
 	tcase_add_test(tc, type1_chunking);
 	tcase_add_test(tc, all_dirty);
 	tcase_add_test(tc, errnos);
+	tcase_add_test(tc, more_errnos);
 	tcase_add_test(tc, failed_query_all_dirty);
 	tcase_add_test(tc, fault_sweep);
 	tcase_add_test(tc, caps_parser);
