@@ -2,10 +2,11 @@
 /*
  * Range planning (lib/ranges.c, compiled in).  vfiomig_dirty_plan_ranges()
  * must cover every input page with at most `max` aligned, sorted, disjoint
- * ranges of least total length.  Optimality is checked against an
- * independent exact method: a dynamic program over pages (cover the needed
- * pages with at most k intervals, minimise covered pages), which knows
- * nothing about gaps.
+ * ranges of least total length.  Optimality is checked against two
+ * independent exact methods on small inputs: a dynamic program over pages
+ * (cover the needed pages with at most k intervals, minimise covered
+ * pages), which knows nothing about gaps, and a literal brute force over
+ * every subset of gaps to bridge.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -69,6 +70,48 @@ static uint64_t dp_optimum(const bool *need, size_t npages, size_t max)
 	return best;
 }
 
+/*
+ * A second, literal brute force: the maximal runs of needed pages, and
+ * every subset of the gaps between them to bridge; a subset leaving at
+ * most max intervals is a plan, its cost the pages it covers.
+ */
+static uint64_t subset_optimum(const bool *need, size_t npages, size_t max)
+{
+	uint64_t run_a[64], run_b[64], best = UINT64_MAX;
+	size_t m = 0;
+
+	for (size_t i = 0; i < npages; i++) {
+		if (!need[i])
+			continue;
+		if (m && run_b[m - 1] == i) {
+			run_b[m - 1] = i + 1;
+		} else {
+			ck_assert_uint_lt(m, 64);
+			run_a[m] = i;
+			run_b[m++] = i + 1;
+		}
+	}
+	if (!m)
+		return 0;
+	ck_assert_uint_le(m, 20);
+	for (uint64_t set = 0; set < (1ULL << (m - 1)); set++) {
+		uint64_t cost = 0, start = run_a[0];
+		size_t intervals = 1;
+
+		for (size_t g = 0; g + 1 < m; g++) {
+			if (set >> g & 1)
+				continue; /* bridged */
+			cost += run_b[g] - start;
+			start = run_a[g + 1];
+			intervals++;
+		}
+		cost += run_b[m - 1] - start;
+		if (intervals <= max && cost < best)
+			best = cost;
+	}
+	return best;
+}
+
 /* Plan, check the shape, return the covered length. */
 static uint64_t plan_and_check(const struct vfiomig_range *in, size_t n,
 			       uint64_t ps, size_t max,
@@ -121,6 +164,7 @@ START_TEST(optimal_vs_dp_small)
 		got = plan_and_check(in, n, ps, max, out);
 		ck_assert_msg(got == opt, "iter %d: plan %" PRIu64 " != optimum %"
 			      PRIu64, iter, got, opt);
+		ck_assert_uint_eq(subset_optimum(need, npages, max) * ps, opt);
 	}
 }
 END_TEST
