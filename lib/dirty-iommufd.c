@@ -198,7 +198,6 @@ int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id)
 		}
 		tr->dd[i].attached = true;
 		tr->dd[i].prev_pt = dev->hwpt_id ? dev->hwpt_id : dev->ioas_id;
-		tr->dd[i].prev_hwpt = dev->hwpt_id;
 		dev->hwpt_id = tr->hwpt_id;
 	}
 	return 0;

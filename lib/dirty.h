@@ -103,7 +103,6 @@ struct vfm_dirty_dev {
 	bool logging;         /* DMA logging started on this device */
 	bool attached;        /* iommufd: re-attached to our HWPT */
 	uint32_t prev_pt;     /* iommufd: attachment to restore */
-	uint32_t prev_hwpt;   /* iommufd: dev->hwpt_id to restore */
 };
 
 struct vfiomig_dirty {

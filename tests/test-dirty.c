@@ -547,6 +547,25 @@ START_TEST(iommufd_hwpt)
 	ck_assert_uint_eq(bm[0], 3);
 	/* gone from the IOAS: mapping it again works */
 	ioas_map(ifd, ioas, 2 * GiB, 4 * MiB);
+	/* unmapping part of a tracked range (one of two IOAS mappings in
+	 * it) leaves the rest tracked */
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ioas_map(ifd, ioas, 2 * GiB + 4 * MiB, 4 * MiB);
+	r[1].length = 8 * MiB;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	fake_dma_write(2 * GiB, 1);
+	fake_dma_write(2 * GiB + 4 * MiB, 1);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * GiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 2 * GiB, 8 * MiB, 4 * MiB, bm,
+					     0), 0);
+	ck_assert_uint_eq(bm[0], 2);
+	ioas_map(ifd, ioas, 2 * GiB, 4 * MiB);
+	fake_dma_write(2 * GiB, 1); /* no longer tracked */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 2 * GiB, 8 * MiB, 4 * MiB, bm,
+					     0), 0);
+	ck_assert_uint_eq(bm[0], 0);
 
 	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
 	vfiomig_dirty_free(tr);
