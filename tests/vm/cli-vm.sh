@@ -114,6 +114,19 @@ done
 	bad "probe: Type1 migration cap, 4096-byte pages"
 run probe "$m2"
 expect 0 "probe (text)"
+run -v probe "$m2"
+grep_err "^libvfiomig: " "-v shows the library's log"
+# A device held by another process: "busy" (BIND answers EINVAL on the
+# cdev path; the group then says EBUSY).
+"$ctl" dirty "$m2" start --sleep 5 >/dev/null 2>&1 &
+holder=$!
+sleep 2
+run list
+grep_out "$m2 .* busy\$" "list shows a device in use as busy"
+run list --json
+[ "$(pyq "[x['busy'] for x in d if x['name'] == '$m2'][0]")" = True ] && ok "list --json: busy" ||
+	bad "list --json: busy"
+wait $holder
 run state "$m2"
 expect 0 "state"
 grep_out "^running$" "state: running"
