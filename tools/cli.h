@@ -121,6 +121,9 @@ int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 extern volatile sig_atomic_t cli_interrupted;
 void cli_trap_signals(void);
 
+/* Writes all of buf into dev's RESUMING session (0, or -EIO if short). */
+int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len);
+
 /* Parsing. */
 int cli_parse_u64(const char *s, uint64_t *v);       /* 0x.., K/M/G/T */
 int cli_parse_state(struct cli *c, const char *s);   /* prints on error */

@@ -354,33 +354,18 @@ static int save_all(struct vfiomig_device *dev, struct membuf *m)
 	return n < 0 ? (int)n : 0;
 }
 
+/* RESUMING, p written, then (target >= 0) load_finish to target. */
 static int load_all(struct vfiomig_device *dev, const void *p, size_t len,
 		    int target)
 {
-	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_BUF, .buf = (void *)p, .len = len);
 	VFIOMIG_OPTS(vfiomig_set_opts, so);
-	int64_t n;
 	int ret = goto_state(dev, VFIOMIG_STATE_RESUMING);
 
-	if (ret)
-		return ret;
-	n = vfiomig_load(dev, &io, 0);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n != len)
-		return -EIO;
-	return target < 0 ? 0 : vfiomig_load_finish(dev, target, &so);
-}
-
-/* Writes p into the RESUMING session of dev (which stays in RESUMING). */
-static int load_into(struct vfiomig_device *dev, const void *p, size_t len)
-{
-	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_BUF, .buf = (void *)p, .len = len);
-	int64_t n = vfiomig_load(dev, &io, 0);
-
-	if (n < 0)
-		return (int)n;
-	return (size_t)n == len ? 0 : -EIO;
+	if (!ret)
+		ret = cli_load_buf(dev, p, len);
+	if (!ret && target >= 0)
+		ret = vfiomig_load_finish(dev, target, &so);
+	return ret;
 }
 
 static void note_fd(struct conform *k, int fd)
@@ -440,7 +425,7 @@ static void check_pairs(struct conform *k)
 			}
 			/* Leaving RESUMING needs a complete stream. */
 			if (from == VFIOMIG_STATE_RESUMING &&
-			    (ret = load_into(k->dev, k->stream, k->stream_len))) {
+			    (ret = cli_load_buf(k->dev, k->stream, k->stream_len))) {
 				snprintf(why, sizeof(why), "loading the device's own %zu-byte "
 					 "stream first: %s", k->stream_len, cli_errname(ret));
 				ok = false;

@@ -782,17 +782,6 @@ static int finish_destination(struct cli *c, struct vfiomig_device *dev,
 	return ret;
 }
 
-static int load_buf(struct vfiomig_device *dev, const void *buf, size_t len)
-{
-	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_BUF, .buf = (void *)buf,
-		     .len = len);
-	int64_t n = vfiomig_load(dev, &io, 0);
-
-	if (n < 0)
-		return (int)n;
-	return (uint64_t)n == len ? 0 : -EIO;
-}
-
 int cmd_load(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -902,7 +891,7 @@ int cmd_load(struct cli *c, int argc, char **argv)
 			cli_err(c, "%s: %s", what, r.err[0] ? r.err : cli_strerror(ret));
 			goto fail;
 		}
-		ret = cli_interrupted ? -EINTR : load_buf(dev, data, len);
+		ret = cli_interrupted ? -EINTR : cli_load_buf(dev, data, len);
 		if (ret) {
 			cli_err_lib(c, ret, "%s: writing %zu bytes at stream offset %" PRIu64
 				    " failed", name, len, r.data_off - len);
@@ -957,7 +946,7 @@ static int device_sink(void *arg, const void *buf, size_t len, bool precopy)
 	struct dev_sink *d = arg;
 
 	(void)precopy;
-	return load_buf(d->dst, buf, len);
+	return cli_load_buf(d->dst, buf, len);
 }
 
 int cmd_migrate(struct cli *c, int argc, char **argv)

@@ -270,6 +270,17 @@ int cli_common_opt(struct cli *c, int opt, const char *arg)
 	return -1;
 }
 
+int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len)
+{
+	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_BUF, .buf = (void *)buf,
+		     .len = len);
+	int64_t n = vfiomig_load(dev, &io, 0);
+
+	if (n < 0)
+		return (int)n;
+	return (uint64_t)n == len ? 0 : -EIO;
+}
+
 /* ------------------------------------------------------------ signals */
 
 volatile sig_atomic_t cli_interrupted;
