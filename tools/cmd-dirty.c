@@ -326,9 +326,8 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		}
 		if (!strcmp(actions[a], "start")) {
 			uint64_t ps = pgsize;
-			/* HEAD API: page size by value */
 
-			ret = vfiomig_dirty_start(tr, ranges, nranges, ps);
+			ret = vfiomig_dirty_start(tr, ranges, nranges, &ps);
 			if (ret)
 				cli_err_lib(c, ret, "start failed");
 			else
