@@ -245,6 +245,25 @@ rc=${PIPESTATUS[0]}
 expect 1 "save into a pipe closed early fails cleanly"
 grep_err "Broken pipe" "the failure names EPIPE"
 grep_err "back in running" "the source is put back"
+# A device that keeps dirtying state: several rounds, --max-rounds obeyed,
+# and the data still arrives whole.
+machine=mtty,generic,dirtying
+run save $GSRC -o "$tmp/dirtying.vfm" --max-rounds 3 --json
+expect 0 "save of a dirtying device with --max-rounds 3"
+[ "$(pyq "d['precopy_rounds']")" = 3 ] && ok "3 precopy rounds" || bad "3 precopy rounds ($(pyq "d['precopy_rounds']"))"
+dirtying_fnv=$(dump_field $GSRC fnv)
+run save $GSRC -o "$tmp/dirtying2.vfm" --json
+expect 0 "save of a dirtying device, the library's policy decides"
+[ "$(pyq "d['precopy_rounds'] >= 2")" = True ] && ok "the policy ran several rounds" || bad "the policy ran several rounds"
+run load $GDST -i "$tmp/dirtying.vfm"
+expect 0 "load the dirtying device's stream"
+[ "$(dump_field $GDST fnv)" = "$dirtying_fnv" ] && ok "the dirtied state arrived whole" ||
+	bad "the dirtied state arrived whole"
+run migrate $GSRC $GDST --max-rounds 5 --json
+expect 0 "migrate a dirtying device"
+[ "$(dump_field $GDST fnv)" = "$(dump_field $GSRC fnv)" ] && ok "migrate of a dirtying device carries the data" ||
+	bad "migrate of a dirtying device carries the data"
+machine=mtty,generic,nomig
 run save $NOMIG -o "$tmp/nomig.vfm"
 expect 1 "save of a device without migration"
 [ ! -e "$tmp/nomig.vfm" ] && ok "no file left by a failed save" || bad "no file left by a failed save"

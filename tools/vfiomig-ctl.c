@@ -11,6 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -499,9 +500,8 @@ void progress_phase(struct progress *p, const char *phase)
 
 void progress_update(struct progress *p, bool force)
 {
-	double now = cli_now(), dt;
-	char b[32], r[32], line[200];
-	int n;
+	double now = cli_now(), dt, pct;
+	char b[32], r[32], ini[32], dir[32], bar[32] = "", line[256];
 
 	if (!p->active)
 		return;
@@ -520,25 +520,53 @@ void progress_update(struct progress *p, bool force)
 	cli_bytes_str(p->bytes, b, sizeof(b));
 	cli_bytes_str(dt > 0.001 ? (uint64_t)((double)p->bytes / dt) : 0, r,
 		      sizeof(r));
-	n = snprintf(line, sizeof(line), "%s: %s %s, %s/s", p->label,
-		     p->phase ? p->phase : "", b, r);
-	if (p->round && n > 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      ", round %u, initial %" PRIu64 " B, dirty %" PRIu64 " B",
-			      p->round, p->initial, p->dirty);
-	if (p->expect && n > 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " (%.0f%%)",
-			      p->bytes >= p->expect ? 100.0 :
-			      100.0 * (double)p->bytes / (double)p->expect);
-	if (p->tty) {
-		size_t len = strlen(line);
+	cli_bytes_str(p->initial, ini, sizeof(ini));
+	cli_bytes_str(p->dirty, dir, sizeof(dir));
+	pct = !p->expect ? 0 : p->bytes >= p->expect ? 100.0 :
+	      100.0 * (double)p->bytes / (double)p->expect;
 
+	if (!p->tty) {
+		int n = snprintf(line, sizeof(line), "%s: %s %s, %s/s", p->label,
+				 p->phase ? p->phase : "", b, r);
+
+		if (p->round && n > 0 && (size_t)n < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      ", precopy round %u, initial %s, dirty %s",
+				      p->round, ini, dir);
+		if (p->expect && n > 0 && (size_t)n < sizeof(line))
+			snprintf(line + n, sizeof(line) - (size_t)n, " (%.0f%% of %" PRIu64 ")",
+				 pct, p->expect);
+		fprintf(stderr, "%s\n", line);
+	} else {
+		struct winsize ws;
+		size_t cols = 80, len;
+
+		if (!ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) && ws.ws_col > 20)
+			cols = ws.ws_col;
+		/* [=========>          ]  45% when the total is known. */
+		if (p->expect) {
+			size_t fill = (size_t)(pct / 5);
+
+			bar[0] = '[';
+			for (size_t i = 0; i < 20; i++)
+				bar[1 + i] = i < fill ? '=' : i == fill ? '>' : ' ';
+			snprintf(bar + 21, sizeof(bar) - 21, "] %3.0f%% ", pct);
+		}
+		snprintf(line, sizeof(line), "%s%s %s %s %s/s", bar, p->label,
+			 p->phase ? p->phase : "", b, r);
+		if (p->round) {
+			len = strlen(line);
+			snprintf(line + len, sizeof(line) - len,
+				 "  round %u: initial %s dirty %s", p->round, ini, dir);
+		}
+		/* Never wrap: the next \r must land on this line. */
+		if (strlen(line) > cols - 1)
+			line[cols - 1] = 0;
+		len = strlen(line);
 		fprintf(stderr, "\r%s", line);
 		for (size_t i = len; i < p->width; i++)
 			fputc(' ', stderr);
 		p->width = len;
-	} else {
-		fprintf(stderr, "%s\n", line);
 	}
 	fflush(stderr);
 }

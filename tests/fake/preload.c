@@ -12,6 +12,8 @@
  *                               (source, filled from a seed) and
  *                               0000:3b:00.2, 4 MiB of state, 1 MiB of
  *                               precopy data, ENOMSG at its end
+ *                      dirtying the generic functions dirty 64 KiB of
+ *                               state per precopy round (a running guest)
  *                      nomig    plain vfio-pci 0000:3c:00.0 (no migration)
  *                      type1    no /dev/iommu (Type1 path only)
  * VFIOMIG_FAKE_PROG  activate only in programs whose name contains this
@@ -110,6 +112,8 @@ __attribute__((constructor)) static void preload_init(void)
 				     1 /* STOP_COPY */ | 2 /* P2P */ | 4 /* PRE_COPY */);
 			cfg.state_size = 4u << 20;
 			cfg.precopy_initial = 1u << 20;
+			if (has_part(spec, "dirtying"))
+				cfg.precopy_dirty = 64u << 10;
 			id = add(&cfg);
 			if (i == 0)
 				fake_dev_fill(id, GENERIC_SEED);
