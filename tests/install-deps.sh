@@ -30,6 +30,9 @@ for g in $groups; do
 	esac
 done
 
+# shellcheck disable=SC2086
+pkgs=$(printf '%s\n' $pkgs | awk '!seen[$0]++' | tr '\n' ' ')
+
 sudo=
 if [ "$(id -u)" -ne 0 ]; then
 	command -v sudo >/dev/null 2>&1 || {
