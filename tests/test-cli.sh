@@ -387,6 +387,25 @@ grep_out "needs a second device" "round trip skipped without --peer"
 run conform $GSRC --peer $GDST
 expect 0 "conform generic (ENOMSG driver) with a peer"
 
+# The other migration flag sets: what does not apply is skipped, and the
+# paths are the kernel's for each set (contract 4.4).
+machine=flagsets
+for dev in 0000:3d:00.1 0000:3d:00.3 0000:3d:00.5; do
+	run conform $dev --json
+	expect 0 "conform $dev ($(pyq "d['driver']"))"
+	json "conform $dev"
+done
+run conform 0000:3d:00.1
+grep_out "^SKIP precopy-info .*no PRE_COPY" "STOP_COPY only: precopy checks skipped"
+run state 0000:3d:00.1 running-p2p
+expect 1 "running-p2p refused without P2P"
+run state 0000:3d:00.3 stop --path
+grep_out "running -> running-p2p -> stop" "P2P device: the path goes through running-p2p"
+run save 0000:3d:00.5 -o "$tmp/hisi.vfm" --json
+expect 0 "save from a STOP_COPY|PRE_COPY device"
+[ "$(pyq "d['precopy_rounds'] >= 1")" = True ] && ok "precopy without P2P" || bad "precopy without P2P"
+machine=mtty,generic,nomig
+
 echo "== completion"
 (
 	_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }

@@ -15,6 +15,10 @@
  *                      dirtying the generic functions dirty 64 KiB of
  *                               state per precopy round (a running guest)
  *                      nomig    plain vfio-pci 0000:3c:00.0 (no migration)
+ *                      flagsets variant functions with the other migration
+ *                               flag sets: 0000:3d:00.1 STOP_COPY only,
+ *                               0000:3d:00.3 STOP_COPY|P2P (pds),
+ *                               0000:3d:00.5 STOP_COPY|PRE_COPY (hisi)
  *                      type1    no /dev/iommu (Type1 path only)
  * VFIOMIG_FAKE_PROG  activate only in programs whose name contains this
  *                    (default "vfiomig-ctl": not in the libtool wrapper's
@@ -117,6 +121,19 @@ __attribute__((constructor)) static void preload_init(void)
 			id = add(&cfg);
 			if (i == 0)
 				fake_dev_fill(id, GENERIC_SEED);
+		}
+	}
+	if (has_part(spec, "flagsets")) {
+		static const struct {
+			const char *bdf;
+			uint64_t flags;
+		} f[] = { { "0000:3d:00.1", 1 }, { "0000:3d:00.3", 3 }, { "0000:3d:00.5", 5 } };
+
+		for (int i = 0; i < 3; i++) {
+			fake_cfg_pci(&cfg, f[i].bdf, group++, cdev++, f[i].flags);
+			cfg.state_size = 64u << 10;
+			cfg.precopy_initial = 16u << 10;
+			add(&cfg);
 		}
 	}
 	if (has_part(spec, "nomig")) {
