@@ -20,7 +20,9 @@
 # (default nproc), VFIOMIG_AUTORECONF=0 to keep an existing configure.
 #
 # Counting: every Check case (CK_VERBOSITY=verbose lines `file:line:P|F|E:...`)
-# is one result; a test program without Check lines is one result by its
+# and every `PASS: name` / `FAIL: name` / `SKIP: name` line of a test script
+# (tests/test-cli.sh, the VM scripts) is one result; a test program without
+# such lines is one result by its
 # Automake .trs (PASS, XFAIL: passed; FAIL, ERROR, XPASS: failed; SKIP:
 # skipped); a program that failed although all its cases passed (sanitizer,
 # valgrind, crash at exit) adds one failure; every other step (a build,
@@ -236,6 +238,8 @@ phase_build() {
 	sed -n '/^```c$/,/^```$/p' "$srcdir/README.md" | sed '1d;$d' >"$ex"
 	step "README.md example compiles (-Wall -Wextra -Werror)" "$logs/build-readme.log" \
 		gcc -std=c99 -Wall -Wextra -Werror -I"$srcdir/include" -c "$ex" -o "$ex.o"
+	step "man pages cover the API (tests/check-man.sh)" "$logs/build-man.log" \
+		"$srcdir/tests/check-man.sh" "$build"
 }
 
 phase_check() {
