@@ -145,6 +145,17 @@ run devlink pci/0000:06:00.0/x
 expect 2 "devlink port with a bad index"
 run devlink pci/0000:06:00.0/1 migratable maybe
 expect 2 "devlink migratable with a bad value"
+run devlink --help
+if grep -q "^Not available" "$tmp/out"; then
+	echo "SKIP: devlink (built without libnl)"
+else
+	# The host kernel: no such port (or no devlink at all): a clean error.
+	run devlink pci/0000:ff:1f.7/4095
+	expect 1 "devlink of a port the host does not have"
+	grep_err "^vfiomig-ctl: devlink: " "devlink reports the kernel's answer"
+	run devlink pci/0000:ff:1f.7/4095 migratable off
+	expect 1 "devlink set on a port the host does not have"
+fi
 run conform
 expect 2 "conform without a device"
 
