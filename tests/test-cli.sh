@@ -137,18 +137,20 @@ run dirty $MTTY2 start --page-size 3000
 expect 2 "dirty with a page size that is not a power of two"
 run dirty start
 expect 2 "dirty without a device"
-run devlink
-expect 2 "devlink without a port"
-run devlink pci/0000:06:00.0
-expect 2 "devlink port without an index"
-run devlink pci/0000:06:00.0/x
-expect 2 "devlink port with a bad index"
-run devlink pci/0000:06:00.0/1 migratable maybe
-expect 2 "devlink migratable with a bad value"
 run devlink --help
 if grep -q "^Not available" "$tmp/out"; then
-	echo "SKIP: devlink (built without libnl)"
+	run devlink pci/0000:06:00.0/1
+	expect 1 "devlink without libnl: fails"
+	grep_err "not available" "devlink without libnl says so"
 else
+	run devlink
+	expect 2 "devlink without a port"
+	run devlink pci/0000:06:00.0
+	expect 2 "devlink port without an index"
+	run devlink pci/0000:06:00.0/x
+	expect 2 "devlink port with a bad index"
+	run devlink pci/0000:06:00.0/1 migratable maybe
+	expect 2 "devlink migratable with a bad value"
 	# The host kernel: no such port (or no devlink at all): a clean error.
 	run devlink pci/0000:ff:1f.7/4095
 	expect 1 "devlink of a port the host does not have"

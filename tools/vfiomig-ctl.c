@@ -54,8 +54,11 @@ const char usage_devlink[] =
 
 int cmd_devlink(struct cli *c, int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: vfiomig-ctl %s", usage_devlink);
+			return EXIT_OK;
+		}
 	cli_err(c, "not available: vfiomig-ctl was built without libnl-genl-3");
 	return EXIT_FAIL;
 }
