@@ -792,7 +792,6 @@ static void check_round_trip(struct conform *k)
 	}
 	reset_dev(k, k->dev);
 	ret = load_all(k->peer, a.p, a.len / 2, VFIOMIG_STATE_STOP);
-	st = vfiomig_state_get(k->peer);
 	reset_dev(k, k->peer);
 	if (!ret) {
 		report(k, "round-trip", R_WARN,
@@ -800,7 +799,6 @@ static void check_round_trip(struct conform *k)
 		       a.len / 2, a.len);
 		goto out;
 	}
-	(void)st;
 	ret = load_all(k->peer, a.p, a.len, VFIOMIG_STATE_RUNNING);
 	if (ret) {
 		report(k, "round-trip", R_FAIL, "loading %zu bytes into %s: %s", a.len,

@@ -514,6 +514,7 @@ static int get_flags(struct cli *c, struct vfiomig_device *dev,
 	return 0;
 }
 
+/* w: the stream file's writer (save), NULL for migrate. */
 static void print_save_summary(struct cli *c, const char *dev_name,
 			       const char *out_name, const struct save_stats *st,
 			       const struct stream_writer *w, FILE *f)
@@ -527,7 +528,7 @@ static void print_save_summary(struct cli *c, const char *dev_name,
 		json_init(&j, stdout);
 		json_begin_obj(&j, NULL);
 		json_str(&j, "device", dev_name);
-		json_str(&j, c->cmd[0] == 'm' ? "destination" : "output", out_name);
+		json_str(&j, w ? "output" : "destination", out_name);
 		json_u64(&j, "bytes", total);
 		json_u64(&j, "precopy_bytes", st->precopy_bytes);
 		json_u64(&j, "precopy_rounds", st->rounds);
@@ -545,7 +546,7 @@ static void print_save_summary(struct cli *c, const char *dev_name,
 	cli_bytes_str(total, b, sizeof(b));
 	fprintf(f, "%s %s (%" PRIu64 " bytes: precopy %" PRIu64 " in %u rounds, "
 		"stop-copy %" PRIu64 ") from %s to %s in %.3f s\n",
-		c->cmd[0] == 'm' ? "migrated" : "saved", b, total,
+		w ? "saved" : "migrated", b, total,
 		st->precopy_bytes, st->rounds, st->stop_copy_bytes, dev_name,
 		out_name, st->seconds);
 }

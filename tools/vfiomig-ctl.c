@@ -347,11 +347,6 @@ int cli_parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-static const char *const state_names[VFIOMIG_STATE_NR] = {
-	"error", "stop", "running", "stop-copy", "resuming", "running-p2p",
-	"pre-copy", "pre-copy-p2p",
-};
-
 const char *cli_state_name(int state)
 {
 	const char *n = vfiomig_state_name(state);
@@ -359,9 +354,6 @@ const char *cli_state_name(int state)
 
 	if (n)
 		return n;
-	/* A library without names yet: the documented ones. */
-	if (state >= 0 && state < VFIOMIG_STATE_NR)
-		return state_names[state];
 	snprintf(buf, sizeof(buf), "state-%d", state);
 	return buf;
 }
@@ -372,25 +364,6 @@ int cli_parse_state(struct cli *c, const char *s)
 
 	if (st >= 0)
 		return st;
-	if (st == -ENOSYS) {
-		for (int i = 0; i < VFIOMIG_STATE_NR; i++) {
-			size_t n = strlen(state_names[i]);
-
-			if (strlen(s) != n)
-				continue;
-			size_t k = 0;
-			for (; k < n; k++) {
-				char a = s[k] == '_' ? '-' : s[k];
-
-				if (a >= 'A' && a <= 'Z')
-					a = (char)(a - 'A' + 'a');
-				if (a != state_names[i][k])
-					break;
-			}
-			if (k == n)
-				return i;
-		}
-	}
 	cli_err(c, "unknown state '%s' (one of: running, stop, stop-copy, "
 		   "resuming, running-p2p, pre-copy, pre-copy-p2p)", s);
 	return -EINVAL;
