@@ -222,6 +222,24 @@ int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp)
 		return -ENOMEM;
 	cli_clear_err(c);
 	ret = vfiomig_device_open(ctx, name, &o, devp);
+	/* BIND answers EINVAL for a device bound by another process; the
+	 * group path then says EBUSY, which is what the user needs to hear. */
+	if (ret == -EINVAL && c->iommu == VFIOMIG_IOMMU_AUTO) {
+		VFIOMIG_OPTS(vfiomig_open_opts, o1, .iommu = VFIOMIG_IOMMU_TYPE1);
+		char saved[sizeof(c->last_err)];
+		struct vfiomig_device *dev = NULL;
+
+		memcpy(saved, c->last_err, sizeof(saved));
+		if (vfiomig_device_open(ctx, name, &o1, &dev) == -EBUSY) {
+			cli_clear_err(c);
+			cli_err(c, "cannot open %s: %s (in use by another process)", name,
+				cli_strerror(-EBUSY));
+			*devp = NULL;
+			return -EBUSY;
+		}
+		vfiomig_device_free(dev);
+		memcpy(c->last_err, saved, sizeof(saved));
+	}
 	if (ret) {
 		cli_err_lib(c, ret, "cannot open %s", name);
 		*devp = NULL;

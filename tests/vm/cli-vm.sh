@@ -118,7 +118,7 @@ run -v probe "$m2"
 grep_err "^libvfiomig: " "-v shows the library's log"
 # A device held by another process: "busy" (BIND answers EINVAL on the
 # cdev path; the group then says EBUSY).
-"$ctl" dirty "$m2" start --sleep 5 >/dev/null 2>&1 &
+"$ctl" dirty "$m2" start --sleep 8 >/dev/null 2>&1 &
 holder=$!
 sleep 2
 run list
@@ -126,6 +126,9 @@ grep_out "$m2 .* busy\$" "list shows a device in use as busy"
 run list --json
 [ "$(pyq "[x['busy'] for x in d if x['name'] == '$m2'][0]")" = True ] && ok "list --json: busy" ||
 	bad "list --json: busy"
+run probe "$m2"
+expect 1 "probe of a device in use fails"
+grep_err "in use by another process" "and says the device is in use"
 wait $holder
 run state "$m2"
 expect 0 "state"
