@@ -192,7 +192,12 @@ configure_build() {
 	step "$name: configure" "$logs/$phase-configure.log" \
 		sh -c 'cd "$1" && shift && exec "$@"' sh "$bd" "$srcdir/configure" "$@" || return 1
 	sed -n '/^  libvfiomig /,$p' "$logs/$phase-configure.log"
-	step "$name: make" "$logs/$phase-make.log" make -C "$bd" -j"$jobs"
+	# -k: one run shows every file that does not compile.
+	step "$name: make" "$logs/$phase-make.log" make -k -C "$bd" -j"$jobs" || {
+		echo "---- every error of $name:"
+		grep -E ': (fatal )?error:' "$logs/$phase-make.log" | sort -u | head -n 40
+		return 1
+	}
 }
 
 build=$root/build
