@@ -112,7 +112,10 @@ const char *cli_errname(int err);
 
 /* The context, created on first use (roots, log function). */
 struct vfiomig_ctx *cli_ctx(struct cli *c);
-/* Opens a device with the --iommu choice; prints the error. */
+/* Opens a device with the --iommu choice; -EBUSY for a device in use by
+ * another process on either path.  Prints nothing. */
+int cli_try_open(struct cli *c, const char *name, struct vfiomig_device **devp);
+/* The same, printing the error. */
 int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 
 /* SIGINT/SIGTERM/SIGHUP set cli_interrupted instead of killing the

@@ -110,27 +110,12 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		struct entry *e = &es.v[i];
 		struct vfiomig_device *dev = NULL;
 		VFIOMIG_OPTS(vfiomig_caps, caps);
-		VFIOMIG_OPTS(vfiomig_open_opts, oo, .iommu = c->iommu);
 		char flags[64] = "-";
 		const char *why = NULL;
 		int err;
 
 		/* The open is expected to fail for busy or unbound devices. */
-		err = vfiomig_device_open(ctx, e->name ? e->name : e->sysfs_path,
-					  &oo, &dev);
-		/* A device bound through another cdev fd makes BIND answer
-		 * EINVAL; its group then answers EBUSY, which says "busy". */
-		if (err == -EINVAL && c->iommu == VFIOMIG_IOMMU_AUTO) {
-			VFIOMIG_OPTS(vfiomig_open_opts, o1, .iommu = VFIOMIG_IOMMU_TYPE1);
-
-			int e2 = vfiomig_device_open(ctx, e->name ? e->name : e->sysfs_path,
-						     &o1, &dev);
-
-			if (e2 == 0 || e2 == -EBUSY)
-				err = e2;
-			if (e2)
-				dev = NULL;
-		}
+		err = cli_try_open(c, e->name ? e->name : e->sysfs_path, &dev);
 		if (!err) {
 			err = vfiomig_device_caps(dev, &caps);
 			if (!err && (caps.features & VFIOMIG_CAP_MIGRATION))

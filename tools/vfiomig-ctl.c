@@ -211,7 +211,7 @@ struct vfiomig_ctx *cli_ctx(struct cli *c)
 	return c->ctx;
 }
 
-int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp)
+int cli_try_open(struct cli *c, const char *name, struct vfiomig_device **devp)
 {
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = c->iommu);
 	struct vfiomig_ctx *ctx = cli_ctx(c);
@@ -222,8 +222,8 @@ int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp)
 		return -ENOMEM;
 	cli_clear_err(c);
 	ret = vfiomig_device_open(ctx, name, &o, devp);
-	/* BIND answers EINVAL for a device bound by another process; the
-	 * group path then says EBUSY, which is what the user needs to hear. */
+	/* BIND answers EINVAL for a device bound through another cdev fd
+	 * (contract 11.2); the group path then says EBUSY. */
 	if (ret == -EINVAL && c->iommu == VFIOMIG_IOMMU_AUTO) {
 		VFIOMIG_OPTS(vfiomig_open_opts, o1, .iommu = VFIOMIG_IOMMU_TYPE1);
 		char saved[sizeof(c->last_err)];
@@ -232,18 +232,26 @@ int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp)
 		memcpy(saved, c->last_err, sizeof(saved));
 		if (vfiomig_device_open(ctx, name, &o1, &dev) == -EBUSY) {
 			cli_clear_err(c);
-			cli_err(c, "cannot open %s: %s (in use by another process)", name,
-				cli_strerror(-EBUSY));
-			*devp = NULL;
-			return -EBUSY;
+			ret = -EBUSY;
+		} else {
+			vfiomig_device_free(dev);
+			memcpy(c->last_err, saved, sizeof(saved));
 		}
-		vfiomig_device_free(dev);
-		memcpy(c->last_err, saved, sizeof(saved));
 	}
-	if (ret) {
-		cli_err_lib(c, ret, "cannot open %s", name);
+	if (ret)
 		*devp = NULL;
-	}
+	return ret;
+}
+
+int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp)
+{
+	int ret = cli_try_open(c, name, devp);
+
+	if (ret == -EBUSY)
+		cli_err(c, "cannot open %s: %s (in use by another process)", name,
+			cli_strerror(ret));
+	else if (ret)
+		cli_err_lib(c, ret, "cannot open %s", name);
 	return ret;
 }
 
