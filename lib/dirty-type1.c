@@ -19,6 +19,7 @@
  */
 #include <stdlib.h>
 #include <linux/vfio.h>
+#include "vfio-args.h"
 
 #include "dirty.h"
 
@@ -239,14 +240,9 @@ static int type1_query(struct vfiomig_dirty *tr, uint64_t iova,
 	(void)flags; /* GET_BITMAP always clears */
 	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
 		uint64_t n = (ge - gs) / tr->t1_pgsize;
-		struct {
-			struct vfio_iommu_type1_dirty_bitmap db;
-			struct vfio_iommu_type1_dirty_bitmap_get get;
-		} a = {
-			.db = {
-				.argsz = sizeof(a),
-				.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
-			},
+		struct vfm_dirty_get_bitmap a = {
+			.argsz = sizeof(a),
+			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
 			.get = {
 				.iova = gs,
 				.size = ge - gs,
@@ -259,7 +255,6 @@ static int type1_query(struct vfiomig_dirty *tr, uint64_t iova,
 		};
 		int ret;
 
-		_Static_assert(sizeof(a) == 48, "GET_BITMAP argsz");
 		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_DIRTY_PAGES, &a);
 		if (ret < 0) {
 			err(tr->ctx, "VFIO_IOMMU_DIRTY_PAGES GET_BITMAP [%#" PRIx64
@@ -281,17 +276,12 @@ static int type1_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 
 	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
 		uint64_t n = (ge - gs) / tr->t1_pgsize;
-		struct {
-			struct vfio_iommu_type1_dma_unmap u;
-			struct vfio_bitmap b;
-		} a = {
-			.u = {
-				.argsz = sizeof(a),
-				.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-				.iova = gs,
-				.size = ge - gs,
-			},
-			.b = {
+		struct vfm_unmap_dirty a = {
+			.argsz = sizeof(a),
+			.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			.iova = gs,
+			.size = ge - gs,
+			.bitmap = {
 				.pgsize = tr->t1_pgsize,
 				.size = bitmap_bytes(tr, ge - gs),
 				.data = (__u64 *)vfm_dirty_scratch(tr, n),
@@ -299,7 +289,6 @@ static int type1_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 		};
 		int ret;
 
-		_Static_assert(sizeof(a) == 48, "UNMAP with bitmap argsz");
 		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_UNMAP_DMA, &a);
 		if (ret < 0) {
 			err(tr->ctx, "VFIO_IOMMU_UNMAP_DMA GET_DIRTY_BITMAP [%#"

@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/vfio.h>
+#include "vfio-args.h"
 #include <linux/iommufd.h>
 
 #include "iommufd_test.h"
@@ -273,11 +274,6 @@ END_TEST
 
 /* The kernel's own checks of VFIO_IOMMU_DIRTY_PAGES and UNMAP_DMA with a
  * bitmap (contract 9.3, 9.4), in order, on an mtty container. */
-struct dirty_get {
-	struct vfio_iommu_type1_dirty_bitmap db;
-	struct vfio_iommu_type1_dirty_bitmap_get get;
-};
-
 static int dirty_pages(int cfd, uint32_t argsz, uint32_t flags)
 {
 	struct vfio_iommu_type1_dirty_bitmap db = { .argsz = argsz, .flags = flags };
@@ -288,9 +284,9 @@ static int dirty_pages(int cfd, uint32_t argsz, uint32_t flags)
 static int get_bitmap(int cfd, uint32_t argsz, uint64_t iova, uint64_t size,
 		      uint64_t pgsize, uint64_t bytes, uint64_t *data)
 {
-	struct dirty_get a = {
-		.db = { .argsz = argsz,
-			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+	struct vfm_dirty_get_bitmap a = {
+		.argsz = argsz,
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
 		.get = { .iova = iova, .size = size,
 			 .bitmap = { .pgsize = pgsize, .size = bytes,
 				     .data = (__u64 *)data } },
@@ -354,34 +350,32 @@ START_TEST(type1_raw_checks)
 		ck_assert_uint_eq(bm[i], UINT64_MAX);
 	/* UNMAP with the bitmap (9.4) */
 	{
-		struct {
-			struct vfio_iommu_type1_dma_unmap u;
-			struct vfio_bitmap b;
-		} u = {
-			.u = { .argsz = 24,
-			       .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-			       .iova = G + M, .size = M },
-			.b = { .pgsize = 4096, .size = 32, .data = (__u64 *)bm },
+		struct vfm_unmap_dirty u = {
+			.argsz = 24,
+			.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			.iova = G + M, .size = M,
+			.bitmap = { .pgsize = 4096, .size = 32,
+				    .data = (__u64 *)bm },
 		};
 
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
 		ck_assert_int_eq(errno, EINVAL);
-		u.u.argsz = sizeof(u);
-		u.u.flags |= VFIO_DMA_UNMAP_FLAG_ALL;
+		u.argsz = sizeof(u);
+		u.flags |= VFIO_DMA_UNMAP_FLAG_ALL;
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
 		ck_assert_int_eq(errno, EINVAL);
-		u.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
-		u.b.pgsize = 8192;
+		u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+		u.bitmap.pgsize = 8192;
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
 		ck_assert_int_eq(errno, EINVAL);
-		u.b.pgsize = 4096;
-		u.b.size = 16;
+		u.bitmap.pgsize = 4096;
+		u.bitmap.size = 16;
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);
 		ck_assert_int_eq(errno, EINVAL);
-		u.b.size = 32;
+		u.bitmap.size = 32;
 		memset(bm, 0xff, sizeof(bm));
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), 0);
-		ck_assert_uint_eq(u.u.size, M);
+		ck_assert_uint_eq(u.size, M);
 		for (int i = 0; i < 4; i++)
 			ck_assert_uint_eq(bm[i], 0);
 		ck_assert_uint_eq(bm[4], UINT64_MAX);
@@ -389,14 +383,12 @@ START_TEST(type1_raw_checks)
 	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP), 0);
 	/* tracking off: UNMAP with the bitmap is refused */
 	{
-		struct {
-			struct vfio_iommu_type1_dma_unmap u;
-			struct vfio_bitmap b;
-		} u = {
-			.u = { .argsz = sizeof(u),
-			       .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-			       .iova = G, .size = M },
-			.b = { .pgsize = 4096, .size = 32, .data = (__u64 *)bm },
+		struct vfm_unmap_dirty u = {
+			.argsz = sizeof(u),
+			.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			.iova = G, .size = M,
+			.bitmap = { .pgsize = 4096, .size = 32,
+				    .data = (__u64 *)bm },
 		};
 
 		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_UNMAP_DMA, &u), -1);

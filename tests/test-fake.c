@@ -19,6 +19,7 @@
 #include <check.h>
 
 #include <linux/vfio.h>
+#include "vfio-args.h"
 #include <linux/iommufd.h>
 
 #include "fake-internal.h"
@@ -443,10 +444,7 @@ END_TEST
 START_TEST(type1_map_unmap)
 {
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-	struct {
-		struct vfio_iommu_type1_dma_unmap u;
-		struct vfio_bitmap b;
-	} un;
+	struct vfm_unmap_dirty un;
 	struct fake_container *fc;
 	__u64 bits[4];
 	int g, c, dfd;
@@ -493,69 +491,69 @@ START_TEST(type1_map_unmap)
 	ck_assert_uint_eq(fc->dma_avail, 65535 - 3);
 	/* VADDR update with mdev present: EBUSY (vfio_dma_do_unmap) */
 	memset(&un, 0, sizeof(un));
-	un.u.argsz = sizeof(un.u);
-	un.u.flags = VFIO_DMA_UNMAP_FLAG_VADDR;
-	un.u.iova = 0x100000;
-	un.u.size = 0x10000;
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
+	un.flags = VFIO_DMA_UNMAP_FLAG_VADDR;
+	un.iova = 0x100000;
+	un.size = 0x10000;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EBUSY);
 
 	/* UNMAP: argsz, flags, combinations */
-	un.u.argsz = sizeof(un.u) - 1;
-	un.u.flags = 0;
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap) - 1;
+	un.flags = 0;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.argsz = sizeof(un.u);
-	un.u.flags = 1u << 3;
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
+	un.flags = 1u << 3;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
+	un.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
 		     VFIO_DMA_UNMAP_FLAG_ALL;
-	un.u.argsz = sizeof(un);
+	un.argsz = sizeof(un);
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
-	un.u.argsz = sizeof(un) - 1;
+	un.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	un.argsz = sizeof(un) - 1;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
 	/* with the bitmap but tracking is off: EINVAL */
-	un.u.argsz = sizeof(un);
-	un.b.pgsize = 4096;
-	un.b.size = sizeof(bits);
-	un.b.data = bits;
+	un.argsz = sizeof(un);
+	un.bitmap.pgsize = 4096;
+	un.bitmap.size = sizeof(bits);
+	un.bitmap.data = bits;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
 	/* ALL with iova or size: EINVAL */
-	un.u.flags = VFIO_DMA_UNMAP_FLAG_ALL;
-	un.u.argsz = sizeof(un.u);
+	un.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
 	/* v2 bisection: EINVAL, nothing removed */
-	un.u.flags = 0;
-	un.u.iova = 0x100000;
-	un.u.size = 0x8000;
+	un.flags = 0;
+	un.iova = 0x100000;
+	un.size = 0x8000;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.iova = 0x108000;
-	un.u.size = 0x100000;
+	un.iova = 0x108000;
+	un.size = 0x100000;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.iova = 0x101000;
+	un.iova = 0x101000;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL); /* unaligned? no: bisects */
-	un.u.iova = 0x100800;
+	un.iova = 0x100800;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
-	un.u.size = 0;
-	un.u.iova = 0x100000;
+	un.size = 0;
+	un.iova = 0x100000;
 	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
 	ck_assert_int_eq(fc->nmaps, 3);
 	/* a hole: success, size 0 */
-	un.u.iova = 0x400000;
-	un.u.size = 0x1000;
+	un.iova = 0x400000;
+	un.size = 0x1000;
 	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
-	ck_assert_uint_eq(un.u.size, 0);
+	ck_assert_uint_eq(un.size, 0);
 	/* two mappings and the hole between */
-	un.u.iova = 0x80000;
-	un.u.size = 0x90000;
+	un.iova = 0x80000;
+	un.size = 0x90000;
 	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
-	ck_assert_uint_eq(un.u.size, 0x20000);
+	ck_assert_uint_eq(un.size, 0x20000);
 	ck_assert_int_eq(fc->nmaps, 1);
 	/* ALL */
-	un.u.flags = VFIO_DMA_UNMAP_FLAG_ALL;
-	un.u.iova = 0;
-	un.u.size = 0;
+	un.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.iova = 0;
+	un.size = 0;
 	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
-	ck_assert_uint_eq(un.u.size, 0x10000);
+	ck_assert_uint_eq(un.size, 0x10000);
 	ck_assert_int_eq(fc->nmaps, 0);
 	ck_assert_uint_eq(fc->dma_avail, 65535);
 	/* unknown container ioctl once the IOMMU is set: ENOTTY */
