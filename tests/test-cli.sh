@@ -170,6 +170,15 @@ run list --json
 expect 0 "list --json"
 json "list"
 [ "$(pyq "len(d)")" = 6 ] && ok "list --json has 6 devices" || bad "list --json has 6 devices"
+# --sysfs-root/--dev-root override the environment the preload exported.
+run --sysfs-root "$tmp/nosys" --dev-root "$tmp/nodev" list --json
+expect 0 "list with an empty --sysfs-root"
+[ "$(pyq "len(d)")" = 0 ] && ok "--sysfs-root overrides VFIOMIG_SYSFS_ROOT" || bad "--sysfs-root overrides VFIOMIG_SYSFS_ROOT"
+run probe $MTTY2 --sysfs-root "$tmp/nosys"
+expect 1 "probe under an empty --sysfs-root (option after the command)"
+run -vv state $MTTY2 stop
+expect 0 "-vv state stop"
+grep_err "^libvfiomig: .*:[0-9]* " "-vv shows the library's debug log with file:line"
 run probe $MTTY2
 expect 0 "probe mtty-2"
 grep_out "MIG_DATA_SIZE *96 bytes" "probe shows MIG_DATA_SIZE 96"
