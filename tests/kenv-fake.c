@@ -65,6 +65,7 @@ const char *kenv_dev_root(void)
 	return fake_dev_root();
 }
 
+__attribute__((format(printf, 6, 0)))
 static void kenv_log(void *data, int priority, const char *file, int line,
 		     const char *fn, const char *format, va_list args)
 {

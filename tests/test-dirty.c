@@ -42,6 +42,7 @@ int vfm_type1_parse_mig_cap(const void *buf, size_t buflen, uint64_t *pgsize,
 static struct vfiomig_ctx *ctx;
 static char logbuf[16384];
 
+__attribute__((format(printf, 6, 0)))
 static void logfn(void *data, int prio, const char *file, int line,
 		  const char *fn, const char *fmt, va_list ap)
 {

@@ -44,6 +44,7 @@ static struct vfiomig_ctx *ctx;
 static struct vfiomig_device *src, *dst;
 static int src_id, dst_id, nomig_id;
 
+__attribute__((format(printf, 6, 0)))
 static void logfn(void *data, int priority, const char *file, int line,
 		  const char *fn, const char *format, va_list args)
 {
@@ -452,6 +453,7 @@ END_TEST
 
 static int splice_fallbacks;
 
+__attribute__((format(printf, 6, 0)))
 static void count_fallback(void *data, int priority, const char *file,
 			   int line, const char *fn, const char *format,
 			   va_list args)

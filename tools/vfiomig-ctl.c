@@ -66,6 +66,9 @@ int cmd_devlink(struct cli *c, int argc, char **argv)
 
 /* ------------------------------------------------------------ errors */
 
+/* Checked like printf by every compiler (clang warns on a non-literal
+ * format without it). */
+__attribute__((format(printf, 2, 0)))
 static void vmsg(struct cli *c, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "vfiomig-ctl: ");
@@ -166,6 +169,7 @@ const char *cli_errname(int err)
 
 /* ------------------------------------------------------------ context */
 
+__attribute__((format(printf, 6, 0)))
 static void log_fn(void *data, int priority, const char *file, int line,
 		   const char *fn, const char *format, va_list args)
 {

@@ -2617,6 +2617,7 @@ static int mkfile(const char *content, const char *fmt, ...)
 static int mklink(const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+__attribute__((format(printf, 3, 0)))
 static int vpath(char *buf, size_t len, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(buf, len, fmt, ap);
