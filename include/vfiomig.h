@@ -160,6 +160,14 @@ int vfiomig_device_enum(struct vfiomig_ctx *ctx, unsigned int flags,
 /* ------------------------------------------------------------------ */
 /* VFIO_DEVICE_FEATURE plumbing.                                       */
 
+/* Feature indices of VFIO_DEVICE_FEATURE: the kernel's numbers, named. */
+#define VFIOMIG_FEATURE_MIGRATION 1
+#define VFIOMIG_FEATURE_MIG_DEVICE_STATE 2
+#define VFIOMIG_FEATURE_DMA_LOGGING_START 6
+#define VFIOMIG_FEATURE_DMA_LOGGING_STOP 7
+#define VFIOMIG_FEATURE_DMA_LOGGING_REPORT 8
+#define VFIOMIG_FEATURE_MIG_DATA_SIZE 9
+
 #define VFIOMIG_FEATURE_GET (1u << 0)
 #define VFIOMIG_FEATURE_SET (1u << 1)
 

@@ -9,6 +9,18 @@
 
 #include "internal.h"
 
+_Static_assert(VFIOMIG_FEATURE_MIGRATION == VFIO_DEVICE_FEATURE_MIGRATION &&
+	       VFIOMIG_FEATURE_MIG_DEVICE_STATE ==
+		       VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE &&
+	       VFIOMIG_FEATURE_DMA_LOGGING_START ==
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_START &&
+	       VFIOMIG_FEATURE_DMA_LOGGING_STOP ==
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP &&
+	       VFIOMIG_FEATURE_DMA_LOGGING_REPORT ==
+		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT &&
+	       VFIOMIG_FEATURE_MIG_DATA_SIZE == VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+	       "public feature indices are the kernel's");
+
 int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
 		size_t len)
 {

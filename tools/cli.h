@@ -18,18 +18,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/*
- * VFIO uAPI numbers the tool needs to name raw features for
- * vfiomig_feature_*() (include/uapi/linux/vfio.h; kernel-contract.md 1).
- * The public header has no names for them.
- */
-#define VFIO_FEAT_MIGRATION 1
-#define VFIO_FEAT_MIG_DEVICE_STATE 2
-#define VFIO_FEAT_DMA_LOGGING_START 6
-#define VFIO_FEAT_DMA_LOGGING_STOP 7
-#define VFIO_FEAT_DMA_LOGGING_REPORT 8
-#define VFIO_FEAT_MIG_DATA_SIZE 9
-
 struct cli {
 	const char *cmd;          /* command being run */
 	const char *sysfs_root;   /* NULL: library default */

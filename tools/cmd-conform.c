@@ -158,7 +158,7 @@ static bool supported(uint64_t flags, int st)
 static int raw_set(struct vfiomig_device *dev, int state, int *fd)
 {
 	struct mig_state m = { .device_state = (uint32_t)state, .data_fd = -1 };
-	int ret = vfiomig_feature_set(dev, VFIO_FEAT_MIG_DEVICE_STATE, &m,
+	int ret = vfiomig_feature_set(dev, VFIOMIG_FEATURE_MIG_DEVICE_STATE, &m,
 				      sizeof(m));
 
 	*fd = ret ? -1 : m.data_fd;
@@ -907,7 +907,7 @@ static int log_start(struct vfiomig_device *dev, struct log_range *r, uint32_t n
 {
 	struct log_control ctl = { .page_size = *pgsize, .num_ranges = n,
 				   .ranges = (uint64_t)(uintptr_t)r };
-	int ret = vfiomig_feature_set(dev, VFIO_FEAT_DMA_LOGGING_START, &ctl, sizeof(ctl));
+	int ret = vfiomig_feature_set(dev, VFIOMIG_FEATURE_DMA_LOGGING_START, &ctl, sizeof(ctl));
 
 	*pgsize = ctl.page_size;
 	return ret;
@@ -918,12 +918,12 @@ static int log_report(struct vfiomig_device *dev, uint64_t iova, uint64_t len,
 {
 	struct log_report rep = { iova, len, pgsize, (uint64_t)(uintptr_t)bm };
 
-	return vfiomig_feature_get(dev, VFIO_FEAT_DMA_LOGGING_REPORT, &rep, sizeof(rep));
+	return vfiomig_feature_get(dev, VFIOMIG_FEATURE_DMA_LOGGING_REPORT, &rep, sizeof(rep));
 }
 
 static int log_stop(struct vfiomig_device *dev)
 {
-	return vfiomig_feature_set(dev, VFIO_FEAT_DMA_LOGGING_STOP, NULL, 0);
+	return vfiomig_feature_set(dev, VFIOMIG_FEATURE_DMA_LOGGING_STOP, NULL, 0);
 }
 
 static void check_dma_logging(struct conform *k)
@@ -932,7 +932,7 @@ static void check_dma_logging(struct conform *k)
 	uint64_t bm[4] = { 0 }, ps;
 	char why[400] = "", warn[256] = "";
 	size_t n = 0, w = 0;
-	int ret = vfiomig_feature_probe(k->dev, VFIO_FEAT_DMA_LOGGING_START,
+	int ret = vfiomig_feature_probe(k->dev, VFIOMIG_FEATURE_DMA_LOGGING_START,
 					VFIOMIG_FEATURE_SET);
 
 	cli_clear_err(k->c);

@@ -69,7 +69,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 	ret = vfiomig_state_get(dev);
 	state = (struct answer){ ret < 0 ? ret : 0, ret < 0 ? 0 : (uint64_t)ret };
 	dsize.err = vfiomig_data_size(dev, &dsize.v);
-	ret = vfiomig_feature_probe(dev, VFIO_FEAT_DMA_LOGGING_START,
+	ret = vfiomig_feature_probe(dev, VFIOMIG_FEATURE_DMA_LOGGING_START,
 				    VFIOMIG_FEATURE_SET);
 	logging = (struct answer){ ret < 0 ? ret : 0, ret > 0 };
 	t1pg.err = t1max.err = vfiomig_type1_dirty_caps(dev, &t1pg.v, &t1max.v);
