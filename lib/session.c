@@ -167,12 +167,13 @@ static int wait_fd(int fd, short events)
 	}
 }
 
-/* Read from the data fd: > 0 bytes, 0 for "nothing more now" (read 0, or
- * ENOMSG in PRE_COPY: contract 5.1), or -errno. */
-static ssize_t data_read(struct xfer *x, void *p, size_t n)
+/* Read from fd (the data fd or a caller's source fd): > 0 bytes, 0 at the
+ * end, or -errno.  On the data fd, ENOMSG in PRE_COPY also means "nothing
+ * more now" (contract 5.1). */
+static ssize_t read_fd(struct xfer *x, int fd, bool data, void *p, size_t n)
 {
 	for (;;) {
-		ssize_t r = sys_read(x->dfd, p, n);
+		ssize_t r = sys_read(fd, p, n);
 		int ret;
 
 		if (r >= 0)
@@ -181,18 +182,21 @@ static ssize_t data_read(struct xfer *x, void *p, size_t n)
 		case EINTR:
 			continue;
 		case ENOMSG:
-			return 0;
+			if (data)
+				return 0;
+			break;
 		case EAGAIN:
-			ret = wait_fd(x->dfd, POLLIN);
+			ret = wait_fd(fd, POLLIN);
 			if (ret < 0) {
-				x->what = "poll on the data fd";
+				x->what = data ? "poll on the data fd" :
+						 "poll on the source fd";
 				return ret;
 			}
 			continue;
-		default:
-			x->what = "read from the data fd";
-			return -errno;
 		}
+		x->what = data ? "read from the data fd" :
+				 "read from the source fd";
+		return -errno;
 	}
 }
 
@@ -249,9 +253,12 @@ static int cb_write_all(struct xfer *x, const void *p, size_t n)
 	return 0;
 }
 
-/* Read from the caller's source: > 0, 0 at the end, or -errno. */
-static ssize_t src_read(struct xfer *x, void *p, size_t n)
+/* Read the next piece of the stream: from the data fd (save) or from the
+ * caller's source (load).  > 0, 0 at the end, or -errno. */
+static ssize_t stream_read(struct xfer *x, bool save, void *p, size_t n)
 {
+	if (save)
+		return read_fd(x, x->dfd, true, p, n);
 	if (x->kind == VFIOMIG_IO_CB) {
 		ssize_t r = x->read_fn(x->arg, p, n);
 
@@ -261,25 +268,18 @@ static ssize_t src_read(struct xfer *x, void *p, size_t n)
 		}
 		return r;
 	}
-	for (;;) {
-		ssize_t r = sys_read(x->fd, p, n);
-		int ret;
+	return read_fd(x, x->fd, false, p, n);
+}
 
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			ret = wait_fd(x->fd, POLLIN);
-			if (ret < 0) {
-				x->what = "poll on the source fd";
-				return ret;
-			}
-			continue;
-		}
-		x->what = "read from the source fd";
-		return -errno;
-	}
+/* Write all of p where the stream goes: to the caller's destination
+ * (save) or to the data fd (load). */
+static int stream_write(struct xfer *x, bool save, const void *p, size_t n)
+{
+	if (!save)
+		return write_all(x, x->dfd, p, n, "write to the data fd");
+	if (x->kind == VFIOMIG_IO_CB)
+		return cb_write_all(x, p, n);
+	return write_all(x, x->fd, p, n, "write to the destination fd");
 }
 
 static size_t chunk(const struct xfer *x, size_t n)
@@ -298,14 +298,17 @@ static bool is_pipe(int fd)
 
 /*
  * splice() between the data fd and a caller's pipe.  Returns 1 when done
- * (end of data), 0 to fall back to the copy loop (the data fd or the other
- * end cannot splice: mtty's data fds have no splice ops -> EINVAL), or
- * -errno.
+ * (end of data), 0 to fall back to the copy loop (the caller's fd is no
+ * pipe, splice is turned off, or the data fd or the other end cannot
+ * splice: mtty's data fds have no splice ops -> EINVAL), or -errno.
  */
 static int splice_loop(struct xfer *x, bool save)
 {
 	int in = save ? x->dfd : x->fd, out = save ? x->fd : x->dfd;
 
+	if (x->kind != VFIOMIG_IO_FD || (x->flags & VFIOMIG_XFER_NO_SPLICE) ||
+	    !is_pipe(x->fd))
+		return 0;
 	for (;;) {
 		size_t want = chunk(x, x->bsize);
 		ssize_t r;
@@ -348,78 +351,52 @@ static int splice_loop(struct xfer *x, bool save)
 	}
 }
 
-static int save_loop(struct xfer *x)
+/* Move the stream through the bounce buffer (splice when it can), either
+ * way, up to the limit or the end. */
+static int copy_loop(struct xfer *x, bool save)
 {
-	ssize_t r;
-	int ret;
+	int ret = splice_loop(x, save);
 
-	if (x->kind == VFIOMIG_IO_BUF) {
-		while (x->done < x->len) {
-			r = data_read(x, (char *)x->buf + x->done,
-				      x->len - (size_t)x->done);
-			if (r <= 0)
-				return (int)r;
-			x->done += (uint64_t)r;
-		}
-		return 0;
-	}
-	if (x->kind == VFIOMIG_IO_FD && !(x->flags & VFIOMIG_XFER_NO_SPLICE) &&
-	    is_pipe(x->fd)) {
-		ret = splice_loop(x, true);
-		if (ret)
-			return ret < 0 ? ret : 0;
-	}
+	if (ret)
+		return ret < 0 ? ret : 0;
 	for (;;) {
 		size_t want = chunk(x, x->bsize);
+		ssize_t r;
 
 		if (!want)
 			return 0;
-		r = data_read(x, x->bounce, want);
+		r = stream_read(x, save, x->bounce, want);
 		if (r <= 0)
 			return (int)r;
-		if (x->kind == VFIOMIG_IO_FD)
-			ret = write_all(x, x->fd, x->bounce, (size_t)r,
-					"write to the destination fd");
-		else
-			ret = cb_write_all(x, x->bounce, (size_t)r);
+		ret = stream_write(x, save, x->bounce, (size_t)r);
 		if (ret < 0)
 			return ret;
 		x->done += (uint64_t)r;
 	}
 }
 
-static int load_loop(struct xfer *x)
+/* A caller's buffer: save fills it until the end of data, load writes all
+ * of it. */
+static int buf_xfer(struct xfer *x, bool save)
 {
-	ssize_t r;
 	int ret;
 
-	if (x->kind == VFIOMIG_IO_BUF) {
+	if (!save) {
 		ret = write_all(x, x->dfd, x->buf, x->len,
 				"write to the data fd");
 		if (!ret)
 			x->done = x->len;
 		return ret;
 	}
-	if (x->kind == VFIOMIG_IO_FD && !(x->flags & VFIOMIG_XFER_NO_SPLICE) &&
-	    is_pipe(x->fd)) {
-		ret = splice_loop(x, false);
-		if (ret)
-			return ret < 0 ? ret : 0;
-	}
-	for (;;) {
-		size_t want = chunk(x, x->bsize);
+	while (x->done < x->len) {
+		ssize_t r = read_fd(x, x->dfd, true, (char *)x->buf + x->done,
+				    x->len - (size_t)x->done);
 
-		if (!want)
-			return 0;
-		r = src_read(x, x->bounce, want);
 		if (r <= 0)
 			return (int)r;
-		ret = write_all(x, x->dfd, x->bounce, (size_t)r,
-				"write to the data fd");
-		if (ret < 0)
-			return ret;
 		x->done += (uint64_t)r;
 	}
+	return 0;
 }
 
 static size_t buffer_size(struct vfiomig_device *dev)
@@ -495,14 +472,16 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	}
 	x.dfd = dev->session.fd;
 
-	if (x.kind != VFIOMIG_IO_BUF) {
+	if (x.kind == VFIOMIG_IO_BUF) {
+		ret = buf_xfer(&x, save);
+	} else {
 		x.bsize = buffer_size(dev);
 		x.bounce = malloc(x.bsize);
 		if (!x.bounce)
 			return -ENOMEM; /* nothing moved: the session lives */
+		ret = copy_loop(&x, save);
+		free(x.bounce);
 	}
-	ret = save ? save_loop(&x) : load_loop(&x);
-	free(x.bounce);
 	if (ret < 0)
 		return session_failed(dev, ret, x.what ? x.what : "transfer");
 	dbg(dev->ctx, "%s: %s %llu bytes", vfm_dev_name(dev), save ? "saved" : "loaded",
