@@ -108,7 +108,10 @@ int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
 /* feature.c: FEATURE_GET|MIGRATION, cached; -ENOTTY without migration. */
 int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags);
 
-/* migration.c: end the session (close the data fd) if any. */
+/* state.c: the state's name for messages, "?" for an unknown number. */
+const char *vfm_state_name(int state);
+
+/* session.c: end the session (close the data fd) if any. */
 void vfm_session_end(struct vfiomig_device *dev);
 
 /* util.c */

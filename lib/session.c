@@ -99,7 +99,7 @@ static int session_failed(struct vfiomig_device *dev, int ret,
 	if (state >= 0)
 		err(dev->ctx, "%s: %s: %s; session ended, device is in %s",
 		    vfm_dev_name(dev), what, strerror(-ret),
-		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
+		    vfm_state_name(state));
 	else
 		err(dev->ctx, "%s: %s: %s; session ended, state unknown",
 		    vfm_dev_name(dev), what, strerror(-ret));
@@ -539,7 +539,7 @@ VFIOMIG_EXPORT int vfiomig_precopy_iterate(
 	if (state != VFIOMIG_STATE_PRE_COPY &&
 	    state != VFIOMIG_STATE_PRE_COPY_P2P) {
 		err(dev->ctx, "%s: precopy round in %s", vfm_dev_name(dev),
-		    vfiomig_state_name(state) ? vfiomig_state_name(state) : "?");
+		    vfm_state_name(state));
 		return -EINVAL;
 	}
 

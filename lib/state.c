@@ -75,6 +75,13 @@ static bool name_eq(const char *want, const char *s)
 	return *s == '\0';
 }
 
+const char *vfm_state_name(int state)
+{
+	const char *n = vfiomig_state_name(state);
+
+	return n ? n : "?";
+}
+
 VFIOMIG_EXPORT int vfiomig_state_parse(const char *name)
 {
 	if (!name)
@@ -242,13 +249,6 @@ static bool arc_closes_session(int from, int to)
 /* ------------------------------------------------------------------ */
 /* Device: get and set                                                 */
 
-static const char *sname(int s)
-{
-	const char *n = vfiomig_state_name(s);
-
-	return n ? n : "?";
-}
-
 static int get_state(struct vfiomig_device *dev)
 {
 	struct vfio_device_feature_mig_state mig = { .data_fd = -1 };
@@ -287,12 +287,14 @@ static void session_install(struct vfiomig_device *dev, int fd, int from,
 		 * for the driver, so drop it and keep the new one. */
 		warn(dev->ctx,
 		     "%s: %s->%s returned data fd %d while fd %d was open: protocol error, closing the old one",
-		     vfm_dev_name(dev), sname(from), sname(to), fd, dev->session.fd);
+		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+		     fd, dev->session.fd);
 		vfm_session_end(dev);
 	}
 	if (!vfiomig_arc_opens_session(from, to))
 		warn(dev->ctx, "%s: %s->%s unexpectedly returned data fd %d",
-		     vfm_dev_name(dev), sname(from), sname(to), fd);
+		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+		     fd);
 	dev->session.fd = fd;
 	dev->session.saving = to != S_RESUMING;
 	dbg(dev->ctx, "%s: %s session on fd %d", vfm_dev_name(dev),
@@ -307,7 +309,7 @@ static void session_sync(struct vfiomig_device *dev, int state)
 	if (dev->session.saving ? saving_group(state) : state == S_RESUMING)
 		return;
 	dbg(dev->ctx, "%s: device in %s: ending the %s session", vfm_dev_name(dev),
-	    sname(state), dev->session.saving ? "saving" : "resuming");
+	    vfm_state_name(state), dev->session.saving ? "saving" : "resuming");
 	vfm_session_end(dev);
 }
 
@@ -345,7 +347,7 @@ static int walk_arcs(struct vfiomig_device *dev, int cur, const int *path,
 			return ret;
 		}
 		dbg(dev->ctx, "%s: %s->%s (data fd %d)", vfm_dev_name(dev),
-		    sname(from), sname(to), fd);
+		    vfm_state_name(from), vfm_state_name(to), fd);
 		if (arc_closes_session(from, to))
 			vfm_session_end(dev);
 		if (fd >= 0)
@@ -364,7 +366,8 @@ static int walk_combined(struct vfiomig_device *dev, int cur, const int *path,
 	if (ret < 0)
 		return ret;
 	dbg(dev->ctx, "%s: %s->%s in one SET, %d arcs (data fd %d)",
-	    vfm_dev_name(dev), sname(cur), sname(path[n - 1]), n, fd);
+	    vfm_dev_name(dev), vfm_state_name(cur),
+	    vfm_state_name(path[n - 1]), n, fd);
 	for (int i = 0; i < n; i++)
 		if (arc_closes_session(i ? path[i - 1] : cur, path[i]))
 			vfm_session_end(dev);
@@ -417,7 +420,8 @@ static int recover(struct vfiomig_device *dev, int state, int policy,
 		n = plan(state, rstate, flags, path);
 		if (n < 0) {
 			err(dev->ctx, "%s: recovery: no path %s->%s; resetting",
-			    vfm_dev_name(dev), sname(state), sname(rstate));
+			    vfm_dev_name(dev), vfm_state_name(state),
+			    vfm_state_name(rstate));
 			do_reset(dev);
 			break;
 		}
@@ -427,12 +431,13 @@ static int recover(struct vfiomig_device *dev, int state, int policy,
 			/* e.g. an incomplete stream: RESUMING->STOP fails
 			 * again, and only a reset aborts RESUMING. */
 			err(dev->ctx, "%s: recovery: %s->%s failed: %s; resetting",
-			    vfm_dev_name(dev), sname(failed ? path[failed - 1] : state),
-			    sname(path[failed]), strerror(-ret));
+			    vfm_dev_name(dev),
+			    vfm_state_name(failed ? path[failed - 1] : state),
+			    vfm_state_name(path[failed]), strerror(-ret));
 			do_reset(dev);
 		} else {
 			info(dev->ctx, "%s: recovery: now %s", vfm_dev_name(dev),
-			     sname(rstate));
+			     vfm_state_name(rstate));
 		}
 		break;
 	}
@@ -481,7 +486,8 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	}
 	if (!state_supported(target, mflags)) {
 		err(dev->ctx, "%s: state %s not supported (migration flags 0x%llx)",
-		    vfm_dev_name(dev), sname(target), (unsigned long long)mflags);
+		    vfm_dev_name(dev), vfm_state_name(target),
+		    (unsigned long long)mflags);
 		return -EINVAL;
 	}
 	if (policy == VFIOMIG_RECOVER_STATE &&
@@ -500,7 +506,7 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	}
 	if (expect >= 0 && cur != expect) {
 		err(dev->ctx, "%s: device is in %s, not %s", vfm_dev_name(dev),
-		    sname(cur), sname(expect));
+		    vfm_state_name(cur), vfm_state_name(expect));
 		OPTS_SET(opts, state, cur);
 		return -EINVAL;
 	}
@@ -518,7 +524,8 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	n = plan(cur, target, mflags, path);
 	if (n < 0) {
 		err(dev->ctx, "%s: no path %s->%s (migration flags 0x%llx)",
-		    vfm_dev_name(dev), sname(cur), sname(target),
+		    vfm_dev_name(dev), vfm_state_name(cur),
+		    vfm_state_name(target),
 		    (unsigned long long)mflags);
 		OPTS_SET(opts, state, cur);
 		return n;
@@ -557,12 +564,14 @@ static int state_set(struct vfiomig_device *dev, int target, int expect,
 	}
 	if (state >= 0) {
 		err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
-		    vfm_dev_name(dev), sname(ffrom), sname(fto), strerror(-ret),
-		    sname(state));
+		    vfm_dev_name(dev), vfm_state_name(ffrom),
+		    vfm_state_name(fto), strerror(-ret),
+		    vfm_state_name(state));
 		session_sync(dev, state);
 	} else {
 		err(dev->ctx, "%s: %s->%s failed: %s; state unknown (GET: %s)",
-		    vfm_dev_name(dev), sname(ffrom), sname(fto), strerror(-ret),
+		    vfm_dev_name(dev), vfm_state_name(ffrom),
+		    vfm_state_name(fto), strerror(-ret),
 		    strerror(-state));
 	}
 
