@@ -504,20 +504,20 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 	memcpy(r, ranges, nranges * sizeof(*r));
 	qsort(r, nranges, sizeof(*r), cmp_range);
 	for (size_t i = 0; i < nranges; i++) {
-		ret = 0;
-		if (!r[i].length || r[i].iova % 4096 || r[i].length % 4096)
-			ret = -EINVAL;
-		else if (r[i].iova + r[i].length < r[i].iova)
+		const char *why = NULL;
+
+		ret = -EINVAL;
+		if (!r[i].length || r[i].iova % 4096 || r[i].length % 4096) {
+			why = "empty or not 4 KiB aligned";
+		} else if (r[i].iova + r[i].length < r[i].iova) {
+			why = "ends past 2^64";
 			ret = -EOVERFLOW;
-		else if (i && r[i - 1].iova + r[i - 1].length > r[i].iova)
-			ret = -EINVAL;
-		if (ret) {
+		} else if (i && r[i - 1].iova + r[i - 1].length > r[i].iova) {
+			why = "overlaps another range";
+		}
+		if (why) {
 			err(tr->ctx, "dirty start: range [%#" PRIx64 ", +%#"
-			    PRIx64 "): %s", r[i].iova, r[i].length,
-			    ret == -EOVERFLOW ? "ends past 2^64" :
-			    r[i].length && !(r[i].iova % 4096) &&
-			    !(r[i].length % 4096) ? "overlaps another range" :
-			    "empty or not 4 KiB aligned");
+			    PRIx64 "): %s", r[i].iova, r[i].length, why);
 			free(r);
 			return ret;
 		}
