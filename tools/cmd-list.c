@@ -97,7 +97,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		status = EXIT_FAIL;
 		goto out;
 	}
-	qsort(es.v, es.n, sizeof(*es.v), cmp_entry);
+	if (es.n) /* no devices: es.v is NULL, which qsort must not get */
+		qsort(es.v, es.n, sizeof(*es.v), cmp_entry);
 
 	if (c->json) {
 		json_init(&j, stdout);
