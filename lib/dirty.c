@@ -72,7 +72,7 @@ uint64_t *vfm_dirty_scratch(struct vfiomig_dirty *tr, uint64_t nbits)
 
 /* Page-aligned and a whole number of pages, so that a kernel that writes
  * a little past the bits asked for (whole pinned pages) stays inside. */
-static int scratch_alloc(struct vfiomig_dirty *tr, size_t bytes)
+int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)
 {
 	void *p;
 
@@ -85,11 +85,6 @@ static int scratch_alloc(struct vfiomig_dirty *tr, size_t bytes)
 	tr->scratch = p;
 	tr->scratch_bytes = bytes;
 	return 0;
-}
-
-int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)
-{
-	return scratch_alloc(tr, bytes);
 }
 
 int vfm_dirty_unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
@@ -524,7 +519,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 	}
 	tr->ranges = r;
 	tr->nranges = nranges;
-	ret = scratch_alloc(tr, VFM_DIRTY_SCRATCH_BYTES);
+	ret = vfm_dirty_scratch_reserve(tr, VFM_DIRTY_SCRATCH_BYTES);
 	if (!ret)
 		ret = tr->ops->start(tr, &ps);
 	if (ret) {
