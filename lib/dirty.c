@@ -464,6 +464,21 @@ VFIOMIG_EXPORT int vfiomig_dirty_hwpt_id(const struct vfiomig_dirty *tr)
 		       (int)tr->hwpt_id : -ENOENT;
 }
 
+/* Free what start() took: the ranges, the DMA logging plan, the scratch
+ * buffer. */
+static void drop_started(struct vfiomig_dirty *tr)
+{
+	free(tr->ranges);
+	tr->ranges = NULL;
+	tr->nranges = 0;
+	free(tr->plan);
+	tr->plan = NULL;
+	tr->nplan = 0;
+	free(tr->scratch);
+	tr->scratch = NULL;
+	tr->scratch_bytes = 0;
+}
+
 static int cmp_range(const void *a, const void *b)
 {
 	const struct vfiomig_range *x = a, *y = b;
@@ -523,12 +538,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 	if (!ret)
 		ret = tr->ops->start(tr, &ps);
 	if (ret) {
-		free(tr->ranges);
-		tr->ranges = NULL;
-		tr->nranges = 0;
-		free(tr->scratch);
-		tr->scratch = NULL;
-		tr->scratch_bytes = 0;
+		drop_started(tr);
 		return ret;
 	}
 	tr->page_size = ps;
@@ -549,15 +559,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_stop(struct vfiomig_dirty *tr)
 		return 0;
 	ret = tr->ops->stop(tr);
 	tr->started = false;
-	free(tr->ranges);
-	tr->ranges = NULL;
-	tr->nranges = 0;
-	free(tr->plan);
-	tr->plan = NULL;
-	tr->nplan = 0;
-	free(tr->scratch);
-	tr->scratch = NULL;
-	tr->scratch_bytes = 0;
+	drop_started(tr);
 	return ret;
 }
 
