@@ -173,62 +173,43 @@ static int dmalog_stop(struct vfiomig_dirty *tr)
 	return ret;
 }
 
-/*
- * Per device, per planned range inside the query: REPORT into the scratch
- * buffer at the device's page size, chunks aligned to the chunk size in
- * absolute IOVA (so a chunk never splits a large IOMMU page), then merge
- * into the caller's bitmap.
- */
+/* One REPORT of dev (arg) into buf. */
+static int report(struct vfiomig_dirty *tr, void *arg, uint64_t iova,
+		  uint64_t length, uint64_t kps, uint64_t *buf)
+{
+	struct vfiomig_device *dev = arg;
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = iova,
+		.length = length,
+		.page_size = kps,
+		.bitmap = (uintptr_t)buf,
+	};
+	int ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_GET |
+				   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			      &rep, sizeof(rep));
+
+	if (ret)
+		err(tr->ctx, "%s: DMA_LOGGING_REPORT [%#" PRIx64 ", +%#" PRIx64
+		    ") page size %#" PRIx64 ": %s", vfm_dev_name(dev), iova,
+		    length, kps, strerror(-ret));
+	return ret;
+}
+
+/* Per device, the planned ranges inside the query, REPORTed at the
+ * device's page size. */
 static int dmalog_query(struct vfiomig_dirty *tr, uint64_t iova,
 			uint64_t length, uint64_t ps, uint64_t *bm,
 			unsigned int flags)
 {
-	uint64_t end = iova + length, nbits = length / ps;
-
 	(void)flags; /* REPORT always clears */
 	for (size_t d = 0; d < tr->ndevs; d++) {
-		struct vfiomig_device *dev = tr->devs[d];
-		uint64_t kps = tr->dd[d].log_pgsize;
-		uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
+		int ret = vfm_dirty_read_chunked(tr, tr->plan, tr->nplan, iova,
+						 length, ps, bm,
+						 tr->dd[d].log_pgsize, report,
+						 tr->devs[d]);
 
-		for (size_t j = vfm_ranges_find(tr->plan, tr->nplan, iova);
-		     j < tr->nplan && tr->plan[j].iova < end; j++) {
-			const struct vfiomig_range *r = &tr->plan[j];
-			uint64_t a = r->iova > iova ? r->iova : iova;
-			uint64_t b = r->iova + r->length < end ?
-					     r->iova + r->length : end;
-			/* Pages of kps covering [a, b), as [pa, pb] by index. */
-			uint64_t p = a / kps, plast = (b - 1) / kps;
-
-			while (p <= plast) {
-				uint64_t next = (p / chunk_pages + 1) * chunk_pages;
-				uint64_t n = (next - 1 < plast ? next - 1 : plast) -
-					     p + 1;
-				uint64_t *buf = vfm_dirty_scratch(tr, n);
-				struct vfio_device_feature_dma_logging_report rep = {
-					.iova = p * kps,
-					.length = n * kps,
-					.page_size = kps,
-					.bitmap = (uintptr_t)buf,
-				};
-				int ret;
-
-				ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_GET |
-						VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-						&rep, sizeof(rep));
-				if (ret) {
-					err(tr->ctx, "%s: DMA_LOGGING_REPORT [%#"
-					    PRIx64 ", +%#" PRIx64 ") page size %#"
-					    PRIx64 ": %s", vfm_dev_name(dev),
-					    p * kps, n * kps, kps,
-					    strerror(-ret));
-					return ret;
-				}
-				vfm_bitmap_merge(bm, iova, ps, nbits, buf, p * kps,
-						 kps, n);
-				p += n;
-			}
-		}
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

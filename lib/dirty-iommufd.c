@@ -229,52 +229,40 @@ static int iommufd_stop(struct vfiomig_dirty *tr)
 	return set_tracking(tr, false);
 }
 
-/* Per tracked range inside the query, chunked like dirty-dmalog.c, at the
- * tracker's page size. */
+/* One GET_DIRTY_BITMAP into buf; arg points to the query's flags. */
+static int get_bitmap(struct vfiomig_dirty *tr, void *arg, uint64_t iova,
+		      uint64_t length, uint64_t kps, uint64_t *buf)
+{
+	const unsigned int *flags = arg;
+	struct iommu_hwpt_get_dirty_bitmap g = {
+		.size = sizeof(g),
+		.hwpt_id = tr->hwpt_id,
+		.flags = *flags & VFIOMIG_DIRTY_NO_CLEAR ?
+				 IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
+		.iova = iova,
+		.length = length,
+		.page_size = kps,
+		.data = (uintptr_t)buf,
+	};
+	int ret = sys_ioctl(tr->iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g);
+
+	if (ret < 0) {
+		err(tr->ctx, "IOMMU_HWPT_GET_DIRTY_BITMAP HWPT %u [%#" PRIx64
+		    ", +%#" PRIx64 ") page size %#" PRIx64 ": %s", tr->hwpt_id,
+		    iova, length, kps, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* The tracked ranges inside the query, at the tracker's page size. */
 static int iommufd_query(struct vfiomig_dirty *tr, uint64_t iova,
 			 uint64_t length, uint64_t ps, uint64_t *bm,
 			 unsigned int flags)
 {
-	uint64_t end = iova + length, nbits = length / ps, kps = tr->page_size;
-	uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
-
-	for (size_t j = vfm_ranges_find(tr->ranges, tr->nranges, iova);
-	     j < tr->nranges && tr->ranges[j].iova < end; j++) {
-		const struct vfiomig_range *r = &tr->ranges[j];
-		uint64_t a = r->iova > iova ? r->iova : iova;
-		uint64_t b = r->iova + r->length < end ? r->iova + r->length : end;
-		uint64_t p = a / kps, plast = (b - 1) / kps;
-
-		while (p <= plast) {
-			uint64_t next = (p / chunk_pages + 1) * chunk_pages;
-			uint64_t n = (next - 1 < plast ? next - 1 : plast) - p + 1;
-			uint64_t *buf = vfm_dirty_scratch(tr, n);
-			struct iommu_hwpt_get_dirty_bitmap g = {
-				.size = sizeof(g),
-				.hwpt_id = tr->hwpt_id,
-				.flags = flags & VFIOMIG_DIRTY_NO_CLEAR ?
-					IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
-				.iova = p * kps,
-				.length = n * kps,
-				.page_size = kps,
-				.data = (uintptr_t)buf,
-			};
-			int ret = sys_ioctl(tr->iommufd,
-					    IOMMU_HWPT_GET_DIRTY_BITMAP, &g);
-
-			if (ret < 0) {
-				err(tr->ctx, "IOMMU_HWPT_GET_DIRTY_BITMAP HWPT %u "
-				    "[%#" PRIx64 ", +%#" PRIx64 ") page size %#"
-				    PRIx64 ": %s", tr->hwpt_id, p * kps,
-				    n * kps, kps, strerror(-ret));
-				return ret;
-			}
-			vfm_bitmap_merge(bm, iova, ps, nbits, buf, p * kps, kps,
-					 n);
-			p += n;
-		}
-	}
-	return 0;
+	return vfm_dirty_read_chunked(tr, tr->ranges, tr->nranges, iova,
+				      length, ps, bm, tr->page_size,
+				      get_bitmap, &flags);
 }
 
 const struct vfm_dirty_ops vfm_dirty_iommufd_ops = {

@@ -70,6 +70,40 @@ uint64_t *vfm_dirty_scratch(struct vfiomig_dirty *tr, uint64_t nbits)
 	return tr->scratch;
 }
 
+int vfm_dirty_read_chunked(struct vfiomig_dirty *tr,
+			   const struct vfiomig_range *r, size_t nr,
+			   uint64_t iova, uint64_t length, uint64_t ps,
+			   uint64_t *bm, uint64_t kps, vfm_dirty_read_fn fn,
+			   void *arg)
+{
+	uint64_t end = iova + length, nbits = length / ps;
+	uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
+
+	for (size_t j = vfm_ranges_find(r, nr, iova);
+	     j < nr && r[j].iova < end; j++) {
+		uint64_t a = r[j].iova > iova ? r[j].iova : iova;
+		uint64_t b = r[j].iova + r[j].length < end ?
+				     r[j].iova + r[j].length : end;
+		/* Pages of kps covering [a, b), as [p, plast] by index. */
+		uint64_t p = a / kps, plast = (b - 1) / kps;
+
+		while (p <= plast) {
+			uint64_t next = (p / chunk_pages + 1) * chunk_pages;
+			uint64_t n = (next - 1 < plast ? next - 1 : plast) -
+				     p + 1;
+			uint64_t *buf = vfm_dirty_scratch(tr, n);
+			int ret = fn(tr, arg, p * kps, n * kps, kps, buf);
+
+			if (ret)
+				return ret;
+			vfm_bitmap_merge(bm, iova, ps, nbits, buf, p * kps, kps,
+					 n);
+			p += n;
+		}
+	}
+	return 0;
+}
+
 /* Page-aligned and a whole number of pages, so that a kernel that writes
  * a little past the bits asked for (whole pinned pages) stays inside. */
 int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)

@@ -173,6 +173,24 @@ static inline uint64_t vfm_dirty_scratch_bits(const struct vfiomig_dirty *tr)
 	return (uint64_t)tr->scratch_bytes * 8;
 }
 
+/* Fill buf with the dirty bits of [iova, iova + length) at page size kps
+ * (one kernel call); 0 or -errno. */
+typedef int (*vfm_dirty_read_fn)(struct vfiomig_dirty *tr, void *arg,
+				 uint64_t iova, uint64_t length, uint64_t kps,
+				 uint64_t *buf);
+/*
+ * OR into bm (based at iova, ps-byte pages) the dirty pages of every range
+ * of sorted r[0..nr) inside [iova, iova + length), read by fn at page size
+ * kps through the scratch buffer: in chunks aligned to the chunk size in
+ * absolute IOVA, so a chunk never splits a large IOMMU page.  0 or fn's
+ * first error.
+ */
+int vfm_dirty_read_chunked(struct vfiomig_dirty *tr,
+			   const struct vfiomig_range *r, size_t nr,
+			   uint64_t iova, uint64_t length, uint64_t ps,
+			   uint64_t *bm, uint64_t kps, vfm_dirty_read_fn fn,
+			   void *arg);
+
 /* iommufd helpers (dirty-iommufd.c), also used by the device-level
  * vfiomig_iommufd_hw_caps(). */
 int vfm_iommufd_hw_caps(int iommufd, uint32_t dev_id, uint64_t *caps);
