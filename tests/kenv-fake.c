@@ -4,21 +4,12 @@
  * machine like the VM's (three mtty instances, both IOMMU paths), and must
  * leave no fake fd open.
  */
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <syslog.h>
-
 #include "fake.h"
 #include "kenv.h"
 
 /* Groups and cdev numbers of the three mtty instances. */
 #define KENV_FAKE_GROUP0 0
 #define KENV_FAKE_CDEV0 0
-
-static struct vfiomig_ctx *kctx;
-static char kpath[PATH_MAX];
 
 void kenv_setup(void)
 {
@@ -44,8 +35,7 @@ void kenv_teardown(void)
 {
 	int open_fds = fake_open_fds();
 
-	vfiomig_ctx_free(kctx);
-	kctx = NULL;
+	kenv_ctx_free();
 	ck_assert_int_eq(fake_fini(), open_fds);
 	ck_assert_msg(open_fds == 0, "%d fake fd(s) leaked", open_fds);
 }
@@ -65,54 +55,9 @@ const char *kenv_dev_root(void)
 	return fake_dev_root();
 }
 
-__attribute__((format(printf, 6, 0)))
-static void kenv_log(void *data, int priority, const char *file, int line,
-		     const char *fn, const char *format, va_list args)
-{
-	size_t n;
-
-	(void)data;
-	if (!format)
-		return;
-	n = strlen(format);
-	fprintf(stderr, "vfiomig[%d] %s:%d %s: ", priority, file, line, fn);
-	vfprintf(stderr, format, args);
-	if (!n || format[n - 1] != '\n')
-		fputc('\n', stderr);
-}
-
-struct vfiomig_ctx *kenv_ctx(void)
-{
-	struct vfiomig_ctx_opts o = {
-		.sz = sizeof(o),
-		.sysfs_root = fake_sysfs_root(),
-		.dev_root = fake_dev_root(),
-	};
-
-	if (kctx)
-		return kctx;
-	ck_assert_int_eq(vfiomig_ctx_new(&o, &kctx), 0);
-	if (getenv("VFIOMIG_TEST_LOG")) {
-		vfiomig_ctx_set_log_fn(kctx, kenv_log, NULL);
-		vfiomig_ctx_set_log_priority(kctx, LOG_DEBUG);
-	}
-	return kctx;
-}
-
 bool kenv_has_iommufd(void)
 {
 	return true;
-}
-
-const char *kenv_sysfs_path(const char *uuid)
-{
-	char link[PATH_MAX];
-
-	snprintf(link, sizeof(link), "%s/bus/mdev/devices/%s",
-		 fake_sysfs_root(), uuid);
-	if (!realpath(link, kpath))
-		snprintf(kpath, sizeof(kpath), "%s", link);
-	return kpath;
 }
 
 int kenv_open_fake_fds(void)

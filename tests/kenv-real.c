@@ -15,15 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
 
 #include "kenv.h"
-
-static struct vfiomig_ctx *kctx;
-static char kpath[PATH_MAX];
 
 static const char *uuid_env(const char *var, const char *def)
 {
@@ -102,8 +98,7 @@ void kenv_setup(void)
 
 void kenv_teardown(void)
 {
-	vfiomig_ctx_free(kctx);
-	kctx = NULL;
+	kenv_ctx_free();
 }
 
 bool kenv_is_real(void)
@@ -121,34 +116,6 @@ const char *kenv_dev_root(void)
 	return NULL;
 }
 
-__attribute__((format(printf, 6, 0)))
-static void kenv_log(void *data, int priority, const char *file, int line,
-		     const char *fn, const char *format, va_list args)
-{
-	size_t n;
-
-	(void)data;
-	if (!format)
-		return;
-	n = strlen(format);
-	fprintf(stderr, "vfiomig[%d] %s:%d %s: ", priority, file, line, fn);
-	vfprintf(stderr, format, args);
-	if (!n || format[n - 1] != '\n')
-		fputc('\n', stderr);
-}
-
-struct vfiomig_ctx *kenv_ctx(void)
-{
-	if (kctx)
-		return kctx;
-	ck_assert_int_eq(vfiomig_ctx_new(NULL, &kctx), 0);
-	if (getenv("VFIOMIG_TEST_LOG")) {
-		vfiomig_ctx_set_log_fn(kctx, kenv_log, NULL);
-		vfiomig_ctx_set_log_priority(kctx, LOG_DEBUG);
-	}
-	return kctx;
-}
-
 bool kenv_has_iommufd(void)
 {
 	char p[PATH_MAX];
@@ -156,16 +123,6 @@ bool kenv_has_iommufd(void)
 	snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vfio-dev",
 		 uuid_env("VFIOMIG_MTTY2", KENV_MTTY2_UUID));
 	return access("/dev/iommu", F_OK) == 0 && access(p, F_OK) == 0;
-}
-
-const char *kenv_sysfs_path(const char *uuid)
-{
-	char link[PATH_MAX];
-
-	snprintf(link, sizeof(link), "/sys/bus/mdev/devices/%s", uuid);
-	if (!realpath(link, kpath))
-		snprintf(kpath, sizeof(kpath), "%s", link);
-	return kpath;
 }
 
 int kenv_open_fake_fds(void)

@@ -31,6 +31,8 @@ const char *kenv_dev_root(void);
 /* A context on the current kernel, logging to stderr at LOG_DEBUG when
  * VFIOMIG_TEST_LOG is set. */
 struct vfiomig_ctx *kenv_ctx(void);
+/* Free it (kenv_teardown); the next kenv_ctx() makes a new one. */
+void kenv_ctx_free(void);
 /* Is the cdev/iommufd path there? */
 bool kenv_has_iommufd(void);
 

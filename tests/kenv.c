@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What the kernel-facing cases get the same way on both kernels: the
+ * context (on kenv_sysfs_root()/kenv_dev_root(), which are NULL on the real
+ * kernel) with its optional log, and a device's sysfs path.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "kenv.h"
+
+static struct vfiomig_ctx *kctx;
+static char kpath[PATH_MAX];
+
+__attribute__((format(printf, 6, 0)))
+static void kenv_log(void *data, int priority, const char *file, int line,
+		     const char *fn, const char *format, va_list args)
+{
+	size_t n;
+
+	(void)data;
+	if (!format)
+		return;
+	n = strlen(format);
+	fprintf(stderr, "vfiomig[%d] %s:%d %s: ", priority, file, line, fn);
+	vfprintf(stderr, format, args);
+	if (!n || format[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+struct vfiomig_ctx *kenv_ctx(void)
+{
+	struct vfiomig_ctx_opts o = {
+		.sz = sizeof(o),
+		.sysfs_root = kenv_sysfs_root(),
+		.dev_root = kenv_dev_root(),
+	};
+
+	if (kctx)
+		return kctx;
+	ck_assert_int_eq(vfiomig_ctx_new(&o, &kctx), 0);
+	if (getenv("VFIOMIG_TEST_LOG")) {
+		vfiomig_ctx_set_log_fn(kctx, kenv_log, NULL);
+		vfiomig_ctx_set_log_priority(kctx, LOG_DEBUG);
+	}
+	return kctx;
+}
+
+void kenv_ctx_free(void)
+{
+	vfiomig_ctx_free(kctx);
+	kctx = NULL;
+}
+
+const char *kenv_sysfs_path(const char *uuid)
+{
+	const char *root = kenv_sysfs_root();
+	char link[PATH_MAX];
+
+	snprintf(link, sizeof(link), "%s/bus/mdev/devices/%s",
+		 root ? root : "/sys", uuid);
+	if (!realpath(link, kpath))
+		snprintf(kpath, sizeof(kpath), "%s", link);
+	return kpath;
+}
