@@ -1827,6 +1827,7 @@ static int device_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 __attribute__((weak)) short fake_hook_data_poll(struct fake_fd *f,
 						 short events)
 {
+	(void)f, (void)events;
 	return FAKE_DEFAULT_POLLMASK;
 }
 
@@ -1850,6 +1851,7 @@ __attribute__((weak)) void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas
 						   uint64_t iova,
 						   uint64_t length)
 {
+	(void)ioas, (void)iova, (void)length;
 }
 
 /* Config space: mtty_create_config_space, or a PCI header for the
