@@ -74,6 +74,15 @@ static int iommufd_path(struct vfiomig_device *dev,
 		    vfm_dev_name(dev), path, di->iommu_group);
 		goto fail;
 	}
+	if (ret == -EINVAL) {
+		/* Our fresh fd, flags 0 and a valid iommufd leave one cause:
+		 * the cdev path opens a device once (vfio_main.c:vfio_df_open),
+		 * so another cdev fd holds it. Say so as the group path does. */
+		err(ctx, "%s: cannot bind %s to iommufd: the device is already open through another VFIO cdev fd (in use by another process?)",
+		    vfm_dev_name(dev), path);
+		ret = -EBUSY;
+		goto fail;
+	}
 	if (ret < 0) {
 		err(ctx, "%s: VFIO_DEVICE_BIND_IOMMUFD on %s: %s", vfm_dev_name(dev),
 		    path, strerror(-ret));

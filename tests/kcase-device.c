@@ -328,6 +328,22 @@ START_TEST(ebusy_group_while_cdev)
 }
 END_TEST
 
+START_TEST(ebusy_cdev_twice)
+{
+	struct vfiomig_device *a;
+
+	NEED_IOMMUFD();
+	a = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	/* The kernel answers BIND with EINVAL (one cdev open per device);
+	 * the library reports the device as busy. */
+	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD), -EBUSY);
+	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_AUTO), -EBUSY);
+	vfiomig_device_free(a);
+	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD), 0);
+	no_leaks();
+}
+END_TEST
+
 /* ------------------------------------------------------------ features */
 
 static void caps_on(int path)
@@ -657,6 +673,7 @@ Suite *kcase_device_suite(void)
 	tcase_add_test(tc, ebusy_group_twice);
 	tcase_add_test(tc, ebusy_cdev_while_group);
 	tcase_add_test(tc, ebusy_group_while_cdev);
+	tcase_add_test(tc, ebusy_cdev_twice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("device-feature");

@@ -226,22 +226,6 @@ int cli_try_open(struct cli *c, const char *name, struct vfiomig_device **devp)
 		return -ENOMEM;
 	cli_clear_err(c);
 	ret = vfiomig_device_open(ctx, name, &o, devp);
-	/* BIND answers EINVAL for a device bound through another cdev fd
-	 * (contract 11.2); the group path then says EBUSY. */
-	if (ret == -EINVAL && c->iommu == VFIOMIG_IOMMU_AUTO) {
-		VFIOMIG_OPTS(vfiomig_open_opts, o1, .iommu = VFIOMIG_IOMMU_TYPE1);
-		char saved[sizeof(c->last_err)];
-		struct vfiomig_device *dev = NULL;
-
-		memcpy(saved, c->last_err, sizeof(saved));
-		if (vfiomig_device_open(ctx, name, &o1, &dev) == -EBUSY) {
-			cli_clear_err(c);
-			ret = -EBUSY;
-		} else {
-			vfiomig_device_free(dev);
-			memcpy(c->last_err, saved, sizeof(saved));
-		}
-	}
 	if (ret)
 		*devp = NULL;
 	return ret;
