@@ -25,6 +25,7 @@
 #include <linux/vfio.h>
 
 #include "kenv.h"
+#include "mig-oracle.h"
 
 #define ST(x) VFIOMIG_STATE_##x
 #define MTTY_FLAGS (VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P | VFIOMIG_MIG_PRE_COPY)
@@ -128,21 +129,11 @@ static void go(struct vfiomig_device *dev, int to, unsigned int mode)
 	VFIOMIG_OPTS(vfiomig_set_opts, so, .flags = mode);
 	int cur = vfiomig_state_get(dev), before = vfiomig_data_fd(dev), after;
 	int path[8], n = vfiomig_state_plan(cur, to, MTTY_FLAGS, path, 8);
-	bool open_ = before >= 0, opened = false;
+	bool open_, opened;
 
 	ck_assert_int_ge(cur, 0);
 	ck_assert_int_ge(n, 0);
-	for (int i = 0; i < n; i++) {
-		int from = i ? path[i - 1] : cur;
-
-		if ((from == ST(PRE_COPY) && path[i] == ST(RUNNING)) ||
-		    (from == ST(PRE_COPY_P2P) && path[i] == ST(RUNNING_P2P)) ||
-		    (from == ST(STOP_COPY) && path[i] == ST(STOP)) ||
-		    (from == ST(RESUMING) && path[i] == ST(STOP)))
-			open_ = false;
-		if (vfiomig_arc_opens_session(from, path[i]))
-			open_ = opened = true;
-	}
+	open_ = oracle_session_after(cur, path, n, before >= 0, &opened);
 	/* RESUMING -> STOP loads: it needs a whole stream */
 	if (cur == ST(RESUMING) && to != cur)
 		load_buf(dev, valid, sizeof(valid));

@@ -24,6 +24,7 @@
 #include "vfiomig.h"
 #include "fake.h"
 #include "fake-internal.h"
+#include "mig-oracle.h"
 /* white box: splice_path puts a real file in place of the data fd */
 #include "../lib/internal.h"
 
@@ -838,20 +839,10 @@ static void go(struct vfiomig_device *dev, int id, int to, unsigned int mode,
 	VFIOMIG_OPTS(vfiomig_set_opts, so, .flags = mode);
 	int cur = fake_dev_state(id), before = vfiomig_data_fd(dev), after;
 	int path[8], n = vfiomig_state_plan(cur, to, flags, path, 8);
-	bool open_ = before >= 0, opened = false;
+	bool open_, opened;
 
 	ck_assert_int_ge(n, 0);
-	for (int i = 0; i < n; i++) {
-		int from = i ? path[i - 1] : cur;
-
-		if ((from == ST(PRE_COPY) && path[i] == ST(RUNNING)) ||
-		    (from == ST(PRE_COPY_P2P) && path[i] == ST(RUNNING_P2P)) ||
-		    (from == ST(STOP_COPY) && path[i] == ST(STOP)) ||
-		    (from == ST(RESUMING) && path[i] == ST(STOP)))
-			open_ = false;
-		if (vfiomig_arc_opens_session(from, path[i]))
-			open_ = opened = true;
-	}
+	open_ = oracle_session_after(cur, path, n, before >= 0, &opened);
 	if (cur == ST(RESUMING) && to != cur)
 		feed_valid(dev);
 	ck_assert_msg(vfiomig_state_set(dev, to, &so) == 0, "%s->%s flags %#llx",
