@@ -7,7 +7,7 @@
  * interposing exactly these libc symbols, so anything the library touches
  * must be on this list:
  *
- *   open openat close ioctl read write pread pwrite poll splice
+ *   open openat close ioctl read write pread pwrite poll splice fcntl
  *
  * sysfs is read with ordinary file and directory calls under the context's
  * sysfs root; tests point that root at a fake tree instead.
@@ -20,9 +20,41 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <errno.h>
+
+/*
+ * Moves a fd the kernel just handed us off 0, 1 and 2.  A process started
+ * with a standard fd closed gets its next open() there, and a later printf
+ * or read of stdin would then reach the device.  A fd 0-2 is closed whether
+ * the move worked or not; a fd above 2, or a negative one (an error from
+ * the call that made it, e.g. -errno from sys_ioctl), is returned unchanged.
+ * Returns the fd to use (> 2, O_CLOEXEC if moved) or -errno.
+ */
+static inline int sys_fd_above_stdio(int fd)
+{
+	int moved, saved;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	saved = errno;
+	close(fd);
+	return moved < 0 ? -saved : moved;
+}
+
+/* Returns a fd above 2, O_CLOEXEC, or -1 with errno set (like open()). */
 static inline int sys_open(const char *path, int flags)
 {
-	return open(path, flags | O_CLOEXEC);
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	fd = sys_fd_above_stdio(fd);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	return fd;
 }
 
 static inline int sys_close(int fd)
