@@ -94,7 +94,7 @@ static int devinfo_lookup(const struct vfiomig_ctx *ctx, const char *name,
 	ret = resolve_name(ctx, name, resolved);
 	if (ret)
 		return ret;
-	ret = vfm_devinfo_read(resolved, di);
+	ret = vfm_devinfo_read(ctx, resolved, di);
 	if (ret)
 		err(ctx, "%s: cannot read %s: %s", name, resolved,
 		    strerror(-ret));

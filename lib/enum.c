@@ -27,36 +27,112 @@ static bool is_vfio(const struct vfm_devinfo *di, bool mdev)
 	       has_suffix(di->driver, "_vfio_pci");
 }
 
+/* More entries than this in one bus directory is not a machine's sysfs:
+ * enumeration stops there rather than grow without bound. */
+#define BUS_ENTRIES_MAX 65536
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static int names_add(struct names *ns, const char *name)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? 2 * ns->cap : 64;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	ns->v[ns->n] = strdup(name);
+	return ns->v[ns->n] ? (int)++ns->n : -ENOMEM;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of dir, sorted, at most BUS_ENTRIES_MAX of them.  A missing
+ * dir is an empty list: no such bus on this machine. */
+static int read_bus(struct vfiomig_ctx *ctx, const char *dir,
+		    struct names *ns)
+{
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d) {
+		dbg(ctx, "enum: %s: %s", dir, strerror(errno));
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (ns->n == BUS_ENTRIES_MAX) {
+			warn(ctx, "enum: %s: more than %d entries, ignoring the rest",
+			     dir, BUS_ENTRIES_MAX);
+			break;
+		}
+		ret = names_add(ns, de->d_name);
+		if (ret < 0)
+			break;
+	}
+	closedir(d);
+	if (ret < 0)
+		return ret;
+	if (ns->n)
+		qsort(ns->v, ns->n, sizeof(*ns->v), cmp_name);
+	return 0;
+}
+
+/* di for the bus entry dir/name; an entry that sysfs would not hold (a
+ * symlink loop, a FIFO for an attribute, ...) is skipped with a warning. */
+static bool entry_info(struct vfiomig_ctx *ctx, const char *dir,
+		       const char *name, struct vfm_devinfo *di)
+{
+	char entry[PATH_MAX], resolved[PATH_MAX];
+	int ret;
+
+	if ((size_t)snprintf(entry, sizeof(entry), "%s/%s", dir, name) >=
+	    sizeof(entry))
+		ret = -ENAMETOOLONG;
+	else if (!realpath(entry, resolved))
+		ret = -errno;
+	else
+		ret = vfm_devinfo_read(ctx, resolved, di);
+	if (ret < 0)
+		warn(ctx, "enum: skipping %s: %s", entry, strerror(-ret));
+	return ret == 0;
+}
+
 static int walk(struct vfiomig_ctx *ctx, const char *bus, bool mdev,
 		struct vfm_devinfo *di, vfiomig_enum_fn fn, void *arg)
 {
-	char dir[PATH_MAX], entry[PATH_MAX], resolved[PATH_MAX];
-	struct dirent **names;
-	int n, ret = 0;
+	char dir[PATH_MAX];
+	struct names ns = { 0 };
+	int ret;
 
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/bus/%s/devices",
 			     ctx->sysfs_root, bus) >= sizeof(dir))
 		return -ENAMETOOLONG;
-	n = scandir(dir, &names, NULL, alphasort);
-	if (n < 0) {
-		dbg(ctx, "enum: %s: %s", dir, strerror(errno));
-		return 0; /* no such bus on this machine */
-	}
-	for (int i = 0; i < n; i++) {
+	ret = read_bus(ctx, dir, &ns);
+	for (size_t i = 0; !ret && i < ns.n; i++) {
 		struct vfiomig_device_info info = { .sz = sizeof(info) };
-		const char *d = names[i]->d_name;
 		char cdev[32];
 
-		if (ret || d[0] == '.')
-			continue;
-		if ((size_t)snprintf(entry, sizeof(entry), "%s/%s", dir, d) >=
-			    sizeof(entry) ||
-		    !realpath(entry, resolved) ||
-		    vfm_devinfo_read(resolved, di) < 0) {
-			dbg(ctx, "enum: skipping %s/%s", dir, d);
-			continue;
-		}
-		if (!is_vfio(di, mdev))
+		if (!entry_info(ctx, dir, ns.v[i], di) || !is_vfio(di, mdev))
 			continue;
 		info.name = di->name;
 		info.sysfs_path = di->path;
@@ -69,9 +145,7 @@ static int walk(struct vfiomig_ctx *ctx, const char *bus, bool mdev,
 		}
 		ret = fn(arg, &info);
 	}
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	names_free(&ns);
 	return ret;
 }
 

@@ -116,10 +116,13 @@ void vfm_session_end(struct vfiomig_device *dev);
 
 /* util.c */
 char *vfm_path_join(const char *a, const char *b);
-int vfm_read_sysfs_str(const char *dir, const char *attr, char *buf,
-		       size_t len);
-int vfm_readlink_base(const char *dir, const char *link, char *buf,
-		      size_t len);
+/* sysfs is untrusted (a container's, --sysfs-root): only a regular file of
+ * at most a page is read, without blocking; anything else is refused with
+ * -errno and a message naming the file and its type. */
+int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
+		       const char *attr, char *buf, size_t len);
+int vfm_readlink_base(const struct vfiomig_ctx *ctx, const char *dir,
+		      const char *link, char *buf, size_t len);
 /* Canonical lowercase forms into out (may be NULL); 0 or -EINVAL. */
 int vfm_parse_pci_addr(const char *s, char *out, size_t len);
 int vfm_parse_uuid(const char *s, char *out, size_t len);
@@ -135,7 +138,8 @@ struct vfm_devinfo {
 	bool have_pci_ids;
 	struct vfiomig_pci_ids pci_ids;
 };
-int vfm_devinfo_read(const char *path, struct vfm_devinfo *di);
+int vfm_devinfo_read(const struct vfiomig_ctx *ctx, const char *path,
+		     struct vfm_devinfo *di);
 
 /* iommu.c: get dev->fd through path (AUTO, IOMMUFD or TYPE1), filling
  * dev's iommu fields; on failure nothing it opened stays open. */

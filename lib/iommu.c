@@ -241,7 +241,8 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 		goto fail;
 	}
 
-	fd = sys_ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, (void *)di->name);
+	fd = sys_fd_above_stdio(sys_ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD,
+					  (void *)di->name));
 	if (fd < 0) {
 		ret = fd;
 		err(ctx, "%s: VFIO_GROUP_GET_DEVICE_FD(\"%s\") on group %d: %s",

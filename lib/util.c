@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -28,43 +29,114 @@ char *vfm_path_join(const char *a, const char *b)
 	return p;
 }
 
+/* sysfs_emit() fills at most a page: more is not a sysfs attribute. */
+#define SYSFS_ATTR_MAX 4096
+/* vfio-dev/ holds one vfioN entry; stop looking after this many. */
+#define VFIO_DEV_ENTRIES_MAX 64
+
+static const char *file_type(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "regular file";
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "symbolic link";
+	case S_IFIFO: return "FIFO";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "character device";
+	case S_IFBLK: return "block device";
+	}
+	return "file of unknown type";
+}
+
+/* path is there but is no regular file: -EINVAL, said with its type. */
+static int not_regular(const struct vfiomig_ctx *ctx, const char *path,
+		       mode_t mode)
+{
+	err(ctx, "%s: a %s, not a sysfs attribute", path, file_type(mode));
+	return -EINVAL;
+}
+
+/*
+ * Open a sysfs attribute, refusing anything but a regular file: a FIFO
+ * would block open() or read(), a device node could do anything when
+ * opened.  lstat() keeps such a node from ever being opened; fstat()
+ * closes the race with a tree that changes in between.
+ */
+static int open_attr(const struct vfiomig_ctx *ctx, const char *path)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return not_regular(ctx, path, st.st_mode);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+				O_NOFOLLOW);
+	if (fd < 0) {
+		ret = -errno;
+		err(ctx, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = not_regular(ctx, path, st.st_mode);
+	else
+		return fd;
+	close(fd);
+	return ret;
+}
+
+/* Read fd to its end into buf, at most len bytes.  Returns the count, or
+ * -EFBIG when the file holds len bytes or more, or -errno. */
+static ssize_t read_bounded(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (ssize_t)got;
+		got += (size_t)n;
+	}
+	return -EFBIG;
+}
+
 /* Read dir/attr into buf (NUL-terminated, trailing newlines removed).
- * Returns the length or -errno (-ENAMETOOLONG if it does not fit). */
-int vfm_read_sysfs_str(const char *dir, const char *attr, char *buf,
-		       size_t len)
+ * Only a regular file of fewer than min(len, SYSFS_ATTR_MAX + 1) bytes is
+ * read; anything else is refused with a message naming it.  Returns the
+ * length, -ENOENT when there is no such attribute, -EINVAL when it is not
+ * a regular file, -EFBIG when it does not fit, or -errno. */
+int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
+		       const char *attr, char *buf, size_t len)
 {
 	char path[PATH_MAX];
-	ssize_t n;
-	size_t got = 0;
-	int fd, ret = 0;
+	ssize_t got;
+	int fd;
 
 	if (!len)
 		return -EINVAL;
+	if (len > SYSFS_ATTR_MAX + 1)
+		len = SYSFS_ATTR_MAX + 1;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, attr) >=
 	    sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_attr(ctx, path);
 	if (fd < 0)
-		return -errno;
-	for (;;) {
-		n = read(fd, buf + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got == len) {
-			ret = -ENAMETOOLONG;
-			break;
-		}
-	}
+		return fd;
+	got = read_bounded(fd, buf, len - 1);
 	close(fd);
-	if (ret)
-		return ret;
+	if (got == -EFBIG)
+		err(ctx, "%s: %zu bytes or more, not a sysfs attribute", path,
+		    len - 1);
+	if (got < 0)
+		return (int)got;
 	while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\0'))
 		got--;
 	buf[got] = '\0';
@@ -72,12 +144,13 @@ int vfm_read_sysfs_str(const char *dir, const char *attr, char *buf,
 }
 
 /* The last component of the link dir/link's target. Returns its length or
- * -errno (-ENOENT: no such link). */
-int vfm_readlink_base(const char *dir, const char *link, char *buf,
-		      size_t len)
+ * -errno (-ENOENT: no such link; -EINVAL: not a link, said in the log). */
+int vfm_readlink_base(const struct vfiomig_ctx *ctx, const char *dir,
+		      const char *link, char *buf, size_t len)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
+	struct stat st;
 	ssize_t n;
 	size_t bl;
 
@@ -85,6 +158,11 @@ int vfm_readlink_base(const char *dir, const char *link, char *buf,
 	    sizeof(path))
 		return -ENAMETOOLONG;
 	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0 && errno == EINVAL && lstat(path, &st) == 0) {
+		err(ctx, "%s: a %s, not a symbolic link", path,
+		    file_type(st.st_mode));
+		return -EINVAL;
+	}
 	if (n < 0)
 		return -errno;
 	target[n] = '\0';
@@ -117,8 +195,9 @@ static int parse_uint(const char *s, int base, unsigned long max,
 	return 0;
 }
 
-/* The N of the "vfioN" entry in dir/vfio-dev, or -1. */
-static int read_cdev(const char *dir)
+/* The N of the first "vfioN" entry of dir/vfio-dev: -1 when there is no
+ * such directory or entry, or -errno when vfio-dev is not a directory. */
+static int read_cdev(const struct vfiomig_ctx *ctx, const char *dir)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -128,11 +207,16 @@ static int read_cdev(const char *dir)
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/vfio-dev", dir) >=
 	    sizeof(path))
+		return -ENAMETOOLONG;
+	d = opendir(path); /* O_DIRECTORY: a FIFO fails, never blocks */
+	if (!d && errno == ENOENT)
 		return -1;
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
+	if (!d) {
+		ret = -errno;
+		err(ctx, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < VFIO_DEV_ENTRIES_MAX && (de = readdir(d)); i++) {
 		if (strncmp(de->d_name, "vfio", 4) ||
 		    !isdigit((unsigned char)de->d_name[4]) ||
 		    parse_uint(de->d_name + 4, 10, INT_MAX, &n))
@@ -144,18 +228,24 @@ static int read_cdev(const char *dir)
 	return ret;
 }
 
-static int read_hex_attr(const char *dir, const char *attr,
-			 unsigned long max, unsigned long *v)
+static int read_hex_attr(const struct vfiomig_ctx *ctx, const char *dir,
+			 const char *attr, unsigned long max, unsigned long *v)
 {
 	char buf[32];
-	int ret = vfm_read_sysfs_str(dir, attr, buf, sizeof(buf));
+	int ret = vfm_read_sysfs_str(ctx, dir, attr, buf, sizeof(buf));
 
 	if (ret < 0)
 		return ret;
-	return parse_uint(buf, 16, max, v);
+	ret = parse_uint(buf, 16, max, v);
+	if (ret)
+		err(ctx, "%s/%s: \"%s\" is not a number up to 0x%lx", dir, attr,
+		    buf, max);
+	return ret;
 }
 
-static int read_pci_ids(const char *dir, struct vfiomig_pci_ids *ids)
+/* 0, -ENOENT when an id is missing, or why an id could not be read. */
+static int read_pci_ids(const struct vfiomig_ctx *ctx, const char *dir,
+			struct vfiomig_pci_ids *ids)
 {
 	unsigned long v[5];
 	static const char *const attrs[5] = {
@@ -164,7 +254,7 @@ static int read_pci_ids(const char *dir, struct vfiomig_pci_ids *ids)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
-		int ret = read_hex_attr(dir, attrs[i],
+		int ret = read_hex_attr(ctx, dir, attrs[i],
 					i == 4 ? 0xffffffUL : 0xffffUL, &v[i]);
 
 		if (ret)
@@ -178,12 +268,32 @@ static int read_pci_ids(const char *dir, struct vfiomig_pci_ids *ids)
 	return 0;
 }
 
-int vfm_devinfo_read(const char *path, struct vfm_devinfo *di)
+/* A link that may be missing: "" then.  Any other failure is the caller's. */
+static int read_opt_link(const struct vfiomig_ctx *ctx, const char *dir,
+			 const char *link, char *buf, size_t len)
 {
-	char buf[NAME_MAX + 1];
+	int ret = vfm_readlink_base(ctx, dir, link, buf, len);
+
+	if (ret < 0)
+		buf[0] = '\0';
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/*
+ * What sysfs says about the device directory path.  What a device may lack
+ * (a driver, a group, a cdev, PCI ids) is left empty; anything there that
+ * is not what sysfs would hold (a FIFO, socket, huge file or directory for
+ * an attribute, a file for a link) fails the device with -errno.
+ */
+int vfm_devinfo_read(const struct vfiomig_ctx *ctx, const char *path,
+		     struct vfm_devinfo *di)
+{
+	char group[NAME_MAX + 1];
 	const char *base;
-	unsigned long group;
+	unsigned long n;
 	size_t pl = strlen(path);
+	struct stat st;
+	int ret;
 
 	memset(di, 0, sizeof(*di));
 	di->iommu_group = -1;
@@ -195,23 +305,35 @@ int vfm_devinfo_read(const char *path, struct vfm_devinfo *di)
 	if (!*base || strlen(base) >= sizeof(di->name))
 		return -EINVAL;
 	strcpy(di->name, base);
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		err(ctx, "%s: a %s, not a device directory", path,
+		    file_type(st.st_mode));
+		return -ENOTDIR;
+	}
 
-	if (vfm_readlink_base(path, "driver", di->driver,
-			      sizeof(di->driver)) < 0)
-		di->driver[0] = '\0';
-	if (vfm_readlink_base(path, "mdev_type", di->mdev_type,
-			      sizeof(di->mdev_type)) < 0)
-		di->mdev_type[0] = '\0';
-	if (vfm_readlink_base(path, "iommu_group", buf, sizeof(buf)) >= 0 &&
-	    !parse_uint(buf, 10, INT_MAX, &group))
-		di->iommu_group = (int)group;
-	di->cdev = read_cdev(path);
+	if ((ret = read_opt_link(ctx, path, "driver", di->driver,
+				 sizeof(di->driver))) < 0 ||
+	    (ret = read_opt_link(ctx, path, "mdev_type", di->mdev_type,
+				 sizeof(di->mdev_type))) < 0 ||
+	    (ret = read_opt_link(ctx, path, "iommu_group", group,
+				 sizeof(group))) < 0)
+		return ret;
+	if (ret > 0 && !parse_uint(group, 10, INT_MAX, &n))
+		di->iommu_group = (int)n;
+	di->cdev = read_cdev(ctx, path);
+	if (di->cdev < -1)
+		return di->cdev;
 	/* An mdev has a "vendor" directory of its own (mtty: vendor/sample_mdev_dev):
 	 * only a PCI function's ids are read. */
-	if (!di->mdev_type[0] && vfm_parse_pci_addr(di->name, NULL, 0) == 0 &&
-	    read_pci_ids(path, &di->pci_ids) == 0)
-		di->have_pci_ids = true;
-	return 0;
+	if (di->mdev_type[0] || vfm_parse_pci_addr(di->name, NULL, 0))
+		return 0;
+	ret = read_pci_ids(ctx, path, &di->pci_ids);
+	if (ret == -ENOENT)
+		return 0;
+	di->have_pci_ids = ret == 0;
+	return ret;
 }
 
 static bool all_hex(const char *s, size_t n)
