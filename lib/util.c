@@ -89,7 +89,8 @@ static int open_attr(const struct vfiomig_ctx *ctx, const char *path)
 }
 
 /* Read fd to its end into buf, at most len bytes.  Returns the count, or
- * -EFBIG when the file holds len bytes or more, or -errno. */
+ * -EFBIG when the file holds len bytes or more (no room for a NUL), or
+ * -errno. */
 static ssize_t read_bounded(int fd, char *buf, size_t len)
 {
 	size_t got = 0;
@@ -110,9 +111,10 @@ static ssize_t read_bounded(int fd, char *buf, size_t len)
 
 /* Read dir/attr into buf (NUL-terminated, trailing newlines removed).
  * Only a regular file of fewer than min(len, SYSFS_ATTR_MAX + 1) bytes is
- * read; anything else is refused with a message naming it.  Returns the
- * length, -ENOENT when there is no such attribute, -EINVAL when it is not
- * a regular file, -EFBIG when it does not fit, or -errno. */
+ * read: a larger one is refused, never truncated, and so is anything that
+ * is not a regular file, with a message naming it.  Returns the length,
+ * -ENOENT when there is no such attribute, -EINVAL when it is not a
+ * regular file, -EFBIG when it does not fit, or -errno. */
 int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
 		       const char *attr, char *buf, size_t len)
 {
@@ -130,11 +132,11 @@ int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
 	fd = open_attr(ctx, path);
 	if (fd < 0)
 		return fd;
-	got = read_bounded(fd, buf, len - 1);
+	got = read_bounded(fd, buf, len);
 	close(fd);
 	if (got == -EFBIG)
-		err(ctx, "%s: %zu bytes or more, not a sysfs attribute", path,
-		    len - 1);
+		err(ctx, "%s: longer than %zu bytes, not a sysfs attribute",
+		    path, len - 1);
 	if (got < 0)
 		return (int)got;
 	while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\0'))

@@ -13,7 +13,11 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <check.h>
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
@@ -743,6 +747,147 @@ START_TEST(enum_machine)
 }
 END_TEST
 
+/* ------------------------------------------------------------ hostile sysfs */
+
+/* What a container's /sys or a --sysfs-root may hold where sysfs has an
+ * attribute or a link: each breaks NOMIG_BDF only. */
+enum hostile {
+	H_FIFO,         /* vendor: a FIFO (open or read would block) */
+	H_SOCKET,       /* vendor: a bound unix socket */
+	H_HUGE,         /* vendor: 1 MiB regular file */
+	H_LOOP,         /* vendor: a symlink to itself */
+	H_DIR,          /* vendor: a directory */
+	H_LINK_FIFO,    /* driver: a FIFO where a link should be */
+	H_VFIODEV_FIFO, /* vfio-dev: a FIFO where a directory should be */
+	H_ENTRY_LOOP,   /* bus/pci/devices/<bdf>: a symlink loop */
+	H_ENTRY_FIFO,   /* bus/pci/devices/<bdf>: a link to a FIFO */
+	H_COUNT
+};
+
+/* snprintf() into an array, asserting it fits. */
+#define PATHF(buf, ...)                                                        \
+	ck_assert_uint_lt((size_t)snprintf(buf, sizeof(buf), __VA_ARGS__),    \
+			  sizeof(buf))
+
+/* Break NOMIG_BDF's sysfs as h says.  Returns the path the log must name
+ * and, for H_SOCKET, the socket's fd in *sock (else -1). */
+static void make_hostile(int h, char named[PATH_MAX], int *sock)
+{
+	char entry[PATH_MAX], dir[PATH_MAX], p[PATH_MAX], old[PATH_MAX];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	*sock = -1;
+	PATHF(entry, "%s/bus/pci/devices/%s", fake_sysfs_root(), NOMIG_BDF);
+	ck_assert_ptr_nonnull(realpath(entry, dir));
+	if (h == H_ENTRY_LOOP || h == H_ENTRY_FIFO) {
+		PATHF(p, "%s/fifo", dir);
+		ck_assert_int_eq(unlink(entry), 0);
+		ck_assert_int_eq(h == H_ENTRY_LOOP ? symlink(entry, entry)
+						   : mkfifo(p, 0600) ||
+							     symlink(p, entry),
+				 0);
+		strcpy(named, h == H_ENTRY_LOOP ? entry : p);
+		return;
+	}
+	PATHF(p, "%s/%s", dir,
+	      h == H_LINK_FIFO ? "driver" :
+	      h == H_VFIODEV_FIFO ? "vfio-dev" : "vendor");
+	if (h == H_VFIODEV_FIFO) {
+		PATHF(old, "%s/vfio-dev.old", dir);
+		ck_assert_int_eq(rename(p, old), 0);
+	} else {
+		ck_assert_int_eq(unlink(p), 0);
+	}
+	strcpy(named, p);
+	switch (h) {
+	case H_FIFO:
+	case H_LINK_FIFO:
+	case H_VFIODEV_FIFO:
+		ck_assert_int_eq(mkfifo(p, 0600), 0);
+		break;
+	case H_SOCKET:
+		ck_assert_uint_lt(strlen(p), sizeof(sa.sun_path));
+		strcpy(sa.sun_path, p);
+		*sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(*sock, 0);
+		ck_assert_int_eq(bind(*sock, (struct sockaddr *)&sa, sizeof(sa)),
+				 0);
+		ck_assert_int_eq(listen(*sock, 1), 0);
+		break;
+	case H_HUGE:
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		ck_assert_int_ge(fd, 0);
+		/* A real vendor id first: only the size gives it away. */
+		ck_assert_int_eq(write(fd, "0x15b3\n", 7), 7);
+		ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+		close(fd);
+		break;
+	case H_LOOP:
+		ck_assert_int_eq(symlink("vendor", p), 0);
+		break;
+	case H_DIR:
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		break;
+	}
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Enumeration finishes without the broken device and with every other one;
+ * opening it fails, naming the file, with nothing left open.  A FIFO would
+ * block forever (Check's timeout then fails the test). */
+START_TEST(sysfs_hostile)
+{
+	static const char *const types[H_COUNT] = {
+		[H_FIFO] = "a FIFO", [H_SOCKET] = "a socket",
+		[H_HUGE] = "longer than", [H_LOOP] = "a symbolic link",
+		[H_DIR] = "a directory", [H_LINK_FIFO] = "a FIFO",
+		[H_VFIODEV_FIFO] = "Not a directory",
+		[H_ENTRY_LOOP] = "Too many levels of symbolic links",
+		[H_ENTRY_FIFO] = "a FIFO",
+	};
+	struct vfiomig_device *dev = NULL;
+	struct seen s = { 0 };
+	char named[PATH_MAX];
+	int sock, fds, ret;
+
+	make_hostile(_i, named, &sock);
+	fds = count_fds();
+	ck_assert_int_eq(vfiomig_device_enum(ctx, 0, enum_record, &s), 0);
+	ck_assert_int_eq(s.n, 4);
+	ck_assert_str_eq(s.names[0], BDF);
+	ck_assert_str_eq(s.names[1], NOCDEV_BDF);
+	ck_assert_str_eq(s.names[2], UUID1);
+	ck_assert_str_eq(s.names[3], UUID2);
+	ck_assert_msg(strstr(logbuf, named) && strstr(logbuf, types[_i]),
+		      "log does not say %s is %s:\n%s", named, types[_i], logbuf);
+
+	logbuf[0] = '\0';
+	ret = vfiomig_device_open(ctx, NOMIG_BDF, NULL, &dev);
+	ck_assert_msg(ret < 0, "opened: %d", ret);
+	ck_assert_ptr_null(dev);
+	ck_assert_msg(strstr(logbuf, named), "log does not name %s:\n%s",
+		      named, logbuf);
+	ck_assert_int_eq(fake_open_fds(), 0);
+	ck_assert_int_eq(count_fds(), fds);
+	/* the others still open */
+	vfiomig_device_free(open_path(BDF, VFIOMIG_IOMMU_AUTO));
+	if (sock >= 0)
+		close(sock);
+}
+END_TEST
+
 /* ------------------------------------------------------------ features */
 
 START_TEST(caps_sizes)
@@ -891,6 +1036,7 @@ int main(void)
 	tc = tcase_create("enum");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, enum_machine);
+	tcase_add_loop_test(tc, sysfs_hostile, 0, H_COUNT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("feature");
