@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,19 +50,40 @@ static uint64_t get64(const unsigned char *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+/* Header strings are names and versions: printable ASCII only, so that
+ * no file can put a control sequence on a terminal that shows it. */
+static bool printable(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f;
+}
+
+static void clean_str(char *s, size_t size)
+{
+	for (size_t i = 0; i < size && s[i]; i++)
+		if (!printable((unsigned char)s[i]))
+			s[i] = '?';
+}
+
 static void put_str(unsigned char *p, size_t size, const char *s)
 {
 	size_t n = strnlen(s, size - 1);
 
 	memset(p, 0, size);
 	memcpy(p, s, n);
+	clean_str((char *)p, n);
 }
 
-/* Copies a NUL-padded field; refuses one without a NUL. */
+/* Copies a NUL-padded field; refuses one without a NUL (-1) or with a
+ * byte that is not printable ASCII before it (-2). */
 static int get_str(char *dst, const unsigned char *p, size_t size)
 {
-	if (!memchr(p, 0, size))
+	const unsigned char *end = memchr(p, 0, size);
+
+	if (!end)
 		return -1;
+	for (const unsigned char *q = p; q < end; q++)
+		if (!printable(*q))
+			return -2;
 	memcpy(dst, p, size);
 	return 0;
 }
@@ -159,15 +182,39 @@ int stream_hdr_decode(const unsigned char *in, size_t len,
 		       h->flags);
 		return -EBADMSG;
 	}
-	if (get_str(h->driver, in + 64, 32) ||
-	    get_str(h->mdev_type, in + 96, 32) ||
-	    get_str(h->device, in + 128, 64) ||
-	    get_str(h->lib_version, in + 192, 16) ||
-	    get_str(h->tool_version, in + 208, 16)) {
-		seterr(err, errlen, "unterminated string in the header");
-		return -EBADMSG;
+	static const struct {
+		size_t off, size, field;
+		const char *name;
+	} strs[] = {
+		{ 64, 32, offsetof(struct stream_hdr, driver), "driver" },
+		{ 96, 32, offsetof(struct stream_hdr, mdev_type), "mdev type" },
+		{ 128, 64, offsetof(struct stream_hdr, device), "device" },
+		{ 192, 16, offsetof(struct stream_hdr, lib_version), "library version" },
+		{ 208, 16, offsetof(struct stream_hdr, tool_version), "tool version" },
+	};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		int r = get_str((char *)h + strs[i].field, in + strs[i].off,
+				strs[i].size);
+
+		if (r) {
+			/* Never quote the bytes: they may be an escape sequence. */
+			seterr(err, errlen, r == -1 ?
+			       "unterminated %s string in the header" :
+			       "the header's %s string holds a byte that is not printable ASCII",
+			       strs[i].name);
+			return -EBADMSG;
+		}
 	}
 	return 0;
+}
+
+void stream_hdr_clean(struct stream_hdr *h)
+{
+	clean_str(h->driver, sizeof(h->driver));
+	clean_str(h->mdev_type, sizeof(h->mdev_type));
+	clean_str(h->device, sizeof(h->device));
+	clean_str(h->lib_version, sizeof(h->lib_version));
+	clean_str(h->tool_version, sizeof(h->tool_version));
 }
 
 /* ------------------------------------------------------------ writer */

@@ -7,8 +7,10 @@
  * therefore frames the data in chunks, each with its own CRC, so that a
  * reader can refuse a damaged file before (regular file) or while (pipe)
  * it feeds the device.  All integers are little-endian, fixed width; all
- * CRCs are CRC-32C (Castagnoli; crc32c.h).  Strings are NUL-padded and
- * always contain at least one NUL.
+ * CRCs are CRC-32C (Castagnoli; crc32c.h).  Strings are NUL-padded,
+ * always contain at least one NUL, and hold printable ASCII (0x20..0x7e)
+ * before it: readers refuse any other byte there (a header is shown on
+ * terminals), writers put '?' in its place.
  *
  * File = HEADER, CHUNK*, END, then end of file (nothing may follow).
  *
@@ -119,6 +121,9 @@ typedef int (*stream_write_fn)(void *arg, const void *buf, size_t len);
 void stream_hdr_encode(const struct stream_hdr *h, unsigned char *out);
 int stream_hdr_decode(const unsigned char *in, size_t len,
 		      struct stream_hdr *h, char *err, size_t errlen);
+/* Replaces each byte of h's strings that is not printable ASCII with '?',
+ * as encode does: what a device is called, as a file would record it. */
+void stream_hdr_clean(struct stream_hdr *h);
 
 struct stream_writer {
 	stream_write_fn write;
