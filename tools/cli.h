@@ -28,6 +28,7 @@ struct cli {
 	bool progress;            /* --progress: lines even without a tty */
 	struct vfiomig_ctx *ctx;
 	char last_err[512];       /* last library error message */
+	unsigned int closed_std;  /* bit N: fd N was closed at start (now /dev/null) */
 };
 
 /* Long option ids shared by every command (values past any char). */
@@ -91,6 +92,12 @@ void cli_err_lib(struct cli *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cli_warn(struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Room for an escaped string (cli_esc) and one escaped message. */
+#define CLI_ESC_MAX 4096
+/* s (untrusted: a stream header's, sysfs's) escaped for a terminal with
+ * term_escape(); valid until 8 more calls.  Messages through cli_err and
+ * friends are escaped already. */
+const char *cli_esc(const char *s);
 /* Forget the library's last error message (after an expected failure). */
 void cli_clear_err(struct cli *c);
 /* strerror for a negative errno; ENOSYS reads "not implemented ...". */
@@ -106,11 +113,20 @@ int cli_try_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 /* The same, printing the error. */
 int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 
-/* SIGINT/SIGTERM/SIGHUP set cli_interrupted instead of killing the
- * process, so that a transfer can put its devices back first; SIGPIPE is
- * ignored (writes fail with EPIPE).  For save, load and migrate. */
+/* SIGINT/SIGTERM/SIGHUP and SIGXFSZ (a file size limit) set
+ * cli_interrupted instead of killing the process, so that a transfer can
+ * remove its temporary file and put its devices back first; SIGPIPE is
+ * ignored (writes fail with EPIPE, an error like any other).  A second
+ * SIGINT/SIGTERM/SIGHUP is obeyed at once, after removing the file named
+ * by cli_remove_on_signal().  For save, load and migrate. */
 extern volatile sig_atomic_t cli_interrupted;
 void cli_trap_signals(void);
+/* The temporary file to remove if a second signal kills the process
+ * (NULL: none); path must stay valid until it is replaced. */
+void cli_remove_on_signal(const char *path);
+/* The error a transfer stopped by cli_interrupted stands for: -EFBIG
+ * for SIGXFSZ, else -EINTR. */
+int cli_interrupt_err(void);
 
 /* Writes all of buf into dev's RESUMING session (0, or -EIO if short). */
 int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len);

@@ -107,7 +107,7 @@ static void report(struct conform *k, const char *check, enum result r,
 		json_str(&k->j, "detail", detail);
 		json_end(&k->j);
 	} else {
-		printf("%s %-22s %s\n", result_name[r], check, detail);
+		printf("%s %-22s %s\n", result_name[r], check, cli_esc(detail));
 		fflush(stdout);
 	}
 }
@@ -1078,9 +1078,10 @@ int cmd_conform(struct cli *c, int argc, char **argv)
 	} else {
 		const char *d = vfiomig_device_driver(k.dev), *t = vfiomig_device_mdev_type(k.dev);
 
-		printf("conform: %s (driver %s%s%s)%s%s\n", k.name, d ? d : "?",
-		       t ? ", type " : "", t ? t : "", k.peer_name ? ", peer " : "",
-		       k.peer_name ? k.peer_name : "");
+		printf("conform: %s (driver %s%s%s)%s%s\n", cli_esc(k.name),
+		       d ? cli_esc(d) : "?", t ? ", type " : "", t ? cli_esc(t) : "",
+		       k.peer_name ? ", peer " : "",
+		       k.peer_name ? cli_esc(k.peer_name) : "");
 	}
 	/* Without migration, nothing else is meaningful. */
 	k.has_mig = check_flags(&k);

@@ -317,7 +317,7 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 	} else {
 		printf("backend %s: %s\n",
 		       vfiomig_dirty_backend_name(vfiomig_dirty_backend(tr)),
-		       vfiomig_dirty_reason(tr) ? vfiomig_dirty_reason(tr) : "");
+		       vfiomig_dirty_reason(tr) ? cli_esc(vfiomig_dirty_reason(tr)) : "");
 	}
 	for (size_t a = 0; a < nactions; a++) {
 		if (c->json) {

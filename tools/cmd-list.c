@@ -155,10 +155,12 @@ int cmd_list(struct cli *c, int argc, char **argv)
 
 			if (e->group >= 0)
 				snprintf(group, sizeof(group), "%d", e->group);
-			printf("%-36s %-14s %5s %-8s %-10s %s\n", e->name ? e->name : "?",
-			       e->driver ? e->driver : "-", group,
-			       e->cdev ? e->cdev : "-",
-			       e->mdev_type ? e->mdev_type : "-", flags);
+			/* Names from sysfs: a container's may be anything. */
+			printf("%-36s %-14s %5s %-8s %-10s %s\n",
+			       e->name ? cli_esc(e->name) : "?",
+			       e->driver ? cli_esc(e->driver) : "-", group,
+			       e->cdev ? cli_esc(e->cdev) : "-",
+			       e->mdev_type ? cli_esc(e->mdev_type) : "-", flags);
 		}
 	}
 	if (c->json)

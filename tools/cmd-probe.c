@@ -156,12 +156,15 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 	} else {
 		const char *s;
 
-		printf("%-22s %s\n", "device", (s = vfiomig_device_name(dev)) ? s : argv[optind]);
+		/* Names from sysfs, escaped: a container's may be anything. */
+		s = vfiomig_device_name(dev);
+		printf("%-22s %s\n", "device", cli_esc(s ? s : argv[optind]));
 		if ((s = vfiomig_device_sysfs_path(dev)))
-			printf("%-22s %s\n", "sysfs path", s);
-		printf("%-22s %s\n", "driver", (s = vfiomig_device_driver(dev)) ? s : "-");
+			printf("%-22s %s\n", "sysfs path", cli_esc(s));
+		s = vfiomig_device_driver(dev);
+		printf("%-22s %s\n", "driver", s ? cli_esc(s) : "-");
 		if ((s = vfiomig_device_mdev_type(dev)))
-			printf("%-22s %s\n", "mdev type", s);
+			printf("%-22s %s\n", "mdev type", cli_esc(s));
 		if (!vfiomig_device_pci_ids(dev, &ids))
 			printf("%-22s %04x:%04x (subsystem %04x:%04x, class %06x)\n",
 			       "PCI IDs", ids.vendor, ids.device, ids.subsystem_vendor,
@@ -195,7 +198,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 			printf("unavailable (%s)\n", cli_strerror(dirty_err));
 		else
 			printf("%s (%s)\n", vfiomig_dirty_backend_name(backend),
-			       reason ? reason : "no reason given");
+			       reason ? cli_esc(reason) : "no reason given");
 		printf("%-22s ", "Type1 migration cap");
 		if (t1pg.err == -ENOENT)
 			printf("n/a (no Type1 container: --iommu type1 to see it)\n");

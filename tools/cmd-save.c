@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "stream.h"
 
 const char usage_save[] =
@@ -132,7 +133,7 @@ static int write_all(int fd, const void *buf, size_t len)
 		/* A signal may end a blocked write early with a short count,
 		 * not EINTR: look at the flag before every write. */
 		if (cli_interrupted)
-			return -EINTR;
+			return cli_interrupt_err();
 		n = write(fd, p, len);
 
 		if (n < 0) {
@@ -198,6 +199,9 @@ static void hdr_from_device(struct vfiomig_device *dev, uint64_t mig_flags,
 	copy_str(h->lib_version, sizeof(h->lib_version),
 		 vfiomig_version(NULL, NULL, NULL));
 	copy_str(h->tool_version, sizeof(h->tool_version), PACKAGE_VERSION);
+	/* As a file records it, so that the compatibility check compares
+	 * like with like. */
+	stream_hdr_clean(h);
 }
 
 static void kind_str(const struct stream_hdr *h, char *buf, size_t len)
@@ -250,53 +254,6 @@ static int check_compat(struct cli *c, const struct stream_hdr *from,
 	return -EXDEV;
 }
 
-/* Output file: 0600, O_EXCL, O_NOFOLLOW; --force unlinks first. */
-static int open_output(struct cli *c, const char *path, bool force, int *fdp)
-{
-	int fd = -1;
-
-	for (int tries = 0; tries < 3; tries++) {
-		struct stat st;
-
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			  0600);
-		if (fd >= 0)
-			break;
-		if (errno != EEXIST || !force) {
-			if (errno == EEXIST)
-				cli_err(c, "%s exists; use --force to replace it", path);
-			else
-				cli_err(c, "cannot create %s: %s", path, strerror(errno));
-			return -errno;
-		}
-		/* --force: remove whatever has the name (a link itself, never
-		 * its target), then create anew. */
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			cli_err(c, "%s is a directory", path);
-			return -EISDIR;
-		}
-		if (unlink(path) && errno != ENOENT) {
-			cli_err(c, "cannot replace %s: %s", path, strerror(errno));
-			return -errno;
-		}
-	}
-	if (fd < 0) {
-		cli_err(c, "cannot create %s: it keeps reappearing", path);
-		return -EEXIST;
-	}
-	/* Exactly 0600 whatever the umask. */
-	if (fchmod(fd, 0600)) {
-		int err = -errno;
-
-		cli_err(c, "cannot chmod %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return err;
-	}
-	*fdp = fd;
-	return 0;
-}
-
 /* ------------------------------------------------------------ save */
 
 static ssize_t save_write_fn(void *arg, const void *buf, size_t len)
@@ -307,8 +264,8 @@ static ssize_t save_write_fn(void *arg, const void *buf, size_t len)
 	if (!len)
 		return 0;
 	if (cli_interrupted) {
-		s->sink_err = -EINTR;
-		return -EINTR;
+		s->sink_err = cli_interrupt_err();
+		return s->sink_err;
 	}
 	ret = s->sink(s->sink_arg, buf, len, s->precopy);
 	if (ret) {
@@ -551,6 +508,68 @@ static void print_save_summary(struct cli *c, const char *dev_name,
 		out_name, st->seconds);
 }
 
+/* Where a save's stream goes: stdout as it is, or a file that replaces
+ * its target only when complete. */
+struct save_out {
+	bool to_stdout;
+	const char *name;     /* for messages: "stdout" or the path */
+	struct outfile file;
+	int fd;
+};
+
+static int save_out_open(struct cli *c, const struct xfer_opts *xo,
+			 struct save_out *o)
+{
+	char err[512];
+
+	o->to_stdout = !xo->path || !strcmp(xo->path, "-");
+	o->name = o->to_stdout ? "stdout" : xo->path;
+	o->file.fd = -1;
+	if (o->to_stdout) {
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (outfile_open(&o->file, xo->path, xo->force, err, sizeof(err))) {
+		cli_err(c, "%s", err);
+		return -1;
+	}
+	cli_remove_on_signal(o->file.tmp);
+	o->fd = o->file.fd;
+	return 0;
+}
+
+/* The stream is complete: make it the target.  0, or an error (the
+ * target unchanged unless the rename was done). */
+static int save_out_commit(struct cli *c, struct save_out *o)
+{
+	char err[512];
+	bool renamed;
+	int ret;
+
+	if (o->to_stdout)
+		return 0;
+	ret = outfile_commit(&o->file, &renamed, err, sizeof(err));
+	cli_remove_on_signal(NULL);
+	if (ret && renamed) {
+		/* Complete and in place; only a crash could lose the name. */
+		cli_warn(c, "%s", err);
+		return 0;
+	}
+	if (ret)
+		cli_err(c, "%s", err);
+	return ret;
+}
+
+static void save_out_abort(struct cli *c, struct save_out *o)
+{
+	if (o->to_stdout)
+		return;
+	cli_remove_on_signal(NULL);
+	if (outfile_abort(&o->file))
+		cli_err(c, "removed the incomplete new file; %s is as it was",
+			o->name);
+}
+
 int cmd_save(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -567,12 +586,12 @@ int cmd_save(struct cli *c, int argc, char **argv)
 	struct save_stats st = { .orig_state = -1, .final_state = -1 };
 	struct vfiomig_device *dev = NULL;
 	struct stream_writer w = { 0 };
+	struct save_out out = { 0 };
 	struct stream_hdr h;
 	struct progress prog;
 	uint64_t flags, dsize = 0;
-	bool to_stdout, created = false;
 	const char *name;
-	int opt, ret, fd = -1, status = EXIT_FAIL;
+	int opt, ret, status = EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "hvo:f", opts, NULL)) != -1) {
 		ret = parse_xfer_opt(c, opt, &xo);
@@ -584,29 +603,31 @@ int cmd_save(struct cli *c, int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage(c, "expected one DEVICE");
 	name = argv[optind];
-	to_stdout = !xo.path || !strcmp(xo.path, "-");
-	if (to_stdout && isatty(STDOUT_FILENO) == 1)
-		return cli_usage(c, "refusing to write binary data to a terminal; use -o FILE");
-	if (to_stdout && c->json)
-		return cli_usage(c, "--json needs -o FILE (stdout carries the data)");
+	if (!xo.path || !strcmp(xo.path, "-")) {
+		if (isatty(STDOUT_FILENO) == 1)
+			return cli_usage(c, "refusing to write binary data to a terminal; use -o FILE");
+		if (c->json)
+			return cli_usage(c, "--json needs -o FILE (stdout carries the data)");
+		/* It is /dev/null now: the device's state would be lost. */
+		if (c->closed_std & (1u << STDOUT_FILENO)) {
+			cli_err(c, "standard output is closed; use -o FILE");
+			return EXIT_FAIL;
+		}
+	}
 
 	cli_trap_signals();
-	if (cli_open(c, name, &dev))
+	/* The output first: a refused target leaves the device untouched. */
+	if (save_out_open(c, &xo, &out))
 		return EXIT_FAIL;
+	if (cli_open(c, name, &dev))
+		goto out;
 	if (get_flags(c, dev, name, &flags))
 		goto out;
 	if (vfiomig_data_size(dev, &dsize))
 		dsize = 0;
 	cli_clear_err(c);
 
-	if (to_stdout) {
-		fd = STDOUT_FILENO;
-	} else {
-		if (open_output(c, xo.path, xo.force, &fd))
-			goto out;
-		created = true;
-	}
-	ret = stream_writer_init(&w, fd_write_fn, &fd, 0);
+	ret = stream_writer_init(&w, fd_write_fn, &out.fd, 0);
 	if (ret) {
 		cli_err(c, "%s", cli_strerror(ret));
 		goto out;
@@ -614,8 +635,7 @@ int cmd_save(struct cli *c, int argc, char **argv)
 	hdr_from_device(dev, flags, dsize, &h);
 	ret = stream_write_header(&w, &h);
 	if (ret) {
-		cli_err(c, "writing %s: %s", to_stdout ? "stdout" : xo.path,
-			cli_strerror(ret));
+		cli_err(c, "writing %s: %s", out.name, cli_strerror(ret));
 		goto out;
 	}
 
@@ -625,13 +645,15 @@ int cmd_save(struct cli *c, int argc, char **argv)
 	if (!ret) {
 		ret = stream_write_end(&w);
 		if (ret)
-			cli_err(c, "writing %s: %s", to_stdout ? "stdout" : xo.path,
-				cli_strerror(ret));
+			cli_err(c, "writing %s: %s", out.name, cli_strerror(ret));
 	}
-	if (!ret && !to_stdout && fsync(fd)) {
-		ret = -errno;
-		cli_err(c, "fsync %s: %s", xo.path, strerror(errno));
+	/* A signal that came after the last write still means "stop". */
+	if (!ret && cli_interrupted) {
+		ret = cli_interrupt_err();
+		cli_err(c, "writing %s: %s", out.name, cli_strerror(ret));
 	}
+	if (!ret)
+		ret = save_out_commit(c, &out);
 	if (ret) {
 		progress_done(&prog, false);
 		/* The data is out of the device: give the source back. */
@@ -645,34 +667,52 @@ int cmd_save(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	progress_done(&prog, true);
-	if (!to_stdout) {
-		int cfd = fd;
-
-		fd = -1;
-		if (close(cfd)) {
-			cli_err(c, "closing %s: %s", xo.path, strerror(errno));
-			goto out;
-		}
-	}
-	print_save_summary(c, name, to_stdout ? "stdout" : xo.path, &st, &w,
-			   to_stdout ? stderr : stdout);
-	created = false; /* keep it */
+	print_save_summary(c, name, out.name, &st, &w,
+			   out.to_stdout ? stderr : stdout);
 	status = EXIT_OK;
 out:
 	stream_writer_free(&w);
-	if (fd >= 0 && fd != STDOUT_FILENO)
-		close(fd);
-	if (created && unlink(xo.path) == 0)
-		cli_err(c, "removed the incomplete %s", xo.path);
+	save_out_abort(c, &out);
 	vfiomig_device_free(dev);
 	return status;
 }
 
 /* ------------------------------------------------------------ load */
 
-/* Reads the whole stream, checking everything; no device involved. */
+/*
+ * What a first pass over a regular file verified, so that the second pass,
+ * which feeds the device, loads exactly that: the header and the stream
+ * CRC after each chunk.  A file changed in between is caught at the
+ * header (before the device is touched) or at the first chunk that
+ * differs (before it is written).
+ */
+struct verified {
+	struct stream_hdr h;
+	uint64_t bytes;
+	uint32_t chunks;
+	uint32_t *crc;       /* NULL: not recorded (verify only, a pipe) */
+	size_t cap;
+};
+
+static int record_chunk(struct verified *v, const struct stream_reader *r)
+{
+	if (r->nchunks > v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint32_t *p = realloc(v->crc, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		v->crc = p;
+		v->cap = cap;
+	}
+	v->crc[r->nchunks - 1] = r->crc;
+	return 0;
+}
+
+/* Reads the whole stream from fd's offset, checking everything; no
+ * device involved.  record: keep what load_matches() compares. */
 static int verify_stream(struct cli *c, int fd, const char *what,
-			 struct stream_hdr *h, uint64_t *bytes, uint32_t *chunks)
+			 struct verified *v, bool record)
 {
 	struct stream_reader r;
 	const void *data;
@@ -680,22 +720,38 @@ static int verify_stream(struct cli *c, int fd, const char *what,
 	int ret;
 
 	stream_reader_init(&r, fd_read_fn, &fd);
-	ret = stream_read_header(&r, h);
+	ret = stream_read_header(&r, &v->h);
 	while (!ret) {
 		ret = stream_read_chunk(&r, &data, &len, NULL);
 		if (ret == 0)
 			break;
 		if (ret == 1)
-			ret = 0;
+			ret = record ? record_chunk(v, &r) : 0;
 	}
 	if (ret)
 		cli_err(c, "%s: %s", what, r.err[0] ? r.err : cli_strerror(ret));
-	*bytes = r.data_off;
-	*chunks = r.nchunks;
+	v->bytes = r.data_off;
+	v->chunks = r.nchunks;
 	stream_reader_free(&r);
+	/* No chunk at all still records (an empty stream is valid). */
+	if (!ret && record && !v->crc && !(v->crc = malloc(sizeof(*v->crc))))
+		ret = -ENOMEM;
 	return ret;
 }
 
+/* Is what the load pass read so far what the first pass verified? */
+static bool load_matches(const struct verified *v, const struct stream_reader *r,
+			 bool at_end)
+{
+	if (!v->crc)
+		return true;
+	if (r->nchunks > v->chunks || (at_end && r->nchunks != v->chunks))
+		return false;
+	return !r->nchunks || v->crc[r->nchunks - 1] == r->crc;
+}
+
+/* h comes from a file: every string escaped (the parser refuses
+ * control bytes already; this is the second line of defence). */
 static void print_hdr(const struct stream_hdr *h, uint64_t bytes,
 		      uint32_t chunks, bool json)
 {
@@ -735,12 +791,13 @@ static void print_hdr(const struct stream_hdr *h, uint64_t bytes,
 		return;
 	}
 	printf("stream format %u.%u: valid\n", h->version_major, h->version_minor);
-	printf("  source      %s, a %s\n", h->device[0] ? h->device : "?", kind);
+	printf("  source      %s, a %s\n", h->device[0] ? cli_esc(h->device) : "?",
+	       cli_esc(kind));
 	printf("  migration   0x%" PRIx64 " (%s)\n", h->mig_flags, flags);
 	printf("  data        %" PRIu64 " bytes in %" PRIu32 " chunks (MIG_DATA_SIZE was %" PRIu64 ")\n",
 	       bytes, chunks, h->data_size);
-	printf("  saved by    libvfiomig %s, vfiomig-ctl %s\n", h->lib_version,
-	       h->tool_version);
+	printf("  saved by    libvfiomig %s, vfiomig-ctl %s\n", cli_esc(h->lib_version),
+	       cli_esc(h->tool_version));
 }
 
 /* On any failure once RESUMING was entered: reset, report the state. */
@@ -799,9 +856,10 @@ int cmd_load(struct cli *c, int argc, char **argv)
 	struct stream_reader r = { 0 };
 	struct stream_hdr h, mine;
 	struct progress prog;
+	struct verified v = { 0 };
 	struct stat sb;
-	uint64_t flags, bytes = 0;
-	uint32_t chunks = 0;
+	uint64_t flags;
+	off_t start;
 	const char *name = NULL, *what;
 	bool from_stdin, resuming = false;
 	int opt, ret, fd = -1, status = EXIT_FAIL, target;
@@ -822,6 +880,10 @@ int cmd_load(struct cli *c, int argc, char **argv)
 	what = from_stdin ? "stdin" : xo.path;
 	if (from_stdin && isatty(STDIN_FILENO) == 1)
 		return cli_usage(c, "refusing to read binary data from a terminal; use -i FILE");
+	if (from_stdin && (c->closed_std & (1u << STDIN_FILENO))) {
+		cli_err(c, "standard input is closed; use -i FILE");
+		return EXIT_FAIL;
+	}
 	target = xo.run ? VFIOMIG_STATE_RUNNING : VFIOMIG_STATE_STOP;
 
 	if (from_stdin) {
@@ -837,23 +899,31 @@ int cmd_load(struct cli *c, int argc, char **argv)
 		cli_err(c, "fstat %s: %s", what, strerror(errno));
 		goto out;
 	}
-	/* A regular file is checked whole before the device is touched. */
+	/* A regular file is checked whole before the device is touched,
+	 * from where it stands (stdin may be a file read in part already),
+	 * then read again from there to feed the device. */
 	if (S_ISREG(sb.st_mode)) {
-		if (verify_stream(c, fd, what, &h, &bytes, &chunks)) {
+		start = lseek(fd, 0, SEEK_CUR);
+		if (start < 0) {
+			cli_err(c, "lseek %s: %s", what, strerror(errno));
+			goto out;
+		}
+		if (verify_stream(c, fd, what, &v, !xo.verify_only)) {
 			if (name)
 				cli_err(c, "%s was not touched", name);
 			goto out;
 		}
-		if (lseek(fd, 0, SEEK_SET) != 0) {
-			cli_err(c, "cannot rewind %s: %s", what, strerror(errno));
+		if (lseek(fd, start, SEEK_SET) != start) {
+			cli_err(c, "cannot go back to offset %jd of %s: %s",
+				(intmax_t)start, what, strerror(errno));
 			goto out;
 		}
 	} else if (xo.verify_only) {
-		if (verify_stream(c, fd, what, &h, &bytes, &chunks))
+		if (verify_stream(c, fd, what, &v, false))
 			goto out;
 	}
 	if (xo.verify_only) {
-		print_hdr(&h, bytes, chunks, c->json);
+		print_hdr(&v.h, v.bytes, v.chunks, c->json);
 		status = EXIT_OK;
 		goto out;
 	}
@@ -870,12 +940,17 @@ int cmd_load(struct cli *c, int argc, char **argv)
 			r.err[0] ? r.err : cli_strerror(ret), name);
 		goto out;
 	}
+	if (v.crc && memcmp(&h, &v.h, sizeof(h))) {
+		cli_err(c, "%s changed after it was verified; %s was not touched",
+			what, name);
+		goto out;
+	}
 	hdr_from_device(dev, flags, 0, &mine);
 	if (check_compat(c, &h, what, &mine, name, xo.force))
 		goto out;
 
 	progress_init(c, &prog, "load");
-	prog.expect = S_ISREG(sb.st_mode) ? bytes : h.data_size;
+	prog.expect = S_ISREG(sb.st_mode) ? v.bytes : h.data_size;
 	t0 = cli_now();
 	if (enter_resuming(c, dev, name))
 		goto fail;
@@ -886,12 +961,17 @@ int cmd_load(struct cli *c, int argc, char **argv)
 		size_t len;
 
 		ret = stream_read_chunk(&r, &data, &len, NULL);
-		if (ret == 0)
-			break;
 		if (ret < 0) {
 			cli_err(c, "%s: %s", what, r.err[0] ? r.err : cli_strerror(ret));
 			goto fail;
 		}
+		if (!load_matches(&v, &r, ret == 0)) {
+			cli_err(c, "%s changed after it was verified (chunk %" PRIu32 ")",
+				what, r.nchunks);
+			goto fail;
+		}
+		if (ret == 0)
+			break;
 		ret = cli_interrupted ? -EINTR : cli_load_buf(dev, data, len);
 		if (ret) {
 			cli_err_lib(c, ret, "%s: writing %zu bytes at stream offset %" PRIu64
@@ -930,6 +1010,7 @@ fail:
 		reset_destination(c, dev, name);
 out:
 	stream_reader_free(&r);
+	free(v.crc);
 	if (fd >= 0 && fd != STDIN_FILENO)
 		close(fd);
 	vfiomig_device_free(dev);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "term.h"
 
 void json_init(struct json *j, FILE *f)
 {
@@ -32,40 +33,6 @@ static void prefix(struct json *j, const char *key)
 		json_write_string(j->f, key);
 		fputs(": ", j->f);
 	}
-}
-
-/* Length of a valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static int utf8_len(const unsigned char *p)
-{
-	unsigned char c = p[0];
-	int n;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates, beyond U+10FFFF. */
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-	    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 void json_write_string(FILE *f, const char *s)
@@ -107,6 +74,13 @@ void json_write_string(FILE *f, const char *s)
 		if (!n) {
 			fputs("\\ufffd", f);
 			p++;
+			continue;
+		}
+		/* C1 controls and bidi controls, valid JSON either way, are
+		 * escaped: JSON is read on terminals too. */
+		if (term_unsafe_cp(utf8_cp(p, n))) {
+			fprintf(f, "\\u%04x", utf8_cp(p, n));
+			p += n;
 			continue;
 		}
 		fwrite(p, 1, (size_t)n, f);

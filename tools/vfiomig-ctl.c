@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
+#include "term.h"
 
 static const char usage_main[] =
 	"vfiomig-ctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
@@ -64,17 +66,52 @@ int cmd_devlink(struct cli *c, int argc, char **argv)
 }
 #endif
 
+/* ------------------------------------------------------------ text */
+
+/* Messages quote device names, sysfs paths and the library's words about
+ * them: one line, escaped, whatever they hold. */
+static void put_escaped(FILE *f, const char *s)
+{
+	char buf[CLI_ESC_MAX];
+
+	fputs(term_escape(s, buf, sizeof(buf)), f);
+}
+
+const char *cli_esc(const char *s)
+{
+	/* A few live at once: one printf may show several strings. */
+	static char ring[8][CLI_ESC_MAX];
+	static unsigned int next;
+	char *buf = ring[next++ % ARRAY_SIZE(ring)];
+
+	return term_escape(s, buf, CLI_ESC_MAX);
+}
+
 /* ------------------------------------------------------------ errors */
 
-/* Checked like printf by every compiler (clang warns on a non-literal
+/* "vfiomig-ctl: CMD: [what]MESSAGE[: strerror][ (library)]\n", escaped.
+ * Checked like printf by every compiler (clang warns on a non-literal
  * format without it). */
-__attribute__((format(printf, 2, 0)))
-static void vmsg(struct cli *c, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0)))
+static void vmsg(struct cli *c, const char *what, int err, const char *fmt,
+		 va_list ap)
 {
-	fprintf(stderr, "vfiomig-ctl: ");
-	if (c->cmd)
-		fprintf(stderr, "%s: ", c->cmd);
-	vfprintf(stderr, fmt, ap);
+	char msg[CLI_ESC_MAX / 4];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err) {
+		n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, ": %s", cli_strerror(err));
+		/* The library's own words, unless -v already showed them. */
+		n = strlen(msg);
+		if (c->last_err[0] && !c->verbose)
+			snprintf(msg + n, sizeof(msg) - n, " (%s)", c->last_err);
+	}
+	fprintf(stderr, "vfiomig-ctl: %s%s%s", c->cmd ? c->cmd : "",
+		c->cmd ? ": " : "", what);
+	put_escaped(stderr, msg);
+	fputc('\n', stderr);
 }
 
 void cli_err(struct cli *c, const char *fmt, ...)
@@ -82,21 +119,17 @@ void cli_err(struct cli *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(c, fmt, ap);
+	vmsg(c, "", 0, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_warn(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "vfiomig-ctl: %s%swarning: ", c->cmd ? c->cmd : "",
-		c->cmd ? ": " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(c, "warning: ", 0, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_err_lib(struct cli *c, int err, const char *fmt, ...)
@@ -104,13 +137,8 @@ void cli_err_lib(struct cli *c, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(c, fmt, ap);
+	vmsg(c, "", err ? err : -EIO, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, ": %s", cli_strerror(err));
-	/* The library's own words, unless -v already showed them. */
-	if (c->last_err[0] && !c->verbose)
-		fprintf(stderr, " (%s)", c->last_err);
-	fputc('\n', stderr);
 	cli_clear_err(c);
 }
 
@@ -124,9 +152,9 @@ int cli_usage(struct cli *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(c, fmt, ap);
+	vmsg(c, "", 0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'vfiomig-ctl %s%s--help' for more information.\n",
+	fprintf(stderr, "Try 'vfiomig-ctl %s%s--help' for more information.\n",
 		c->cmd ? c->cmd : "", c->cmd ? " " : "");
 	return EXIT_USAGE;
 }
@@ -174,6 +202,7 @@ static void log_fn(void *data, int priority, const char *file, int line,
 		   const char *fn, const char *format, va_list args)
 {
 	struct cli *c = data;
+	char msg[CLI_ESC_MAX / 4];
 
 	if (priority <= LOG_ERR) {
 		va_list aq;
@@ -190,9 +219,10 @@ static void log_fn(void *data, int priority, const char *file, int line,
 		fprintf(stderr, "libvfiomig: %s:%d %s: ", file, line, fn);
 	else
 		fprintf(stderr, "libvfiomig: %s: ", fn);
-	vfprintf(stderr, format, args);
-	if (!*format || format[strlen(format) - 1] != '\n')
-		fputc('\n', stderr);
+	vsnprintf(msg, sizeof(msg), format, args);
+	msg[strcspn(msg, "\n")] = 0;
+	put_escaped(stderr, msg);
+	fputc('\n', stderr);
 }
 
 struct vfiomig_ctx *cli_ctx(struct cli *c)
@@ -302,27 +332,59 @@ int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len)
 /* ------------------------------------------------------------ signals */
 
 volatile sig_atomic_t cli_interrupted;
+static const char *volatile remove_on_signal;
 
 static void on_signal(int sig)
 {
-	/* A second one is obeyed at once. */
-	if (cli_interrupted) {
+	int saved = errno;
+
+	/* A file size limit is our own write's doing: the write fails with
+	 * EFBIG and the transfer ends as on any error, once. */
+	if (sig == SIGXFSZ) {
+		if (!cli_interrupted)
+			cli_interrupted = sig;
+		errno = saved;
+		return;
+	}
+	/* A second one is obeyed at once, leaving no temporary behind. */
+	if (cli_interrupted && cli_interrupted != SIGXFSZ) {
+		const char *path = remove_on_signal;
+
+		if (path)
+			unlink(path);
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
 	cli_interrupted = sig;
+	errno = saved;
 }
 
 void cli_trap_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	/* No SA_RESTART: a blocking read or write returns EINTR. */
+	/* No SA_RESTART: a blocking read or write returns EINTR.  Every
+	 * trapped signal blocked in the handler: one at a time. */
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
+	sigaddset(&sa.sa_mask, SIGXFSZ);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGXFSZ, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_remove_on_signal(const char *path)
+{
+	remove_on_signal = path;
+}
+
+int cli_interrupt_err(void)
+{
+	return cli_interrupted == SIGXFSZ ? -EFBIG : -EINTR;
 }
 
 /* ------------------------------------------------------------ parsing */
@@ -608,6 +670,18 @@ int main(int argc, char **argv)
 	static char argv0[64];
 	int opt, ret;
 
+	/* Before anything is opened: a device fd must never land on 0-2,
+	 * where a write meant for stdout would go into the device. */
+	ret = std_fds_ensure("/dev/null", &c.closed_std);
+	if (ret) {
+		/* Write even to a closed stderr: at worst EBADF. */
+		static const char msg[] = "vfiomig-ctl: fds 0-2 are not all open "
+					  "and /dev/null cannot take their place\n";
+
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			return EXIT_FAIL;
+		return EXIT_FAIL;
+	}
 	if (c.sysfs_root && !*c.sysfs_root)
 		c.sysfs_root = NULL;
 	if (c.dev_root && !*c.dev_root)
