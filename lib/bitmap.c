@@ -8,7 +8,10 @@
  * branch-free bit spread (finer destination) or fold-and-compact (coarser
  * destination) per word.  Nothing here allocates.
  */
-#include "dirty.h"
+#include <errno.h>
+#include <string.h>
+
+#include "bitmap.h"
 
 /* 64 bits of bm starting at bit pos; bits at or past limit read as 0. */
 static inline uint64_t get64(const uint64_t *bm, uint64_t limit, uint64_t pos)
@@ -20,7 +23,8 @@ static inline uint64_t get64(const uint64_t *bm, uint64_t limit, uint64_t pos)
 	if (pos >= limit)
 		return 0;
 	v = bm[w] >> off;
-	if (off && (w + 1) * 64 < limit)
+	/* "word w + 1 holds a bit below limit", without (w + 1) * 64. */
+	if (off && w < (limit - 1) / 64)
 		v |= bm[w + 1] << (64 - off);
 	if (limit - pos < 64)
 		v &= (UINT64_C(1) << (limit - pos)) - 1;
@@ -126,7 +130,7 @@ static ALWAYS_INLINE void grow_small(uint64_t *dst, uint64_t d, uint64_t nd,
 {
 	const unsigned int k = 64u >> lg, r = 1u << lg;
 	const uint64_t kmask = (UINT64_C(1) << k) - 1;
-	uint64_t limit = s + ((nd + r - 1) >> lg), w = 0;
+	uint64_t limit = s + vfm_div_round_up(nd, r), w = 0;
 
 	if (!(s % 64) && !(d % 64)) {
 		const uint64_t *sw = src + s / 64;
@@ -202,7 +206,7 @@ static void merge_equal(uint64_t *dst, uint64_t d, const uint64_t *src,
 static void merge_grow(uint64_t *dst, uint64_t d, uint64_t nd,
 		       const uint64_t *src, uint64_t s, uint64_t r)
 {
-	uint64_t ns = (nd + r - 1) / r, limit = s + ns;
+	uint64_t ns = vfm_div_round_up(nd, r), limit = s + ns;
 
 	switch (r) {
 	case 2: grow_small(dst, d, nd, src, s, 1); return;
@@ -238,7 +242,7 @@ static void merge_shrink(uint64_t *dst, uint64_t d, const uint64_t *src,
 	case 32: shrink_small(dst, d, src, s, ns, 5); return;
 	}
 	/* r >= 64: one dst bit per r/64 words; stop at the first set word. */
-	for (uint64_t j = 0; j * r < ns; j++) {
+	for (uint64_t j = 0, nd = vfm_div_round_up(ns, r); j < nd; j++) {
 		uint64_t from = s + j * r;
 		uint64_t n = ns - j * r < r ? ns - j * r : r;
 
@@ -259,53 +263,75 @@ static void merge_shrink(uint64_t *dst, uint64_t d, const uint64_t *src,
 	}
 }
 
+/* The last byte of n pages of ps from base (n > 0), or UINT64_MAX when they
+ * reach 2^64: a partial last page rounded up may, and nothing past 2^64
+ * has an address.  Ends are inclusive below so that 2^64 never wraps. */
+static uint64_t span_last(uint64_t base, uint64_t ps, uint64_t n)
+{
+	uint64_t off, last;
+
+	if (__builtin_mul_overflow(n - 1, ps, &off) ||
+	    __builtin_add_overflow(base, off, &last) ||
+	    __builtin_add_overflow(last, ps - 1, &last))
+		return UINT64_MAX;
+	return last;
+}
+
 void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
 		      uint64_t sps, uint64_t snbits)
 {
-	uint64_t dend = dbase + dnbits * dps, send = sbase + snbits * sps;
-	uint64_t i0 = dbase > sbase ? dbase : sbase;
-	uint64_t i1 = dend < send ? dend : send;
+	uint64_t i0, last, dlast, slast;
 
-	if (!dnbits || !snbits || i0 >= i1)
+	if (!dnbits || !snbits)
+		return;
+	/* The overlap [i0, last]; every offset below is from a base, and
+	 * last - i0 + 1 is a whole number of the smaller page (2^64 included:
+	 * hence "(last - x) / ps + 1" for page counts). */
+	dlast = span_last(dbase, dps, dnbits);
+	slast = span_last(sbase, sps, snbits);
+	i0 = dbase > sbase ? dbase : sbase;
+	last = dlast < slast ? dlast : slast;
+	if (i0 > last)
 		return;
 
 	if (sps == dps) {
 		merge_equal(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
-			    (i1 - i0) / dps);
+			    (last - i0) / dps + 1);
 	} else if (sps > dps) {
 		/* i0 is on a dst page boundary; it may be inside a src page
 		 * (dst starts there): do that page's tail first. */
 		if (i0 % sps) {
-			uint64_t next = vfm_align_down(i0, sps) + sps;
-			uint64_t stop = next < i1 ? next : i1;
+			uint64_t stop = (i0 | (sps - 1)) < last ?
+						(i0 | (sps - 1)) : last;
 			uint64_t sb = (i0 - sbase) / sps;
 
 			if (src[sb / 64] >> (sb % 64) & 1)
 				vfm_bitmap_set(dst, (i0 - dbase) / dps,
-					       (stop - i0) / dps);
-			i0 = stop;
-			if (i0 >= i1)
+					       (stop - i0) / dps + 1);
+			if (stop == last)
 				return;
+			i0 = stop + 1;
 		}
-		merge_grow(dst, (i0 - dbase) / dps, (i1 - i0) / dps, src,
+		merge_grow(dst, (i0 - dbase) / dps, (last - i0) / dps + 1, src,
 			   (i0 - sbase) / sps, sps / dps);
 	} else {
 		/* i0 is on a src page boundary; it may be inside a dst page
 		 * (src starts there): OR that page's part first. */
 		if (i0 % dps) {
-			uint64_t next = vfm_align_down(i0, dps) + dps;
-			uint64_t stop = next < i1 ? next : i1;
+			uint64_t stop = (i0 | (dps - 1)) < last ?
+						(i0 | (dps - 1)) : last;
 			uint64_t db = (i0 - dbase) / dps;
 
-			if (any_bits(src, (i0 - sbase) / sps, (stop - i0) / sps))
+			if (any_bits(src, (i0 - sbase) / sps,
+				     (stop - i0) / sps + 1))
 				dst[db / 64] |= UINT64_C(1) << (db % 64);
-			i0 = stop;
-			if (i0 >= i1)
+			if (stop == last)
 				return;
+			i0 = stop + 1;
 		}
 		merge_shrink(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
-			     (i1 - i0) / sps, dps / sps);
+			     (last - i0) / sps + 1, dps / sps);
 	}
 }
 
@@ -389,6 +415,7 @@ VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src,
 					  unsigned int flags)
 {
 	uint64_t minps, snbits, dnbits;
+	size_t sbytes, dbytes;
 
 	if (!src || !dst || flags & ~VFIOMIG_DIRTY_ACCUMULATE)
 		return -EINVAL;
@@ -398,10 +425,15 @@ VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src,
 	if (!length || length % minps)
 		return -EINVAL;
 
-	snbits = length / src_pgsize + !!(length % src_pgsize);
-	dnbits = length / dst_pgsize + !!(length % dst_pgsize);
+	/* A partial last page of the coarser size counts: its bitmap may
+	 * reach 2^64 (merge handles it), but must fit the address space. */
+	snbits = vfm_div_round_up(length, src_pgsize);
+	dnbits = vfm_div_round_up(length, dst_pgsize);
+	if (!vfm_bitmap_bytes(snbits, &sbytes) ||
+	    !vfm_bitmap_bytes(dnbits, &dbytes))
+		return -EOVERFLOW;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
-		memset(dst, 0, BITS_TO_WORDS(dnbits) * sizeof(*dst));
+		memset(dst, 0, dbytes);
 	vfm_bitmap_merge(dst, 0, dst_pgsize, dnbits, src, 0, src_pgsize,
 			 snbits);
 	return 0;

@@ -19,9 +19,12 @@
  * m-max gaps must be closed.  The cheapest such choice is the m-max
  * smallest.  tests/test-ranges.c checks this against brute force.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "dirty.h"
+#include "bitmap.h"
 
 static int cmp_iova(const void *a, const void *b)
 {
@@ -34,34 +37,33 @@ int vfm_ranges_normalize(const struct vfiomig_range *in, size_t n,
 			 uint64_t align, struct vfiomig_range **outp)
 {
 	struct vfiomig_range *r;
-	size_t m = 0;
+	size_t m = 0, bytes;
 
 	*outp = NULL;
 	if (!n)
 		return 0;
-	if (!in || !vfm_is_pow2(align) || n > INT32_MAX)
+	if (!in || !vfm_is_pow2(align) || !vfm_array_bytes(n, sizeof(*r), &bytes))
 		return -EINVAL;
-	r = malloc(n * sizeof(*r));
+	if (n > INT_MAX)
+		return -EOVERFLOW; /* the count is returned as an int */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end;
+
+		if (!in[i].length)
+			return -EINVAL;
+		/* The exclusive end must stay below 2^64, even once aligned. */
+		if (!vfm_range_end(in[i].iova, in[i].length, &end) ||
+		    !vfm_range_end(vfm_align_down(end - 1, align), align, &end))
+			return -EOVERFLOW;
+	}
+	r = malloc(bytes);
 	if (!r)
 		return -ENOMEM;
-
 	for (size_t i = 0; i < n; i++) {
-		uint64_t start = vfm_align_down(in[i].iova, align), end;
+		uint64_t last = in[i].iova + in[i].length - 1;
 
-		if (!in[i].length) {
-			free(r);
-			return -EINVAL;
-		}
-		/* The exclusive end must stay below 2^64, even once aligned. */
-		end = in[i].iova + in[i].length;
-		if (end > in[i].iova)
-			end = vfm_align_down(end - 1, align) + align;
-		if (end <= in[i].iova) {
-			free(r);
-			return -EOVERFLOW;
-		}
-		r[i].iova = start;
-		r[i].length = end - start;
+		r[i].iova = vfm_align_down(in[i].iova, align);
+		r[i].length = vfm_align_down(last, align) + align - r[i].iova;
 	}
 	qsort(r, n, sizeof(*r), cmp_iova);
 
@@ -105,6 +107,7 @@ int vfm_ranges_reduce(struct vfiomig_range *r, size_t n, size_t max)
 		return (int)n;
 	if (!max)
 		return -EINVAL;
+	/* n - 1 gaps: fewer elements than r[], and no larger. */
 	g = malloc((n - 1) * sizeof(*g));
 	close = calloc(n, 1);
 	if (!g || !close) {

@@ -5,13 +5,17 @@
  * over every page-size ratio from 1/1024 to 1024, odd lengths and offsets,
  * sparse and dense inputs, with guard words to catch writes out of bounds.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <check.h>
 
-#include "dirty.h"
+#include "bitmap.h"
 
 #define GUARD UINT64_C(0xa5a5a5a5a5a5a5a5)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -267,6 +271,259 @@ START_TEST(set_range)
 }
 END_TEST
 
+/* ------------------------------------------------ arithmetic at the edges */
+
+typedef unsigned __int128 u128;
+#define TOP ((u128)1 << 64) /* 2^64: no address reaches it */
+
+/* The model in 128 bits: dst page j is set iff it overlaps a set src page
+ * below 2^64 (a partial last page may be rounded up past it). */
+static void model_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
+			uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+			uint64_t sps, uint64_t snbits)
+{
+	u128 dend = (u128)dbase + (u128)dnbits * dps;
+
+	for (uint64_t i = 0; i < snbits; i++) {
+		u128 a = (u128)sbase + (u128)i * sps, b = a + sps;
+
+		if (!tbit(src, i))
+			continue;
+		if (b > TOP)
+			b = TOP;
+		if (dend < b)
+			b = dend;
+		if (a < dbase)
+			a = dbase;
+		if (a >= b)
+			continue;
+		for (u128 j = (a - dbase) / dps; j <= (b - 1 - dbase) / dps; j++)
+			sbit(dst, (uint64_t)j);
+	}
+}
+
+/* One conversion against the model: dst pre-filled with garbage (it must
+ * be overwritten, or OR-ed into with ACCUMULATE), guard words intact. */
+static void convert_case(unsigned int s, unsigned int d, uint64_t length,
+			 int pattern)
+{
+	uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
+	uint64_t sn = vfm_div_round_up(length, sps);
+	uint64_t dn = vfm_div_round_up(length, dps);
+	uint64_t sw = BITS_TO_WORDS(sn), dw = BITS_TO_WORDS(dn);
+	uint64_t *src = galloc(sw), *dst = galloc(dw), *want = calloc(dw, 8);
+	bool acc = rnd() & 1;
+
+	ck_assert_ptr_nonnull(want);
+	memset(src, 0, sw * 8);
+	switch (pattern) {
+	case 0: sbit(src, sn - 1); break; /* the last page: at the top */
+	case 1: sbit(src, 0); break;
+	case 2: memset(src, 0xff, sw * 8); break;
+	default: fill(src, sw, 2); break;
+	}
+	fill(dst, dw, 2);
+	if (acc)
+		memcpy(want, dst, dw * 8);
+	model_merge(want, 0, dps, dn, src, 0, sps, sn);
+	ck_assert_int_eq(vfiomig_bitmap_convert(src, sps, dst, dps, length,
+			 acc ? VFIOMIG_DIRTY_ACCUMULATE : 0), 0);
+	for (uint64_t i = 0; i < dw; i++)
+		ck_assert_msg(dst[i] == want[i], "2^%u -> 2^%u, length %#" PRIx64
+			      ", pattern %d, acc %d, word %" PRIu64 ": %016"
+			      PRIx64 " != %016" PRIx64, s, d, length, pattern,
+			      acc, i, dst[i], want[i]);
+	free(want);
+	gcheck_free(src, sw);
+	gcheck_free(dst, dw);
+}
+
+/*
+ * Every pair of page sizes 2^12..2^63, lengths at the small end, around
+ * the coarser page, and at the top of the address space (2^64 - k * the
+ * smaller page: the coarser size's last page is rounded up to 2^64),
+ * wherever the bitmaps stay small.
+ */
+START_TEST(convert_edges)
+{
+	const uint64_t maxbits = 1024;
+
+	for (unsigned int s = 12; s <= 63; s++) {
+		for (unsigned int d = 12; d <= 63; d++) {
+			unsigned int lo = s < d ? s : d, hi = s < d ? d : s;
+			u128 minps = (u128)1 << lo, maxps = (u128)1 << hi;
+			const u128 len[] = {
+				minps, 3 * minps, 64 * minps, 65 * minps,
+				maxps - minps, maxps, maxps + minps,
+				3 * maxps - minps, TOP - 3 * minps,
+				TOP - 2 * minps, TOP - minps,
+			};
+
+			for (size_t i = 0; i < ARRAY_LEN(len); i++) {
+				if (!len[i] || len[i] >= TOP ||
+				    len[i] / minps > maxbits)
+					continue;
+				for (int pat = 0; pat < 4; pat++)
+					convert_case(s, d, (uint64_t)len[i], pat);
+			}
+		}
+	}
+}
+END_TEST
+
+/* Issue 9: 2^62-byte pages converted to 2^63 over 3 * 2^62 bytes.  The
+ * coarse bitmap ends at 2^64; it used to wrap to 0 and drop every bit. */
+START_TEST(convert_issue9)
+{
+	const uint64_t p62 = UINT64_C(1) << 62, p63 = UINT64_C(1) << 63;
+	uint64_t src = 0x4, dst = 0;
+
+	ck_assert_int_eq(vfiomig_bitmap_convert(&src, p62, &dst, p63, 3 * p62,
+						0), 0);
+	ck_assert_uint_eq(dst, 0x2);
+	/* and back: the last 2^63 page stands for one 2^62 page */
+	src = 0x2;
+	ck_assert_int_eq(vfiomig_bitmap_convert(&src, p63, &dst, p62, 3 * p62,
+						0), 0);
+	ck_assert_uint_eq(dst, 0x4);
+	/* 2^61 -> 2^63 up to 2^64 - 2^61: 7 bits into 2, the last one set */
+	src = 0x40;
+	ck_assert_int_eq(vfiomig_bitmap_convert(&src, p62 / 2, &dst, p63,
+						7 * (p62 / 2), 0), 0);
+	ck_assert_uint_eq(dst, 0x2);
+}
+END_TEST
+
+/* Refusals: the errno, and dst untouched. */
+START_TEST(convert_refusals)
+{
+	static const struct {
+		uint64_t sps, dps, length;
+		int err;
+	} t[] = {
+		{ 0, 4096, 4096, -EINVAL },
+		{ 4096, 0, 4096, -EINVAL },
+		{ 4096, 3 << 12, 3 << 12, -EINVAL },
+		{ UINT64_MAX, 4096, 4096, -EINVAL },
+		{ UINT64_C(1) << 63, 4096, 0, -EINVAL },
+		{ UINT64_C(1) << 63, UINT64_C(1) << 62, UINT64_C(1) << 61,
+		  -EINVAL },
+		{ UINT64_C(1) << 63, UINT64_C(1) << 62, UINT64_MAX, -EINVAL },
+		{ 4096, 8192, UINT64_MAX, -EINVAL },
+	};
+	uint64_t src[2] = { ~UINT64_C(0), ~UINT64_C(0) }, dst[2];
+
+	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+		dst[0] = GUARD;
+		dst[1] = GUARD;
+		ck_assert_int_eq(vfiomig_bitmap_convert(src, t[i].sps, dst,
+				 t[i].dps, t[i].length, 0), t[i].err);
+		ck_assert_uint_eq(dst[0], GUARD);
+		ck_assert_uint_eq(dst[1], GUARD);
+	}
+}
+END_TEST
+
+/* Word counts and byte sizes never wrap. */
+START_TEST(sizes_at_the_top)
+{
+	size_t bytes = 0;
+
+	ck_assert_uint_eq(BITS_TO_WORDS(UINT64_MAX), UINT64_C(1) << 58);
+	ck_assert_uint_eq(BITS_TO_WORDS(UINT64_MAX - 62), UINT64_C(1) << 58);
+	ck_assert_uint_eq(BITS_TO_WORDS(UINT64_MAX - 63), (UINT64_C(1) << 58) - 1);
+	ck_assert_uint_eq(BITS_TO_WORDS(0), 0);
+	ck_assert_uint_eq(BITS_TO_WORDS(1), 1);
+	ck_assert_uint_eq(vfm_div_round_up(UINT64_MAX, UINT64_C(1) << 63), 2);
+#if SIZE_MAX >= UINT64_MAX / 8
+	ck_assert(vfm_bitmap_bytes(UINT64_MAX, &bytes));
+	ck_assert_uint_eq(bytes, UINT64_C(1) << 61);
+#else
+	ck_assert(!vfm_bitmap_bytes(UINT64_MAX, &bytes));
+	ck_assert(!vfm_bitmap_bytes((uint64_t)SIZE_MAX * 8 + 1, &bytes));
+#endif
+	ck_assert(vfm_bitmap_bytes(65, &bytes));
+	ck_assert_uint_eq(bytes, 16);
+	ck_assert(!vfm_array_bytes(SIZE_MAX / 16 + 1, 16, &bytes));
+	ck_assert(vfm_array_bytes(SIZE_MAX / 16, 16, &bytes));
+}
+END_TEST
+
+/* nbits near 2^64: the word count used to wrap to 0, hiding every run
+ * after the first word.  Only the words up to the run are read. */
+START_TEST(next_range_huge_nbits)
+{
+	uint64_t bm[3] = { 0, UINT64_C(1) << 5, 0 }, pos = 0, len = 0;
+
+	ck_assert_int_eq(vfiomig_bitmap_next_range(bm, UINT64_MAX, &pos, &len), 1);
+	ck_assert_uint_eq(pos, 69);
+	ck_assert_uint_eq(len, 1);
+	bm[1] = ~UINT64_C(0);
+	bm[2] = 0x1;
+	pos = 3;
+	ck_assert_int_eq(vfiomig_bitmap_next_range(bm, UINT64_MAX - 1, &pos,
+						   &len), 1);
+	ck_assert_uint_eq(pos, 64);
+	ck_assert_uint_eq(len, 65);
+	/* a run ending exactly at nbits */
+	pos = 0;
+	ck_assert_int_eq(vfiomig_bitmap_next_range(bm, 100, &pos, &len), 1);
+	ck_assert_uint_eq(pos, 64);
+	ck_assert_uint_eq(len, 36);
+	/* pos at or past nbits, up to the largest */
+	pos = UINT64_MAX;
+	ck_assert_int_eq(vfiomig_bitmap_next_range(bm, UINT64_MAX, &pos, &len), 0);
+	ck_assert_uint_eq(pos, UINT64_MAX);
+	ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+/* The private merge with bitmaps at the top of the address space, one or
+ * both rounded up past 2^64, against the 128-bit model. */
+START_TEST(merge_at_the_top)
+{
+	for (int iter = 0; iter < 20000; iter++) {
+		unsigned int s = 12 + (unsigned int)(rnd() % 52);
+		unsigned int d = 12 + (unsigned int)(rnd() % 52);
+		uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
+		uint64_t sn = 1 + rnd() % 200, dn = 1 + rnd() % 200;
+		/* the span's end: 2^64 minus up to 3 pages, or past it by one */
+		u128 send = TOP - (u128)sps * (rnd() % 4) + (rnd() % 8 ? 0 : sps);
+		u128 dend = TOP - (u128)dps * (rnd() % 4) + (rnd() % 8 ? 0 : dps);
+		uint64_t sbase, dbase, sw, dw, *src, *dst, *want;
+
+		if ((u128)sn * sps > send)
+			sn = (uint64_t)(send / sps);
+		if ((u128)dn * dps > dend)
+			dn = (uint64_t)(dend / dps);
+		if (!sn || !dn || send - (u128)sn * sps >= TOP ||
+		    dend - (u128)dn * dps >= TOP)
+			continue;
+		sbase = (uint64_t)(send - (u128)sn * sps);
+		dbase = (uint64_t)(dend - (u128)dn * dps);
+		sw = BITS_TO_WORDS(sn);
+		dw = BITS_TO_WORDS(dn);
+		src = galloc(sw);
+		dst = galloc(dw);
+		want = calloc(dw, 8);
+		ck_assert_ptr_nonnull(want);
+		fill(src, sw, (int)(rnd() % 6));
+		fill(dst, dw, 2);
+		memcpy(want, dst, dw * 8);
+		model_merge(want, dbase, dps, dn, src, sbase, sps, sn);
+		vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
+		for (uint64_t i = 0; i < dw; i++)
+			ck_assert_msg(dst[i] == want[i],
+				"sps 2^%u sbase %#" PRIx64 " sn %" PRIu64
+				" dps 2^%u dbase %#" PRIx64 " dn %" PRIu64
+				" word %" PRIu64, s, sbase, sn, d, dbase, dn, i);
+		free(want);
+		gcheck_free(src, sw);
+		gcheck_free(dst, dw);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bitmap");
@@ -281,6 +538,12 @@ int main(void)
 	tcase_add_test(tc, convert_errors);
 	tcase_add_test(tc, merge_offsets);
 	tcase_add_test(tc, set_range);
+	tcase_add_test(tc, convert_edges);
+	tcase_add_test(tc, convert_issue9);
+	tcase_add_test(tc, convert_refusals);
+	tcase_add_test(tc, sizes_at_the_top);
+	tcase_add_test(tc, next_range_huge_nbits);
+	tcase_add_test(tc, merge_at_the_top);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -8,11 +8,14 @@
  * pages), which knows nothing about gaps, and a literal brute force over
  * every subset of gaps to bridge.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <check.h>
 
-#include "dirty.h"
+#include "bitmap.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
@@ -280,6 +283,83 @@ START_TEST(find)
 }
 END_TEST
 
+/*
+ * Page sizes 2^12..2^63 at the top of the address space: a range must end
+ * below 2^64 once aligned outward, and a plan is exact up to there.  On a
+ * refusal out[] is untouched.
+ */
+START_TEST(edges)
+{
+	for (unsigned int lg = 12; lg <= 63; lg++) {
+		const uint64_t ps = UINT64_C(1) << lg, top = 0 - ps;
+		const struct {
+			uint64_t iova, length;
+			int want; /* 1: planned, else the errno */
+		} t[] = {
+			{ top - ps, ps, 1 },            /* ends at 2^64 - ps */
+			{ top - ps, 1, 1 },
+			{ top, ps - 1, -EOVERFLOW },    /* 2^64 - 1, aligned up: 2^64 */
+			{ top, ps, -EOVERFLOW },        /* ends exactly at 2^64 */
+			{ top, ps + 4096, -EOVERFLOW }, /* wraps */
+			{ UINT64_MAX, 1, -EOVERFLOW },
+			{ 0, UINT64_MAX, -EOVERFLOW },  /* 2^64 - 1, aligned up */
+			{ 0, top, 1 },                  /* everything below the top page */
+			{ 1, top - 1, 1 },
+			{ top - ps, 0, -EINVAL },
+		};
+
+		for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			struct vfiomig_range in[2] = { { 0, 4096 }, { t[i].iova,
+								      t[i].length } };
+			struct vfiomig_range out[2] = { { 7, 7 }, { 7, 7 } };
+			int m = vfiomig_dirty_plan_ranges(in, 2, ps, out, 2);
+
+			if (t[i].want < 0) {
+				ck_assert_msg(m == t[i].want, "2^%u case %zu: %d",
+					      lg, i, m);
+				ck_assert_uint_eq(out[0].iova, 7);
+				ck_assert_uint_eq(out[1].length, 7);
+				continue;
+			}
+			/* exact: the last range ends on the aligned end of
+			 * the input, below 2^64; in[0] joins when it overlaps */
+			ck_assert_msg(m >= 1, "2^%u case %zu: %d", lg, i, m);
+			ck_assert_uint_eq(out[m - 1].iova + out[m - 1].length,
+					  vfm_align_down(t[i].iova + t[i].length - 1,
+							 ps) + ps);
+			ck_assert_uint_eq(out[0].iova, 0);
+			/* one range: the hull, ending below 2^64 */
+			ck_assert_int_eq(vfiomig_dirty_plan_ranges(in, 2, ps, out,
+								   1), 1);
+			ck_assert_uint_eq(out[0].iova, 0);
+			ck_assert_uint_eq(out[0].length,
+					  vfm_align_down(t[i].iova + t[i].length - 1,
+							 ps) + ps);
+		}
+	}
+}
+END_TEST
+
+/* Counts: more ranges than an int can count is EOVERFLOW, an array larger
+ * than memory EINVAL, both before in[] is read or out[] written. */
+START_TEST(counts)
+{
+	const struct vfiomig_range *bogus = (const void *)(uintptr_t)16;
+	struct vfiomig_range out[1] = { { 7, 7 } };
+
+#if SIZE_MAX > INT_MAX
+	ck_assert_int_eq(vfiomig_dirty_plan_ranges(bogus, (size_t)INT_MAX + 1,
+						   4096, out, 1), -EOVERFLOW);
+#endif
+	ck_assert_int_eq(vfiomig_dirty_plan_ranges(bogus, SIZE_MAX / 8, 4096,
+						   out, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_plan_ranges(bogus, SIZE_MAX, 4096, out,
+						   1), -EINVAL);
+	ck_assert_uint_eq(out[0].iova, 7);
+	ck_assert_uint_eq(out[0].length, 7);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ranges");
@@ -293,6 +373,8 @@ int main(void)
 	tcase_add_test(tc, normalize);
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, find);
+	tcase_add_test(tc, edges);
+	tcase_add_test(tc, counts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Dirty bitmaps and IOVA ranges, private and pure: lib/bitmap.c and
+ * lib/ranges.c include only this header and libc (no context, no kernel),
+ * so their tests compile them alone.
+ *
+ * Bitmaps are LSB-first in 64-bit words: bit n of a bitmap based at `base`
+ * with page size `ps` stands for [base + n*ps, +ps).
+ *
+ * Arithmetic at the edges.  Every range the library is given, [iova,
+ * iova + length), must end below 2^64 (its exclusive end is a uint64_t):
+ * DMA logging and Type1 cannot express a range ending at 2^64 either
+ * (kernel-contract.md 8.1, 9.3).  Page counts round up without wrapping,
+ * and a bitmap's byte size must fit a size_t.  The helpers below are the
+ * one place each rule is computed; callers check at their entry, never per
+ * word.
+ */
+#ifndef VFIOMIG_BITMAP_H
+#define VFIOMIG_BITMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vfiomig.h"
+
+/* The same as internal.h's: exported functions are defined here too. */
+#ifndef VFIOMIG_EXPORT
+#define VFIOMIG_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ceil(n / d), d > 0, without the wrap of (n + d - 1) / d near 2^64. */
+static inline uint64_t vfm_div_round_up(uint64_t n, uint64_t d)
+{
+	return n / d + (n % d != 0);
+}
+
+#define BITS_TO_WORDS(n) vfm_div_round_up((n), 64)
+
+static inline bool vfm_is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static inline unsigned int vfm_log2(uint64_t pow2)
+{
+	return (unsigned int)__builtin_ctzll(pow2);
+}
+
+static inline uint64_t vfm_align_down(uint64_t x, uint64_t pow2)
+{
+	return x & ~(pow2 - 1);
+}
+
+/* *end = start + len; false when that is 2^64 or more. */
+static inline bool vfm_range_end(uint64_t start, uint64_t len, uint64_t *end)
+{
+	return !__builtin_add_overflow(start, len, end);
+}
+
+/* *bytes = the size of a bitmap of nbits bits in whole 64-bit words; false
+ * when no size_t holds it (then no such buffer can exist). */
+static inline bool vfm_bitmap_bytes(uint64_t nbits, size_t *bytes)
+{
+	return !__builtin_mul_overflow(BITS_TO_WORDS(nbits), sizeof(uint64_t),
+				       bytes);
+}
+
+/* *bytes = n * size for an array; false when no size_t holds it. */
+static inline bool vfm_array_bytes(size_t n, size_t size, size_t *bytes)
+{
+	return !__builtin_mul_overflow(n, size, bytes);
+}
+
+/* ------------------------------------------------------------ bitmap.c */
+
+/* Set bits [start, start + n). */
+void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n);
+
+/*
+ * OR into dst (based at dbase, dps-byte pages, dnbits bits) every page that
+ * overlaps a set page of src (sbase, sps, snbits). Page sizes are powers of
+ * two, bases multiples of their page size. Either bitmap may reach 2^64 (a
+ * partial last page rounded up): what lies past 2^64 has no address and is
+ * ignored. Word-at-a-time whenever page boundaries line up (always, except
+ * a coarser dst page straddled by the start of src), else run by run.
+ */
+void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
+		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+		      uint64_t sps, uint64_t snbits);
+
+/* ------------------------------------------------------------ ranges.c */
+
+/*
+ * Copy in[0..n) aligned outward to `align` (a power of two), sorted by iova,
+ * with overlapping and adjacent ranges merged, into a new array (*outp,
+ * freed by the caller). Returns the number of ranges or -EINVAL (zero
+ * length, NULL, an array too large to exist) / -EOVERFLOW (a range, once
+ * aligned, does not end below 2^64; more than INT_MAX ranges) / -ENOMEM.
+ */
+int vfm_ranges_normalize(const struct vfiomig_range *in, size_t n,
+			 uint64_t align, struct vfiomig_range **outp);
+
+/* Merge the smallest gaps of sorted, disjoint r[0..n) until at most max
+ * remain (in place). Returns the new count, or -ENOMEM. */
+int vfm_ranges_reduce(struct vfiomig_range *r, size_t n, size_t max);
+
+/* Index of the first range of sorted r[0..n) that ends after iova. */
+size_t vfm_ranges_find(const struct vfiomig_range *r, size_t n,
+		       uint64_t iova);
+
+#endif
