@@ -1,16 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vfiomig-ctl's pure parts: CRC-32C vectors, the JSON writer's escaping,
  * the stream format (round trip; every flipped byte and every truncation
- * of a file refused). */
+ * of a file refused; control bytes in header strings refused), terminal
+ * escaping of untrusted text, closed standard fds, the output file that
+ * replaces its target only when complete. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crc32c.h"
 #include "json.h"
+#include "outfile.h"
 #include "stream.h"
+#include "term.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ------------------------------------------------------------ CRC-32C */
 
@@ -94,6 +107,24 @@ static void doc_escapes(struct json *j)
 	json_end(j);
 	json_end(j);
 }
+
+/* C1 controls (CSI is U+009B) and bidi overrides are valid JSON, but a
+ * terminal showing the output would act on them. */
+static void doc_c1(struct json *j)
+{
+	json_begin_obj(j, NULL);
+	json_str(j, "c1", "a\xc2\x9b""2Jb\xe2\x80\xae""c");
+	json_end(j);
+}
+
+START_TEST(json_escapes_c1_and_bidi)
+{
+	char *s = json_out(doc_c1);
+
+	ck_assert_str_eq(s, "{\n  \"c1\": \"a\\u009b2Jb\\u202ec\"\n}\n");
+	free(s);
+}
+END_TEST
 
 START_TEST(json_escaping)
 {
@@ -378,6 +409,345 @@ START_TEST(stream_hdr_strings_bounded)
 }
 END_TEST
 
+/* A header whose string field at off holds bad, with a valid CRC. */
+static void hdr_with_string(unsigned char *b, size_t off, const char *bad)
+{
+	struct stream_hdr h = { 0 };
+	uint32_t c;
+
+	strcpy(h.driver, "mtty");
+	stream_hdr_encode(&h, b);
+	memcpy(b + off, bad, strlen(bad));
+	c = crc32c(0, b, STREAM_HDR_LEN - 4);
+	for (int i = 0; i < 4; i++)
+		b[STREAM_HDR_LEN - 4 + i] = (unsigned char)(c >> (8 * i));
+}
+
+START_TEST(stream_hdr_strings_printable)
+{
+	/* driver, mdev type, device, library and tool versions */
+	static const size_t offs[] = { 64, 96, 128, 192, 208 };
+	static const char *const bad[] = { "\x1b]0;x\x07", "a\nb", "\x7f", "\xc2\x9b", "\xe2\x80\xae" };
+	unsigned char b[STREAM_HDR_LEN];
+	struct stream_hdr h;
+	char err[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
+		for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+			hdr_with_string(b, offs[i], bad[k]);
+			err[0] = 0;
+			ck_assert_int_eq(stream_hdr_decode(b, sizeof(b), &h, err, sizeof(err)),
+					 -EBADMSG);
+			ck_assert_ptr_nonnull(strstr(err, "not printable ASCII"));
+			/* The message never carries the bytes. */
+			for (const char *p = err; *p; p++)
+				ck_assert(*p >= 0x20 && *p < 0x7f);
+		}
+	hdr_with_string(b, 64, "mlx5_vfio_pci ~!");
+	ck_assert_int_eq(stream_hdr_decode(b, sizeof(b), &h, err, sizeof(err)), 0);
+	ck_assert_str_eq(h.driver, "mlx5_vfio_pci ~!");
+}
+END_TEST
+
+/* What a writer is given, it writes as '?': its own files always parse. */
+START_TEST(stream_hdr_encode_cleans)
+{
+	struct stream_hdr h = { 0 }, back;
+	unsigned char b[STREAM_HDR_LEN];
+	char err[128];
+
+	strcpy(h.driver, "m\x1b[2Jtty");
+	strcpy(h.device, "dev\xc3\xa9");
+	stream_hdr_encode(&h, b);
+	ck_assert_int_eq(stream_hdr_decode(b, sizeof(b), &back, err, sizeof(err)), 0);
+	ck_assert_str_eq(back.driver, "m?[2Jtty");
+	ck_assert_str_eq(back.device, "dev??");
+	stream_hdr_clean(&h);
+	ck_assert_str_eq(h.driver, back.driver);
+	ck_assert_str_eq(h.device, back.device);
+}
+END_TEST
+
+/* ------------------------------------------------------------ terminal */
+
+static const char *esc(const char *s)
+{
+	static char buf[256];
+
+	return term_escape(s, buf, sizeof(buf));
+}
+
+START_TEST(term_escape_controls)
+{
+	ck_assert_str_eq(esc("mtty-2 0000:3b:00.1"), "mtty-2 0000:3b:00.1");
+	ck_assert_str_eq(esc("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");
+	ck_assert_str_eq(esc("\x1b]0;pwned\x07x"), "\\x1b]0;pwned\\x07x");
+	ck_assert_str_eq(esc("a\nb\tc\rd\x7f"), "a\\x0ab\\x09c\\x0dd\\x7f");
+	/* C1 as a raw byte (CSI 0x9b) and as UTF-8 (U+009B). */
+	ck_assert_str_eq(esc("\x9b" "2J"), "\\x9b2J");
+	ck_assert_str_eq(esc("\xc2\x9b" "2J"), "\\xc2\\x9b2J");
+	/* A right-to-left override hides what follows. */
+	ck_assert_str_eq(esc("a\xe2\x80\xae" "b"), "a\\xe2\\x80\\xaeb");
+	/* Invalid UTF-8: overlong, surrogate, truncated. */
+	ck_assert_str_eq(esc("\xc0\xaf\xed\xa0\x80\xe2\x82"),
+			 "\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x82");
+	/* A backslash doubles: "\x1b" in a name cannot pose as an escape. */
+	ck_assert_str_eq(esc("\\x1b"), "\\\\x1b");
+	ck_assert_str_eq(esc(NULL), "(null)");
+	ck_assert_str_eq(esc(""), "");
+}
+END_TEST
+
+START_TEST(term_escape_truncates)
+{
+	char buf[8];
+
+	ck_assert_str_eq(term_escape("abcdefg", buf, sizeof(buf)), "abcdefg");
+	ck_assert_str_eq(term_escape("abcdefgh", buf, sizeof(buf)), "abcd...");
+	/* Never half an escape. */
+	ck_assert_str_eq(term_escape("ab\x1b" "cdefgh", buf, sizeof(buf)), "ab...");
+	ck_assert_str_eq(term_escape("\xe2\x82\xac\xe2\x82\xac", buf, sizeof(buf)),
+			 "\xe2\x82\xac\xe2\x82\xac");
+	ck_assert_str_eq(term_escape("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", buf,
+				     sizeof(buf)), "\xe2\x82\xac...");
+	/* Every output byte is printable or part of valid UTF-8 text. */
+	for (int c = 1; c < 256; c++) {
+		char in[2] = { (char)c, 0 }, out[16];
+
+		term_escape(in, out, sizeof(out));
+		for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+			ck_assert_msg(*p >= 0x20 && *p != 0x7f, "byte %#x passed", c);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ std fds */
+
+/* In a child (the test runner needs its own fds): close the fds in mask,
+ * call std_fds_ensure(path), report through the exit status. */
+static int std_fds_child(unsigned int mask, const char *path)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsigned int closed = 99;
+		int ret;
+
+		for (int fd = 0; fd <= 2; fd++)
+			if (mask & (1u << fd))
+				close(fd);
+		ret = std_fds_ensure(path, &closed);
+		if (ret)
+			_exit(ret == -ENOENT ? 100 : 101);
+		if (closed != mask)
+			_exit(102);
+		for (int fd = 0; fd <= 2; fd++)
+			if (fcntl(fd, F_GETFD) < 0)
+				_exit(103 + fd);
+		/* The next open lands past 2. */
+		ret = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		_exit(ret > 2 ? 0 : 110);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(std_fds_reopened)
+{
+	for (unsigned int mask = 0; mask < 8; mask++)
+		ck_assert_int_eq(std_fds_child(mask, "/dev/null"), 0);
+	/* No /dev/null: an error, for the tool to exit on. */
+	ck_assert_int_eq(std_fds_child(2, "/nonexistent/null"), 100);
+	ck_assert_int_eq(std_fds_child(0, "/nonexistent/null"), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ outfile */
+
+static char dir[64];
+
+static void dir_setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/cli-units.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void dir_teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *in_dir(const char *name)
+{
+	static char buf[4][128];
+	static int n;
+	char *b = buf[n++ % 4];
+
+	snprintf(b, 128, "%s/%s", dir, name);
+	return b;
+}
+
+/* Entries of dir, as " a b c" (sorted), to see no temporary is left. */
+static const char *dir_list(void)
+{
+	static char out[512];
+	struct dirent **ents;
+	int n = scandir(dir, &ents, NULL, alphasort);
+
+	ck_assert_int_ge(n, 0);
+	out[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
+			strcat(out, " ");
+			strcat(out, ents[i]->d_name);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return out;
+}
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static const char *get_file(const char *path)
+{
+	static char buf[128];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return "(none)";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* Writes text through an outfile to name; returns outfile_open's or
+ * outfile_commit's error. */
+static int save_text(const char *name, bool force, const char *text)
+{
+	struct outfile o;
+	char err[256];
+	bool renamed;
+	int ret = outfile_open(&o, in_dir(name), force, err, sizeof(err));
+
+	if (ret)
+		return ret;
+	ck_assert_int_eq(write(o.fd, text, strlen(text)), (ssize_t)strlen(text));
+	ret = outfile_commit(&o, &renamed, err, sizeof(err));
+	ck_assert(renamed == !ret);
+	outfile_abort(&o);
+	return ret;
+}
+
+START_TEST(outfile_new_and_replace)
+{
+	struct stat st;
+	mode_t old = umask(0);
+
+	ck_assert_int_eq(save_text("a", false, "one"), 0);
+	umask(old);
+	ck_assert_str_eq(get_file(in_dir("a")), "one");
+	ck_assert_int_eq(stat(in_dir("a"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	/* Without force an existing file is refused and kept. */
+	ck_assert_int_eq(save_text("a", false, "two"), -EEXIST);
+	ck_assert_str_eq(get_file(in_dir("a")), "one");
+	ck_assert_int_eq(save_text("a", true, "two"), 0);
+	ck_assert_str_eq(get_file(in_dir("a")), "two");
+	/* A symbolic link is replaced, never followed. */
+	put_file(in_dir("target"), "precious");
+	ck_assert_int_eq(symlink("target", in_dir("link")), 0);
+	ck_assert_int_eq(save_text("link", false, "x"), -EEXIST);
+	ck_assert_int_eq(save_text("link", true, "new"), 0);
+	ck_assert_int_eq(lstat(in_dir("link"), &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_str_eq(get_file(in_dir("target")), "precious");
+	ck_assert_str_eq(get_file(in_dir("link")), "new");
+	/* A dangling link too. */
+	ck_assert_int_eq(symlink("nowhere", in_dir("dangling")), 0);
+	ck_assert_int_eq(save_text("dangling", true, "d"), 0);
+	ck_assert_str_eq(dir_list(), " a dangling link target");
+}
+END_TEST
+
+START_TEST(outfile_refuses_special_files)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct stat st;
+
+	ck_assert_int_eq(mkfifo(in_dir("fifo"), 0600), 0);
+	ck_assert_int_ge(s, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", in_dir("sock"));
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(s);
+	ck_assert_int_eq(mkdir(in_dir("sub"), 0700), 0);
+	ck_assert_int_eq(save_text("fifo", true, "x"), -EPERM);
+	ck_assert_int_eq(save_text("sock", true, "x"), -EPERM);
+	ck_assert_int_eq(save_text("sub", true, "x"), -EISDIR);
+	ck_assert_int_eq(save_text("sub/", false, "x"), -EISDIR);
+	ck_assert_int_eq(save_text("fifo", false, "x"), -EEXIST);
+	/* Still what they were, and nothing else in the directory. */
+	ck_assert_int_eq(lstat(in_dir("fifo"), &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+	ck_assert_int_eq(lstat(in_dir("sock"), &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_str_eq(dir_list(), " fifo sock sub");
+}
+END_TEST
+
+START_TEST(outfile_abort_leaves_nothing)
+{
+	struct outfile o;
+	char err[256];
+	bool renamed;
+
+	put_file(in_dir("t"), "old");
+	/* A failure midway (ENOSPC, a signal, a device error): the target
+	 * as it was, no temporary. */
+	ck_assert_int_eq(outfile_open(&o, in_dir("t"), true, err, sizeof(err)), 0);
+	ck_assert_int_eq(write(o.fd, "partial", 7), 7);
+	/* The temporary: hidden, beside the target. */
+	ck_assert_int_eq(strncmp(dir_list(), " .t.", 4), 0);
+	ck_assert(outfile_abort(&o));
+	ck_assert_str_eq(get_file(in_dir("t")), "old");
+	ck_assert_str_eq(dir_list(), " t");
+	/* A target that appears while the data is written is not replaced
+	 * without force. */
+	ck_assert_int_eq(outfile_open(&o, in_dir("late"), false, err, sizeof(err)), 0);
+	put_file(in_dir("late"), "theirs");
+	ck_assert_int_eq(outfile_commit(&o, &renamed, err, sizeof(err)), -EEXIST);
+	ck_assert(!renamed);
+	ck_assert(outfile_abort(&o));
+	ck_assert_str_eq(get_file(in_dir("late")), "theirs");
+	/* ... nor with force when it is no longer a regular file. */
+	ck_assert_int_eq(outfile_open(&o, in_dir("late"), true, err, sizeof(err)), 0);
+	ck_assert_int_eq(unlink(in_dir("late")), 0);
+	ck_assert_int_eq(mkfifo(in_dir("late"), 0600), 0);
+	ck_assert_int_eq(outfile_commit(&o, &renamed, err, sizeof(err)), -EPERM);
+	ck_assert(outfile_abort(&o));
+	ck_assert_str_eq(dir_list(), " late t");
+	/* A directory it cannot write: refused before anything exists. */
+	ck_assert_int_eq(outfile_open(&o, "/proc/vfiomig-out", false, err, sizeof(err)) < 0, 1);
+	ck_assert(!outfile_abort(&o));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("cli-units");
@@ -388,6 +758,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, t);
 	t = tcase_create("json");
 	tcase_add_test(t, json_escaping);
+	tcase_add_test(t, json_escapes_c1_and_bidi);
 	suite_add_tcase(s, t);
 	t = tcase_create("stream");
 	tcase_set_timeout(t, 60);
@@ -398,6 +769,21 @@ static Suite *suite(void)
 	tcase_add_test(t, stream_trailing_and_foreign);
 	tcase_add_test(t, stream_length_bounded);
 	tcase_add_test(t, stream_hdr_strings_bounded);
+	tcase_add_test(t, stream_hdr_strings_printable);
+	tcase_add_test(t, stream_hdr_encode_cleans);
+	suite_add_tcase(s, t);
+	t = tcase_create("term");
+	tcase_add_test(t, term_escape_controls);
+	tcase_add_test(t, term_escape_truncates);
+	suite_add_tcase(s, t);
+	t = tcase_create("std-fds");
+	tcase_add_test(t, std_fds_reopened);
+	suite_add_tcase(s, t);
+	t = tcase_create("outfile");
+	tcase_add_checked_fixture(t, dir_setup, dir_teardown);
+	tcase_add_test(t, outfile_new_and_replace);
+	tcase_add_test(t, outfile_refuses_special_files);
+	tcase_add_test(t, outfile_abort_leaves_nothing);
 	suite_add_tcase(s, t);
 	return s;
 }
