@@ -236,17 +236,28 @@ int vfiomig_state_get(struct vfiomig_device *dev);
 
 #define VFIOMIG_SET_COMBINED (1u << 0) /* one ioctl, the kernel walks */
 
+/*
+ * What a failed state change does with the device (see vfiomig_state_set(3)).
+ * A zero-filled vfiomig_set_opts is the safe default: back where the call
+ * started.  Recovery never walks an arc that needs a data session the
+ * library does not hold; where no other way is safe it resets the device.
+ */
 enum vfiomig_recovery {
-	VFIOMIG_RECOVER_STAY = 0,  /* leave the device where it stopped */
-	VFIOMIG_RECOVER_STATE = 1, /* try to go to recovery_state */
+	/* 0: recovery_state when it is set (non-zero), else the state the
+	 * call started in; a reset when that cannot be reached (and always
+	 * for a call that started in RESUMING: nothing refused is kept). */
+	VFIOMIG_RECOVER_DEFAULT = 0,
+	/* recovery_state; ERROR (0) there means "reset" (QEMU's habit). */
+	VFIOMIG_RECOVER_STATE = 1,
 	VFIOMIG_RECOVER_RESET = 2, /* VFIO_DEVICE_RESET (-> RUNNING) */
+	VFIOMIG_RECOVER_STAY = 3,  /* leave the device where it stopped */
 };
 
 struct vfiomig_set_opts {
 	size_t sz;
 	unsigned int flags;      /* VFIOMIG_SET_* */
 	int recovery;            /* enum vfiomig_recovery */
-	int recovery_state;
+	int recovery_state;      /* enum vfiomig_state; 0: see above */
 	/* out: filled on failure (and on success: failed_* = -1) */
 	int failed_from;         /* arc that failed, -1 if none */
 	int failed_to;
@@ -311,12 +322,28 @@ struct vfiomig_io {
  */
 int64_t vfiomig_save(struct vfiomig_device *dev, const struct vfiomig_io *to,
 		     unsigned int flags);
-/* Load: write `from` into the RESUMING session. Returns bytes written. */
+/* Load: write `from` into the RESUMING session. Returns bytes written.
+ * Any failure once data may have moved spoils the session: later loads
+ * and vfiomig_load_finish() fail with -EBADMSG; vfiomig_load_abort(). */
 int64_t vfiomig_load(struct vfiomig_device *dev, const struct vfiomig_io *from,
 		     unsigned int flags);
-/* Leave RESUMING for target (STOP or RUNNING); the kernel validates here. */
+/*
+ * Commit what the RESUMING session received: leave RESUMING for target
+ * (STOP, RUNNING_P2P or RUNNING).  What the kernel validates, here or in
+ * the writes, is up to the driver.  Refused with -EBADMSG after a failed
+ * vfiomig_load() (the session is spoiled: nothing of it is ever
+ * committed) and with -ENODEV without the library's own resuming session.
+ */
 int vfiomig_load_finish(struct vfiomig_device *dev, int target,
 			struct vfiomig_set_opts *opts);
+/*
+ * The way out of a refused or abandoned load: discard whatever the device
+ * received (end the session; VFIO_DEVICE_RESET when the device is in
+ * RESUMING, the only exit that loads nothing), then go to target like
+ * vfiomig_state_set() (RESUMING: a fresh session to try again).
+ */
+int vfiomig_load_abort(struct vfiomig_device *dev, int target,
+		       struct vfiomig_set_opts *opts);
 
 struct vfiomig_precopy_policy {
 	size_t sz;

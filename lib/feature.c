@@ -222,7 +222,8 @@ VFIOMIG_EXPORT int vfiomig_device_reset(struct vfiomig_device *dev)
 		    strerror(-ret));
 		return ret;
 	}
-	/* The kernel disables every migration data fd on reset. */
-	vfm_session_end(dev);
+	/* The kernel disables every migration data fd on reset, and the
+	 * device forgets what a refused load left in it. */
+	vfm_session_reset(dev);
 	return 0;
 }

@@ -31,6 +31,10 @@ struct vfiomig_ctx {
 struct vfiomig_session {
 	int fd;           /* -1 when no session */
 	bool saving;      /* PRE_COPY/STOP_COPY side, else resuming */
+	/* A load failed, or the driver refused the stream at RESUMING->STOP:
+	 * what the device holds must never be committed.  Outlives the fd;
+	 * cleared by a reset or a new session. */
+	bool refused;
 };
 
 struct vfiomig_device {
@@ -113,6 +117,12 @@ const char *vfm_state_name(int state);
 
 /* session.c: end the session (close the data fd) if any. */
 void vfm_session_end(struct vfiomig_device *dev);
+/* session.c: the driver refused (part of) the resuming stream: end the
+ * session and remember that nothing it received may be committed. */
+void vfm_session_refuse(struct vfiomig_device *dev, const char *why);
+/* session.c: the device was reset: every session is gone, nothing refused
+ * is left in it. */
+void vfm_session_reset(struct vfiomig_device *dev);
 
 /* util.c */
 char *vfm_path_join(const char *a, const char *b);

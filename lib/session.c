@@ -47,6 +47,22 @@ void vfm_session_end(struct vfiomig_device *dev)
 	dev->session.saving = false;
 }
 
+void vfm_session_refuse(struct vfiomig_device *dev, const char *why)
+{
+	if (!dev->session.refused)
+		err(dev->ctx,
+		    "%s: %s: the resuming session is spoiled; nothing it received will be committed (vfiomig_load_abort() discards it)",
+		    vfm_dev_name(dev), why);
+	vfm_session_end(dev);
+	dev->session.refused = true;
+}
+
+void vfm_session_reset(struct vfiomig_device *dev)
+{
+	vfm_session_end(dev);
+	dev->session.refused = false;
+}
+
 VFIOMIG_EXPORT int vfiomig_data_fd(const struct vfiomig_device *dev)
 {
 	if (!dev)
@@ -459,6 +475,11 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		    x.kind);
 		return ret;
 	}
+	if (!save && dev->session.refused) {
+		err(dev->ctx, "%s: load: an earlier load failed; the session is spoiled",
+		    vfm_dev_name(dev));
+		return -EBADMSG;
+	}
 	if (dev->session.fd < 0) {
 		dbg(dev->ctx, "%s: %s: no data session", vfm_dev_name(dev),
 		    save ? "save" : "load");
@@ -482,8 +503,14 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		ret = copy_loop(&x, save);
 		free(x.bounce);
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		/* The caller cannot know how much of its stream reached the
+		 * driver, which may have kept bytes it refused (mtty keeps a
+		 * bad header and answers EFAULT, contract 5.4). */
+		if (!save)
+			vfm_session_refuse(dev, x.what ? x.what : "load");
 		return session_failed(dev, ret, x.what ? x.what : "transfer");
+	}
 	dbg(dev->ctx, "%s: %s %llu bytes", vfm_dev_name(dev), save ? "saved" : "loaded",
 	    (unsigned long long)x.done);
 	return (int64_t)x.done;

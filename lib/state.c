@@ -278,6 +278,57 @@ VFIOMIG_EXPORT int vfiomig_state_get(struct vfiomig_device *dev)
 	return ret;
 }
 
+static bool session_state(int s)
+{
+	return saving_group(s) || s == S_RESUMING;
+}
+
+/* Does the library hold the live session the device has in state s? */
+static bool own_session(const struct vfiomig_device *dev, int s)
+{
+	const struct vfiomig_session *ss = &dev->session;
+
+	if (ss->fd < 0)
+		return false;
+	return s == S_RESUMING ? !ss->saving : ss->saving && saving_group(s);
+}
+
+/*
+ * A device in a session state whose session the library does not hold
+ * (another process opened it and went away, the caller closed it, a load
+ * failed) must never be walked along an arc that uses that session: the
+ * data is not ours to read or to commit, and mtty dereferences its NULL
+ * resuming file on RESUMING->STOP after the last close (contract 12.7).
+ */
+static bool orphaned(const struct vfiomig_device *dev, int s)
+{
+	return session_state(s) && !own_session(dev, s);
+}
+
+/* Where an orphaned session state is left to: a saving session ends on
+ * its terminating arc, which reads and loads nothing (contract 4.3); every
+ * way out of RESUMING goes through RESUMING->STOP, which loads, so only a
+ * reset leaves it safely, to RUNNING (contract 7). */
+static int orphan_exit(int s)
+{
+	switch (s) {
+	case S_PRE_COPY:
+		return S_RUNNING;
+	case S_PRE_COPY_P2P:
+		return S_RUNNING_P2P;
+	case S_STOP_COPY:
+		return S_STOP;
+	default:
+		return S_RUNNING;
+	}
+}
+
+/* The state a walk out of s really starts from. */
+static int walk_start(const struct vfiomig_device *dev, int s)
+{
+	return orphaned(dev, s) ? orphan_exit(s) : s;
+}
+
 /* A new data fd from the kernel becomes the device's session. */
 static void session_install(struct vfiomig_device *dev, int fd, int from,
 			    int to)
@@ -297,13 +348,17 @@ static void session_install(struct vfiomig_device *dev, int fd, int from,
 		     fd);
 	dev->session.fd = fd;
 	dev->session.saving = to != S_RESUMING;
+	dev->session.refused = false;
 	dbg(dev->ctx, "%s: %s session on fd %d", vfm_dev_name(dev),
 	    dev->session.saving ? "saving" : "resuming", fd);
 }
 
-/* After a failure: keep the session only if the real state still has it. */
+/* After a failure: keep the session only if the real state still has it.
+ * Out of RESUMING, nothing refused is left to commit. */
 static void session_sync(struct vfiomig_device *dev, int state)
 {
+	if (state != S_RESUMING)
+		dev->session.refused = false;
 	if (dev->session.fd < 0)
 		return;
 	if (dev->session.saving ? saving_group(state) : state == S_RESUMING)
@@ -329,8 +384,18 @@ static int set_state(struct vfiomig_device *dev, int to, int *fd)
 	/* On failure the kernel rewrites the struct with the requested state
 	 * and data_fd -1 (contract 4.1): it says nothing about the real
 	 * state, which the caller reads back. */
-	*fd = ret < 0 ? -1 : mig.data_fd;
-	return ret;
+	*fd = -1;
+	if (ret < 0 || mig.data_fd < 0)
+		return ret;
+	/* With stdin/stdout closed the kernel installs the data fd on 0 or
+	 * 1, where a printf would write into the stream.  When it cannot be
+	 * moved the device has moved all the same, with no fd: the kernel's
+	 * own EMFILE case (contract 4.1). */
+	ret = sys_fd_above_stdio(mig.data_fd);
+	if (ret < 0)
+		return ret;
+	*fd = ret;
+	return 0;
 }
 
 /* Walk path[0..n) from cur, one arc per SET.  Returns 0, or the error
@@ -376,6 +441,16 @@ static int walk_combined(struct vfiomig_device *dev, int cur, const int *path,
 	return 0;
 }
 
+/* Drivers store the state after each arc that succeeded (contract 4.5):
+ * after a combined SET failed, the state reached names the failing arc. */
+static int combined_failed_arc(int cur, const int *path, int n, int state)
+{
+	for (int i = 0; i < n; i++)
+		if ((i ? path[i - 1] : cur) == state)
+			return i;
+	return n - 1;
+}
+
 static int do_reset(struct vfiomig_device *dev)
 {
 	int ret;
@@ -385,232 +460,370 @@ static int do_reset(struct vfiomig_device *dev)
 	vfm_session_end(dev);
 	ret = vfiomig_device_reset(dev);
 	if (ret < 0)
-		err(dev->ctx, "%s: recovery: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
+		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 	else
-		info(dev->ctx, "%s: recovery: device reset", vfm_dev_name(dev));
+		info(dev->ctx, "%s: device reset", vfm_dev_name(dev));
 	return ret;
 }
 
-/* Apply the recovery policy after a failure; returns the state read back
- * (or a negative errno when even that failed). */
-static int recover(struct vfiomig_device *dev, int state, int policy,
-		   int rstate, uint64_t flags)
-{
-	int path[S_NR], n, failed, ret;
+/* Where a failed change stopped: the arc, and the state read back (or
+ * -errno when even the GET failed). */
+struct stop {
+	int from, to, state;
+};
 
-	switch (policy) {
-	case VFIOMIG_RECOVER_STAY:
-		return state;
-	case VFIOMIG_RECOVER_RESET:
-		do_reset(dev);
-		break;
-	case VFIOMIG_RECOVER_STATE:
-		if (state == S_ERROR) {
-			/* A SET from ERROR makes the kernel WARN and fails:
-			 * a reset is the only way out (contract 4.5). */
-			if (do_reset(dev) < 0)
-				break;
-			state = get_state(dev);
-			if (state < 0)
-				return state;
-		}
-		if (state < 0 || state == rstate)
-			break;
-		n = plan(state, rstate, flags, path);
-		if (n < 0) {
-			err(dev->ctx, "%s: recovery: no path %s->%s; resetting",
-			    vfm_dev_name(dev), vfm_state_name(state),
-			    vfm_state_name(rstate));
-			do_reset(dev);
-			break;
-		}
-		failed = 0;
-		ret = walk_arcs(dev, state, path, n, &failed);
-		if (ret < 0) {
-			/* e.g. an incomplete stream: RESUMING->STOP fails
-			 * again, and only a reset aborts RESUMING. */
-			err(dev->ctx, "%s: recovery: %s->%s failed: %s; resetting",
-			    vfm_dev_name(dev),
-			    vfm_state_name(failed ? path[failed - 1] : state),
-			    vfm_state_name(path[failed]), strerror(-ret));
-			do_reset(dev);
-		} else {
-			info(dev->ctx, "%s: recovery: now %s", vfm_dev_name(dev),
-			     vfm_state_name(rstate));
-		}
-		break;
+/* Arc from->to failed with ret: read the state back, log, and drop what
+ * the device no longer has.  A refused RESUMING->STOP spoils the session. */
+static void stopped_at(struct vfiomig_device *dev, int from, int to, int ret,
+		       struct stop *st)
+{
+	st->from = from;
+	st->to = to;
+	if (from == S_RESUMING && to == S_STOP)
+		vfm_session_refuse(dev, "the driver refused resuming->stop");
+	if (st->state < 0) {
+		err(dev->ctx, "%s: %s->%s failed: %s; state unknown (GET: %s)",
+		    vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+		    strerror(-ret), strerror(-st->state));
+		return;
 	}
-	state = get_state(dev);
-	if (state >= 0)
-		session_sync(dev, state);
-	return state;
+	err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
+	    vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+	    strerror(-ret), vfm_state_name(st->state));
+	session_sync(dev, st->state);
 }
 
-/*
- * expect: the state the device must be in (load_finish: RESUMING), or -1.
- */
-static int state_set(struct vfiomig_device *dev, int target, int expect,
-		     struct vfiomig_set_opts *opts)
+/* Leave an orphaned session state (see orphaned()); *cur gets the state
+ * reached. */
+static int leave_orphan(struct vfiomig_device *dev, int *cur, struct stop *st)
+{
+	int from = *cur, to = orphan_exit(from), fd = -1, ret;
+
+	if (from == S_RESUMING) {
+		info(dev->ctx,
+		     "%s: in resuming without a live session of the library's%s: leaving it by VFIO_DEVICE_RESET (resuming->stop would load whatever the device holds)",
+		     vfm_dev_name(dev),
+		     dev->session.refused ? " (the driver refused the load)" : "");
+		ret = do_reset(dev);
+	} else {
+		info(dev->ctx,
+		     "%s: in %s without a session of the library's: ending that session by %s->%s",
+		     vfm_dev_name(dev), vfm_state_name(from),
+		     vfm_state_name(from), vfm_state_name(to));
+		ret = set_state(dev, to, &fd);
+		if (fd >= 0) /* a terminating arc: never a new fd */
+			sys_close(fd);
+	}
+	st->state = get_state(dev);
+	if (ret < 0) {
+		stopped_at(dev, from, to, ret, st);
+		return ret;
+	}
+	if (st->state < 0) {
+		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),
+		    strerror(-st->state));
+		st->from = from;
+		st->to = to;
+		return st->state;
+	}
+	*cur = st->state;
+	return 0;
+}
+
+/* Drive the device from cur to target: out of an orphaned session state
+ * first, then along the planned arcs (one SET per arc, or one for all). */
+static int walk(struct vfiomig_device *dev, int cur, int target,
+		uint64_t mflags, bool combined, struct stop *st)
+{
+	int path[S_NR], n, i = 0, ret;
+
+	if (orphaned(dev, cur)) {
+		ret = leave_orphan(dev, &cur, st);
+		if (ret < 0)
+			return ret;
+	}
+	n = plan(cur, target, mflags, path);
+	if (n < 0) {
+		err(dev->ctx, "%s: no path %s->%s", vfm_dev_name(dev),
+		    vfm_state_name(cur), vfm_state_name(target));
+		*st = (struct stop){ .from = cur, .to = target, .state = cur };
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (combined)
+		ret = walk_combined(dev, cur, path, n);
+	else
+		ret = walk_arcs(dev, cur, path, n, &i);
+	if (!ret)
+		return 0;
+	st->state = get_state(dev);
+	if (combined)
+		i = combined_failed_arc(cur, path, n, st->state);
+	stopped_at(dev, i ? path[i - 1] : cur, path[i], ret, st);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests and recovery                                               */
+
+/* A state change as the caller asked for it, validated. */
+struct request {
+	int target;
+	bool combined;
+	int recovery;     /* enum vfiomig_recovery */
+	int rstate;
+	uint64_t mflags;
+};
+
+/* Recovery goals besides a state. */
+#define GOAL_RESET (-1)
+#define GOAL_STAY (-2)
+
+/* Everything that needs no state change first: nothing is touched when
+ * the request is bad. */
+static int parse_request(struct vfiomig_device *dev, int target,
+			 const struct vfiomig_set_opts *opts,
+			 struct request *rq)
 {
 	unsigned int flags = OPTS_GET(opts, flags, 0);
-	int policy = OPTS_GET(opts, recovery, VFIOMIG_RECOVER_STAY);
-	int rstate = OPTS_GET(opts, recovery_state, S_RUNNING);
-	int path[S_NR], n, cur, ret, state, failed = 0, ffrom, fto;
-	uint64_t mflags;
+	int ret;
 
-	OPTS_SET(opts, failed_from, -1);
-	OPTS_SET(opts, failed_to, -1);
-	OPTS_SET(opts, state, -1);
-
-	/* Everything that needs no kernel call first. */
+	rq->target = target;
+	rq->combined = flags & VFIOMIG_SET_COMBINED;
+	rq->recovery = OPTS_GET(opts, recovery, VFIOMIG_RECOVER_DEFAULT);
+	rq->rstate = OPTS_GET(opts, recovery_state, S_ERROR);
 	if (flags & ~VFIOMIG_SET_COMBINED) {
 		err(dev->ctx, "%s: unknown set flags 0x%x", vfm_dev_name(dev), flags);
 		return -EINVAL;
 	}
-	if (policy != VFIOMIG_RECOVER_STAY && policy != VFIOMIG_RECOVER_STATE &&
-	    policy != VFIOMIG_RECOVER_RESET) {
+	if (rq->recovery < VFIOMIG_RECOVER_DEFAULT ||
+	    rq->recovery > VFIOMIG_RECOVER_STAY) {
 		err(dev->ctx, "%s: unknown recovery policy %d", vfm_dev_name(dev),
-		    policy);
+		    rq->recovery);
 		return -EINVAL;
 	}
 	if (target < 0 || target >= S_NR || target == S_ERROR) {
 		err(dev->ctx, "%s: bad target state %d", vfm_dev_name(dev), target);
 		return -EINVAL;
 	}
-	ret = vfm_device_mig_flags(dev, &mflags);
+	ret = vfm_device_mig_flags(dev, &rq->mflags);
 	if (ret < 0) {
 		err(dev->ctx, "%s: no migration support: %s", vfm_dev_name(dev),
 		    strerror(-ret));
 		return ret;
 	}
-	if (!state_supported(target, mflags)) {
+	if (!state_supported(target, rq->mflags)) {
 		err(dev->ctx, "%s: state %s not supported (migration flags 0x%llx)",
 		    vfm_dev_name(dev), vfm_state_name(target),
-		    (unsigned long long)mflags);
+		    (unsigned long long)rq->mflags);
 		return -EINVAL;
 	}
-	if (policy == VFIOMIG_RECOVER_STATE &&
-	    !state_supported(rstate, mflags)) {
-		err(dev->ctx, "%s: recovery state %d not supported", vfm_dev_name(dev),
-		    rstate);
+	/* ERROR (0) as recovery_state: "not set" by default, "reset" with
+	 * RECOVER_STATE; any other state must be one the device has. */
+	if (rq->rstate != S_ERROR && !state_supported(rq->rstate, rq->mflags)) {
+		err(dev->ctx, "%s: recovery state %d not supported",
+		    vfm_dev_name(dev), rq->rstate);
 		return -EINVAL;
 	}
+	return 0;
+}
 
+/* Where recovery takes the device after a call that started in origin. */
+static int recovery_goal(const struct vfiomig_device *dev,
+			 const struct request *rq, int origin)
+{
+	switch (rq->recovery) {
+	case VFIOMIG_RECOVER_STAY:
+		return GOAL_STAY;
+	case VFIOMIG_RECOVER_RESET:
+		return GOAL_RESET;
+	case VFIOMIG_RECOVER_STATE:
+		return rq->rstate == S_ERROR ? GOAL_RESET : rq->rstate;
+	}
+	if (rq->rstate != S_ERROR)
+		return rq->rstate;
+	/* Back where the call started; not into ERROR, and not back into
+	 * RESUMING, whose data was refused or committed already. */
+	if (origin == S_ERROR || origin == S_RESUMING)
+		return GOAL_RESET;
+	return walk_start(dev, origin);
+}
+
+/* Apply the recovery after a failure that left the device in state (or
+ * unknown, < 0); returns the state read back at the end or -errno. */
+static int recover(struct vfiomig_device *dev, const struct request *rq,
+		   int goal, int state)
+{
+	struct stop st = { -1, -1, -1 };
+
+	if (goal == GOAL_STAY)
+		return state;
+	/* ERROR: a SET from it WARNs and fails (contract 4.5); unknown:
+	 * nothing to plan from.  Only a reset is left. */
+	if (goal == GOAL_RESET || state < 0 || state == S_ERROR) {
+		info(dev->ctx, "%s: recovery: resetting the device", vfm_dev_name(dev));
+		if (do_reset(dev) < 0 || goal == GOAL_RESET)
+			goto out;
+		state = get_state(dev);
+		if (state < 0)
+			goto out;
+	}
+	if (state == goal && !orphaned(dev, state))
+		goto out;
+	if (walk(dev, state, goal, rq->mflags, false, &st) < 0) {
+		err(dev->ctx, "%s: recovery to %s failed; resetting",
+		    vfm_dev_name(dev), vfm_state_name(goal));
+		do_reset(dev);
+	} else {
+		info(dev->ctx, "%s: recovery: back in %s", vfm_dev_name(dev),
+		     vfm_state_name(goal));
+	}
+out:
+	state = get_state(dev);
+	if (state >= 0)
+		session_sync(dev, state);
+	return state;
+}
+
+enum set_mode {
+	MODE_SET,    /* vfiomig_state_set */
+	MODE_FINISH, /* vfiomig_load_finish: commit our own RESUMING session */
+	MODE_ABORT,  /* vfiomig_load_abort: discard RESUMING, then set */
+};
+
+/* load_finish commits only a live, unspoiled session of the library's. */
+static int check_finish(struct vfiomig_device *dev, int cur)
+{
+	if (cur != S_RESUMING) {
+		err(dev->ctx, "%s: load_finish: device is in %s, not resuming",
+		    vfm_dev_name(dev), vfm_state_name(cur));
+		return -EINVAL;
+	}
+	if (dev->session.refused) {
+		err(dev->ctx,
+		    "%s: load_finish: a load of this session failed; refusing to commit it (vfiomig_load_abort() discards it)",
+		    vfm_dev_name(dev));
+		return -EBADMSG;
+	}
+	if (!own_session(dev, cur)) {
+		err(dev->ctx,
+		    "%s: load_finish: no resuming session of the library's; refusing to commit what the device holds",
+		    vfm_dev_name(dev));
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int change_state(struct vfiomig_device *dev, const struct request *rq,
+			int mode, struct vfiomig_set_opts *opts)
+{
+	struct stop st = { -1, -1, -1 };
+	int cur, goal, ret;
+
+	OPTS_SET(opts, failed_from, -1);
+	OPTS_SET(opts, failed_to, -1);
 	/* Where are we?  A GET changes nothing. */
 	cur = get_state(dev);
+	OPTS_SET(opts, state, cur);
 	if (cur < 0) {
 		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),
 		    strerror(-cur));
 		return cur;
 	}
-	if (expect >= 0 && cur != expect) {
-		err(dev->ctx, "%s: device is in %s, not %s", vfm_dev_name(dev),
-		    vfm_state_name(cur), vfm_state_name(expect));
-		OPTS_SET(opts, state, cur);
-		return -EINVAL;
+	if (mode == MODE_FINISH) {
+		ret = check_finish(dev, cur);
+		if (ret < 0)
+			return ret;
 	}
+	if (mode == MODE_ABORT && cur == S_RESUMING) {
+		info(dev->ctx, "%s: load aborted: discarding what the device received",
+		     vfm_dev_name(dev));
+		ret = do_reset(dev);
+		cur = get_state(dev);
+		if (ret < 0 || cur < 0) {
+			st = (struct stop){ S_RESUMING, S_RUNNING, cur };
+			ret = ret < 0 ? ret : cur;
+			goal = GOAL_STAY;
+			goto failed;
+		}
+	}
+	goal = recovery_goal(dev, rq, cur);
 	if (cur == S_ERROR) {
 		/* Never SET from ERROR: the kernel WARNs (contract 4.2). */
 		err(dev->ctx, "%s: device is in ERROR; only a reset leaves it",
 		    vfm_dev_name(dev));
-		ffrom = S_ERROR;
-		fto = target;
+		st = (struct stop){ S_ERROR, rq->target, S_ERROR };
 		ret = -EIO;
-		state = cur;
-		session_sync(dev, state);
 		goto failed;
 	}
-	n = plan(cur, target, mflags, path);
-	if (n < 0) {
+	/* The whole way must exist before the first step is taken. */
+	ret = plan(walk_start(dev, cur), rq->target, rq->mflags,
+		   (int[S_NR]){ 0 });
+	if (ret < 0) {
 		err(dev->ctx, "%s: no path %s->%s (migration flags 0x%llx)",
 		    vfm_dev_name(dev), vfm_state_name(cur),
-		    vfm_state_name(target),
-		    (unsigned long long)mflags);
-		OPTS_SET(opts, state, cur);
-		return n;
+		    vfm_state_name(rq->target), (unsigned long long)rq->mflags);
+		return ret;
 	}
-	if (n == 0) {
-		OPTS_SET(opts, state, cur);
+	if (cur == rq->target && !orphaned(dev, cur))
 		return 0;
-	}
-
-	if (flags & VFIOMIG_SET_COMBINED)
-		ret = walk_combined(dev, cur, path, n);
-	else
-		ret = walk_arcs(dev, cur, path, n, &failed);
+	ret = walk(dev, cur, rq->target, rq->mflags, rq->combined, &st);
 	if (!ret) {
-		OPTS_SET(opts, state, target);
+		OPTS_SET(opts, state, rq->target);
 		return 0;
 	}
-
-	/* The failure: read the real state back. */
-	state = get_state(dev);
-	if (flags & VFIOMIG_SET_COMBINED) {
-		/* Drivers store the state after each arc that succeeded
-		 * (contract 4.5): the state reached tells the failing arc. */
-		ffrom = n > 1 ? path[n - 2] : cur;
-		fto = target;
-		for (int i = 0; i < n && state != target; i++) {
-			if ((i ? path[i - 1] : cur) == state) {
-				ffrom = state;
-				fto = path[i];
-				break;
-			}
-		}
-	} else {
-		ffrom = failed ? path[failed - 1] : cur;
-		fto = path[failed];
-	}
-	if (state >= 0) {
-		err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
-		    vfm_dev_name(dev), vfm_state_name(ffrom),
-		    vfm_state_name(fto), strerror(-ret),
-		    vfm_state_name(state));
-		session_sync(dev, state);
-	} else {
-		err(dev->ctx, "%s: %s->%s failed: %s; state unknown (GET: %s)",
-		    vfm_dev_name(dev), vfm_state_name(ffrom),
-		    vfm_state_name(fto), strerror(-ret),
-		    strerror(-state));
-	}
-
 failed:
-	OPTS_SET(opts, failed_from, ffrom);
-	OPTS_SET(opts, failed_to, fto);
-	if (state >= 0 || policy == VFIOMIG_RECOVER_RESET)
-		state = recover(dev, state, policy, rstate, mflags);
-	OPTS_SET(opts, state, state);
+	/* Not inside OPTS_SET(): it evaluates nothing when opts is NULL. */
+	st.state = recover(dev, rq, goal, st.state);
+	OPTS_SET(opts, failed_from, st.from);
+	OPTS_SET(opts, failed_to, st.to);
+	OPTS_SET(opts, state, st.state);
 	return ret;
+}
+
+static int state_request(struct vfiomig_device *dev, int target,
+			 struct vfiomig_set_opts *opts, int mode)
+{
+	struct request rq;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = OPTS_CHECK(opts, vfiomig_set_opts);
+	if (ret)
+		return ret;
+	OPTS_SET(opts, failed_from, -1);
+	OPTS_SET(opts, failed_to, -1);
+	OPTS_SET(opts, state, -1);
+	if (mode == MODE_FINISH && target != S_STOP && target != S_RUNNING &&
+	    target != S_RUNNING_P2P) {
+		err(dev->ctx,
+		    "%s: load_finish: target must be stop, running-p2p or running",
+		    vfm_dev_name(dev));
+		return -EINVAL;
+	}
+	ret = parse_request(dev, target, opts, &rq);
+	if (ret)
+		return ret;
+	return change_state(dev, &rq, mode, opts);
 }
 
 VFIOMIG_EXPORT int vfiomig_state_set(struct vfiomig_device *dev, int target,
 				     struct vfiomig_set_opts *opts)
 {
-	int ret;
-
-	if (!dev)
-		return -EINVAL;
-	ret = OPTS_CHECK(opts, vfiomig_set_opts);
-	if (ret)
-		return ret;
-	return state_set(dev, target, -1, opts);
+	return state_request(dev, target, opts, MODE_SET);
 }
 
 VFIOMIG_EXPORT int vfiomig_load_finish(struct vfiomig_device *dev, int target,
 				       struct vfiomig_set_opts *opts)
 {
-	int ret;
+	return state_request(dev, target, opts, MODE_FINISH);
+}
 
-	if (!dev)
-		return -EINVAL;
-	ret = OPTS_CHECK(opts, vfiomig_set_opts);
-	if (ret)
-		return ret;
-	if (target != S_STOP && target != S_RUNNING) {
-		err(dev->ctx, "%s: load_finish: target must be stop or running",
-		    vfm_dev_name(dev));
-		return -EINVAL;
-	}
-	return state_set(dev, target, S_RESUMING, opts);
+VFIOMIG_EXPORT int vfiomig_load_abort(struct vfiomig_device *dev, int target,
+				      struct vfiomig_set_opts *opts)
+{
+	return state_request(dev, target, opts, MODE_ABORT);
 }

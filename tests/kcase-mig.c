@@ -362,19 +362,43 @@ START_TEST(truncated_stream)
 	reg_write(src, 0, UART_SCR, scr0);
 	ck_assert_int_eq(save_stream(src, stream, MTTY2_SIZE), MTTY2_SIZE);
 
-	/* short by one byte: refused at RESUMING -> STOP, device stays */
+	/* dst keeps its own value: nothing refused may ever reach it */
+	reg_write(dst, 0, UART_SCR, (uint8_t)~scr0);
+
+	/* short by one byte: refused at RESUMING -> STOP; by default the
+	 * refused data is discarded by a reset */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
 	load_buf(dst, stream, MTTY2_SIZE - 1);
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), -EINVAL);
 	ck_assert_int_eq(so.failed_from, ST(RESUMING));
 	ck_assert_int_eq(so.failed_to, ST(STOP));
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
+	ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
+	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+
+	/* the same, told to stay: still RESUMING, but spoiled; the last
+	 * byte is not taken and nothing is committed, until the abort */
+	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
+	load_buf(dst, stream, MTTY2_SIZE - 1);
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
+					.recovery = VFIOMIG_RECOVER_STAY };
+	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), -EINVAL);
 	ck_assert_int_eq(so.state, ST(RESUMING));
+	{
+		struct vfiomig_io io = { .sz = sizeof(io),
+					 .kind = VFIOMIG_IO_BUF,
+					 .buf = stream + MTTY2_SIZE - 1, .len = 1 };
+
+		ck_assert_int_eq(vfiomig_load(dst, &io, 0), -EBADMSG);
+	}
+	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), NULL), -EBADMSG);
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RESUMING));
-	/* the session lives on: the last byte completes it */
-	ck_assert_int_ge(vfiomig_data_fd(dst), 0);
-	load_buf(dst, stream + MTTY2_SIZE - 1, 1);
-	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), 0);
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), scr0);
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so) };
+	ck_assert_int_eq(vfiomig_load_abort(dst, ST(STOP), &so), 0);
+	ck_assert_int_eq(so.state, ST(STOP));
+	ck_assert_int_eq(vfiomig_state_get(dst), ST(STOP));
+	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
 
 	/* short, with the reset policy: back to RUNNING, session gone */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
@@ -387,17 +411,18 @@ START_TEST(truncated_stream)
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
 	ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
 
-	/* ... or a named state: RESUMING cannot be left, so it resets */
+	/* ... or a named state: out of RESUMING by a reset, then there */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
 	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
 					.recovery = VFIOMIG_RECOVER_STATE,
 					.recovery_state = ST(STOP) };
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), &so), -EINVAL);
-	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(so.state, ST(STOP));
+	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
 
-	/* a bad header: mtty takes the bytes and says EFAULT (contract
-	 * 5.4); the library ends the session.  mtty checks the header only
-	 * there: with all 96 bytes in, RESUMING -> STOP loads the ports. */
+	/* a bad header: mtty takes the bytes and says EFAULT, and would
+	 * load the ports at RESUMING -> STOP with all 96 bytes in (contract
+	 * 5.4).  The library refuses to commit a refused load. */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
 	stream[0] ^= 0xff;
 	{
@@ -406,10 +431,23 @@ START_TEST(truncated_stream)
 					 .buf = stream, .len = MTTY2_SIZE };
 
 		ck_assert_int_eq(vfiomig_load(dst, &io, 0), -EFAULT);
+		ck_assert_int_eq(vfiomig_load(dst, &io, 0), -EBADMSG);
 	}
 	stream[0] ^= 0xff;
 	ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RESUMING));
+	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), -EBADMSG);
+	ck_assert_int_eq(so.state, ST(RESUMING));
+	ck_assert_int_eq(vfiomig_state_get(dst), ST(RESUMING));
+	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	/* asked for RUNNING anyway: it gets there by a reset, not a load */
+	ck_assert_int_eq(vfiomig_state_set(dst, ST(RUNNING), &so), 0);
+	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
+	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+
+	/* the good stream still loads afterwards */
+	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
+	load_buf(dst, stream, MTTY2_SIZE);
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), NULL), 0);
 	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), scr0);
 
@@ -538,6 +576,116 @@ START_TEST(state_survives_close)
 }
 END_TEST
 
+/*
+ * "state X" in one process, "state Y" in the next: closing the device
+ * between them is what a process exit does (mtty keeps the state and
+ * drops its migration files, contract 12.7).  Every pair ends where it was
+ * asked to go, with a session for a session state, and the kernel says
+ * nothing: mtty oopses on RESUMING->STOP without its resuming file.
+ */
+static struct vfiomig_device *reopen(const char *uuid, int path)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
+	struct vfiomig_device *dev = NULL;
+
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), uuid, &o, &dev), 0);
+	return dev;
+}
+
+static bool has_session(int s)
+{
+	return s == ST(PRE_COPY) || s == ST(PRE_COPY_P2P) ||
+	       s == ST(STOP_COPY) || s == ST(RESUMING);
+}
+
+START_TEST(next_process)
+{
+	int path = paths[_i % 2];
+	bool combined = _i >= 2;
+	unsigned int complaints = kenv_kernel_complaints();
+	uint8_t scr = fresh(41);
+	struct vfiomig_device *dev;
+
+	if (!path_ok(path))
+		return;
+	dev = open_mtty(KENV_MTTY2_UUID, path);
+	reg_write(dev, 0, UART_SCR, scr);
+	vfiomig_device_free(dev);
+	for (int x = ST(STOP); x < VFIOMIG_STATE_NR; x++) {
+		for (int y = ST(STOP); y < VFIOMIG_STATE_NR; y++) {
+			VFIOMIG_OPTS(vfiomig_set_opts, so,
+				     .flags = combined ? VFIOMIG_SET_COMBINED : 0);
+
+			dev = reopen(KENV_MTTY2_UUID, path);
+			ck_assert_int_eq(vfiomig_state_set(dev, x, &so), 0);
+			vfiomig_device_free(dev);
+
+			dev = reopen(KENV_MTTY2_UUID, path);
+			ck_assert_int_eq(vfiomig_state_get(dev), x);
+			ck_assert_msg(vfiomig_state_set(dev, y, &so) == 0,
+				      "%s then %s", vfiomig_state_name(x),
+				      vfiomig_state_name(y));
+			ck_assert_int_eq(so.state, y);
+			ck_assert_int_eq(vfiomig_state_get(dev), y);
+			ck_assert_int_eq(vfiomig_data_fd(dev) >= 0, has_session(y));
+			ck_assert_uint_eq(kenv_kernel_complaints(), complaints);
+			vfiomig_device_free(dev);
+		}
+	}
+	/* nothing was loaded on the way: the register is the one written */
+	dev = reopen(KENV_MTTY2_UUID, path);
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(RUNNING), NULL), 0);
+	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), scr);
+	vfiomig_device_free(dev);
+}
+END_TEST
+
+/* The same within one process: the caller closed the session. */
+START_TEST(closed_session)
+{
+	struct vfiomig_device *dev = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	unsigned int complaints = kenv_kernel_complaints();
+	uint8_t stream[MTTY2_SIZE], scr = fresh(43);
+
+	reg_write(dev, 0, UART_SCR, scr);
+	ck_assert_int_eq(save_stream(dev, stream, sizeof(stream)), MTTY2_SIZE);
+	reg_write(dev, 0, UART_SCR, (uint8_t)~scr);
+
+	/* a complete stream in, the session closed: not committed */
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(RESUMING), NULL), 0);
+	load_buf(dev, stream, sizeof(stream));
+	vfiomig_data_close(dev);
+	ck_assert_int_eq(vfiomig_load_finish(dev, ST(RUNNING), NULL), -ENODEV);
+	ck_assert_int_eq(vfiomig_state_get(dev), ST(RESUMING));
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(RUNNING), NULL), 0);
+	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), (uint8_t)~scr);
+
+	/* precopy session closed, then STOP_COPY: a fresh, whole stream */
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(PRE_COPY), NULL), 0);
+	vfiomig_data_close(dev);
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP_COPY), NULL), 0);
+	ck_assert_int_eq(save_stream(dev, stream, sizeof(stream)), MTTY2_SIZE);
+	ck_assert_uint_eq(stream[24 + UART_SCR], (uint8_t)~scr);
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(RUNNING), NULL), 0);
+
+	/* load_abort on a healthy session: discarded too */
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(RESUMING), NULL), 0);
+	stream[24 + UART_SCR] = scr;
+	load_buf(dev, stream, sizeof(stream));
+	ck_assert_int_eq(vfiomig_load_abort(dev, ST(RESUMING), NULL), 0);
+	ck_assert_int_ge(vfiomig_data_fd(dev), 0);
+	ck_assert_int_eq(vfiomig_load_abort(dev, ST(RUNNING), NULL), 0);
+	ck_assert_int_eq(vfiomig_data_fd(dev), -ENOENT);
+	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), (uint8_t)~scr);
+	/* not in RESUMING: it is a state change */
+	ck_assert_int_eq(vfiomig_load_abort(dev, ST(STOP), NULL), 0);
+	ck_assert_int_eq(vfiomig_state_get(dev), ST(STOP));
+	ck_assert_int_eq(vfiomig_load_abort(NULL, ST(STOP), NULL), -EINVAL);
+	ck_assert_uint_eq(kenv_kernel_complaints(), complaints);
+	vfiomig_device_free(dev);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Bad input and the data fd's own errno values                         */
 
@@ -630,6 +778,8 @@ Suite *kcase_mig_suite(void)
 	tcase_add_test(tc, bad_input);
 	tcase_add_loop_test(tc, reset_ends_session, 0, 2);
 	tcase_add_loop_test(tc, state_survives_close, 0, 2);
+	tcase_add_loop_test(tc, next_process, 0, 4);
+	tcase_add_test(tc, closed_session);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mig-data");

@@ -5,6 +5,7 @@
  * leave no fake fd open.
  */
 #include "fake.h"
+#include "fake-internal.h"
 #include "kenv.h"
 
 /* Groups and cdev numbers of the three mtty instances. */
@@ -75,4 +76,9 @@ bool kenv_quirk(int quirk)
 	default:
 		return false;
 	}
+}
+
+unsigned int kenv_kernel_complaints(void)
+{
+	return fake_mig_warnings();
 }

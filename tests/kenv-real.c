@@ -141,3 +141,37 @@ bool kenv_quirk(int quirk)
 		return false;
 	}
 }
+
+static bool complaint(const char *line)
+{
+	static const char *const words[] = { "BUG:", "Oops", "WARNING:",
+					     "general protection" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(line, words[i]))
+			return true;
+	return false;
+}
+
+/* Every record of /dev/kmsg since boot: one read() per record; EAGAIN
+ * at the end (non-blocking), EPIPE when a record was overwritten. */
+unsigned int kenv_kernel_complaints(void)
+{
+	char rec[8192];
+	unsigned int n = 0;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "/dev/kmsg: %s", strerror(errno));
+	for (;;) {
+		ssize_t r = read(fd, rec, sizeof(rec) - 1);
+
+		if (r < 0 && errno == EPIPE)
+			continue;
+		if (r <= 0)
+			break;
+		rec[r] = '\0';
+		n += complaint(rec);
+	}
+	close(fd);
+	return n;
+}

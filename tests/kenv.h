@@ -42,6 +42,12 @@ const char *kenv_sysfs_path(const char *uuid);
 /* Leak check at teardown: fake fds still open (0 on the real kernel). */
 int kenv_open_fake_fds(void);
 
+/* Kernel complaints so far: lines of the real kernel's log that say BUG,
+ * Oops, WARNING or "general protection"; the fake's WARN_ON count (the
+ * fake aborts where the kernel would oops).  A case asserts it did not
+ * grow. */
+unsigned int kenv_kernel_complaints(void);
+
 enum kenv_quirk {
 	/* mtty: read() returns 0, not ENOMSG, at the end of precopy data */
 	KQ_PRECOPY_END_ZERO = 1,

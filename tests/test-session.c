@@ -722,10 +722,18 @@ START_TEST(bad_input)
 	ck_assert_int_eq(vfiomig_state_set(src, -1, NULL), -EINVAL);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(ERROR), NULL), -EINVAL);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
-	so.recovery = VFIOMIG_RECOVER_STATE;
-	so.recovery_state = ST(ERROR);
+	so.recovery = -1;
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
-	so.recovery = 0;
+	so.recovery = VFIOMIG_RECOVER_STATE;
+	so.recovery_state = VFIOMIG_STATE_NR;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
+	so.recovery_state = -1;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
+	/* a recovery state alone means "recover there": checked up front */
+	so.recovery = VFIOMIG_RECOVER_DEFAULT;
+	so.recovery_state = 42;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
+	so.recovery_state = 0;
 	so.flags = 1u << 7;
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EINVAL);
 	ck_assert_int_eq(vfiomig_save(src, &io, 1u << 5), -EINVAL);
@@ -919,7 +927,7 @@ START_TEST(arc_failure)
 
 	/* RUNNING -> R_P2P -> STOP -> STOP_COPY, fail the last arc */
 	for (unsigned int mode = 0; mode <= VFIOMIG_SET_COMBINED; mode++) {
-		for (int pol = 0; pol <= VFIOMIG_RECOVER_RESET; pol++) {
+		for (int pol = 0; pol <= VFIOMIG_RECOVER_STAY; pol++) {
 			so = (struct vfiomig_set_opts){
 				.sz = sizeof(so), .flags = mode,
 				.recovery = pol,
@@ -935,6 +943,7 @@ START_TEST(arc_failure)
 			case VFIOMIG_RECOVER_STAY:
 				ck_assert_int_eq(so.state, ST(STOP));
 				break;
+			case VFIOMIG_RECOVER_DEFAULT: /* recovery_state is set */
 			case VFIOMIG_RECOVER_STATE:
 				ck_assert_int_eq(so.state, ST(RUNNING_P2P));
 				break;
@@ -946,6 +955,34 @@ START_TEST(arc_failure)
 			ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
 		}
 	}
+
+	/* zero-filled options: back to the state the call started in */
+	for (unsigned int mode = 0; mode <= VFIOMIG_SET_COMBINED; mode++) {
+		so = (struct vfiomig_set_opts){ .sz = sizeof(so), .flags = mode };
+		fake_dev_fail_arc(src_id, ST(STOP), ST(STOP_COPY), EIO);
+		ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
+		ck_assert_int_eq(so.failed_from, ST(STOP));
+		ck_assert_int_eq(so.state, ST(RUNNING));
+		ck_assert_int_eq(fake_dev_state(src_id), ST(RUNNING));
+		/* NULL options are the same */
+		fake_dev_fail_arc(src_id, ST(STOP), ST(STOP_COPY), EIO);
+		ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), -EIO);
+		ck_assert_int_eq(fake_dev_state(src_id), ST(RUNNING));
+	}
+	/* ... and from PRE_COPY the session survives the way back */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	fake_dev_fail_arc(src_id, ST(PRE_COPY_P2P), ST(STOP_COPY), EIO);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
+	ck_assert_int_eq(so.failed_from, ST(PRE_COPY_P2P));
+	ck_assert_int_eq(so.state, ST(PRE_COPY));
+	ck_assert_int_ge(vfiomig_data_fd(src), 0);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	/* RECOVER_STATE to ERROR means a reset (QEMU's habit) */
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
+					.recovery = VFIOMIG_RECOVER_STATE };
+	fake_dev_fail_arc(src_id, ST(STOP), ST(STOP_COPY), EIO);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
+	ck_assert_int_eq(so.state, ST(RUNNING));
 
 	/* the first arc of a path; a middle arc */
 	fake_dev_fail_arc(src_id, ST(RUNNING), ST(RUNNING_P2P), EBUSY);
@@ -961,7 +998,8 @@ START_TEST(arc_failure)
 	ck_assert_int_ge(vfiomig_data_fd(src), 0);
 	fake_dev_fail_arc(src_id, ST(RUNNING_P2P), ST(STOP), EIO);
 	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
-					.flags = VFIOMIG_SET_COMBINED };
+					.flags = VFIOMIG_SET_COMBINED,
+					.recovery = VFIOMIG_RECOVER_STAY };
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RESUMING), &so), -EIO);
 	ck_assert_int_eq(so.failed_from, ST(RUNNING_P2P));
 	ck_assert_int_eq(so.failed_to, ST(STOP));
@@ -997,6 +1035,7 @@ START_TEST(error_state)
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
 	fake_dev_force_error(src_id);
 	ck_assert_int_eq(vfiomig_state_get(src), ST(ERROR));
+	so.recovery = VFIOMIG_RECOVER_STAY;
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), &so), -EIO);
 	ck_assert_int_eq(so.failed_from, ST(ERROR));
 	ck_assert_int_eq(so.failed_to, ST(RUNNING));
@@ -1016,6 +1055,11 @@ START_TEST(error_state)
 	so.recovery_state = ST(STOP);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
 	ck_assert_int_eq(so.state, ST(STOP));
+
+	/* the default: ERROR is nobody's choice, a reset leaves it */
+	fake_dev_force_error(src_id);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), NULL), -EIO);
+	ck_assert_int_eq(fake_dev_state(src_id), ST(RUNNING));
 
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
 	ck_assert_int_eq(fake_mig_warnings(), w0);
@@ -1040,7 +1084,7 @@ START_TEST(truncated_load)
 	save_all(&sk, 0, &rounds);
 	v = sk.v;
 
-	for (int pol = 0; pol <= VFIOMIG_RECOVER_RESET; pol++) {
+	for (int pol = 0; pol <= VFIOMIG_RECOVER_STAY; pol++) {
 		so = (struct vfiomig_set_opts){ .sz = sizeof(so), .recovery = pol,
 						.recovery_state = ST(STOP) };
 		ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
@@ -1050,21 +1094,33 @@ START_TEST(truncated_load)
 		ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), -EINVAL);
 		ck_assert_int_eq(so.failed_from, ST(RESUMING));
 		ck_assert_int_eq(so.failed_to, ST(STOP));
-		if (pol == VFIOMIG_RECOVER_STAY) {
-			/* still RESUMING, session open: send the rest */
+		/* refused: the session is spoiled, whatever the policy */
+		ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
+		io.buf = v.p + v.n - 10;
+		io.len = 10;
+		ck_assert_int_eq(vfiomig_load(dst, &io, 0),
+				 pol == VFIOMIG_RECOVER_STAY ? -EBADMSG : -ENODEV);
+		ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), NULL),
+				 pol == VFIOMIG_RECOVER_STAY ? -EBADMSG : -EINVAL);
+		switch (pol) {
+		case VFIOMIG_RECOVER_STAY:
 			ck_assert_int_eq(so.state, ST(RESUMING));
-			ck_assert_int_ge(vfiomig_data_fd(dst), 0);
-			io.buf = v.p + v.n - 10;
-			io.len = 10;
-			ck_assert_int_eq(vfiomig_load(dst, &io, 0), 10);
-			ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), &so), 0);
+			ck_assert_int_eq(fake_dev_state(dst_id), ST(RESUMING));
+			/* the way out: nothing of it is loaded */
+			so = (struct vfiomig_set_opts){ .sz = sizeof(so) };
+			ck_assert_int_eq(vfiomig_load_abort(dst, ST(STOP), &so), 0);
 			ck_assert_int_eq(so.state, ST(STOP));
-			ck_assert(blobs_equal(src_id, dst_id));
-		} else {
-			/* RESUMING -> STOP fails again: only a reset aborts */
+			break;
+		case VFIOMIG_RECOVER_RESET:
 			ck_assert_int_eq(so.state, ST(RUNNING));
-			ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
+			break;
+		default:
+			/* out of RESUMING by a reset, then to the state */
+			ck_assert_int_eq(so.state, ST(STOP));
+			break;
 		}
+		ck_assert_int_eq(fake_dev_state(dst_id), so.state);
+		ck_assert(!blobs_equal(src_id, dst_id));
 		ck_assert_int_eq(vfiomig_state_set(dst, ST(RUNNING), NULL), 0);
 	}
 	/* a corrupted stream (the checksum of the END record) is refused */

@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -594,6 +595,14 @@ static struct sess *step_state(struct fake_dev *d, uint32_t new, int *err)
 		return NULL;
 
 	if (cur == ST_RESUMING && new == ST_STOP) {
+		/* mtty_load_state() locks resuming_migf->lock: after the last
+		 * close left RESUMING without its file, a NULL dereference
+		 * kills the caller (contract 12.7).  So does the fake. */
+		if (!m->resuming) {
+			fprintf(stderr,
+				"fake kernel: BUG: NULL pointer dereference in mtty_load_state (RESUMING->STOP without a resuming file)\n");
+			abort();
+		}
 		ret = is_mtty(d) ? mtty_load(d, m->resuming)
 				 : gen_load(d, m->resuming);
 		if (ret) {
