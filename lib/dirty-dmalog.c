@@ -71,6 +71,18 @@ static int log_stop(struct vfiomig_dirty *tr, size_t i)
 	return 0;
 }
 
+/* Does every planned range, aligned out to kps, end below 2^64? */
+static bool plan_fits(const struct vfiomig_dirty *tr, uint64_t kps)
+{
+	for (size_t i = 0; i < tr->nplan; i++) {
+		uint64_t last = tr->plan[i].iova + tr->plan[i].length - 1, end;
+
+		if (!vfm_range_end(vfm_align_down(last, kps), kps, &end))
+			return false;
+	}
+	return true;
+}
+
 static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 {
 	long pgsz = sysconf(_SC_PAGESIZE);
@@ -138,6 +150,17 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 			    "%#" PRIx64 ", which REPORT cannot use",
 			    vfm_dev_name(dev), (uint64_t)ctl.page_size);
 			ret = -EPROTO;
+			i++;
+			goto undo;
+		}
+		/* A REPORT must end below 2^64 (contract 8.3): so must every
+		 * planned range once rounded out to the driver's page. */
+		if (!plan_fits(tr, ctl.page_size)) {
+			err(tr->ctx, "%s: DMA logging page size %#" PRIx64
+			    " rounds a range up to 2^64, which REPORT cannot "
+			    "express", vfm_dev_name(dev),
+			    (uint64_t)ctl.page_size);
+			ret = -EOVERFLOW;
 			i++;
 			goto undo;
 		}

@@ -220,7 +220,19 @@ static int set_tracking(struct vfiomig_dirty *tr, bool enable)
 
 static int iommufd_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 {
-	(void)page_size; /* any page size: chosen per GET_DIRTY_BITMAP */
+	/* Reads are whole pages of *page_size from a range's start, and a
+	 * read that starts in a hole reports nothing and no error (6.12,
+	 * contract 10.4): each range must start and end on a page. */
+	for (size_t i = 0; i < tr->nranges; i++) {
+		const struct vfiomig_range *r = &tr->ranges[i];
+
+		if (r->iova % *page_size || r->length % *page_size) {
+			err(tr->ctx, "iommufd dirty start: range [%#" PRIx64
+			    ", +%#" PRIx64 ") not aligned to the page size %#"
+			    PRIx64, r->iova, r->length, *page_size);
+			return -EINVAL;
+		}
+	}
 	return set_tracking(tr, true);
 }
 

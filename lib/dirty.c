@@ -77,7 +77,12 @@ int vfm_dirty_read_chunked(struct vfiomig_dirty *tr,
 			   void *arg)
 {
 	uint64_t end = iova + length, nbits = length / ps;
+	/* A chunk's length n * kps must be a uint64_t too: at most 2^63
+	 * (still a power of two, so chunks stay aligned). */
 	uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
+
+	if (chunk_pages > (UINT64_C(1) << 63) / kps)
+		chunk_pages = (UINT64_C(1) << 63) / kps;
 
 	for (size_t j = vfm_ranges_find(r, nr, iova);
 	     j < nr && r[j].iova < end; j++) {
@@ -525,7 +530,8 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 				       size_t nranges, uint64_t *page_size)
 {
 	struct vfiomig_range *r;
-	uint64_t ps;
+	uint64_t ps, end;
+	size_t bytes;
 	int ret;
 
 	if (!tr || !ranges || !nranges || !page_size)
@@ -540,12 +546,12 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 		err(tr->ctx, "dirty start: tracking already started");
 		return -EBUSY;
 	}
-	if (nranges > SIZE_MAX / sizeof(*r))
-		return -EINVAL;
-	r = malloc(nranges * sizeof(*r));
+	if (!vfm_array_bytes(nranges, sizeof(*r), &bytes))
+		return -EINVAL; /* no such array */
+	r = malloc(bytes);
 	if (!r)
 		return -ENOMEM;
-	memcpy(r, ranges, nranges * sizeof(*r));
+	memcpy(r, ranges, bytes);
 	qsort(r, nranges, sizeof(*r), cmp_range);
 	for (size_t i = 0; i < nranges; i++) {
 		const char *why = NULL;
@@ -553,8 +559,8 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 		ret = -EINVAL;
 		if (!r[i].length || r[i].iova % 4096 || r[i].length % 4096) {
 			why = "empty or not 4 KiB aligned";
-		} else if (r[i].iova + r[i].length < r[i].iova) {
-			why = "ends past 2^64";
+		} else if (!vfm_range_end(r[i].iova, r[i].length, &end)) {
+			why = "does not end below 2^64";
 			ret = -EOVERFLOW;
 		} else if (i && r[i - 1].iova + r[i - 1].length > r[i].iova) {
 			why = "overlaps another range";
@@ -597,11 +603,15 @@ VFIOMIG_EXPORT int vfiomig_dirty_stop(struct vfiomig_dirty *tr)
 	return ret;
 }
 
-/* Arguments common to query and unmap; 0 or -errno. */
+/* Arguments common to query and unmap, all checked before the bitmap or
+ * the kernel is touched; *bytes: the bitmap's size. 0 or -errno. */
 static int check_query(struct vfiomig_dirty *tr, uint64_t iova,
 		       uint64_t length, uint64_t page_size,
-		       const uint64_t *bitmap, const char *what)
+		       const uint64_t *bitmap, size_t *bytes, const char *what)
 {
+	uint64_t end;
+	bool wraps;
+
 	if (!vfm_is_pow2(page_size) || page_size < 4096 || !length ||
 	    iova % page_size || length % page_size) {
 		err(tr->ctx, "dirty %s: [%#" PRIx64 ", +%#" PRIx64 ") at page "
@@ -610,8 +620,14 @@ static int check_query(struct vfiomig_dirty *tr, uint64_t iova,
 		    length, page_size);
 		return -EINVAL;
 	}
-	if (iova + length < iova)
+	wraps = !vfm_range_end(iova, length, &end);
+	if (wraps || !vfm_bitmap_bytes(length / page_size, bytes)) {
+		err(tr->ctx, "dirty %s: [%#" PRIx64 ", +%#" PRIx64 ") at page "
+		    "size %#" PRIx64 ": %s", what, iova, length, page_size,
+		    wraps ? "does not end below 2^64" :
+			    "its bitmap does not fit in memory");
 		return -EOVERFLOW;
+	}
 	if (!bitmap)
 		return -EINVAL;
 	if (!tr->started) {
@@ -628,16 +644,18 @@ VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
 				       uint64_t *bitmap, unsigned int flags)
 {
 	uint64_t nbits;
+	size_t bytes;
 	int ret;
 
 	if (!tr || flags & ~(VFIOMIG_DIRTY_ACCUMULATE | VFIOMIG_DIRTY_NO_CLEAR))
 		return -EINVAL;
-	ret = check_query(tr, iova, length, page_size, bitmap, "query");
+	ret = check_query(tr, iova, length, page_size, bitmap, &bytes,
+			  "query");
 	if (ret)
 		return ret;
 	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
-		memset(bitmap, 0, BITS_TO_WORDS(nbits) * sizeof(*bitmap));
+		memset(bitmap, 0, bytes);
 	ret = tr->ops->query(tr, iova, length, page_size, bitmap, flags);
 	if (ret < 0) {
 		/* The log is unreliable now: lose nothing. */
@@ -654,11 +672,13 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 				       uint64_t *bitmap, unsigned int flags)
 {
 	uint64_t nbits;
+	size_t bytes;
 	int ret;
 
 	if (!tr || flags & ~VFIOMIG_DIRTY_ACCUMULATE)
 		return -EINVAL;
-	ret = check_query(tr, iova, length, page_size, bitmap, "unmap");
+	ret = check_query(tr, iova, length, page_size, bitmap, &bytes,
+			  "unmap");
 	if (ret)
 		return ret;
 	if (tr->container_fd < 0 && (tr->iommufd < 0 || !tr->ioas_id)) {
@@ -668,7 +688,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 	}
 	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
-		memset(bitmap, 0, BITS_TO_WORDS(nbits) * sizeof(*bitmap));
+		memset(bitmap, 0, bytes);
 	if (tr->ops->unmap) {
 		ret = tr->ops->unmap(tr, iova, length, page_size, bitmap);
 	} else {

@@ -272,6 +272,121 @@ START_TEST(type1_mtty)
 }
 END_TEST
 
+/*
+ * Arithmetic at the edges, on an mtty container with memory mapped 16 MiB
+ * below 2^64: a start, query or unmap whose range does not end below 2^64
+ * (or is malformed) is refused with the bitmap untouched -- had it reached
+ * the kernel, the kernel's error would have marked every page dirty -- and
+ * an unmap refused leaves the mapping in place (MAP_DMA there: EEXIST).
+ * Queries near the top are exact (mtty pins nothing: all zero).
+ */
+static int map_dma(struct vfiomig_device *d, void *mem, uint64_t iova,
+		   uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)mem,
+		.iova = iova,
+		.size = size,
+	};
+
+	return ioctl(vfiomig_device_iommu_fd(d), VFIO_IOMMU_MAP_DMA, &m) ?
+		       -errno : 0;
+}
+
+static void edges_on(int backend)
+{
+	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+	const uint64_t top = 0 - 16 * MiB, p62 = 1ULL << 62, p63 = 1ULL << 63;
+	const struct vfiomig_range bad[] = {
+		{ 0 - 4096ULL, 4096 }, { 0 - 4096ULL, 8192 }, { p63, p63 },
+	};
+	const struct {
+		uint64_t iova, length, ps;
+		int err;
+	} q[] = {
+		{ 0 - 4096ULL, 4096, 4096, -EOVERFLOW }, /* ends at 2^64 */
+		{ top, 32 * MiB, 4096, -EOVERFLOW },     /* wraps */
+		{ 3 * p62, p62, p62, -EOVERFLOW },
+		{ top, 1 * MiB, 3 * 4096, -EINVAL },
+		{ top + 4096, 1 * MiB, 8192, -EINVAL },
+		{ top - 16 * MiB, 16 * MiB, 4096, 0 },   /* up to the mapping */
+		{ top - 16 * MiB, 32 * MiB - 4096, 4096, 0 },
+		{ 0, 3 * p62, p62, 0 },
+	};
+	struct vfiomig_range r = { top, 1 * MiB };
+	uint64_t ps = 4096, bm[32 * MiB / 4096 / 64];
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	mem = mmap(NULL, r.length, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	memset(mem, 0x5a, r.length);
+	ck_assert_int_eq(map_dma(d, mem, r.iova, r.length), 0);
+	tr = tracker(&d, 1, &o);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), backend);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &bad[i], 1, &ps),
+				 -EOVERFLOW);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		memset(bm, 0xa5, sizeof(bm));
+		ck_assert_msg(vfiomig_dirty_query(tr, q[i].iova, q[i].length,
+						  q[i].ps, bm, 0) == q[i].err,
+			      "query %zu", i);
+		if (q[i].err) {
+			for (size_t w = 0; w < sizeof(bm) / 8; w++)
+				ck_assert_uint_eq(bm[w], 0xa5a5a5a5a5a5a5a5ULL);
+		} else {
+			/* "all": the pages of r inside the query; else none */
+			uint64_t nbits = q[i].length / q[i].ps, want = 0;
+
+			if (backend == VFIOMIG_DIRTY_ALL &&
+			    q[i].iova + (q[i].length - 1) >= r.iova)
+				want = r.length / q[i].ps;
+			ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), want);
+		}
+		if (!q[i].err)
+			continue;
+		memset(bm, 0xa5, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_unmap(tr, q[i].iova, q[i].length,
+						     q[i].ps, bm, 0), q[i].err);
+		ck_assert_uint_eq(bm[0], 0xa5a5a5a5a5a5a5a5ULL);
+		ck_assert_int_eq(map_dma(d, mem, r.iova, r.length), -EEXIST);
+	}
+	/* the mapping at the top unmaps exactly */
+	memset(bm, 0xa5, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, r.iova, r.length, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, r.length / 4096),
+			  backend == VFIOMIG_DIRTY_ALL ? r.length / 4096 : 0);
+	ck_assert_int_eq(map_dma(d, mem, r.iova, r.length), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d); /* the container goes, with its mapping */
+	munmap(mem, r.length);
+}
+
+START_TEST(edges_type1)
+{
+	edges_on(VFIOMIG_DIRTY_TYPE1);
+}
+END_TEST
+
+START_TEST(edges_dmalog)
+{
+	edges_on(VFIOMIG_DIRTY_DMA_LOGGING);
+}
+END_TEST
+
+START_TEST(edges_all)
+{
+	edges_on(VFIOMIG_DIRTY_ALL);
+}
+END_TEST
+
 /* The kernel's own checks of VFIO_IOMMU_DIRTY_PAGES and UNMAP_DMA with a
  * bitmap (contract 9.3, 9.4), in order, on an mtty container. */
 static int dirty_pages(int cfd, uint32_t argsz, uint32_t flags)
@@ -856,6 +971,9 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, dmalog_library);
 	tcase_add_test(tc, type1_mtty);
 	tcase_add_test(tc, type1_raw_checks);
+	tcase_add_test(tc, edges_type1);
+	tcase_add_test(tc, edges_dmalog);
+	tcase_add_test(tc, edges_all);
 	tcase_add_test(tc, type1_v1_eacces);
 	tcase_add_test(tc, iommufd_mock);
 	tcase_add_test(tc, iommufd_mock_checks);

@@ -1172,6 +1172,190 @@ START_TEST(caps_parser)
 }
 END_TEST
 
+/* ------------------------------------------ arithmetic at the edges */
+
+typedef unsigned __int128 u128;
+#define P62 (UINT64_C(1) << 62)
+#define P63 (UINT64_C(1) << 63)
+
+/* bm (based at iova, ps pages, nbits) == pages overlapping one of r[],
+ * computed in 128 bits. */
+static void expect_ranges(const uint64_t *bm, uint64_t iova, uint64_t ps,
+			  uint64_t nbits, const struct vfiomig_range *r,
+			  size_t n)
+{
+	for (uint64_t i = 0; i < nbits; i++) {
+		u128 a = (u128)iova + (u128)i * ps, b = a + ps;
+		bool want = false, got = bm[i / 64] >> (i % 64) & 1;
+
+		for (size_t k = 0; k < n; k++)
+			if (r[k].iova < b && r[k].iova + (u128)r[k].length > a)
+				want = true;
+		ck_assert_msg(got == want, "iova %#" PRIx64 " page size %#" PRIx64
+			      " bit %" PRIu64 ": got %d", iova, ps, i, got);
+	}
+}
+
+/* A refusal: the errno, no kernel call, the bitmap untouched. */
+static void expect_refused(int ret, int err, unsigned int calls,
+			   const uint64_t *bm, size_t words)
+{
+	ck_assert_int_eq(ret, err);
+	ck_assert_uint_eq(fake_calls(), calls);
+	for (size_t i = 0; i < words; i++)
+		ck_assert_uint_eq(bm[i], 0xa5a5a5a5a5a5a5a5ULL);
+}
+
+static const struct {
+	uint64_t iova, length, ps;
+	int err;
+} refused[] = {
+	{ 0 - 4096ULL, 4096, 4096, -EOVERFLOW },     /* ends exactly at 2^64 */
+	{ 0 - 4096ULL, 8192, 4096, -EOVERFLOW },     /* wraps */
+	{ 0 - 2 * MiB, 2 * MiB, 1 * MiB, -EOVERFLOW },
+	{ P63, P63, P63, -EOVERFLOW },
+	{ 3 * P62, P62, P62, -EOVERFLOW },
+	{ P62, P63, P63, -EINVAL },                  /* iova not a page */
+	{ 0, 3 * P62, P63, -EINVAL },                /* length not pages */
+	{ 0, 3 * 4096, 3 * 4096, -EINVAL },          /* not a power of two */
+	{ 0, 4096, 2048, -EINVAL },                  /* below 4096 */
+	{ 0, 0, 4096, -EINVAL },
+	{ 4096, UINT64_MAX - 4095, 4096, -EOVERFLOW }, /* wraps by 4096 */
+};
+
+/*
+ * Query and unmap at the top of the address space ("all" back-end: the
+ * dirty pages are exactly the tracked ones): ranges straddling 2^63 and
+ * ending 1 MiB below 2^64, queried at page sizes up to 2^62; every range
+ * that does not end below 2^64 or is malformed refused before any kernel
+ * call with the bitmap untouched, an unmap refused leaving the mapping.
+ */
+START_TEST(query_unmap_edges)
+{
+	struct vfiomig_range r[] = {
+		{ P63 - 4096, 8192 }, { 0 - 2 * MiB, 1 * MiB },
+	};
+	const struct {
+		uint64_t iova, length, ps;
+	} ok[] = {
+		{ 0, P63, P62 }, { P62, P63, P62 }, { 0, 3 * P62, P62 },
+		{ P63, P62, P62 }, { 0, P63, P63 },
+		{ 0 - 4 * MiB, 3 * MiB, 1 * MiB },
+		{ 0 - 4 * MiB, 4 * MiB - 4096, 4096 },
+		{ P63 - 64 * 4096, 128 * 4096, 4096 },
+	};
+	uint64_t ps = 4096, bm[32];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	t1_map(d, r[1].iova, r[1].length);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		memset(bm, 0xa5, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, ok[i].iova, ok[i].length,
+						     ok[i].ps, bm, 0), 0);
+		expect_ranges(bm, ok[i].iova, ok[i].ps, ok[i].length / ok[i].ps,
+			      r, 2);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		unsigned int calls = fake_calls();
+
+		memset(bm, 0xa5, sizeof(bm));
+		expect_refused(vfiomig_dirty_query(tr, refused[i].iova,
+			refused[i].length, refused[i].ps, bm, 0), refused[i].err,
+			calls, bm, 32);
+		expect_refused(vfiomig_dirty_unmap(tr, refused[i].iova,
+			refused[i].length, refused[i].ps, bm, 0), refused[i].err,
+			calls, bm, 32);
+	}
+	/* the mapping at the top is still there, and unmaps exactly */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, r[1].iova, r[1].length, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 256);
+	t1_map(d, r[1].iova, r[1].length); /* really unmapped */
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* start: a range ending at or past 2^64 is refused before any kernel call,
+ * whatever the back-end; iommufd wants ranges on its page size (a read
+ * that starts in a hole reports nothing on 6.12); a DMA logging driver
+ * whose page size would round a range up to 2^64 is refused and undone. */
+START_TEST(start_edges)
+{
+	const struct vfiomig_range bad[] = {
+		{ 0 - 4096ULL, 4096 }, { 0 - 4096ULL, 8192 },
+		{ P63, P63 }, { 4096, UINT64_MAX - 4095 },
+	};
+	struct vfiomig_range r = { 1 * GiB + 4096, 2 * MiB };
+	struct vfiomig_range top = { P63 - 1 * MiB, 2 * MiB };
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	uint64_t ps, bm[2];
+	uint32_t ioas;
+	int id = add_pci(PCI0, 10, 0, true, true);
+
+	for (int b = VFIOMIG_DIRTY_DMA_LOGGING; b <= VFIOMIG_DIRTY_ALL; b++) {
+		int path = b == VFIOMIG_DIRTY_TYPE1 ? VFIOMIG_IOMMU_TYPE1 :
+						      VFIOMIG_IOMMU_IOMMUFD;
+
+		d = open_dev(PCI0, path, 0, 0);
+		tr = tracker(&d, 1, b);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			unsigned int calls = fake_calls();
+
+			ps = 4096;
+			ck_assert_int_eq(vfiomig_dirty_start(tr, &bad[i], 1, &ps),
+					 bad[i].length % 4096 ? -EINVAL :
+								-EOVERFLOW);
+			ck_assert_uint_eq(fake_calls(), calls);
+			ck_assert_uint_eq(ps, 4096);
+		}
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(d);
+	}
+
+	/* iommufd: 2 MiB tracking pages, a range 4 KiB off them */
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d, NULL, &ioas, NULL), 0);
+	ioas_map(vfiomig_device_iommu_fd(d), ioas, r.iova, r.length);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_IOMMUFD);
+	ps = 2 * MiB;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(logbuf, "not aligned to the page size"));
+	ps = 4096;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	fake_dma_write(r.iova, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * GiB, 4 * MiB, 2 * MiB, bm,
+					     0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	/* DMA logging: the driver answers 2^63 for a range across 2^63 */
+	fake_dev_set_log_pgsize(id, P63);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ps = 4096;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &top, 1, &ps), -EOVERFLOW);
+	ck_assert(!fake_dev_logging(id)); /* undone */
+	ck_assert_ptr_nonnull(strstr(logbuf, "rounds a range up to 2^64"));
+	/* 2^62 fits: [0, 2^63 + 2^62) */
+	fake_dev_set_log_pgsize(id, P62);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &top, 1, &ps), 0);
+	ck_assert_uint_eq(ps, P62);
+	fake_dev_dma_write(id, P63 + 4096, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 3 * P62, P62, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x4);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dirty");
@@ -1198,6 +1382,8 @@ int main(void)
 	tcase_add_test(tc, failed_query_all_dirty);
 	tcase_add_test(tc, fault_sweep);
 	tcase_add_test(tc, caps_parser);
+	tcase_add_test(tc, query_unmap_edges);
+	tcase_add_test(tc, start_edges);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
