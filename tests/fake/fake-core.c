@@ -211,6 +211,12 @@ static int intercept(const char *call)
 	return fault.err;
 }
 
+/* intercept() for the interposers of the other fake-*.c files. */
+int fake_intercept(const char *call)
+{
+	return intercept(call);
+}
+
 FAKE_EXPORT void fake_fail_nth(unsigned int nth, int err)
 {
 	fault.nth = nth;
@@ -265,6 +271,43 @@ struct fake_fd *fake_fd_lookup(int fd)
 
 static void fd_release(struct fake_fd *f);
 
+/* Make F.fds[fd] an empty slot: 0 or -ENOMEM. */
+static int fd_slot(int fd)
+{
+	if (fd >= F.fds_cap) {
+		int cap = fd + 64;
+		struct fake_fd **n = realloc(F.fds, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		memset(n + F.fds_cap, 0, (cap - F.fds_cap) * sizeof(*n));
+		F.fds = n;
+		F.fds_cap = cap;
+	}
+	if (F.fds[fd]) {
+		/* Closed behind our back (not through close()): forget it. */
+		free(F.fds[fd]);
+		F.fds[fd] = NULL;
+		F.nfds--;
+	}
+	return 0;
+}
+
+/* fake-fcntl.c: fcntl(F_DUPFD*) of f gave newfd.  Linux would share the
+ * file between both numbers; the fake moves f to newfd and leaves the old
+ * number a plain eventfd, which is what moving a fd off 0-2 (dup, close
+ * the old) needs.  Returns 0 or -ENOMEM. */
+int fake_fd_rekey(struct fake_fd *f, int newfd, bool cloexec)
+{
+	if (fd_slot(newfd))
+		return -ENOMEM;
+	F.fds[f->fd] = NULL;
+	F.fds[newfd] = f;
+	f->fd = newfd;
+	f->oflags = cloexec ? f->oflags | O_CLOEXEC : f->oflags & ~O_CLOEXEC;
+	return 0;
+}
+
 /* Register a new fake fd backed by a fresh eventfd. */
 static struct fake_fd *fd_create(int type, struct fake_dev *dev, int oflags)
 {
@@ -283,25 +326,11 @@ static struct fake_fd *fd_create(int type, struct fake_dev *dev, int oflags)
 		free(f);
 		return NULL;
 	}
-	if (fd >= F.fds_cap) {
-		int cap = fd + 64;
-		struct fake_fd **n = realloc(F.fds, cap * sizeof(*n));
-
-		if (!n) {
-			REAL(close)(fd);
-			free(f);
-			errno = ENOMEM;
-			return NULL;
-		}
-		memset(n + F.fds_cap, 0, (cap - F.fds_cap) * sizeof(*n));
-		F.fds = n;
-		F.fds_cap = cap;
-	}
-	if (F.fds[fd]) {
-		/* Closed behind our back (not through close()): forget it. */
-		free(F.fds[fd]);
-		F.fds[fd] = NULL;
-		F.nfds--;
+	if (fd_slot(fd)) {
+		REAL(close)(fd);
+		free(f);
+		errno = ENOMEM;
+		return NULL;
 	}
 	f->fd = fd;
 	f->type = type;

@@ -9,6 +9,7 @@
  *   fake-mig.c      features 1, 2, 9, the v2 FSM, data fds, PRECOPY_INFO
  *   fake-dirty.c    features 6, 7, 8, Type1 DIRTY_PAGES and unmap with
  *                   bitmap, iommufd HWPT/hw_info/dirty, IOMMU_TEST_CMD
+ *   fake-fcntl.c    fcntl(): F_DUPFD and F_DUPFD_CLOEXEC of a fake fd
  */
 #ifndef FAKE_INTERNAL_H
 #define FAKE_INTERNAL_H
@@ -190,6 +191,12 @@ void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas, uint64_t iova,
 
 /* fake-core.c services */
 struct fake_fd *fake_fd_lookup(int fd);
+/* An intercepted call starts (fake_fail_nth()): counts it; returns the
+ * errno to inject, or 0. */
+int fake_intercept(const char *call);
+/* fcntl(F_DUPFD*) of f returned newfd (fake-fcntl.c): f now answers on
+ * newfd, the old number is a plain eventfd.  0 or -ENOMEM. */
+int fake_fd_rekey(struct fake_fd *f, int newfd, bool cloexec);
 /* New fake fd of type; cloexec per flags; returns it or NULL (errno).
  * DATA fds: the caller (fake-mig) sets writable (resuming) and priv; the
  * core's VFS checks (read on a resuming fd, write on a saving one: EBADF;

@@ -77,7 +77,8 @@ int fake_add_device(const struct fake_dev_cfg *cfg);
  * reports the error, so that no caller leaks. */
 void fake_fail_nth(unsigned int nth, int err);
 /* Same, but only counting calls whose name matches ("ioctl", "read",
- * "write", "open", "close", "splice", "poll", "pread", "pwrite"). */
+ * "write", "open", "close", "splice", "poll", "pread", "pwrite", "fcntl":
+ * F_DUPFD and F_DUPFD_CLOEXEC of a fake fd). */
 void fake_fail_nth_call(const char *call, unsigned int nth, int err);
 /* Intercepted calls since fake_init (to enumerate fault points). */
 unsigned int fake_calls(void);
