@@ -747,6 +747,99 @@ START_TEST(enum_machine)
 }
 END_TEST
 
+/* ------------------------------------------------------------ std fds */
+
+/* 0, 1 and 2 closed, as in a process started that way; std_restore()
+ * puts them back before anything is asserted. */
+static void std_close(int saved[3])
+{
+	for (int i = 0; i < 3; i++) {
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+		ck_assert_int_ge(saved[i], 3);
+	}
+	for (int i = 0; i < 3; i++)
+		close(i);
+}
+
+/* Which of 0-2 were open (bit i), then 0-2 back. */
+static int std_restore(const int saved[3])
+{
+	int open_ = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) >= 0)
+			open_ |= 1 << i;
+		close(i);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(dup2(saved[i], i), i);
+		close(saved[i]);
+	}
+	return open_;
+}
+
+/* Open name on path with 0-2 closed and the nth move of a fd off them
+ * failing with EMFILE (0: none); *low gets which of 0-2 were open after. */
+static int open_std_closed_nth(const char *name, int path, unsigned int nth,
+			       int *low)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
+	struct vfiomig_device *dev = NULL;
+	int saved[3], ret;
+
+	std_close(saved);
+	fake_fail_nth_call("fcntl", nth, EMFILE);
+	ret = vfiomig_device_open(ctx, name, &o, &dev);
+	fake_fail_nth(0, 0);
+	if (dev) {
+		if (vfiomig_device_fd(dev) <= 2 ||
+		    vfiomig_device_iommu_fd(dev) <= 2)
+			ret = -EBADFD;
+		vfiomig_device_free(dev);
+	}
+	*low = std_restore(saved);
+	return ret;
+}
+
+/* With 0-2 closed every fd the kernel gives lands there first and is moved
+ * up (F_DUPFD_CLOEXEC): moves fds are moved (container, group, device fd;
+ * or iommufd, device fd), and that move failing at each point is an error
+ * that leaves nothing open, low or high. */
+static void fault_every_move(const char *name, int path, unsigned int moves)
+{
+	int ret, low;
+
+	for (unsigned int i = 1; i <= moves + 1; i++) {
+		ret = open_std_closed_nth(name, path, i, &low);
+		if (i > moves) /* the fault is never reached: all went well */
+			ck_assert_msg(ret == 0, "%s path %d: %s\n%s", name, path,
+				      strerror(-ret), logbuf);
+		else
+			ck_assert_msg(ret == -EMFILE, "%s path %d move %u: %d",
+				      name, path, i, ret);
+		ck_assert_msg(low == 0, "%s path %d move %u: 0x%x left open",
+			      name, path, i, low);
+		ck_assert_msg(fake_open_fds() == 0, "%s path %d move %u leaks",
+			      name, path, i);
+	}
+}
+
+START_TEST(open_std_closed)
+{
+	int low;
+
+	fault_every_move(UUID1, VFIOMIG_IOMMU_TYPE1, 3);
+	fault_every_move(BDF, VFIOMIG_IOMMU_TYPE1, 3);
+	fault_every_move(UUID2, VFIOMIG_IOMMU_IOMMUFD, 2);
+	fault_every_move(BDF, VFIOMIG_IOMMU_IOMMUFD, 2);
+	/* AUTO: /dev/iommu failing to move falls back to the group path */
+	ck_assert_int_eq(open_std_closed_nth(BDF, VFIOMIG_IOMMU_AUTO, 1, &low),
+			 0);
+	ck_assert_int_eq(low, 0);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ hostile sysfs */
 
 /* What a container's /sys or a --sysfs-root may hold where sysfs has an
@@ -1020,6 +1113,7 @@ int main(void)
 	tcase_add_test(tc, open_ebusy_log);
 	tcase_add_test(tc, open_shared_container);
 	tcase_add_test(tc, open_shared_iommufd);
+	tcase_add_test(tc, open_std_closed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("no-iommufd");
