@@ -634,6 +634,90 @@ START_TEST(adopt_iommufd)
 }
 END_TEST
 
+/* ------------------------------------------------------------ std fds */
+
+/* What a device leaves where a process started with 0, 1 and 2 closed. */
+struct std_run {
+	int open_ret, set_ret;
+	int dev_fd, iommu_fd, data_fd;
+	bool std_open[3]; /* 0, 1, 2 open after open + STOP_COPY + free */
+	bool std_open_mid[3]; /* ... while the device was open */
+	bool cloexec;     /* the three fds were O_CLOEXEC */
+};
+
+/*
+ * Open mtty-2 on path, move it to STOP_COPY and free it, with 0-2 closed.
+ * Nothing is asserted in between: 0-2 are back before Check reports.
+ */
+static void run_without_std(int path, struct std_run *r)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
+	struct vfiomig_ctx *ctx = kenv_ctx();
+	struct vfiomig_device *dev = NULL;
+	int saved[3];
+
+	for (int i = 0; i < 3; i++) {
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+		ck_assert_int_ge(saved[i], 3);
+	}
+	for (int i = 0; i < 3; i++)
+		close(i);
+
+	r->open_ret = vfiomig_device_open(ctx, KENV_MTTY2_UUID, &o, &dev);
+	r->set_ret = r->open_ret;
+	r->dev_fd = r->iommu_fd = r->data_fd = -1;
+	if (!r->open_ret) {
+		r->dev_fd = vfiomig_device_fd(dev);
+		r->iommu_fd = vfiomig_device_iommu_fd(dev);
+		r->set_ret = vfiomig_state_set(dev, VFIOMIG_STATE_STOP_COPY,
+					       NULL);
+		r->data_fd = vfiomig_data_fd(dev);
+		r->cloexec = cloexec(r->dev_fd) && cloexec(r->iommu_fd) &&
+			     cloexec(r->data_fd);
+	}
+	for (int i = 0; i < 3; i++)
+		r->std_open_mid[i] = fd_open(i);
+	if (dev) {
+		vfiomig_state_set(dev, VFIOMIG_STATE_RUNNING, NULL);
+		vfiomig_device_free(dev);
+	}
+	for (int i = 0; i < 3; i++)
+		r->std_open[i] = fd_open(i);
+
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(dup2(saved[i], i), i);
+		close(saved[i]);
+	}
+}
+
+/* A process run with stdin or stdout closed gets its next open() there; a
+ * device fd on 1 would take the next printf (seen on mtty: its MCR
+ * changed).  The library never hands out, nor keeps, a fd 0, 1 or 2. */
+START_TEST(fds_above_stdio)
+{
+	static const int paths[] = { VFIOMIG_IOMMU_TYPE1,
+				     VFIOMIG_IOMMU_IOMMUFD,
+				     VFIOMIG_IOMMU_AUTO };
+	int path = paths[_i];
+	struct std_run r = { 0 };
+
+	if (path == VFIOMIG_IOMMU_IOMMUFD)
+		NEED_IOMMUFD();
+	run_without_std(path, &r);
+	ck_assert_msg(r.open_ret == 0, "open: %s", strerror(-r.open_ret));
+	ck_assert_msg(r.set_ret == 0, "STOP_COPY: %s", strerror(-r.set_ret));
+	ck_assert_int_gt(r.dev_fd, 2);
+	ck_assert_int_gt(r.iommu_fd, 2);
+	ck_assert_int_gt(r.data_fd, 2);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(!r.std_open_mid[i], "fd %d taken by the library", i);
+		ck_assert_msg(!r.std_open[i], "fd %d left open", i);
+	}
+	ck_assert_msg(r.cloexec, "a moved fd is not O_CLOEXEC");
+	no_leaks();
+}
+END_TEST
+
 /* ------------------------------------------------------------ enum */
 
 START_TEST(enum_mtty)
@@ -674,6 +758,7 @@ Suite *kcase_device_suite(void)
 	tcase_add_test(tc, ebusy_cdev_while_group);
 	tcase_add_test(tc, ebusy_group_while_cdev);
 	tcase_add_test(tc, ebusy_cdev_twice);
+	tcase_add_loop_test(tc, fds_above_stdio, 0, 3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("device-feature");
