@@ -11,6 +11,8 @@
 #   asan       a second build with ASan+UBSan, make check
 #   valgrind   make check with every test program under valgrind (CK_FORK=no)
 #   clang      a clang build (-Werror), make check
+#   fuzz       every libFuzzer target of fuzz/ for FUZZ_SECONDS (default 30) s
+#              each, from its seeds (tests/run-fuzz.sh; crash inputs in logs/fuzz)
 #   distcheck  make distcheck
 #   vm         the real-kernel tier under qemu: make check-vm, make check-vm-cli,
 #              the main job (tests/main-job-host.sh); a SKIP is a failure
@@ -44,8 +46,8 @@ for arg; do
 done
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd -P)
-all_phases="build check asan valgrind clang distcheck vm deb abi"
-phases=${VFIOMIG_PHASES:-build check asan valgrind clang distcheck vm deb}
+all_phases="build check asan valgrind clang fuzz distcheck vm deb abi"
+phases=${VFIOMIG_PHASES:-build check asan valgrind clang fuzz distcheck vm deb}
 for p in $phases; do
 	case " $all_phases " in *" $p "*) ;; *)
 		echo "run-all.sh: unknown phase '$p' (phases: $all_phases)" >&2
@@ -313,6 +315,25 @@ phase_clang() {
 	make_check "make check (clang)" "$root/clang"
 }
 
+# Each target is one result (tests/run-fuzz.sh prints PASS:/FAIL: lines).
+phase_fuzz() {
+	local log=$logs/fuzz.log rc=0 lines
+	command -v clang >/dev/null || {
+		record FAIL "clang not installed (tests/install-deps.sh test)"
+		return
+	}
+	note "tests/run-fuzz.sh, ${FUZZ_SECONDS:-30} s per target (log: ${log#"$root"/})"
+	FUZZ_LOGDIR=$logs/fuzz "$srcdir/tests/run-fuzz.sh" "$root/fuzz" >"$log" 2>&1 || rc=$?
+	lines=$(ck_results run-fuzz "$log")
+	[ -z "$lines" ] || printf '%s\n' "$lines" >>"$results"
+	printf '%s\n' "$lines" | grep '^FAIL' | cut -f3- | sed "s/^/[fuzz] FAIL: /"
+	if [ "$rc" -ne 0 ]; then
+		printf '%s\n' "$lines" | grep -q '^FAIL' ||
+			record FAIL "tests/run-fuzz.sh (exit $rc)"
+		tail -n 60 "$log"
+	fi
+}
+
 phase_distcheck() {
 	need_build || return
 	step "make distcheck" "$logs/distcheck.log" make -C "$build" -j"$jobs" distcheck &&
@@ -421,7 +442,7 @@ if [ -n "$install" ]; then
 	groups=build
 	for p in $phases; do
 		case $p in
-		valgrind | clang | distcheck) groups="$groups test" ;;
+		valgrind | clang | fuzz | distcheck) groups="$groups test" ;;
 		vm) groups="$groups vm" ;;
 		deb) groups="$groups test deb" ;;
 		abi) groups="$groups abi" ;;
