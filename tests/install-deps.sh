@@ -3,7 +3,7 @@
 # Install, from Debian 12's own archive, what building and testing libvfiomig
 # needs. usage: tests/install-deps.sh [GROUP...]   (default: all groups)
 #   build     compiler, autotools, Check, libnl (the library, the CLI, make check)
-#   test      valgrind, clang, xz (valgrind, clang and distcheck phases)
+#   test      valgrind, clang, libFuzzer, xz (valgrind, clang, fuzz, distcheck phases)
 #   vm        qemu and the kernel source + its build tools (the real-kernel tier)
 #   deb       debhelper, lintian (the package build)
 #   abi       abigail-tools (optional `make check-abi`)
@@ -16,7 +16,9 @@ for g in $groups; do
 	case $g in
 	build) pkgs="$pkgs build-essential autoconf automake libtool pkg-config check
 		libnl-3-dev libnl-genl-3-dev" ;;
-	test) pkgs="$pkgs valgrind clang xz-utils" ;;
+	# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes (only a
+	# Recommends of clang, which --no-install-recommends skips).
+	test) pkgs="$pkgs valgrind clang libclang-rt-14-dev xz-utils" ;;
 	# build-kernel.sh: make gcc flex bison bc perl xz libelf (objtool); run-vm.sh:
 	# qemu; the guest runs on the host's root: python3 (cli-vm.sh's JSON checks).
 	vm) pkgs="$pkgs qemu-system-x86 linux-source-6.12 flex bison bc libelf-dev
