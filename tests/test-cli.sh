@@ -2,7 +2,11 @@
 # vfiomig-ctl on the fake kernel: every command, exit codes, --json output
 # parsed by python3, the stream file (0600, no overwrite, no symlink, a
 # flipped byte and a truncated file refused with the destination RUNNING),
-# data carried intact by save/load and migrate.
+# data carried intact by save/load and migrate; then an adversarial
+# section (issue 9): closed standard fds, input at an offset, --force on
+# device nodes, FIFOs and sockets, failed saves (file size limit, full
+# disk, SIGPIPE) leaving neither a temporary nor a clobbered target, and
+# escape sequences in stream headers and sysfs names.
 #
 # The real binary runs with LD_PRELOAD=tests/fake/.libs/libfakepreload.so,
 # which builds a fake machine per process (tests/fake/preload.c): what one
@@ -427,6 +431,276 @@ run save 0000:3d:00.5 -o "$tmp/hisi.vfm" --json
 expect 0 "save from a STOP_COPY|PRE_COPY device"
 [ "$(pyq "d['precopy_rounds'] >= 1")" = True ] && ok "precopy without P2P" || bad "precopy without P2P"
 machine=mtty,generic,nomig
+
+echo "== adversarial: closed standard fds"
+# The real binary, not libtool's wrapper: the wrapper's shell would open
+# its own script onto a closed fd before the tool runs.
+real=$builddir/tools/.libs/vfiomig-ctl
+[ -x "$real" ] || real=$ctl
+# run_closed FDS ARGS...: like run, with the fds in FDS (e.g. 01) closed.
+run_closed() {
+	local fds=$1
+	shift
+	rm -f "$tmp/dump"
+	(
+		export VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 VFIOMIG_FAKE_DUMP=$tmp/dump \
+			LD_PRELOAD=$pre LD_LIBRARY_PATH=$builddir/lib/.libs
+		exec >"$tmp/out" 2>"$tmp/err" </dev/null
+		case $fds in *0*) exec 0<&- ;; esac
+		case $fds in *1*) exec 1>&- ;; esac
+		case $fds in *2*) exec 2>&- ;; esac
+		exec "$real" "$@"
+	)
+	rc=$?
+}
+run state $MTTY2
+mtty_fnv=$(dump_field $MTTY2 fnv)
+for fds in 0 1 01 012 2; do
+	rm -f "$tmp/closed.vfm"
+	run_closed $fds save $MTTY2 -o "$tmp/closed.vfm"
+	expect 0 "save -o FILE with fd(s) $fds closed"
+	[ "$(dump_field $MTTY2 fnv)" = "$mtty_fnv" ] && ok "fd(s) $fds closed: the device's registers were not written" ||
+		bad "fd(s) $fds closed: the device's registers were not written"
+	[ "$(dump_field $MTTY2 state)" = 1 ] && ok "fd(s) $fds closed: the source is in STOP" ||
+		bad "fd(s) $fds closed: the source is in STOP (state $(dump_field $MTTY2 state))"
+	run load --verify-only -i "$tmp/closed.vfm"
+	expect 0 "fd(s) $fds closed: the file holds a valid stream"
+done
+for fds in 1 01 012; do
+	run_closed $fds save $MTTY2
+	expect 1 "save to a closed stdout (fd(s) $fds closed) fails"
+	[ "$(dump_field $MTTY2 fnv)" = "$mtty_fnv" ] && [ "$(dump_field $MTTY2 state)" = 2 ] &&
+		ok "save to a closed stdout: the device untouched, still RUNNING" ||
+		bad "save to a closed stdout: the device untouched, still RUNNING"
+done
+run_closed 1 save $MTTY2
+grep_err "standard output is closed" "the refusal says stdout is closed"
+run_closed 0 load $MTTY2B
+expect 1 "load from a closed stdin fails"
+grep_err "standard input is closed" "the refusal says stdin is closed"
+[ "$(dump_field $MTTY2B state)" = 2 ] && ok "load from a closed stdin: the device still RUNNING" ||
+	bad "load from a closed stdin: the device still RUNNING"
+run_closed 01 load $MTTY2B -i "$tmp/mtty.vfm" --run
+expect 0 "load -i FILE with fds 0 and 1 closed"
+[ "$(dump_field $MTTY2B fnv)" = "$mtty_fnv" ] && ok "fds 0 and 1 closed: the load carried the data" ||
+	bad "fds 0 and 1 closed: the load carried the data"
+run_closed 012 list
+expect 0 "list with fds 0-2 closed"
+
+echo "== adversarial: input at an offset"
+# stdin_at FILE OFFSET ARGS...: like run, with stdin FILE read up to OFFSET
+# already (a filter reading its part of a file: dd reads exactly that).
+stdin_at() {
+	local in=$1 off=$2
+	shift 2
+	rm -f "$tmp/dump"
+	(
+		exec <"$in"
+		[ "$off" -eq 0 ] || dd bs="$off" count=1 of=/dev/null 2>/dev/null
+		VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 VFIOMIG_FAKE_DUMP=$tmp/dump \
+			LD_PRELOAD=$pre "${vg[@]}" "$ctl" "$@" >"$tmp/out" 2>"$tmp/err"
+	)
+	rc=$?
+}
+(printf 'not a stream, skipped by the reader\n' && cat "$f") >"$tmp/junk+gen.vfm"
+junk=$(printf 'not a stream, skipped by the reader\n' | wc -c)
+stdin_at "$tmp/junk+gen.vfm" "$junk" load --verify-only --json
+expect 0 "verify-only from stdin at an offset"
+[ "$(pyq "d['source']")" = $GSRC ] && ok "offset: the stream verified is the one at the offset" ||
+	bad "offset: the stream verified is the one at the offset"
+stdin_at "$tmp/junk+gen.vfm" "$junk" load $GDST --json
+expect 0 "load from stdin at an offset (junk before it)"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "offset: the stream at the offset was loaded" ||
+	bad "offset: the stream at the offset was loaded"
+# Another valid stream before it: verifying one and loading the other
+# would load an mtty stream into the generic device.
+cat "$tmp/mtty.vfm" "$f" >"$tmp/two.vfm"
+stdin_at "$tmp/two.vfm" "$(stat -c %s "$tmp/mtty.vfm")" load $GDST --json
+expect 0 "load the second of two streams from stdin"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "two streams: the verified one was loaded" ||
+	bad "two streams: the verified one was loaded"
+[ "$(pyq "d['source']")" = $GSRC ] && ok "two streams: the summary names the loaded source" ||
+	bad "two streams: the summary names the loaded source"
+stdin_at "$tmp/two.vfm" 0 load $GDST
+expect 1 "the two streams from offset 0: the first one is loaded, the rest is trailing data"
+grep_err "trailing data" "two streams from 0: refused for the trailing data"
+grep_err "was not touched" "two streams from 0: the device was not touched"
+# A pipe still works (no seeking there).
+(printf 'xx' && cat "$f") | (dd bs=2 count=1 of=/dev/null 2>/dev/null
+	VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 VFIOMIG_FAKE_DUMP=$tmp/dump \
+		LD_PRELOAD=$pre "${vg[@]}" "$ctl" load $GDST >"$tmp/out" 2>"$tmp/err")
+rc=$?
+expect 0 "load from a pipe after a reader took its part"
+
+echo "== adversarial: --force never replaces what is not a file"
+d=$tmp/nodes
+mkdir "$d"
+mkfifo "$d/fifo"
+python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$d/sock"
+mkdir "$d/dir"
+nodes="fifo sock dir"
+if [ "$(id -u)" = 0 ] && mknod "$d/null" c 1 3 2>/dev/null; then
+	nodes="$nodes null"
+else
+	echo "SKIP: mknod of a character device needs root"
+fi
+for n in $nodes; do
+	kind=$(stat -c %F "$d/$n")
+	run save $MTTY2 -o "$d/$n" --force
+	expect 1 "save --force over a $kind is refused"
+	grep_err "replaces only regular files and symbolic links" "$kind: the refusal says why"
+	[ "$(stat -c %F "$d/$n")" = "$kind" ] && ok "$kind: unchanged" || bad "$kind: unchanged"
+	[ "$(dump_field $MTTY2 state)" = 2 ] && [ "$(dump_field $MTTY2 fnv)" = "$mtty_fnv" ] &&
+		ok "$kind: the device untouched" || bad "$kind: the device untouched"
+done
+if [ -c "$d/null" ]; then
+	[ "$(stat -c %t:%T "$d/null")" = 1:3 ] && ok "the character device keeps its numbers" ||
+		bad "the character device keeps its numbers"
+fi
+[ "$(ls -A "$d" | tr '\n' ' ')" = "$(ls "$d" | tr '\n' ' ')" ] && ok "no temporary left beside the nodes" ||
+	bad "no temporary left beside the nodes: $(ls -A "$d")"
+echo keep >"$d/reg"
+run save $MTTY2 -o "$d/reg"
+expect 1 "an existing file without --force"
+[ "$(cat "$d/reg")" = keep ] && [ "$(dump_field $MTTY2 state)" = 2 ] &&
+	ok "without --force: the file kept, the device untouched" || bad "without --force: the file kept, the device untouched"
+
+echo "== adversarial: a failed save leaves the old target and no temporary"
+d=$tmp/fail
+mkdir "$d"
+echo precious >"$d/t.vfm"
+chmod 644 "$d/t.vfm"
+# File size limit (ulimit -f, in KiB: 100 of the generic's 4 MiB): the
+# write fails with SIGXFSZ/EFBIG, an error like any other.
+(ulimit -f 100 && run save $GSRC -o "$d/t.vfm" --force && exit $rc)
+rc=$?
+expect 1 "save --force under a file size limit fails with exit 1 (not killed by SIGXFSZ)"
+(ulimit -f 100 && run save $GSRC -o "$d/t.vfm" --force; cat "$tmp/err" >"$tmp/err.keep")
+mv "$tmp/err.keep" "$tmp/err"
+grep_err "File too large" "the limit is named"
+grep_err "back in running" "the source is put back after SIGXFSZ"
+grep_err "removed the incomplete new file" "the incomplete file is removed"
+[ "$(cat "$d/t.vfm")" = precious ] && [ "$(stat -c %a "$d/t.vfm")" = 644 ] &&
+	ok "SIGXFSZ: the old target is intact" || bad "SIGXFSZ: the old target is intact"
+(ulimit -f 100 && run save $GSRC -o "$d/new.vfm" && exit $rc)
+rc=$?
+expect 1 "save to a new file under a file size limit fails"
+[ "$(ls -A "$d")" = t.vfm ] && ok "SIGXFSZ: no temporary and no new file left" ||
+	bad "SIGXFSZ: no temporary and no new file left: $(ls -A "$d")"
+# Streaming to a regular file on stdout: the same signal, the same cleanup.
+(ulimit -f 100 && VFIOMIG_FAKE=$machine LD_PRELOAD=$pre "$ctl" save $GSRC >"$d/stdout.vfm" 2>"$tmp/err")
+rc=$?
+expect 1 "save -o - into a file over the limit fails with exit 1"
+grep_err "back in running" "stdout over the limit: the source is put back"
+rm -f "$d/stdout.vfm"
+# A full disk, where a tmpfs can be mounted (root).
+if [ "$(id -u)" = 0 ] && mkdir "$tmp/full" && mount -t tmpfs -o size=1m tmpfs "$tmp/full" 2>/dev/null; then
+	echo precious >"$tmp/full/t.vfm"
+	run save $GSRC -o "$tmp/full/t.vfm" --force
+	expect 1 "save --force onto a full filesystem fails"
+	grep_err "No space left on device" "the full disk is named"
+	grep_err "back in running" "ENOSPC: the source is put back"
+	[ "$(cat "$tmp/full/t.vfm")" = precious ] && ok "ENOSPC: the old target is intact" ||
+		bad "ENOSPC: the old target is intact"
+	[ "$(ls -A "$tmp/full")" = t.vfm ] && ok "ENOSPC: no temporary left" ||
+		bad "ENOSPC: no temporary left: $(ls -A "$tmp/full")"
+	umount "$tmp/full"
+else
+	echo "SKIP: no tmpfs to fill (needs root and mount)"
+fi
+# A device that fails midway: a device without migration fails after the
+# output was prepared.
+run save $NOMIG -o "$d/t.vfm" --force
+expect 1 "a failed device leaves the target"
+[ "$(cat "$d/t.vfm")" = precious ] && [ "$(ls -A "$d")" = t.vfm ] &&
+	ok "device error: the old target intact, no temporary" || bad "device error: the old target intact, no temporary"
+# A reader that goes away after one byte: SIGPIPE is an error, exit 1.
+VFIOMIG_FAKE=$machine LD_PRELOAD=$pre "$ctl" save $GSRC 2>"$tmp/err" | head -c1 >/dev/null
+rc=${PIPESTATUS[0]}
+expect 1 "save | head -c1 fails with exit 1 (not killed by SIGPIPE)"
+grep_err "back in running" "SIGPIPE: the source is put back"
+
+echo "== adversarial: escape sequences in untrusted text"
+# crc_fix FILE: recompute the header CRC after an edit (CRC-32C).
+crc_fix() {
+	python3 - "$1" <<'PY'
+import struct, sys
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+p = sys.argv[1]
+d = bytearray(open(p, 'rb').read())
+d[252:256] = struct.pack('<I', crc32c(d[:252]))
+open(p, 'wb').write(d)
+PY
+}
+# poke FILE OFFSET STRING: write STRING (printf syntax) at OFFSET.
+poke() {
+	printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+esc=$(printf '\033')
+for field in driver:64 type:96 device:128 version:192; do
+	cp "$m" "$tmp/evil.vfm"
+	poke "$tmp/evil.vfm" "${field#*:}" '\033]0;pwned\007\033[2J'
+	crc_fix "$tmp/evil.vfm"
+	for j in "" --json; do
+		run load --verify-only -i "$tmp/evil.vfm" $j
+		expect 1 "verify-only $j: an escape sequence in the header's ${field%:*} is refused"
+		grep_err "not printable ASCII" "${field%:*}: the refusal says why"
+		if grep -q "$esc" "$tmp/out" "$tmp/err"; then
+			bad "${field%:*} $j: no ESC byte reaches the terminal"
+		else
+			ok "${field%:*} $j: no ESC byte reaches the terminal"
+		fi
+	done
+	run load $MTTY2B -i "$tmp/evil.vfm"
+	expect 1 "load: an escape sequence in the header's ${field%:*} is refused"
+	! grep -q "$esc" "$tmp/out" "$tmp/err" && [ "$(dump_field $MTTY2B state)" = 2 ] &&
+		ok "load ${field%:*}: no ESC byte shown, the device untouched" ||
+		bad "load ${field%:*}: no ESC byte shown, the device untouched"
+	run_pipe "$tmp/evil.vfm" load $MTTY2B
+	expect 1 "load from a pipe: the escape sequence in the ${field%:*} is refused"
+	! grep -q "$esc" "$tmp/out" "$tmp/err" && ok "pipe ${field%:*}: no ESC byte shown" ||
+		bad "pipe ${field%:*}: no ESC byte shown"
+done
+# A hostile sysfs tree (a container's /sys): names with escape sequences
+# are shown escaped by list, and list --json stays valid JSON.
+hs=$tmp/hostile
+evil_dev=$(printf 'evil\033]0;pwned\007x')
+evil_drv=$(printf 'mtty\033[2J')
+evil_type=$(printf 't\302\2331m')
+mkdir -p "$hs/sys/devices/virtual/$evil_dev" "$hs/sys/bus/mdev/drivers/$evil_drv" \
+	"$hs/sys/bus/mdev/devices" "$hs/sys/bus/pci/devices" "$hs/dev" \
+	"$hs/sys/devices/virtual/types/$evil_type"
+ln -s "../../../devices/virtual/$evil_dev" "$hs/sys/bus/mdev/devices/$evil_dev"
+ln -s "../../../bus/mdev/drivers/$evil_drv" "$hs/sys/devices/virtual/$evil_dev/driver"
+ln -s "../types/$evil_type" "$hs/sys/devices/virtual/$evil_dev/mdev_type"
+run list --sysfs-root "$hs/sys" --dev-root "$hs/dev"
+expect 0 "list of a hostile sysfs"
+grep_out 'evil\\x1b\]0;pwned\\x07x' "list shows the device name escaped"
+grep_out 'mtty\\x1b\[2J' "list shows the driver escaped"
+grep_out 't\\xc2\\x9b1m' "list shows a C1 control (UTF-8) escaped"
+if grep -q "$esc" "$tmp/out" "$tmp/err" || grep -q "$(printf '\302\233')" "$tmp/out"; then
+	bad "list: no control byte reaches the terminal"
+else
+	ok "list: no control byte reaches the terminal"
+fi
+run list --sysfs-root "$hs/sys" --dev-root "$hs/dev" --json
+json "list of a hostile sysfs"
+[ "$(pyq "d[0]['name'] == '$evil_dev' and d[0]['mdev_type'] == '$evil_type'")" = True ] &&
+	ok "list --json: the names survive as \\u escapes" || bad "list --json: the names survive as \\u escapes"
+grep_out '\\u009b' "list --json: C1 as \\u009b"
+run probe "$evil_dev" --sysfs-root "$hs/sys" --dev-root "$hs/dev"
+expect 1 "probe of a hostile device fails (no device node)"
+! grep -q "$esc" "$tmp/out" "$tmp/err" && grep -q 'evil\\x1b' "$tmp/err" &&
+	ok "probe: the name in the error is escaped" || bad "probe: the name in the error is escaped"
+run -v probe "$evil_dev" --sysfs-root "$hs/sys" --dev-root "$hs/dev"
+! grep -q "$esc" "$tmp/out" "$tmp/err" && ok "-v: the library's log is escaped" ||
+	bad "-v: the library's log is escaped"
 
 echo "== completion"
 (
