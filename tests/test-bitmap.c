@@ -98,6 +98,60 @@ static void naive_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 	}
 }
 
+typedef unsigned __int128 u128;
+#define TOP ((u128)1 << 64) /* 2^64: no address reaches it */
+
+/* The model in 128 bits: dst page j is set iff it overlaps a set src page
+ * below 2^64 (a partial last page may be rounded up past it). */
+static void model_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
+			uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+			uint64_t sps, uint64_t snbits)
+{
+	u128 dend = (u128)dbase + (u128)dnbits * dps;
+
+	for (uint64_t i = 0; i < snbits; i++) {
+		u128 a = (u128)sbase + (u128)i * sps, b = a + sps;
+
+		if (!tbit(src, i))
+			continue;
+		if (b > TOP)
+			b = TOP;
+		if (dend < b)
+			b = dend;
+		if (a < dbase)
+			a = dbase;
+		if (a >= b)
+			continue;
+		for (u128 j = (a - dbase) / dps; j <= (b - 1 - dbase) / dps; j++)
+			sbit(dst, (uint64_t)j);
+	}
+}
+
+/* The private merge against the model; src has a word of garbage past sn
+ * (it must be ignored), dst garbage to OR into; guard words intact. */
+static void merge_case(unsigned int s, uint64_t sbase, uint64_t sn,
+		       unsigned int d, uint64_t dbase, uint64_t dn)
+{
+	uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
+	uint64_t sw = BITS_TO_WORDS(sn) + 1, dw = BITS_TO_WORDS(dn) + 1;
+	uint64_t *src = galloc(sw), *dst = galloc(dw), *want = calloc(dw, 8);
+
+	ck_assert_ptr_nonnull(want);
+	fill(src, sw, (int)(rnd() % 6));
+	fill(dst, dw, 2);
+	memcpy(want, dst, dw * 8);
+	model_merge(want, dbase, dps, dn, src, sbase, sps, sn);
+	vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
+	for (uint64_t i = 0; i < dw; i++)
+		ck_assert_msg(dst[i] == want[i],
+			      "sps 2^%u sbase %#" PRIx64 " sn %" PRIu64
+			      " dps 2^%u dbase %#" PRIx64 " dn %" PRIu64
+			      " word %" PRIu64, s, sbase, sn, d, dbase, dn, i);
+	free(want);
+	gcheck_free(src, sw);
+	gcheck_free(dst, dw);
+}
+
 START_TEST(count)
 {
 	for (int iter = 0; iter < 2000; iter++) {
@@ -231,26 +285,10 @@ START_TEST(merge_offsets)
 		uint64_t sn = rnd() % 700, dn = rnd() % 700;
 		uint64_t sbase = (UINT64_C(1) << 40) + sps * (rnd() % 3000);
 		uint64_t dbase = (UINT64_C(1) << 40) + dps * (rnd() % 3000);
-		uint64_t sw = BITS_TO_WORDS(sn) + 1, dw = BITS_TO_WORDS(dn) + 1;
-		uint64_t *src = galloc(sw), *dst = galloc(dw);
-		uint64_t *want = calloc(dw, 8);
 
 		if (rnd() & 1)
 			sbase = dbase - dbase % sps; /* often overlapping */
-		fill(src, sw, (int)(rnd() % 6));
-		/* bits past sn are garbage and must not leak into dst */
-		fill(dst, dw, 2);
-		memcpy(want, dst, dw * 8);
-		naive_merge(want, dbase, dps, dn, src, sbase, sps, sn);
-		vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
-		for (uint64_t i = 0; i < dw; i++)
-			ck_assert_msg(dst[i] == want[i],
-				"sps %" PRIu64 " sbase %#" PRIx64 " sn %" PRIu64
-				" dps %" PRIu64 " dbase %#" PRIx64 " dn %" PRIu64
-				" word %" PRIu64, sps, sbase, sn, dps, dbase, dn, i);
-		free(want);
-		gcheck_free(src, sw);
-		gcheck_free(dst, dw);
+		merge_case(s, sbase, sn, d, dbase, dn);
 	}
 }
 END_TEST
@@ -272,35 +310,6 @@ START_TEST(set_range)
 END_TEST
 
 /* ------------------------------------------------ arithmetic at the edges */
-
-typedef unsigned __int128 u128;
-#define TOP ((u128)1 << 64) /* 2^64: no address reaches it */
-
-/* The model in 128 bits: dst page j is set iff it overlaps a set src page
- * below 2^64 (a partial last page may be rounded up past it). */
-static void model_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
-			uint64_t dnbits, const uint64_t *src, uint64_t sbase,
-			uint64_t sps, uint64_t snbits)
-{
-	u128 dend = (u128)dbase + (u128)dnbits * dps;
-
-	for (uint64_t i = 0; i < snbits; i++) {
-		u128 a = (u128)sbase + (u128)i * sps, b = a + sps;
-
-		if (!tbit(src, i))
-			continue;
-		if (b > TOP)
-			b = TOP;
-		if (dend < b)
-			b = dend;
-		if (a < dbase)
-			a = dbase;
-		if (a >= b)
-			continue;
-		for (u128 j = (a - dbase) / dps; j <= (b - 1 - dbase) / dps; j++)
-			sbit(dst, (uint64_t)j);
-	}
-}
 
 /* One conversion against the model: dst pre-filled with garbage (it must
  * be overwritten, or OR-ed into with ACCUMULATE), guard words intact. */
@@ -490,7 +499,6 @@ START_TEST(merge_at_the_top)
 		/* the span's end: 2^64 minus up to 3 pages, or past it by one */
 		u128 send = TOP - (u128)sps * (rnd() % 4) + (rnd() % 8 ? 0 : sps);
 		u128 dend = TOP - (u128)dps * (rnd() % 4) + (rnd() % 8 ? 0 : dps);
-		uint64_t sbase, dbase, sw, dw, *src, *dst, *want;
 
 		if ((u128)sn * sps > send)
 			sn = (uint64_t)(send / sps);
@@ -499,27 +507,8 @@ START_TEST(merge_at_the_top)
 		if (!sn || !dn || send - (u128)sn * sps >= TOP ||
 		    dend - (u128)dn * dps >= TOP)
 			continue;
-		sbase = (uint64_t)(send - (u128)sn * sps);
-		dbase = (uint64_t)(dend - (u128)dn * dps);
-		sw = BITS_TO_WORDS(sn);
-		dw = BITS_TO_WORDS(dn);
-		src = galloc(sw);
-		dst = galloc(dw);
-		want = calloc(dw, 8);
-		ck_assert_ptr_nonnull(want);
-		fill(src, sw, (int)(rnd() % 6));
-		fill(dst, dw, 2);
-		memcpy(want, dst, dw * 8);
-		model_merge(want, dbase, dps, dn, src, sbase, sps, sn);
-		vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
-		for (uint64_t i = 0; i < dw; i++)
-			ck_assert_msg(dst[i] == want[i],
-				"sps 2^%u sbase %#" PRIx64 " sn %" PRIu64
-				" dps 2^%u dbase %#" PRIx64 " dn %" PRIu64
-				" word %" PRIu64, s, sbase, sn, d, dbase, dn, i);
-		free(want);
-		gcheck_free(src, sw);
-		gcheck_free(dst, dw);
+		merge_case(s, (uint64_t)(send - (u128)sn * sps), sn,
+			   d, (uint64_t)(dend - (u128)dn * dps), dn);
 	}
 }
 END_TEST
