@@ -101,6 +101,32 @@ static int devinfo_lookup(const struct vfiomig_ctx *ctx, const char *name,
 	return ret;
 }
 
+/* Recursive: a state change resets the device through the public
+ * vfiomig_device_reset(), which takes the lock too. */
+static int dev_lock_init(struct vfiomig_device *dev)
+{
+	pthread_mutexattr_t a;
+	int ret;
+
+	if (pthread_mutexattr_init(&a))
+		return -ENOMEM;
+	ret = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	if (!ret)
+		ret = pthread_mutex_init(&dev->lock, &a);
+	pthread_mutexattr_destroy(&a);
+	return ret ? -ret : 0;
+}
+
+void vfm_dev_lock(struct vfiomig_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+}
+
+void vfm_dev_unlock(struct vfiomig_device *dev)
+{
+	pthread_mutex_unlock(&dev->lock);
+}
+
 static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 {
 	struct vfiomig_device *dev = calloc(1, sizeof(*dev));
@@ -114,6 +140,10 @@ static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 	dev->iommufd = -1;
 	dev->iommu_path = VFIOMIG_IOMMU_NONE;
 	dev->session.fd = -1;
+	if (dev_lock_init(dev)) {
+		free(dev);
+		return NULL;
+	}
 	return dev;
 }
 
@@ -124,6 +154,7 @@ static void dev_release(struct vfiomig_device *dev)
 	free(dev->sysfs_path);
 	free(dev->driver);
 	free(dev->mdev_type);
+	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }
 

@@ -142,17 +142,19 @@ static int mig_flags(struct vfiomig_device *dev, uint64_t *flags)
 	struct vfio_device_feature_migration mig = { 0 };
 	int ret;
 
-	if (!dev->mig_flags_known) {
+	/* Any thread may fill the cache first: the flags are published
+	 * before "known", and read after it. */
+	if (!__atomic_load_n(&dev->mig_flags_known, __ATOMIC_ACQUIRE)) {
 		ret = vfm_feature(dev,
 				  VFIO_DEVICE_FEATURE_GET |
 					  VFIO_DEVICE_FEATURE_MIGRATION,
 				  &mig, sizeof(mig));
 		if (ret < 0)
 			return ret;
-		dev->mig_flags = mig.flags;
-		dev->mig_flags_known = true;
+		__atomic_store_n(&dev->mig_flags, mig.flags, __ATOMIC_RELAXED);
+		__atomic_store_n(&dev->mig_flags_known, true, __ATOMIC_RELEASE);
 	}
-	*flags = dev->mig_flags;
+	*flags = __atomic_load_n(&dev->mig_flags, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -216,14 +218,23 @@ VFIOMIG_EXPORT int vfiomig_device_reset(struct vfiomig_device *dev)
 
 	if (!dev)
 		return -EINVAL;
+	vfm_dev_lock(dev);
+	if (dev->session.busy) {
+		err(dev->ctx, "%s: reset while a transfer is in flight",
+		    vfm_dev_name(dev));
+		ret = -EBUSY;
+		goto out;
+	}
 	ret = sys_ioctl(dev->fd, VFIO_DEVICE_RESET, NULL);
 	if (ret < 0) {
 		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
 		    strerror(-ret));
-		return ret;
+		goto out;
 	}
 	/* The kernel disables every migration data fd on reset, and the
 	 * device forgets what a refused load left in it. */
 	vfm_session_reset(dev);
-	return 0;
+out:
+	vfm_dev_unlock(dev);
+	return ret;
 }

@@ -4,6 +4,7 @@
 #define VFIOMIG_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,10 +36,17 @@ struct vfiomig_session {
 	 * what the device holds must never be committed.  Outlives the fd;
 	 * cleared by a reset or a new session. */
 	bool refused;
+	/* A save or load is moving data on fd (outside the device lock):
+	 * nothing may end the session until it is done. */
+	bool busy;
 };
 
 struct vfiomig_device {
 	struct vfiomig_ctx *ctx;
+	/* Recursive.  Held by every state change for its whole length and
+	 * around every use of the session's fields (libvfiomig(7),
+	 * Threads). */
+	pthread_mutex_t lock;
 	int fd;              /* device fd */
 	bool own_fd;
 	int iommu_path;      /* enum vfiomig_iommu_path */
@@ -55,7 +63,8 @@ struct vfiomig_device {
 	char *mdev_type;     /* NULL for PCI */
 	bool have_pci_ids;
 	struct vfiomig_pci_ids pci_ids;
-	/* Migration: cached capability flags, 0 until probed. */
+	/* Migration: cached capability flags, written once (atomically,
+	 * flags before known) by whichever thread asks first. */
 	uint64_t mig_flags;
 	bool mig_flags_known;
 	struct vfiomig_session session;
@@ -63,6 +72,10 @@ struct vfiomig_device {
 	 * (the library refuses a second START; mtty would accept it). */
 	bool dirty_logging;
 };
+
+/* device.c: the device lock (see struct vfiomig_device). */
+void vfm_dev_lock(struct vfiomig_device *dev);
+void vfm_dev_unlock(struct vfiomig_device *dev);
 
 /* The device's name for messages: PCI address or UUID, else "device". */
 static inline const char *vfm_dev_name(const struct vfiomig_device *dev)

@@ -39,40 +39,62 @@
 
 void vfm_session_end(struct vfiomig_device *dev)
 {
-	if (!dev || dev->session.fd < 0)
+	if (!dev)
 		return;
-	dbg(dev->ctx, "%s: closing data fd %d", vfm_dev_name(dev), dev->session.fd);
-	sys_close(dev->session.fd);
-	dev->session.fd = -1;
-	dev->session.saving = false;
+	vfm_dev_lock(dev);
+	if (dev->session.fd >= 0) {
+		dbg(dev->ctx, "%s: closing data fd %d", vfm_dev_name(dev),
+		    dev->session.fd);
+		sys_close(dev->session.fd);
+		dev->session.fd = -1;
+		dev->session.saving = false;
+	}
+	vfm_dev_unlock(dev);
 }
 
 void vfm_session_refuse(struct vfiomig_device *dev, const char *why)
 {
+	vfm_dev_lock(dev);
 	if (!dev->session.refused)
 		err(dev->ctx,
 		    "%s: %s: the resuming session is spoiled; nothing it received will be committed (vfiomig_load_abort() discards it)",
 		    vfm_dev_name(dev), why);
 	vfm_session_end(dev);
 	dev->session.refused = true;
+	vfm_dev_unlock(dev);
 }
 
 void vfm_session_reset(struct vfiomig_device *dev)
 {
+	vfm_dev_lock(dev);
 	vfm_session_end(dev);
 	dev->session.refused = false;
+	vfm_dev_unlock(dev);
 }
 
 VFIOMIG_EXPORT int vfiomig_data_fd(const struct vfiomig_device *dev)
 {
+	int fd;
+
 	if (!dev)
 		return -EINVAL;
-	return dev->session.fd >= 0 ? dev->session.fd : -ENOENT;
+	vfm_dev_lock((struct vfiomig_device *)dev);
+	fd = dev->session.fd >= 0 ? dev->session.fd : -ENOENT;
+	vfm_dev_unlock((struct vfiomig_device *)dev);
+	return fd;
 }
 
 VFIOMIG_EXPORT void vfiomig_data_close(struct vfiomig_device *dev)
 {
-	vfm_session_end(dev);
+	if (!dev)
+		return;
+	vfm_dev_lock(dev);
+	if (dev->session.busy)
+		err(dev->ctx, "%s: data_close while a transfer is in flight: ignored",
+		    vfm_dev_name(dev));
+	else
+		vfm_session_end(dev);
+	vfm_dev_unlock(dev);
 }
 
 static int data_size(struct vfiomig_device *dev, uint64_t *len)
@@ -104,14 +126,12 @@ VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev,
 	return ret;
 }
 
-/* The session failed: close it and tell where the device is. */
+/* The session failed and was ended: tell where the device is. */
 static int session_failed(struct vfiomig_device *dev, int ret,
 			  const char *what)
 {
-	int state;
+	int state = vfiomig_state_get(dev);
 
-	vfm_session_end(dev);
-	state = vfiomig_state_get(dev);
 	if (state >= 0)
 		err(dev->ctx, "%s: %s: %s; session ended, device is in %s",
 		    vfm_dev_name(dev), what, strerror(-ret),
@@ -130,11 +150,17 @@ VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev,
 
 	if (!dev || !info)
 		return -EINVAL;
-	if (dev->session.fd < 0)
-		return -ENODEV;
-	ret = sys_ioctl(dev->session.fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
-	if (ret == -ENODEV)
+	/* Under the lock: no state change can close the fd meanwhile. */
+	vfm_dev_lock(dev);
+	ret = dev->session.fd < 0 ? -ENODEV :
+	      sys_ioctl(dev->session.fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
+	/* The transfer in flight, if any, ends the session itself. */
+	if (ret == -ENODEV && dev->session.fd >= 0 && !dev->session.busy) {
+		vfm_session_end(dev);
+		vfm_dev_unlock(dev);
 		return session_failed(dev, ret, "PRECOPY_INFO");
+	}
+	vfm_dev_unlock(dev);
 	if (ret < 0) {
 		/* EINVAL outside PRE_COPY, ENOTTY on a resuming fd. */
 		dbg(dev->ctx, "%s: PRECOPY_INFO: %s", vfm_dev_name(dev),
@@ -432,10 +458,42 @@ static size_t buffer_size(struct vfiomig_device *dev)
 	return (size_t)((len + 4095) & ~(uint64_t)4095);
 }
 
+/* Under the device lock: the session a save or a load may use, marked
+ * busy (one transfer at a time; no state change ends it meanwhile). */
+static int take_session(struct vfiomig_device *dev, bool save, int *fd)
+{
+	if (!save && dev->session.refused) {
+		err(dev->ctx, "%s: load: an earlier load failed; the session is spoiled",
+		    vfm_dev_name(dev));
+		return -EBADMSG;
+	}
+	if (dev->session.fd < 0) {
+		dbg(dev->ctx, "%s: %s: no data session", vfm_dev_name(dev),
+		    save ? "save" : "load");
+		return -ENODEV;
+	}
+	if (dev->session.saving != save) {
+		err(dev->ctx, "%s: %s on a %s session", vfm_dev_name(dev),
+		    save ? "save" : "load",
+		    dev->session.saving ? "saving" : "resuming");
+		return -EBADF;
+	}
+	if (dev->session.busy) {
+		err(dev->ctx, "%s: %s: another transfer is in flight",
+		    vfm_dev_name(dev), save ? "save" : "load");
+		return -EBUSY;
+	}
+	dev->session.busy = true;
+	*fd = dev->session.fd;
+	return 0;
+}
+
 static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		    unsigned int flags, bool save)
 {
 	struct xfer x = { .dev = dev, .fd = -1 };
+	const char *what;
+	bool moved = true;
 	int ret;
 
 	if (!dev || !io)
@@ -475,42 +533,37 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		    x.kind);
 		return ret;
 	}
-	if (!save && dev->session.refused) {
-		err(dev->ctx, "%s: load: an earlier load failed; the session is spoiled",
-		    vfm_dev_name(dev));
-		return -EBADMSG;
-	}
-	if (dev->session.fd < 0) {
-		dbg(dev->ctx, "%s: %s: no data session", vfm_dev_name(dev),
-		    save ? "save" : "load");
-		return -ENODEV;
-	}
-	if (dev->session.saving != save) {
-		err(dev->ctx, "%s: %s on a %s session", vfm_dev_name(dev),
-		    save ? "save" : "load",
-		    dev->session.saving ? "saving" : "resuming");
-		return -EBADF;
-	}
-	x.dfd = dev->session.fd;
+	vfm_dev_lock(dev);
+	ret = take_session(dev, save, &x.dfd);
+	vfm_dev_unlock(dev);
+	if (ret)
+		return ret;
 
 	if (x.kind == VFIOMIG_IO_BUF) {
 		ret = buf_xfer(&x, save);
 	} else {
 		x.bsize = buffer_size(dev);
 		x.bounce = malloc(x.bsize);
-		if (!x.bounce)
-			return -ENOMEM; /* nothing moved: the session lives */
-		ret = copy_loop(&x, save);
+		/* Without the buffer nothing moved: the session lives. */
+		moved = x.bounce != NULL;
+		ret = moved ? copy_loop(&x, save) : -ENOMEM;
 		free(x.bounce);
 	}
-	if (ret < 0) {
+	what = x.what ? x.what : save ? "save" : "load";
+
+	vfm_dev_lock(dev);
+	dev->session.busy = false;
+	if (ret < 0 && moved) {
 		/* The caller cannot know how much of its stream reached the
 		 * driver, which may have kept bytes it refused (mtty keeps a
 		 * bad header and answers EFAULT, contract 5.4). */
 		if (!save)
-			vfm_session_refuse(dev, x.what ? x.what : "load");
-		return session_failed(dev, ret, x.what ? x.what : "transfer");
+			vfm_session_refuse(dev, what);
+		vfm_session_end(dev);
 	}
+	vfm_dev_unlock(dev);
+	if (ret < 0)
+		return moved ? session_failed(dev, ret, what) : ret;
 	dbg(dev->ctx, "%s: %s %llu bytes", vfm_dev_name(dev), save ? "saved" : "loaded",
 	    (unsigned long long)x.done);
 	return (int64_t)x.done;

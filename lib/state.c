@@ -807,7 +807,18 @@ static int state_request(struct vfiomig_device *dev, int target,
 	ret = parse_request(dev, target, opts, &rq);
 	if (ret)
 		return ret;
-	return change_state(dev, &rq, mode, opts);
+	/* One state change at a time, none under a transfer in flight (it
+	 * would end the session the transfer is using). */
+	vfm_dev_lock(dev);
+	if (dev->session.busy) {
+		err(dev->ctx, "%s: state change while a transfer is in flight",
+		    vfm_dev_name(dev));
+		ret = -EBUSY;
+	} else {
+		ret = change_state(dev, &rq, mode, opts);
+	}
+	vfm_dev_unlock(dev);
+	return ret;
 }
 
 VFIOMIG_EXPORT int vfiomig_state_set(struct vfiomig_device *dev, int target,
