@@ -3,7 +3,9 @@
 # vfiomig-ctl on the real kernel, inside the test VM: every command against
 # the mtty instances of guest-init.sh (both IOMMU paths), the stream file
 # (a flipped byte and a truncated file refused, the destination RUNNING),
-# conform clean on mtty, devlink on netdevsim, --json parsed by python3.
+# conform clean on mtty, devlink on netdevsim, --json parsed by python3;
+# and what the kernel shows of issue 9: closed standard fds (mtty's MCR
+# unchanged), input at an offset, --force over a device node, SIGXFSZ.
 #
 # usage (from the host; `make check-vm-cli` does this):
 #   tests/vm/run-vm.sh --share BUILDDIR --share SRCDIR -- \
@@ -222,6 +224,103 @@ running "$m1"
 run load "$m2b" -i "$tmp/m1.vfm"
 expect 1 "a stream from mtty-1 refused by an mtty-2"
 is "$m2b" running "destination running (foreign stream)"
+
+echo "== adversarial: closed standard fds (0.1 wrote the stream into the device)"
+# The real binary: libtool's wrapper shell would open its script onto a
+# closed fd first.
+real=$ctl
+reallib=
+if [ -x "$(dirname "$ctl")/.libs/vfiomig-ctl" ]; then
+	real=$(dirname "$ctl")/.libs/vfiomig-ctl
+	reallib=$(cd "$(dirname "$ctl")/../lib/.libs" 2>/dev/null && pwd)
+fi
+# closed FDS ARGS...: the tool with the fds in FDS (e.g. 01) closed.
+closed() {
+	fds=$1
+	shift
+	(
+		exec >"$tmp/out" 2>"$tmp/err" </dev/null
+		case $fds in *0*) exec 0<&- ;; esac
+		case $fds in *1*) exec 1>&- ;; esac
+		case $fds in *2*) exec 2>&- ;; esac
+		LD_LIBRARY_PATH=$reallib exec "$real" "$@"
+	)
+	rc=$?
+}
+running "$m2"
+# MCR (offset 4 of port 0's UART): the first bytes a stream written into
+# the device fd would land on.
+setreg "$m2" 0 4 0x0b
+mcr=$(reg "$m2" 0 4)
+for fds in 01 012; do
+	rm -f "$tmp/closed.vfm"
+	closed $fds save "$m2" -o "$tmp/closed.vfm"
+	expect 0 "save -o FILE with fds $fds closed"
+	[ "$(reg "$m2" 0 4)" = "$mcr" ] && ok "fds $fds closed: MCR unchanged ($mcr)" ||
+		bad "fds $fds closed: MCR unchanged (now $(reg "$m2" 0 4), was $mcr)"
+	run load --verify-only -i "$tmp/closed.vfm"
+	expect 0 "fds $fds closed: the file holds a valid stream"
+	running "$m2"
+done
+closed 01 save "$m2"
+expect 1 "save to a closed stdout is refused"
+[ "$(reg "$m2" 0 4)" = "$mcr" ] && ok "closed stdout: MCR unchanged" || bad "closed stdout: MCR unchanged"
+is "$m2" running "closed stdout: the device still running"
+closed 01 load "$m2b" -i "$tmp/closed.vfm" --run
+expect 0 "load -i FILE with fds 0 and 1 closed"
+[ "$(reg "$m2b" 0 4)" = "$mcr" ] && ok "fds 0 and 1 closed: the load carried MCR" ||
+	bad "fds 0 and 1 closed: the load carried MCR"
+
+echo "== adversarial: input at an offset"
+setreg "$m2" 0 7 0x3c
+run save "$m2" -o "$tmp/off.vfm"
+expect 0 "save for the offset test"
+running "$m2"
+setreg "$m2b" 0 7 0
+# Another stream before it: 0.1 verified the second and loaded the first.
+cat "$f" "$tmp/off.vfm" >"$tmp/two.vfm"
+(
+	exec <"$tmp/two.vfm"
+	dd bs="$(stat -c %s "$f")" count=1 of=/dev/null 2>/dev/null
+	"$ctl" load "$m2b" --run >"$tmp/out" 2>"$tmp/err"
+)
+rc=$?
+expect 0 "load the second of two streams from stdin"
+[ "$(reg "$m2b" 0 7)" = 60 ] && ok "offset: the stream at the offset was loaded (SCR 0x3c)" ||
+	bad "offset: the stream at the offset was loaded (SCR $(reg "$m2b" 0 7))"
+is "$m2b" running "offset: the destination running"
+
+echo "== adversarial: --force never replaces a device node"
+mknod "$tmp/null" c 1 3
+run save "$m2" -o "$tmp/null" --force
+expect 1 "save --force over a character device is refused"
+grep_err "replaces only regular files and symbolic links" "the refusal says why"
+[ -c "$tmp/null" ] && [ "$(stat -c %t:%T "$tmp/null")" = 1:3 ] && ok "the node is still char 1:3" ||
+	bad "the node is still char 1:3"
+is "$m2" running "device node: the source untouched"
+mkfifo "$tmp/fifo"
+run save "$m2" -o "$tmp/fifo" --force
+expect 1 "save --force over a FIFO is refused"
+[ -p "$tmp/fifo" ] && ok "the FIFO is still a FIFO" || bad "the FIFO is still a FIFO"
+rm -f "$tmp/null" "$tmp/fifo"
+
+echo "== adversarial: SIGXFSZ (a file size limit)"
+mkdir "$tmp/lim"
+echo precious >"$tmp/lim/t.vfm"
+(ulimit -f 0 && "$ctl" save "$m2" -o "$tmp/lim/t.vfm" --force >"$tmp/out" 2>"$tmp/err")
+rc=$?
+expect 1 "save under a file size limit fails with exit 1 (0.1: killed, 153)"
+grep_err "File too large" "the limit is named"
+grep_err "back in running" "the source is put back"
+is "$m2" running "SIGXFSZ: the source running again"
+[ "$(cat "$tmp/lim/t.vfm")" = precious ] && [ "$(ls -A "$tmp/lim")" = t.vfm ] &&
+	ok "SIGXFSZ: the old file intact, no temporary left" ||
+	bad "SIGXFSZ: the old file intact, no temporary left ($(ls -A "$tmp/lim"))"
+(ulimit -f 0 && "$ctl" save "$m2" >"$tmp/lim/stdout.vfm" 2>"$tmp/err")
+rc=$?
+expect 1 "save -o - into a file over the limit fails with exit 1"
+is "$m2" running "SIGXFSZ on stdout: the source running again"
+running "$m2" "$m2b"
 
 echo "== conform"
 run conform "$m2" --peer "$m2b"
