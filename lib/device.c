@@ -94,11 +94,8 @@ static int devinfo_lookup(const struct vfiomig_ctx *ctx, const char *name,
 	ret = resolve_name(ctx, name, resolved);
 	if (ret)
 		return ret;
-	ret = vfm_devinfo_read(ctx, resolved, di);
-	if (ret)
-		err(ctx, "%s: cannot read %s: %s", name, resolved,
-		    strerror(-ret));
-	return ret;
+	/* Logs its failures itself, naming the file at fault. */
+	return vfm_devinfo_read(ctx, resolved, di);
 }
 
 /* Recursive: a state change resets the device through the public

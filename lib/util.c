@@ -73,11 +73,8 @@ static int open_attr(const struct vfiomig_ctx *ctx, const char *path)
 		return not_regular(ctx, path, st.st_mode);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
 				O_NOFOLLOW);
-	if (fd < 0) {
-		ret = -errno;
-		err(ctx, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
+	if (fd < 0)
+		return -errno;
 	if (fstat(fd, &st) < 0)
 		ret = -errno;
 	else if (!S_ISREG(st.st_mode))
@@ -112,7 +109,8 @@ static ssize_t read_bounded(int fd, char *buf, size_t len)
 /* Read dir/attr into buf (NUL-terminated, trailing newlines removed).
  * Only a regular file of fewer than min(len, SYSFS_ATTR_MAX + 1) bytes is
  * read: a larger one is refused, never truncated, and so is anything that
- * is not a regular file, with a message naming it.  Returns the length,
+ * is not a regular file.  Every failure but a missing attribute is logged,
+ * naming the file.  Returns the length,
  * -ENOENT when there is no such attribute, -EINVAL when it is not a
  * regular file, -EFBIG when it does not fit, or -errno. */
 int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
@@ -130,13 +128,19 @@ int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
 	    sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open_attr(ctx, path);
-	if (fd < 0)
+	if (fd < 0) {
+		/* ENOENT: no such attribute; EINVAL: not_regular() said why */
+		if (fd != -ENOENT && fd != -EINVAL)
+			err(ctx, "%s: %s", path, strerror(-fd));
 		return fd;
+	}
 	got = read_bounded(fd, buf, len);
 	close(fd);
 	if (got == -EFBIG)
 		err(ctx, "%s: longer than %zu bytes, not a sysfs attribute",
 		    path, len - 1);
+	else if (got < 0)
+		err(ctx, "%s: %s", path, strerror((int)-got));
 	if (got < 0)
 		return (int)got;
 	while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\0'))
@@ -146,7 +150,7 @@ int vfm_read_sysfs_str(const struct vfiomig_ctx *ctx, const char *dir,
 }
 
 /* The last component of the link dir/link's target. Returns its length or
- * -errno (-ENOENT: no such link; -EINVAL: not a link, said in the log). */
+ * -errno (-ENOENT: no such link; any other failure is logged). */
 int vfm_readlink_base(const struct vfiomig_ctx *ctx, const char *dir,
 		      const char *link, char *buf, size_t len)
 {
@@ -165,18 +169,23 @@ int vfm_readlink_base(const struct vfiomig_ctx *ctx, const char *dir,
 		    file_type(st.st_mode));
 		return -EINVAL;
 	}
-	if (n < 0)
+	if (n < 0 && errno == ENOENT)
+		return -ENOENT;
+	if (n < 0) {
+		err(ctx, "%s: %s", path, strerror(errno));
 		return -errno;
+	}
 	target[n] = '\0';
 	while (n > 1 && target[n - 1] == '/')
 		target[--n] = '\0';
 	base = strrchr(target, '/');
 	base = base ? base + 1 : target;
 	bl = strlen(base);
-	if (!bl)
-		return -EINVAL;
-	if (bl >= len)
-		return -ENAMETOOLONG;
+	if (!bl || bl >= len) {
+		err(ctx, "%s: link to \"%s\": no name of 1 to %zu bytes", path,
+		    target, len - 1);
+		return bl ? -ENAMETOOLONG : -EINVAL;
+	}
 	memcpy(buf, base, bl + 1);
 	return (int)bl;
 }
@@ -285,7 +294,8 @@ static int read_opt_link(const struct vfiomig_ctx *ctx, const char *dir,
  * What sysfs says about the device directory path.  What a device may lack
  * (a driver, a group, a cdev, PCI ids) is left empty; anything there that
  * is not what sysfs would hold (a FIFO, socket, huge file or directory for
- * an attribute, a file for a link) fails the device with -errno.
+ * an attribute, a file for a link) fails the device with -errno, and every
+ * failure is logged naming the file.
  */
 int vfm_devinfo_read(const struct vfiomig_ctx *ctx, const char *path,
 		     struct vfm_devinfo *di)
@@ -299,16 +309,19 @@ int vfm_devinfo_read(const struct vfiomig_ctx *ctx, const char *path,
 
 	memset(di, 0, sizeof(*di));
 	di->iommu_group = -1;
-	if (pl >= sizeof(di->path))
-		return -ENAMETOOLONG;
-	memcpy(di->path, path, pl + 1);
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	if (!*base || strlen(base) >= sizeof(di->name))
-		return -EINVAL;
+	if (pl >= sizeof(di->path) || !*base || strlen(base) >= sizeof(di->name)) {
+		err(ctx, "%s: not a device directory name", path);
+		return pl >= sizeof(di->path) ? -ENAMETOOLONG : -EINVAL;
+	}
+	memcpy(di->path, path, pl + 1);
 	strcpy(di->name, base);
-	if (lstat(path, &st) < 0)
-		return -errno;
+	if (lstat(path, &st) < 0) {
+		ret = -errno;
+		err(ctx, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
 	if (!S_ISDIR(st.st_mode)) {
 		err(ctx, "%s: a %s, not a device directory", path,
 		    file_type(st.st_mode));
