@@ -20,7 +20,8 @@ const char usage_state[] =
 	"                  and change nothing\n"
 	"  --combined      one ioctl for the whole path (the kernel walks it);\n"
 	"                  default: one ioctl per arc, so a failure names its arc\n"
-	"  --recover WHAT  on failure: stay (default), reset, or a STATE to try\n"
+	"  --recover WHAT  on failure: back (default: where it was), stay, reset,\n"
+	"                  or a STATE to go to\n"
 	"  --json          machine-readable output\n"
 	"  --iommu PATH    open through auto (default), iommufd or type1\n"
 	"  -v              show the library's log\n";
@@ -74,7 +75,8 @@ int cmd_state(struct cli *c, int argc, char **argv)
 		{ "recover", required_argument, NULL, OPT_RECOVER },
 		CLI_END_OPT,
 	};
-	VFIOMIG_OPTS(vfiomig_set_opts, so, .recovery = VFIOMIG_RECOVER_STAY);
+	/* The library's default: back where the device was. */
+	VFIOMIG_OPTS(vfiomig_set_opts, so);
 	VFIOMIG_OPTS(vfiomig_caps, caps);
 	struct vfiomig_device *dev;
 	bool show_path = false;
@@ -112,7 +114,9 @@ int cmd_state(struct cli *c, int argc, char **argv)
 	if (recover) {
 		if (target < 0)
 			return cli_usage(c, "--recover needs a target STATE");
-		if (!strcmp(recover, "stay")) {
+		if (!strcmp(recover, "back")) {
+			so.recovery = VFIOMIG_RECOVER_DEFAULT;
+		} else if (!strcmp(recover, "stay")) {
 			so.recovery = VFIOMIG_RECOVER_STAY;
 		} else if (!strcmp(recover, "reset")) {
 			so.recovery = VFIOMIG_RECOVER_RESET;

@@ -59,7 +59,7 @@ _vfiomig_ctl()
 		return
 		;;
 	--recover)
-		COMPREPLY=($(compgen -W "stay reset $states" -- "$cur"))
+		COMPREPLY=($(compgen -W "back stay reset $states" -- "$cur"))
 		return
 		;;
 	--backend)
