@@ -124,6 +124,26 @@ void vfm_dev_unlock(struct vfiomig_device *dev)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+int vfm_dev_claim_logging(struct vfiomig_device *dev)
+{
+	int ret = 0;
+
+	vfm_dev_lock(dev);
+	if (dev->dirty_logging)
+		ret = -EBUSY;
+	else
+		dev->dirty_logging = true;
+	vfm_dev_unlock(dev);
+	return ret;
+}
+
+void vfm_dev_release_logging(struct vfiomig_device *dev)
+{
+	vfm_dev_lock(dev);
+	dev->dirty_logging = false;
+	vfm_dev_unlock(dev);
+}
+
 static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 {
 	struct vfiomig_device *dev = calloc(1, sizeof(*dev));
@@ -383,7 +403,7 @@ VFIOMIG_EXPORT int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
 		*devid = dev->devid;
 	if (ioas_id)
 		*ioas_id = dev->ioas_id;
-	if (hwpt_id)
-		*hwpt_id = dev->hwpt_id;
+	if (hwpt_id) /* a tracker in another thread may attach meanwhile */
+		*hwpt_id = __atomic_load_n(&dev->hwpt_id, __ATOMIC_RELAXED);
 	return 0;
 }

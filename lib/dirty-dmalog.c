@@ -67,7 +67,7 @@ static int log_stop(struct vfiomig_dirty *tr, size_t i)
 		return ret;
 	}
 	tr->dd[i].logging = false;
-	dev->dirty_logging = false;
+	vfm_dev_release_logging(dev);
 	return 0;
 }
 
@@ -100,9 +100,15 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 			if (ret)
 				return ret;
 		}
-		if (tr->devs[i]->dirty_logging) {
+	}
+	/* Claimed before the first START: two trackers in two threads
+	 * cannot both pass the check. */
+	for (i = 0; i < tr->ndevs; i++) {
+		if (vfm_dev_claim_logging(tr->devs[i])) {
 			err(tr->ctx, "%s: DMA logging is already started (by "
 			    "another tracker)", vfm_dev_name(tr->devs[i]));
+			while (i--)
+				vfm_dev_release_logging(tr->devs[i]);
 			return -EBUSY;
 		}
 	}
@@ -111,7 +117,8 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 		n = vfm_ranges_reduce(plan, (size_t)n, max);
 	if (n <= 0) {
 		free(plan);
-		return n < 0 ? n : -EINVAL;
+		ret = n < 0 ? n : -EINVAL;
+		goto release;
 	}
 	tr->plan = plan;
 	tr->nplan = (size_t)n;
@@ -139,7 +146,6 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 			goto undo;
 		}
 		tr->dd[i].logging = true;
-		dev->dirty_logging = true;
 		if (ctl.page_size != ps)
 			dbg(tr->ctx, "%s: DMA logging page size %#" PRIx64
 			    " (asked %#" PRIx64 ")", vfm_dev_name(dev),
@@ -172,12 +178,18 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	return 0;
 
 undo:
-	while (i--)
-		if (tr->dd[i].logging)
-			log_stop(tr, i);
 	free(tr->plan);
 	tr->plan = NULL;
 	tr->nplan = 0;
+release:
+	/* A STOP that fails keeps its claim: still logging (stop() and
+	 * free() try again). */
+	for (i = 0; i < tr->ndevs; i++) {
+		if (tr->dd[i].logging)
+			log_stop(tr, i);
+		else
+			vfm_dev_release_logging(tr->devs[i]);
+	}
 	return ret;
 }
 
@@ -244,7 +256,7 @@ static void dmalog_release(struct vfiomig_dirty *tr)
 		if (tr->dd[i].logging) {
 			log_stop(tr, i);
 			tr->dd[i].logging = false;
-			tr->devs[i]->dirty_logging = false;
+			vfm_dev_release_logging(tr->devs[i]);
 		}
 	}
 }

@@ -141,7 +141,9 @@ static void iommufd_release(struct vfiomig_dirty *tr)
 			err(tr->ctx, "%s: re-attaching to pt %u: %s",
 			    vfm_dev_name(dev), tr->dd[i].prev_pt, strerror(-ret));
 		} else {
-			dev->hwpt_id = pt != dev->ioas_id ? pt : 0;
+			__atomic_store_n(&dev->hwpt_id,
+					 pt != dev->ioas_id ? pt : 0u,
+					 __ATOMIC_RELAXED);
 		}
 		tr->dd[i].attached = false;
 	}
@@ -198,7 +200,7 @@ int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id)
 		}
 		tr->dd[i].attached = true;
 		tr->dd[i].prev_pt = dev->hwpt_id ? dev->hwpt_id : dev->ioas_id;
-		dev->hwpt_id = tr->hwpt_id;
+		__atomic_store_n(&dev->hwpt_id, tr->hwpt_id, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
