@@ -122,7 +122,7 @@ int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 extern volatile sig_atomic_t cli_interrupted;
 void cli_trap_signals(void);
 /* The temporary file to remove if a second signal kills the process
- * (NULL: none); path must stay valid until it is replaced. */
+ * (NULL: none); path is copied. */
 void cli_remove_on_signal(const char *path);
 /* The error a transfer stopped by cli_interrupted stands for: -EFBIG
  * for SIGXFSZ, else -EINTR. */

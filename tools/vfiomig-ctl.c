@@ -5,6 +5,7 @@
  * command files (cmd-*.c).  Uses only the public libvfiomig API.
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -332,7 +333,9 @@ int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len)
 /* ------------------------------------------------------------ signals */
 
 volatile sig_atomic_t cli_interrupted;
-static const char *volatile remove_on_signal;
+/* The handler's own copy: the caller's string may be freed under it. */
+static char remove_path[PATH_MAX];
+static volatile sig_atomic_t remove_set;
 
 static void on_signal(int sig)
 {
@@ -348,10 +351,8 @@ static void on_signal(int sig)
 	}
 	/* A second one is obeyed at once, leaving no temporary behind. */
 	if (cli_interrupted && cli_interrupted != SIGXFSZ) {
-		const char *path = remove_on_signal;
-
-		if (path)
-			unlink(path);
+		if (remove_set)
+			unlink(remove_path);
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
@@ -379,7 +380,11 @@ void cli_trap_signals(void)
 
 void cli_remove_on_signal(const char *path)
 {
-	remove_on_signal = path;
+	remove_set = 0;
+	if (path && strlen(path) < sizeof(remove_path)) {
+		strcpy(remove_path, path);
+		remove_set = 1;
+	}
 }
 
 int cli_interrupt_err(void)
