@@ -307,8 +307,10 @@ rm -f "$tmp/null" "$tmp/fifo"
 echo "== adversarial: SIGXFSZ (a file size limit)"
 mkdir "$tmp/lim"
 echo precious >"$tmp/lim/t.vfm"
-(ulimit -f 0 && "$ctl" save "$m2" -o "$tmp/lim/t.vfm" --force >"$tmp/out" 2>"$tmp/err")
-rc=$?
+# stderr into a pipe: under the limit a file would take no message.
+{ (ulimit -f 0 && exec "$ctl" save "$m2" -o "$tmp/lim/t.vfm" --force); echo $? >"$tmp/rc"; } \
+	2>&1 >"$tmp/out" | cat >"$tmp/err"
+rc=$(cat "$tmp/rc")
 expect 1 "save under a file size limit fails with exit 1 (0.1: killed, 153)"
 grep_err "File too large" "the limit is named"
 grep_err "back in running" "the source is put back"
