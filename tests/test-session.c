@@ -1138,6 +1138,76 @@ START_TEST(truncated_load)
 }
 END_TEST
 
+/* What another thread may do while a transfer is in flight, asked from
+ * inside the transfer's own callback (deterministic: the library moves
+ * data without holding the device lock). */
+struct inflight {
+	int calls;
+	int set, set_dst, save, reset, abort_, finish;
+	int state, fd_before, fd_after;
+	int64_t size_ret, info_ret;
+};
+
+static ssize_t cb_inflight(void *arg, const void *buf, size_t len)
+{
+	struct inflight *f = arg;
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
+	struct vfiomig_precopy_info pi;
+	uint64_t n;
+	char b[8];
+
+	(void)buf;
+	if (f->calls++)
+		return (ssize_t)len;
+	io.buf = b;
+	io.len = sizeof(b);
+	f->set = vfiomig_state_set(src, ST(STOP_COPY), NULL);
+	f->save = (int)vfiomig_save(src, &io, 0);
+	f->reset = vfiomig_device_reset(src);
+	f->abort_ = vfiomig_load_abort(src, ST(RUNNING), NULL);
+	f->finish = vfiomig_load_finish(src, ST(RUNNING), NULL);
+	f->fd_before = vfiomig_data_fd(src);
+	vfiomig_data_close(src);
+	f->fd_after = vfiomig_data_fd(src);
+	/* queries go on */
+	f->state = vfiomig_state_get(src);
+	f->size_ret = vfiomig_data_size(src, &n);
+	f->info_ret = vfiomig_precopy_info(src, &pi);
+	/* another device is independent */
+	f->set_dst = vfiomig_state_set(dst, ST(STOP), NULL);
+	return (ssize_t)len;
+}
+
+START_TEST(busy_transfer)
+{
+	struct spec sp = big;
+	struct inflight f = { 0 };
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_CB,
+				 .write_fn = cb_inflight, .arg = &f };
+
+	up(&sp);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	ck_assert_int_gt(vfiomig_save(src, &io, 0), 0);
+	ck_assert_int_eq(f.set, -EBUSY);
+	ck_assert_int_eq(f.save, -EBUSY);
+	ck_assert_int_eq(f.reset, -EBUSY);
+	ck_assert_int_eq(f.abort_, -EBUSY);
+	ck_assert_int_eq(f.finish, -EBUSY);
+	ck_assert_int_ge(f.fd_before, 0);
+	ck_assert_int_eq(f.fd_after, f.fd_before); /* data_close: ignored */
+	ck_assert_int_eq(f.state, ST(PRE_COPY));
+	ck_assert_int_eq(f.size_ret, 0);
+	ck_assert_int_eq(f.info_ret, 0);
+	ck_assert_int_eq(f.set_dst, 0);
+	/* nothing of it stuck: the session and the device go on */
+	ck_assert_int_eq(fake_dev_state(src_id), ST(PRE_COPY));
+	ck_assert_int_eq(vfiomig_data_fd(src), f.fd_before);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	down();
+}
+END_TEST
+
 START_TEST(reset_kills_session)
 {
 	struct spec sp = big;
@@ -1346,6 +1416,7 @@ int main(void)
 	tcase_add_test(tc, error_state);
 	tcase_add_test(tc, truncated_load);
 	tcase_add_test(tc, reset_kills_session);
+	tcase_add_test(tc, busy_transfer);
 	tcase_add_test(tc, protocol_error);
 	suite_add_tcase(s, tc);
 
