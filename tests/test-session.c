@@ -977,6 +977,16 @@ START_TEST(arc_failure)
 	ck_assert_int_eq(so.state, ST(PRE_COPY));
 	ck_assert_int_ge(vfiomig_data_fd(src), 0);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	/* no way back (STOP_COPY -> PRE_COPY is not an arc): a reset */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	fake_dev_fail_arc(src_id, ST(STOP_COPY), ST(STOP), EIO);
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
+					.recovery_state = ST(PRE_COPY) };
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RESUMING), &so), -EIO);
+	ck_assert_int_eq(so.failed_from, ST(STOP_COPY));
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(fake_dev_state(src_id), ST(RUNNING));
+	ck_assert_int_eq(vfiomig_data_fd(src), -ENOENT);
 	/* RECOVER_STATE to ERROR means a reset (QEMU's habit) */
 	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
 					.recovery = VFIOMIG_RECOVER_STATE };
