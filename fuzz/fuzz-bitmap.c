@@ -24,7 +24,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Bits per bitmap, at most: keeps the model quick. */
-#define MAX_BITS (1u << 14)
+#define MAX_BITS (1u << 12)
 
 #define CHECK(cond)                                                            \
 	do {                                                                   \
