@@ -141,6 +141,13 @@ run dirty $MTTY2 start --page-size 3000
 expect 2 "dirty with a page size that is not a power of two"
 run dirty start
 expect 2 "dirty without a device"
+# strtoull() skips blanks and negates: " -9223372036854775808" was 2^63
+for n in " -9223372036854775808" "	-1" " 4096" "+4096" ""; do
+	run dirty $MTTY2 start --page-size "$n"
+	expect 2 "dirty --page-size '$n' is not a number"
+done
+run save $MTTY2 --max-rounds " -1" -o "$tmp/x"
+expect 2 "--max-rounds ' -1' is not a number"
 run devlink --help
 if grep -q "^Not available" "$tmp/out"; then
 	run devlink pci/0000:06:00.0/1

@@ -400,7 +400,8 @@ int cli_parse_u64(const char *s, uint64_t *v)
 	unsigned long long x;
 	unsigned int shift = 0;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* strtoull() skips blanks and takes a sign: " -5" would be 2^64-5. */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	x = strtoull(s, &end, 0);
