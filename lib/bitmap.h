@@ -22,12 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
 #include "vfiomig.h"
-
-/* The same as internal.h's: exported functions are defined here too. */
-#ifndef VFIOMIG_EXPORT
-#define VFIOMIG_EXPORT __attribute__((visibility("default")))
-#endif
 
 /* ceil(n / d), d > 0, without the wrap of (n + d - 1) / d near 2^64. */
 static inline uint64_t vfm_div_round_up(uint64_t n, uint64_t d)

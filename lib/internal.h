@@ -11,10 +11,10 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "export.h"
 #include "vfiomig.h"
 #include "sys.h"
 
-#define VFIOMIG_EXPORT __attribute__((visibility("default")))
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define offsetofend(TYPE, FIELD)                                               \
