@@ -16,7 +16,8 @@
  * The migration model is in fake-mig.c, dirty tracking in fake-dirty.c.
  * Every errno and its order follows ../shared/docs/kernel-contract.md and,
  * where it is silent, the Linux 6.12 source (file:function cited).
- * Single-threaded: the fd table and the object model take no lock.
+ * Threads: one recursive lock (fake_lock()) guards the whole machine; see
+ * "Threads" in fake.h.  Calls on real fds run in libc without it.
  * Not modeled: the iommufd VFIO-compat container (a group given an iommufd
  * in SET_CONTAINER gets EBADFD), IOMMU_IOAS_ALLOW_IOVAS/COPY/OPTION/
  * VFIO_IOAS, HWPT_INVALIDATE, FAULT_QUEUE_ALLOC (EOPNOTSUPP), Type1 page
@@ -29,6 +30,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,21 +123,44 @@ static int (*real_poll)(struct pollfd *, nfds_t, int);
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t,
 			      unsigned int);
 
+#if defined(__SANITIZE_THREAD__)
+#define FAKE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FAKE_TSAN 1
+#endif
+#endif
+
 static void *real_sym(const char *name)
 {
-	void *p;
+	void *p = NULL;
 
 	/* dlsym() itself opens nothing, so this cannot recurse. */
-	p = dlsym(RTLD_NEXT, name);
+#ifdef FAKE_TSAN
+	/* Our strong definitions hide ThreadSanitizer's (weak) interceptors:
+	 * call them, so that it still sees real fds (pipe happens-before,
+	 * close racing a read). */
+	char wrapped[64];
+
+	snprintf(wrapped, sizeof(wrapped), "__interceptor_%s", name);
+	p = dlsym(RTLD_DEFAULT, wrapped);
+#endif
+	if (!p)
+		p = dlsym(RTLD_NEXT, name);
 	if (!p)
 		abort();
 	return p;
 }
 
+/* Resolved on first use, by whichever thread comes first: every thread
+ * finds the same pointer, so a relaxed race is harmless but must be
+ * atomic to be defined. */
 #define REAL(name)                                                            \
 	(*({                                                                  \
-		if (!real_##name)                                             \
-			real_##name = (__typeof__(real_##name))real_sym(#name); \
+		if (!__atomic_load_n(&real_##name, __ATOMIC_RELAXED))         \
+			__atomic_store_n(&real_##name,                        \
+					 (__typeof__(real_##name))real_sym(#name), \
+					 __ATOMIC_RELAXED);                   \
 		&real_##name;                                                 \
 	}))
 
@@ -188,6 +213,76 @@ static struct {
 	int nictxs, ictxs_cap;
 } F;
 
+/*
+ * The machine's lock (fake-internal.h).  Under ThreadSanitizer the fake is
+ * invisible: its lock orders nothing and its accesses are not checked.
+ * One global lock would otherwise order every pair of fake calls, in any
+ * two threads, and hide the library's races between them; the kernel
+ * promises no such order (and TSan does not see its locks either).
+ */
+static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+#ifdef FAKE_TSAN
+void AnnotateIgnoreSyncBegin(const char *file, int line);
+void AnnotateIgnoreSyncEnd(const char *file, int line);
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+
+static void tsan_hide_begin(void)
+{
+	AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+}
+
+static void tsan_hide_accesses(bool on)
+{
+	if (on)
+		__tsan_ignore_thread_begin();
+	else
+		__tsan_ignore_thread_end();
+}
+
+static void tsan_hide_end(void)
+{
+	AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+}
+#else
+static void tsan_hide_begin(void) {}
+static void tsan_hide_accesses(bool on) { (void)on; }
+static void tsan_hide_end(void) {}
+#endif
+
+void fake_lock(void)
+{
+	int e = errno;
+
+	tsan_hide_begin();
+	pthread_mutex_lock(&lock);
+	tsan_hide_accesses(true);
+	errno = e;
+}
+
+void fake_unlock(void)
+{
+	int e = errno;
+
+	tsan_hide_accesses(false);
+	pthread_mutex_unlock(&lock);
+	tsan_hide_end();
+	errno = e;
+}
+
+/* fake-internal.h */
+struct fake_fd *fake_fd_hold(int fd)
+{
+	struct fake_fd *f;
+
+	fake_lock();
+	f = fake_fd_lookup(fd);
+	if (!f)
+		fake_unlock();
+	return f;
+}
+
 /* Fault injection and call counting. */
 static struct {
 	unsigned int calls;
@@ -214,11 +309,15 @@ static int intercept(const char *call)
 /* intercept() for the interposers of the other fake-*.c files. */
 int fake_intercept(const char *call)
 {
+	FAKE_LOCKED();
+
 	return intercept(call);
 }
 
 FAKE_EXPORT void fake_fail_nth(unsigned int nth, int err)
 {
+	FAKE_LOCKED();
+
 	fault.nth = nth;
 	fault.err = err;
 	fault.seen = 0;
@@ -228,6 +327,8 @@ FAKE_EXPORT void fake_fail_nth(unsigned int nth, int err)
 FAKE_EXPORT void fake_fail_nth_call(const char *call, unsigned int nth,
 				    int err)
 {
+	FAKE_LOCKED();
+
 	fake_fail_nth(nth, err);
 	if (call)
 		snprintf(fault.call, sizeof(fault.call), "%s", call);
@@ -235,21 +336,29 @@ FAKE_EXPORT void fake_fail_nth_call(const char *call, unsigned int nth,
 
 FAKE_EXPORT unsigned int fake_calls(void)
 {
+	FAKE_LOCKED();
+
 	return fault.calls;
 }
 
 FAKE_EXPORT int fake_open_fds(void)
 {
+	FAKE_LOCKED();
+
 	return F.nfds;
 }
 
 FAKE_EXPORT const char *fake_sysfs_root(void)
 {
+	FAKE_LOCKED();
+
 	return F.up ? F.sys : NULL;
 }
 
 FAKE_EXPORT const char *fake_dev_root(void)
 {
+	FAKE_LOCKED();
+
 	return F.up ? F.dev : NULL;
 }
 
@@ -299,6 +408,8 @@ static int fd_slot(int fd)
  * the old) needs.  Returns 0 or -ENOMEM. */
 int fake_fd_rekey(struct fake_fd *f, int newfd, bool cloexec)
 {
+	FAKE_LOCKED();
+
 	if (fd_slot(newfd))
 		return -ENOMEM;
 	F.fds[f->fd] = NULL;
@@ -2188,6 +2299,7 @@ static bool open_needs_mode(int flags)
 /* If path is a fake node, open it (*handled = true). */
 static int try_node_open(const char *path, int flags, bool *handled)
 {
+	FAKE_LOCKED();
 	int num = -1, node = node_of(path, &num), r;
 
 	*handled = node != N_NONE;
@@ -2227,6 +2339,15 @@ FAKE_EXPORT int open64(const char *path, int flags, ...)
 	return h ? r : REAL(open64)(path, flags, mode);
 }
 
+/* A fake node that a fortified open without a mode must not create. */
+static bool node_needs_mode(const char *path, int flags)
+{
+	FAKE_LOCKED();
+	int num;
+
+	return node_of(path, &num) != N_NONE && open_needs_mode(flags);
+}
+
 static bool at_is_plain(int dirfd, const char *path)
 {
 	return path && (path[0] == '/' || dirfd == AT_FDCWD);
@@ -2260,7 +2381,7 @@ FAKE_EXPORT int __open_2(const char *path, int flags)
 	bool h;
 	int r;
 
-	if (node_of(path, &r) != N_NONE && open_needs_mode(flags))
+	if (node_needs_mode(path, flags))
 		abort(); /* __fortify_fail("invalid open call") */
 	r = try_node_open(path, flags, &h);
 	return h ? r : REAL(__open_2)(path, flags);
@@ -2271,7 +2392,7 @@ FAKE_EXPORT int __open64_2(const char *path, int flags)
 	bool h;
 	int r;
 
-	if (node_of(path, &r) != N_NONE && open_needs_mode(flags))
+	if (node_needs_mode(path, flags))
 		abort();
 	r = try_node_open(path, flags, &h);
 	return h ? r : REAL(__open64_2)(path, flags);
@@ -2283,7 +2404,7 @@ FAKE_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 	int r = 0;
 
 	if (at_is_plain(dirfd, path)) {
-		if (node_of(path, &r) != N_NONE && open_needs_mode(flags))
+		if (node_needs_mode(path, flags))
 			abort();
 		r = try_node_open(path, flags, &h);
 	}
@@ -2296,7 +2417,7 @@ FAKE_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 	int r = 0;
 
 	if (at_is_plain(dirfd, path)) {
-		if (node_of(path, &r) != N_NONE && open_needs_mode(flags))
+		if (node_needs_mode(path, flags))
 			abort();
 		r = try_node_open(path, flags, &h);
 	}
@@ -2308,11 +2429,12 @@ FAKE_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 FAKE_EXPORT int close(int fd)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 	int err, r;
 
 	if (!f)
 		return REAL(close)(fd);
+	FAKE_LOCK_HELD();
 	err = intercept("close");
 	/* An injected failure still releases the fd, as Linux close() does
 	 * on any error: otherwise no caller could avoid a leak. */
@@ -2324,7 +2446,7 @@ FAKE_EXPORT int close(int fd)
 
 FAKE_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 	unsigned int cmd = (unsigned int)req;
 	va_list ap;
 	void *arg;
@@ -2335,6 +2457,7 @@ FAKE_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (!f)
 		return REAL(ioctl)(fd, req, arg);
+	FAKE_LOCK_HELD();
 	err = intercept("ioctl");
 	if (err)
 		return ret_errno(-err);
@@ -2443,15 +2566,18 @@ static ssize_t ret_ssize(ssize_t r)
 	return r;
 }
 
+/* With the lock held (fake_fd_hold()); releases it. */
 #define FAKE_RW(call, fn, ...)                                                \
 	({                                                                    \
+		FAKE_LOCK_HELD();                                             \
 		int e_ = intercept(call);                                     \
-		e_ ? ret_ssize(-e_) : ret_ssize(fn(__VA_ARGS__));             \
+		ssize_t r_ = e_ ? -e_ : fn(__VA_ARGS__);                      \
+		ret_ssize(r_);                                                \
 	})
 
 FAKE_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(read)(fd, buf, len);
@@ -2460,7 +2586,7 @@ FAKE_EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 FAKE_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(__read_chk)(fd, buf, len, buflen);
@@ -2471,7 +2597,7 @@ FAKE_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 
 FAKE_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(write)(fd, buf, len);
@@ -2480,7 +2606,7 @@ FAKE_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 FAKE_EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t pos)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(pread)(fd, buf, len, pos);
@@ -2489,7 +2615,7 @@ FAKE_EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t pos)
 
 FAKE_EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t pos)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(pread64)(fd, buf, len, pos);
@@ -2499,7 +2625,7 @@ FAKE_EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t pos)
 FAKE_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t len, off_t pos,
 				size_t buflen)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(__pread_chk)(fd, buf, len, pos, buflen);
@@ -2511,7 +2637,7 @@ FAKE_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t len, off_t pos,
 FAKE_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off_t pos,
 				  size_t buflen)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(__pread64_chk)(fd, buf, len, pos, buflen);
@@ -2522,7 +2648,7 @@ FAKE_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t len, off_t pos,
 
 FAKE_EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t pos)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(pwrite)(fd, buf, len, pos);
@@ -2531,7 +2657,7 @@ FAKE_EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t pos)
 
 FAKE_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t pos)
 {
-	struct fake_fd *f = fake_fd_lookup(fd);
+	struct fake_fd *f = fake_fd_hold(fd);
 
 	if (!f)
 		return REAL(pwrite64)(fd, buf, len, pos);
@@ -2547,18 +2673,25 @@ FAKE_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	bool any = false, ready = false;
 	int err, r, count = 0;
 
+	fake_lock();
 	for (nfds_t i = 0; i < n; i++)
 		if (fake_fd_lookup(fds[i].fd))
 			any = true;
-	if (!any)
+	if (!any) {
+		fake_unlock();
 		return REAL(poll)(fds, n, timeout);
+	}
 	err = intercept("poll");
-	if (err)
+	if (err) {
+		fake_unlock();
 		return ret_errno(-err);
+	}
 	if (n > 16) {
 		v = malloc(n * sizeof(*v));
-		if (!v)
+		if (!v) {
+			fake_unlock();
 			return ret_errno(-ENOMEM);
+		}
 	}
 	for (nfds_t i = 0; i < n; i++) {
 		struct fake_fd *f = fake_fd_lookup(fds[i].fd);
@@ -2580,6 +2713,8 @@ FAKE_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 		if (fds[i].revents)
 			ready = true;
 	}
+	/* The fake fds are answered; the real ones may block. */
+	fake_unlock();
 	r = REAL(poll)(v, n, ready ? 0 : timeout);
 	if (r < 0) {
 		err = errno;
@@ -2619,11 +2754,17 @@ static bool fd_is_pipe(int fd)
 FAKE_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out,
 			   size_t len, unsigned int flags)
 {
-	struct fake_fd *fi = fake_fd_lookup(in), *fo = fake_fd_lookup(out);
+	struct fake_fd *fi, *fo;
 	int err;
 
-	if (!fi && !fo)
+	fake_lock();
+	fi = fake_fd_lookup(in);
+	fo = fake_fd_lookup(out);
+	if (!fi && !fo) {
+		fake_unlock();
 		return REAL(splice)(in, off_in, out, off_out, len, flags);
+	}
+	FAKE_LOCK_HELD();
 	err = intercept("splice");
 	if (err)
 		return ret_ssize(-err);
@@ -2779,6 +2920,7 @@ FAKE_EXPORT void fake_cfg_pci(struct fake_dev_cfg *cfg, const char *bdf,
 
 FAKE_EXPORT int fake_init(bool with_iommufd)
 {
+	FAKE_LOCKED();
 	const char *tmp = getenv("TMPDIR");
 	int r;
 
@@ -2913,6 +3055,7 @@ static int sysfs_pci(struct fake_dev *d, char *devdir, size_t len)
 
 FAKE_EXPORT int fake_add_device(const struct fake_dev_cfg *cfg)
 {
+	FAKE_LOCKED();
 	char devdir[PATH_MAX], t[2 * PATH_MAX];
 	struct fake_group *g;
 	struct fake_dev *d;
@@ -3027,6 +3170,7 @@ fail:
 
 FAKE_EXPORT int fake_fini(void)
 {
+	FAKE_LOCKED();
 	int leaked = 0;
 
 	if (!F.up)

@@ -181,6 +181,7 @@ static void iv_report(const struct ivset *s, uint64_t iova, uint64_t ps,
 
 FAKE_EXPORT void fake_set_dirty_bitmap_max(uint64_t bytes)
 {
+	FAKE_LOCKED();
 	G.bitmap_max = bytes;
 }
 
@@ -191,11 +192,13 @@ uint64_t fake_dirty_bitmap_max(void)
 
 FAKE_EXPORT void fake_dirty_get_stats(struct fake_dirty_stats *s)
 {
+	FAKE_LOCKED();
 	*s = G.stats;
 }
 
 FAKE_EXPORT void fake_dirty_reset_stats(void)
 {
+	FAKE_LOCKED();
 	memset(&G.stats, 0, sizeof(G.stats));
 }
 
@@ -235,6 +238,7 @@ void fake_dirty_fini_dev(struct fake_dev *d)
 
 FAKE_EXPORT bool fake_dev_logging(int id)
 {
+	FAKE_LOCKED();
 	struct dev_log *l = dlog(fake_dev_get(id));
 
 	return l && l->logging;
@@ -242,6 +246,7 @@ FAKE_EXPORT bool fake_dev_logging(int id)
 
 FAKE_EXPORT void fake_dev_set_log_pgsize(int id, uint64_t page_size)
 {
+	FAKE_LOCKED();
 	struct dev_log *l = dlog(fake_dev_get(id));
 
 	if (l)
@@ -252,6 +257,7 @@ FAKE_EXPORT void fake_dev_set_log_pgsize(int id, uint64_t page_size)
  * where it falls inside the logged ranges, if logging. */
 FAKE_EXPORT void fake_dev_dma_write(int id, uint64_t iova, uint64_t length)
 {
+	FAKE_LOCKED();
 	struct dev_log *l = dlog(fake_dev_get(id));
 	uint64_t ps;
 
@@ -698,6 +704,7 @@ void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas, uint64_t iova,
  * tracking with them mapped. */
 FAKE_EXPORT void fake_dma_write(uint64_t iova, uint64_t length)
 {
+	FAKE_LOCKED();
 	if (!length)
 		return;
 	for (struct fake_container *c = fake_container_next(NULL); c;

@@ -189,7 +189,33 @@ void fake_hook_bar_access(struct fake_dev *d, int index, uint64_t off,
 void fake_hook_ioas_unmapped(struct fake_iommufd_obj *ioas, uint64_t iova,
 			     uint64_t length);
 
-/* fake-core.c services */
+/* The machine's one lock (fake-core.c; see "Threads" in fake.h).  Every
+ * entry point that touches fake state holds it: the interposers, once
+ * they know the fd or path is fake, and the test API.  Recursive, because
+ * the fake calls itself (fake_fd_nonblock() -> fcntl, setup -> open).
+ * fake_unlock() keeps errno.  Never block in libc while holding it. */
+void fake_lock(void);
+void fake_unlock(void);
+static inline void fake_unlock_at_exit_(int *unused)
+{
+	(void)unused;
+	fake_unlock();
+}
+/* The lock is held: release it when the enclosing block ends, after the
+ * return value is computed. */
+#define FAKE_LOCK_HELD()                                                      \
+	int fake_lock_held_ __attribute__((cleanup(fake_unlock_at_exit_),    \
+					   unused)) = 0
+/* Take the lock until the enclosing block ends. */
+#define FAKE_LOCKED()                                                         \
+	int fake_lock_held_ __attribute__((cleanup(fake_unlock_at_exit_),    \
+					   unused)) = (fake_lock(), 0)
+
+/* fd's fake file with the lock held (fake_unlock() when done), or NULL
+ * without it: fd is not the fake's, go to libc (which may block). */
+struct fake_fd *fake_fd_hold(int fd);
+
+/* fake-core.c services (call them with the lock held) */
 struct fake_fd *fake_fd_lookup(int fd);
 /* An intercepted call starts (fake_fail_nth()): counts it; returns the
  * errno to inject, or 0. */

@@ -994,6 +994,7 @@ static struct fake_dev *dev_mig(int id)
 
 FAKE_EXPORT int fake_dev_state(int id)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	return d ? d->state : -1;
@@ -1001,6 +1002,7 @@ FAKE_EXPORT int fake_dev_state(int id)
 
 FAKE_EXPORT void fake_dev_set_state(int id, int state)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	if (d)
@@ -1009,6 +1011,7 @@ FAKE_EXPORT void fake_dev_set_state(int id, int state)
 
 FAKE_EXPORT void fake_dev_force_error(int id)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	/* pds_vfio_reset(..., ERROR): the files die with it. */
@@ -1020,6 +1023,7 @@ FAKE_EXPORT void fake_dev_force_error(int id)
 
 FAKE_EXPORT void fake_dev_fail_arc(int id, int from, int to, int err)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	if (!d)
@@ -1032,6 +1036,7 @@ FAKE_EXPORT void fake_dev_fail_arc(int id, int from, int to, int err)
 
 FAKE_EXPORT void fake_dev_fill(int id, uint32_t seed)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	if (d && !is_mtty(d))
@@ -1043,6 +1048,7 @@ FAKE_EXPORT void fake_dev_fill(int id, uint32_t seed)
  * the full size; copies at most len bytes. */
 FAKE_EXPORT size_t fake_dev_blob(int id, void *buf, size_t len)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 	size_t n;
 
@@ -1070,6 +1076,7 @@ FAKE_EXPORT size_t fake_dev_blob(int id, void *buf, size_t len)
 
 FAKE_EXPORT void fake_dev_dirty_precopy(int id, size_t n)
 {
+	FAKE_LOCKED();
 	struct fake_dev *d = dev_mig(id);
 
 	if (d && !is_mtty(d))
@@ -1078,5 +1085,6 @@ FAKE_EXPORT void fake_dev_dirty_precopy(int id, size_t n)
 
 FAKE_EXPORT unsigned int fake_mig_warnings(void)
 {
+	FAKE_LOCKED();
 	return warns;
 }

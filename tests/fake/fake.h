@@ -9,6 +9,19 @@
  * vfiomig_ctx at them.  Every behaviour follows
  * ../shared/docs/kernel-contract.md: same argsz minimums, flag checks and
  * errno values, in the same order.
+ *
+ * Threads: the fake is one machine shared by every thread of a test, under
+ * one recursive lock (fake_lock() in fake-internal.h).  Every interposer
+ * takes it once it knows the fd or path is the fake's, and every function
+ * below takes it, so tests may call them from any thread (a test thread
+ * dirtying pages while another queries).  Calls on real fds and paths go to
+ * libc without the lock, so they may block (a pipe read waiting for a
+ * writer thread); the fake's own files never block.  The fake thus adds no
+ * ordering between library calls on real fds, and only one between calls
+ * on fake fds that the kernel's own locks would add too: under
+ * ThreadSanitizer, a race between threads is the caller's.  A new
+ * interposer (fake-*.c) follows the same rule: look the fd up with the
+ * lock held, drop it before going to libc.
  */
 #ifndef FAKE_H
 #define FAKE_H
