@@ -11,6 +11,8 @@
 #   asan       a second build with ASan+UBSan, make check
 #   valgrind   make check with every test program under valgrind (CK_FORK=no)
 #   clang      a clang build (-Werror), make check
+#   tsan       a clang ThreadSanitizer build, make check of the test programs
+#              (not the scripts); any data race or deadlock report fails
 #   fuzz       every libFuzzer target of fuzz/ for FUZZ_SECONDS (default 30) s
 #              each, from its seeds (tests/run-fuzz.sh; crash inputs in logs/fuzz)
 #   distcheck  make distcheck
@@ -46,8 +48,8 @@ for arg; do
 done
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd -P)
-all_phases="build check asan valgrind clang fuzz distcheck vm deb abi"
-phases=${VFIOMIG_PHASES:-build check asan valgrind clang fuzz distcheck vm deb}
+all_phases="build check asan valgrind clang tsan fuzz distcheck vm deb abi"
+phases=${VFIOMIG_PHASES:-build check asan valgrind clang tsan fuzz distcheck vm deb}
 for p in $phases; do
 	case " $all_phases " in *" $p "*) ;; *)
 		echo "run-all.sh: unknown phase '$p' (phases: $all_phases)" >&2
@@ -315,6 +317,28 @@ phase_clang() {
 	make_check "make check (clang)" "$root/clang"
 }
 
+# The programs share a device, a context or a tracker between threads the
+# way libvfiomig(7) allows (tests/test-threads.c); the fake kernel locks
+# itself, so a report is the library's.  Check's fork mode: a report ends
+# its case (exit 66), the others run.  The scripts are left out:
+# tests/test-cli.sh preloads the fake into programs without the TSan runtime.
+phase_tsan() {
+	local bd=$root/tsan san="-fsanitize=thread" tests
+	command -v clang >/dev/null || {
+		record FAIL "clang not installed (tests/install-deps.sh test)"
+		return
+	}
+	# clang links the TSan runtime into executables only: -z undefs lets
+	# the library (-Wl,--no-undefined) leave its __tsan_* calls to them.
+	configure_build "$bd" "clang ThreadSanitizer" CC=clang CXX=clang++ \
+		CFLAGS="-O1 -g $san" CXXFLAGS="-O1 -g $san" \
+		LDFLAGS="$san -Wl,-z,undefs" --with-libnl || return
+	tests=$(mkvar "$bd" TESTS | tr ' ' '\n' | grep -v '\.sh$' | tr '\n' ' ')
+	TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4" \
+		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} \
+		make_check "make check (ThreadSanitizer)" "$bd" TESTS="$tests"
+}
+
 # Each target is one result (tests/run-fuzz.sh prints PASS:/FAIL: lines).
 phase_fuzz() {
 	local log=$logs/fuzz.log rc=0 lines
@@ -442,7 +466,7 @@ if [ -n "$install" ]; then
 	groups=build
 	for p in $phases; do
 		case $p in
-		valgrind | clang | fuzz | distcheck) groups="$groups test" ;;
+		valgrind | clang | tsan | fuzz | distcheck) groups="$groups test" ;;
 		vm) groups="$groups vm" ;;
 		deb) groups="$groups test deb" ;;
 		abi) groups="$groups abi" ;;
