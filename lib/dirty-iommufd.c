@@ -146,6 +146,7 @@ static void iommufd_release(struct vfiomig_dirty *tr)
 					 __ATOMIC_RELAXED);
 		}
 		tr->dd[i].attached = false;
+		vfm_dev_release_logging(dev);
 	}
 	if (tr->own_hwpt && tr->hwpt_id) {
 		struct iommu_destroy d = { .size = sizeof(d), .id = tr->hwpt_id };
@@ -190,8 +191,18 @@ int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id)
 
 		if (dev->hwpt_id == tr->hwpt_id)
 			continue;
+		/* Attaching takes the device from another tracker's HWPT,
+		 * whose dirty bits would silently stop: one at a time. */
+		ret = vfm_dev_claim_logging(dev);
+		if (ret) {
+			err(tr->ctx, "%s: dirty tracking is already started (by "
+			    "another tracker)", vfm_dev_name(dev));
+			iommufd_release(tr);
+			return ret;
+		}
 		ret = attach_pt(dev, &pt);
 		if (ret) {
+			vfm_dev_release_logging(dev);
 			err(tr->ctx, "%s: VFIO_DEVICE_ATTACH_IOMMUFD_PT to "
 			    "dirty-tracking HWPT %u: %s", vfm_dev_name(dev),
 			    tr->hwpt_id, strerror(-ret));

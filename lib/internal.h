@@ -68,16 +68,18 @@ struct vfiomig_device {
 	uint64_t mig_flags;
 	bool mig_flags_known;
 	struct vfiomig_session session;
-	/* A tracker claimed DMA logging on this device (the library refuses
-	 * a second START; mtty would accept it).  vfm_dev_claim_logging(). */
+	/* A tracker claimed this device's dirty tracking (the library refuses
+	 * a second START; mtty would accept it; a second HWPT attach would
+	 * steal the device).  vfm_dev_claim_logging(). */
 	bool dirty_logging;
 };
 
 /* device.c: the device lock (see struct vfiomig_device). */
 void vfm_dev_lock(struct vfiomig_device *dev);
 void vfm_dev_unlock(struct vfiomig_device *dev);
-/* device.c: DMA logging belongs to one tracker at a time: claim it
- * (-EBUSY when another has it, in any thread) or give it back. */
+/* device.c: a device's dirty tracking (DMA logging, or attachment to a
+ * tracker's HWPT) belongs to one tracker at a time: claim it (-EBUSY when
+ * another has it, in any thread) or give it back. */
 int vfm_dev_claim_logging(struct vfiomig_device *dev);
 void vfm_dev_release_logging(struct vfiomig_device *dev);
 

@@ -523,6 +523,18 @@ START_TEST(iommufd_hwpt)
 	ck_assert_int_eq(vfiomig_device_iommufd_ids(d[1], NULL, NULL, &hwpt1), 0);
 	ck_assert_uint_eq(hwpt0, hw); /* both moved onto the dirty HWPT */
 	ck_assert_uint_eq(hwpt1, hw);
+	/* a second tracker would take d[0] off that HWPT: refused */
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o2,
+			     .backend = VFIOMIG_DIRTY_IOMMUFD);
+		struct vfiomig_dirty *tr2 = NULL;
+
+		ck_assert_int_eq(vfiomig_dirty_new(d, 1, &o2, &tr2), -EBUSY);
+		ck_assert_ptr_null(tr2);
+		ck_assert_int_eq(vfiomig_device_iommufd_ids(d[0], NULL, NULL,
+							    &hwpt0), 0);
+		ck_assert_uint_eq(hwpt0, hw);
+	}
 
 	/* before start nothing is recorded */
 	fake_dma_write(sp[0].a, 1);
