@@ -68,14 +68,18 @@ FAKE_EXPORT int fcntl(int fd, int cmd, ...)
 	struct fake_fd *f;
 	va_list ap;
 	void *arg;
+	int ret;
 
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
 		return real_fcntl()(fd, cmd, arg);
-	f = fake_fd_lookup(fd);
+	/* Under the fake's lock, like every other interposer (fake.h). */
+	f = fake_fd_hold(fd);
 	if (!f)
 		return real_fcntl()(fd, cmd, arg);
-	return dup_fake(f, cmd, (int)(intptr_t)arg);
+	ret = dup_fake(f, cmd, (int)(intptr_t)arg);
+	fake_unlock();
+	return ret;
 }
