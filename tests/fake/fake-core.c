@@ -156,13 +156,15 @@ static void *real_sym(const char *name)
  * finds the same pointer, so a relaxed race is harmless but must be
  * atomic to be defined. */
 #define REAL(name)                                                            \
-	(*({                                                                  \
-		if (!__atomic_load_n(&real_##name, __ATOMIC_RELAXED))         \
-			__atomic_store_n(&real_##name,                        \
-					 (__typeof__(real_##name))real_sym(#name), \
-					 __ATOMIC_RELAXED);                   \
-		&real_##name;                                                 \
-	}))
+	({                                                                    \
+		__typeof__(real_##name) p_ =                                  \
+			__atomic_load_n(&real_##name, __ATOMIC_RELAXED);      \
+		if (!p_) {                                                    \
+			p_ = (__typeof__(real_##name))real_sym(#name);        \
+			__atomic_store_n(&real_##name, p_, __ATOMIC_RELAXED); \
+		}                                                             \
+		p_; /* never a plain read of the shared pointer */            \
+	})
 
 /* The _FORTIFY_SOURCE entry points (glibc declares them only when
  * fortifying). */
