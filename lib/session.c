@@ -558,8 +558,9 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		 * driver, which may have kept bytes it refused (mtty keeps a
 		 * bad header and answers EFAULT, contract 5.4). */
 		if (!save)
-			vfm_session_refuse(dev, what);
-		vfm_session_end(dev);
+			vfm_session_refuse(dev, what); /* ends it too */
+		else
+			vfm_session_end(dev);
 	}
 	vfm_dev_unlock(dev);
 	if (ret < 0)

@@ -738,16 +738,11 @@ static int change_state(struct vfiomig_device *dev, const struct request *rq,
 			return ret;
 	}
 	if (mode == MODE_ABORT && cur == S_RESUMING) {
+		/* Without our session, RESUMING is left the one safe way,
+		 * by a reset (leave_orphan()), on the way to any target. */
 		info(dev->ctx, "%s: load aborted: discarding what the device received",
 		     vfm_dev_name(dev));
-		ret = do_reset(dev);
-		cur = get_state(dev);
-		if (ret < 0 || cur < 0) {
-			st = (struct stop){ S_RESUMING, S_RUNNING, cur };
-			ret = ret < 0 ? ret : cur;
-			goal = GOAL_STAY;
-			goto failed;
-		}
+		vfm_session_end(dev);
 	}
 	goal = recovery_goal(dev, rq, cur);
 	if (cur == S_ERROR) {
