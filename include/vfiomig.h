@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define VFIOMIG_VERSION_MAJOR 0
-#define VFIOMIG_VERSION_MINOR 1
+#define VFIOMIG_VERSION_MINOR 2
 #define VFIOMIG_VERSION_MICRO 0
 
 /* Declare and size an options struct: VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = ...); */
@@ -74,9 +74,14 @@ enum vfiomig_iommu_path {
 	VFIOMIG_IOMMU_NONE = 3,    /* adopted device fd without IOMMU context */
 };
 
+/* Open/adopt: leave PRECOPY_INFOv2 off (VFIO_PRECOPY_INFO_REINIT never
+ * reported; the kernel's 6.12 behaviour).  By default the library turns it
+ * on wherever the kernel has it (vfiomig_precopy_info(3)). */
+#define VFIOMIG_OPEN_NO_PRECOPY_V2 (1u << 0)
+
 struct vfiomig_open_opts {
 	size_t sz;
-	unsigned int flags;  /* none defined yet: must be 0 */
+	unsigned int flags;  /* VFIOMIG_OPEN_* */
 	int iommu;           /* enum vfiomig_iommu_path; AUTO by default */
 	/* Optional: share an already open container or iommufd (not owned). */
 	int iommu_fd;        /* 0 = none (a real fd 0 cannot be shared) */
@@ -93,6 +98,10 @@ int vfiomig_device_open(struct vfiomig_ctx *ctx, const char *name,
 
 /* Adopt fds a VMM already holds. Not owned unless VFIOMIG_ADOPT_OWN. */
 #define VFIOMIG_ADOPT_OWN (1u << 0)
+#define VFIOMIG_ADOPT_NO_PRECOPY_V2 (1u << 1) /* see VFIOMIG_OPEN_NO_... */
+/* The caller vouches that the device is in opts->state (and that no data
+ * session is open on it): the library does not read the state back. */
+#define VFIOMIG_ADOPT_STATE_KNOWN (1u << 2)
 
 struct vfiomig_adopt_opts {
 	size_t sz;
@@ -103,6 +112,7 @@ struct vfiomig_adopt_opts {
 	uint32_t ioas_id;
 	uint32_t hwpt_id;
 	const char *name;    /* optional: sysfs name/path for identity */
+	int state;           /* with VFIOMIG_ADOPT_STATE_KNOWN */
 };
 
 int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
@@ -167,6 +177,7 @@ int vfiomig_device_enum(struct vfiomig_ctx *ctx, unsigned int flags,
 #define VFIOMIG_FEATURE_DMA_LOGGING_STOP 7
 #define VFIOMIG_FEATURE_DMA_LOGGING_REPORT 8
 #define VFIOMIG_FEATURE_MIG_DATA_SIZE 9
+#define VFIOMIG_FEATURE_MIG_PRECOPY_INFO_V2 12 /* newer than 6.12 */
 
 #define VFIOMIG_FEATURE_GET (1u << 0)
 #define VFIOMIG_FEATURE_SET (1u << 1)
@@ -188,6 +199,8 @@ int vfiomig_feature_set(struct vfiomig_device *dev, uint32_t feature,
 #define VFIOMIG_CAP_MIGRATION (1u << 0)     /* FEATURE_MIGRATION answered */
 #define VFIOMIG_CAP_MIG_DATA_SIZE (1u << 1)
 #define VFIOMIG_CAP_DMA_LOGGING (1u << 2)
+/* PRECOPY_INFOv2 is on for this handle: REINIT is reported. */
+#define VFIOMIG_CAP_PRECOPY_V2 (1u << 3)
 
 struct vfiomig_caps {
 	size_t sz;
@@ -231,7 +244,11 @@ int vfiomig_state_plan(int cur, int target, uint64_t migration_flags,
 /* Whether the arc from -> to creates a data fd (a new session). */
 bool vfiomig_arc_opens_session(int from, int to);
 
-/* Current state from the kernel (>= 0) or a negative errno. */
+/*
+ * The device's state (>= 0) or a negative errno.  The library remembers
+ * the state it set; it asks the kernel only where the truth is unknown
+ * (first use, after a failure or a reset, an adopted fd not vouched for).
+ */
 int vfiomig_state_get(struct vfiomig_device *dev);
 
 #define VFIOMIG_SET_COMBINED (1u << 0) /* one ioctl, the kernel walks */
@@ -279,11 +296,18 @@ void vfiomig_data_close(struct vfiomig_device *dev);
 /* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE; valid in any state. */
 int vfiomig_data_size(struct vfiomig_device *dev, uint64_t *stop_copy_length);
 
+/* New initial data is in the stream (PRECOPY_INFOv2 only): initial_bytes
+ * may grow again and must be drained again before switchover. */
+#define VFIOMIG_PRECOPY_REINIT (1u << 0)
+
 struct vfiomig_precopy_info {
 	uint64_t initial_bytes;
 	uint64_t dirty_bytes;
+	uint64_t flags; /* VFIOMIG_PRECOPY_REINIT; since 0.2 (0.1 callers
+			 * get the two fields above only) */
 };
-/* VFIO_MIG_GET_PRECOPY_INFO on the session fd (PRE_COPY states only). */
+/* VFIO_MIG_GET_PRECOPY_INFO on the session fd (PRE_COPY states only).
+ * flags is the kernel's answer only where PRECOPY_INFOv2 is on, else 0. */
 int vfiomig_precopy_info(struct vfiomig_device *dev,
 			 struct vfiomig_precopy_info *info);
 
@@ -360,19 +384,109 @@ struct vfiomig_precopy_progress {
 	uint64_t initial_bytes;    /* from PRECOPY_INFO after the round */
 	uint64_t dirty_bytes;
 	unsigned int stalled;      /* rounds dirty_bytes did not shrink */
-	/* private state of the policy follows in future versions */
+	/* since 0.2 */
+	unsigned int reinits;      /* REINITs reported so far */
+	bool initial_drained;      /* every initial byte read, none
+				    * re-initialised since: QEMU's
+				    * switchover-ack condition */
 };
 
 /*
- * One precopy round: drain what is available into `to`, read PRECOPY_INFO,
- * update progress. Returns 1 when the policy says "go to STOP_COPY now",
- * 0 to keep iterating, or a negative errno. progress must be zeroed
- * (besides sz) before the first round.
+ * Mechanism without policy: move at most max_bytes (0 = no limit; with
+ * IO_BUF also at most its len) of what the PRE_COPY session has now into
+ * `to`, read PRECOPY_INFO, update progress.  Returns the bytes moved (0:
+ * nothing available now).  progress must be zeroed (besides sz) at the
+ * start of the session.  The transfer buffer is set up once per session.
+ */
+int64_t vfiomig_precopy_step(struct vfiomig_device *dev,
+			     const struct vfiomig_io *to, uint64_t max_bytes,
+			     struct vfiomig_precopy_progress *progress);
+
+/*
+ * One precopy round with the library's policy: vfiomig_precopy_step()
+ * without a byte limit, then the decision.  Returns 1 when the policy says
+ * "go to STOP_COPY now" (never while initial data, re-initialised or not,
+ * is left), 0 to keep iterating, or a negative errno.
  */
 int vfiomig_precopy_iterate(struct vfiomig_device *dev,
 			    const struct vfiomig_io *to,
 			    const struct vfiomig_precopy_policy *policy,
 			    struct vfiomig_precopy_progress *progress);
+
+/* ------------------------------------------------------------------ */
+/* Device sets: the devices of one VM, stopped and started together.   */
+
+struct vfiomig_devset;
+
+/* Let members without P2P into a set of more than one device: they stop
+ * after every P2P member is quiesced and before any P2P member stops, and
+ * start after every P2P member is in RUNNING_P2P (vfiomig_devset_new(3)). */
+#define VFIOMIG_DEVSET_ALLOW_NO_P2P (1u << 0)
+
+struct vfiomig_devset_opts {
+	size_t sz;
+	unsigned int flags; /* VFIOMIG_DEVSET_* */
+};
+
+/* devs: n distinct open devices with migration support (any IOMMU path),
+ * not owned.  -EOPNOTSUPP for a member without P2P in a set of more than
+ * one, unless VFIOMIG_DEVSET_ALLOW_NO_P2P. */
+int vfiomig_devset_new(struct vfiomig_device *const *devs, size_t n,
+		       const struct vfiomig_devset_opts *opts,
+		       struct vfiomig_devset **setp);
+/* Frees the set, not its devices.  NULL is a no-op. */
+void vfiomig_devset_free(struct vfiomig_devset *set);
+size_t vfiomig_devset_size(const struct vfiomig_devset *set);
+/* Member i, or NULL when out of range. */
+struct vfiomig_device *vfiomig_devset_member(const struct vfiomig_devset *set,
+					     size_t i);
+
+struct vfiomig_devset_set_opts {
+	size_t sz;
+	unsigned int flags;      /* none yet: 0 */
+	int recovery;            /* enum vfiomig_recovery, for every member;
+				  * DEFAULT: each back where it started */
+	int recovery_state;      /* enum vfiomig_state, as vfiomig_set_opts */
+	/* out, on failure (-1 on success): */
+	int failed_member;       /* index of the member that failed */
+	int failed_from;         /* ... and its arc */
+	int failed_to;
+};
+
+/*
+ * Move every member to target through the P2P barrier: on the way down no
+ * member leaves RUNNING_P2P/PRE_COPY_P2P for STOP/STOP_COPY before every
+ * member reached it; on the way up none leaves RUNNING_P2P for RUNNING
+ * before every member is there.  A failure brings every member back (see
+ * recovery) and names the member and the arc.
+ */
+int vfiomig_devset_state_set(struct vfiomig_devset *set, int target,
+			     struct vfiomig_devset_set_opts *opts);
+/* Commit every member's RESUMING session (all to STOP first, so a refused
+ * stream stops the set before any member runs), then to target (STOP,
+ * RUNNING_P2P or RUNNING) through the barrier. */
+int vfiomig_devset_load_finish(struct vfiomig_devset *set, int target,
+			       struct vfiomig_devset_set_opts *opts);
+
+/* vfiomig_devset_stats(): the set's total instead of one member. */
+#define VFIOMIG_DEVSET_TOTAL SIZE_MAX
+
+struct vfiomig_devset_stats {
+	size_t sz;
+	uint64_t stop_copy_bytes; /* MIG_DATA_SIZE (0 without the feature) */
+	uint64_t initial_bytes;   /* PRECOPY_INFO; 0 outside PRE_COPY */
+	uint64_t dirty_bytes;
+	unsigned int precopy;     /* members in a PRE_COPY state */
+	unsigned int reinits;     /* REINITs reported in this session */
+	/* Every member's initial data drained (and none re-initialised
+	 * since): QEMU's switchover-ack condition.  True outside PRE_COPY. */
+	bool initial_drained;
+};
+
+/* Aggregates for a switchover decision, of member i or of the whole set
+ * (VFIOMIG_DEVSET_TOTAL). */
+int vfiomig_devset_stats(struct vfiomig_devset *set, size_t i,
+			 struct vfiomig_devset_stats *stats);
 
 /* ------------------------------------------------------------------ */
 /* Dirty page tracking.                                                */
