@@ -133,6 +133,10 @@ struct vfio_precopy_info {
 	__aligned_u64 dirty_bytes;
 };
 #define VFIO_MIG_GET_PRECOPY_INFO _IO(VFIO_TYPE, VFIO_BASE + 21)
+/* Newer than 6.12 (mainline 2026, kernel-contract.md 16): SET (payload 0)
+ * makes drivers fill vfio_precopy_info.flags, which 6.12 echoes back. */
+#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 12
+#define VFIO_PRECOPY_INFO_REINIT (1 << 0)
 
 /* Device DMA logging */
 #define VFIO_DEVICE_FEATURE_DMA_LOGGING_START 6
