@@ -678,6 +678,14 @@ static struct sess *set_state(struct fake_dev *d, uint32_t new, int *err)
 	struct sess *ret = NULL;
 
 	*err = 0;
+	/* Only pds enters ERROR (asynchronously, pds_vfio_reset(..., ERROR),
+	 * fake_dev_force_error()), and its set_device_state refuses every SET
+	 * there with EIO before the generic loop, which would WARN (contract
+	 * 4.5). */
+	if (d->state == ST_ERROR) {
+		*err = -EIO;
+		return NULL;
+	}
 	while ((uint32_t)d->state != new) {
 		uint32_t next;
 		int rc = get_next_state(d->cfg.mig_flags, (uint32_t)d->state,
