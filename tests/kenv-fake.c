@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The kernel-facing cases on the fake kernel: every case gets a fresh fake
- * machine like the VM's (three mtty instances, both IOMMU paths), and must
+ * machine like the VM's (seven mtty instances, both IOMMU paths), and must
  * leave no fake fd open.
  */
 #include "fake.h"
 #include "fake-internal.h"
 #include "kenv.h"
 
-/* Groups and cdev numbers of the three mtty instances. */
+/* Groups and cdev numbers of the mtty instances: from these on. */
 #define KENV_FAKE_GROUP0 0
 #define KENV_FAKE_CDEV0 0
 
@@ -21,11 +21,15 @@ void kenv_setup(void)
 		{ KENV_MTTY1_UUID, 1 },
 		{ KENV_MTTY2_UUID, 2 },
 		{ KENV_MTTY2B_UUID, 2 },
+		{ KENV_MTTY2C_UUID, 2 },
+		{ KENV_MTTY2D_UUID, 2 },
+		{ KENV_MTTY2E_UUID, 2 },
+		{ KENV_MTTY2F_UUID, 2 },
 	};
 	struct fake_dev_cfg cfg;
 
 	ck_assert_int_eq(fake_init(true), 0);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (int)(sizeof(mtty) / sizeof(mtty[0])); i++) {
 		fake_cfg_mtty(&cfg, mtty[i].uuid, mtty[i].ports,
 			      KENV_FAKE_GROUP0 + i, KENV_FAKE_CDEV0 + i);
 		ck_assert_int_ge(fake_add_device(&cfg), 0);

@@ -83,6 +83,21 @@ static void reset_mtty(const char *uuid)
 	close(container);
 }
 
+/* The four more mtty-2 of the device-set cases (guest-init.sh), where
+ * they were created: a case that needs a missing one fails opening it. */
+static void reset_more(void)
+{
+	static const char *const more[] = { KENV_MTTY2C_UUID, KENV_MTTY2D_UUID,
+					    KENV_MTTY2E_UUID, KENV_MTTY2F_UUID };
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s", more[i]);
+		if (access(p, F_OK) == 0)
+			reset_mtty(more[i]);
+	}
+}
+
 void kenv_setup(void)
 {
 	const char *why = why_not_here();
@@ -94,6 +109,7 @@ void kenv_setup(void)
 	reset_mtty(uuid_env("VFIOMIG_MTTY1", KENV_MTTY1_UUID));
 	reset_mtty(uuid_env("VFIOMIG_MTTY2", KENV_MTTY2_UUID));
 	reset_mtty(uuid_env("VFIOMIG_MTTY2B", KENV_MTTY2B_UUID));
+	reset_more();
 }
 
 void kenv_teardown(void)

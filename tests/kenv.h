@@ -18,6 +18,11 @@
 #define KENV_MTTY1_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" /* mtty-1 */
 #define KENV_MTTY2_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002" /* mtty-2 */
 #define KENV_MTTY2B_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1003" /* mtty-2 */
+/* Four more mtty-2, for device sets of up to three on each side. */
+#define KENV_MTTY2C_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1004"
+#define KENV_MTTY2D_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1005"
+#define KENV_MTTY2E_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1006"
+#define KENV_MTTY2F_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1007"
 
 /* Per-case setup/teardown (checked fixtures): build a fresh fake machine,
  * or reset the real mtty devices to RUNNING. */
@@ -64,6 +69,7 @@ bool kenv_quirk(int quirk);
 Suite *kcase_device_suite(void);
 Suite *kcase_mig_suite(void);
 Suite *kcase_dirty_suite(void);
+Suite *kcase_devset_suite(void);
 
 /* Fake-only sections: cases that need fault injection or programmable
  * devices live in their own unit tests, not here. */

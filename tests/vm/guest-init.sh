@@ -58,6 +58,11 @@ mtty() { # VAR TYPE UUID
 mtty VFIOMIG_MTTY1 mtty-1 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 mtty VFIOMIG_MTTY2 mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1002
 mtty VFIOMIG_MTTY2B mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1003
+# Four more mtty-2 for device sets (tests/kenv.h; 13 of mtty's 24 ports).
+mtty VFIOMIG_MTTY2C mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1004
+mtty VFIOMIG_MTTY2D mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1005
+mtty VFIOMIG_MTTY2E mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1006
+mtty VFIOMIG_MTTY2F mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1007
 
 HOME=/root USER=root LOGNAME=root SHELL=/bin/sh VFIOMIG_VM=1
 export HOME USER LOGNAME SHELL VFIOMIG_VM
