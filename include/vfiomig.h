@@ -245,9 +245,10 @@ int vfiomig_state_plan(int cur, int target, uint64_t migration_flags,
 bool vfiomig_arc_opens_session(int from, int to);
 
 /*
- * The device's state (>= 0) or a negative errno.  The library remembers
- * the state it set; it asks the kernel only where the truth is unknown
- * (first use, after a failure or a reset, an adopted fd not vouched for).
+ * The device's state from the kernel (>= 0) or a negative errno; it also
+ * refreshes what the library remembers.  The library's own calls remember
+ * the state they set and ask the kernel only where the truth is unknown
+ * (first use, after a failure, an adopted fd not vouched for).
  */
 int vfiomig_state_get(struct vfiomig_device *dev);
 

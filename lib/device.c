@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Device handles: name resolution, open, adopt, free, accessors. */
+/* Device handles: name resolution, open, adopt, free, accessors, reset,
+ * and the slots a handle owns (the data fd, the remembered state). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "linux/vfio.h"
 
 /* "vfioN", "<dev_root>/vfio/devices/vfioN" or "/dev/vfio/devices/vfioN":
  * N, or -1 when name is none of these. */
@@ -144,6 +146,35 @@ void vfm_dev_release_logging(struct vfiomig_device *dev)
 	vfm_dev_unlock(dev);
 }
 
+int vfm_dev_state_cached(struct vfiomig_device *dev)
+{
+	int s;
+
+	vfm_dev_lock(dev);
+	s = dev->state;
+	vfm_dev_unlock(dev);
+	return s;
+}
+
+void vfm_dev_state_note(struct vfiomig_device *dev, int state)
+{
+	vfm_dev_lock(dev);
+	dev->state = state;
+	vfm_dev_unlock(dev);
+}
+
+void vfm_dev_session_close(struct vfiomig_device *dev)
+{
+	struct vfiomig_session *ss = &dev->session;
+
+	vfm_dev_lock(dev);
+	if (ss->fd >= 0)
+		sys_close(ss->fd);
+	free(ss->buf);
+	*ss = (struct vfiomig_session){ .fd = -1, .refused = ss->refused };
+	vfm_dev_unlock(dev);
+}
+
 static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 {
 	struct vfiomig_device *dev = calloc(1, sizeof(*dev));
@@ -157,6 +188,7 @@ static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 	dev->iommufd = -1;
 	dev->iommu_path = VFIOMIG_IOMMU_NONE;
 	dev->session.fd = -1;
+	dev->state = -1;
 	if (dev_lock_init(dev)) {
 		free(dev);
 		return NULL;
@@ -212,7 +244,7 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 	path = OPTS_GET(opts, iommu, VFIOMIG_IOMMU_AUTO);
 	iommu_fd = OPTS_GET(opts, iommu_fd, 0);
 	ioas_id = OPTS_GET(opts, ioas_id, 0u);
-	if (flags) {
+	if (flags & ~VFIOMIG_OPEN_NO_PRECOPY_V2) {
 		err(ctx, "%s: unknown open flags 0x%x", name, flags);
 		return -EINVAL;
 	}
@@ -243,6 +275,7 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 	ret = vfm_iommu_open(dev, di, path, iommu_fd, ioas_id);
 	if (ret)
 		goto out;
+	dev->no_precopy_v2 = flags & VFIOMIG_OPEN_NO_PRECOPY_V2;
 	*devp = dev;
 	dev = NULL;
 out:
@@ -259,7 +292,7 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 	struct vfiomig_device *dev;
 	const char *name;
 	unsigned int flags;
-	int container_fd, iommufd, ret;
+	int container_fd, iommufd, ret, state = -1;
 	bool own;
 
 	if (!ctx || !devp)
@@ -271,9 +304,18 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 	container_fd = OPTS_GET(opts, container_fd, -1);
 	iommufd = OPTS_GET(opts, iommufd, -1);
 	name = OPTS_GET(opts, name, NULL);
-	if (flags & ~VFIOMIG_ADOPT_OWN) {
+	if (flags & ~(VFIOMIG_ADOPT_OWN | VFIOMIG_ADOPT_NO_PRECOPY_V2 |
+		      VFIOMIG_ADOPT_STATE_KNOWN)) {
 		err(ctx, "adopt: unknown flags 0x%x", flags);
 		return -EINVAL;
+	}
+	if (flags & VFIOMIG_ADOPT_STATE_KNOWN) {
+		state = OPTS_GET(opts, state, -1);
+		if (state <= VFIOMIG_STATE_ERROR || state >= VFIOMIG_STATE_NR) {
+			err(ctx, "adopt: vouched-for state %d is no device state",
+			    state);
+			return -EINVAL;
+		}
 	}
 	if (device_fd < 0) {
 		err(ctx, "adopt: bad device fd %d", device_fd);
@@ -304,6 +346,8 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 
 	dev->fd = device_fd;
 	dev->own_fd = own;
+	dev->state = state;
+	dev->no_precopy_v2 = flags & VFIOMIG_ADOPT_NO_PRECOPY_V2;
 	if (container_fd > 0) {
 		dev->iommu_path = VFIOMIG_IOMMU_TYPE1;
 		dev->container_fd = container_fd;
@@ -322,11 +366,41 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 	return 0;
 }
 
+VFIOMIG_EXPORT int vfiomig_device_reset(struct vfiomig_device *dev)
+{
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	vfm_dev_lock(dev);
+	if (dev->session.busy) {
+		err(dev->ctx, "%s: reset while a transfer is in flight",
+		    vfm_dev_name(dev));
+		ret = -EBUSY;
+		goto out;
+	}
+	ret = sys_ioctl(dev->fd, VFIO_DEVICE_RESET, NULL);
+	if (ret < 0) {
+		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
+		    strerror(-ret));
+		dev->state = -1;
+		goto out;
+	}
+	/* The kernel disables every migration data fd and puts the device
+	 * in RUNNING (contract 7); what a refused load left is gone. */
+	vfm_dev_session_close(dev);
+	dev->session.refused = false;
+	dev->state = VFIOMIG_STATE_RUNNING;
+out:
+	vfm_dev_unlock(dev);
+	return ret;
+}
+
 VFIOMIG_EXPORT void vfiomig_device_free(struct vfiomig_device *dev)
 {
 	if (!dev)
 		return;
-	vfm_session_end(dev);
+	vfm_dev_session_close(dev);
 	vfm_iommu_close(dev);
 	dev_release(dev);
 }

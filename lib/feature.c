@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * VFIO_DEVICE_FEATURE plumbing (kernel-contract.md 2), migration
- * capabilities (3, 6, 8) and VFIO_DEVICE_RESET (7).
+ * capabilities (3, 6, 8), MIG_DEVICE_STATE with the state remembered (4)
+ * and PRECOPY_INFOv2 (16).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +19,9 @@ _Static_assert(VFIOMIG_FEATURE_MIGRATION == VFIO_DEVICE_FEATURE_MIGRATION &&
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP &&
 	       VFIOMIG_FEATURE_DMA_LOGGING_REPORT ==
 		       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT &&
-	       VFIOMIG_FEATURE_MIG_DATA_SIZE == VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+	       VFIOMIG_FEATURE_MIG_DATA_SIZE == VFIO_DEVICE_FEATURE_MIG_DATA_SIZE &&
+	       VFIOMIG_FEATURE_MIG_PRECOPY_INFO_V2 ==
+		       VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
 	       "public feature indices are the kernel's");
 
 int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
@@ -205,6 +208,8 @@ VFIOMIG_EXPORT int vfiomig_device_caps(struct vfiomig_device *dev,
 		return ret;
 	if (ret)
 		features |= VFIOMIG_CAP_DMA_LOGGING;
+	if ((flags & VFIOMIG_MIG_PRE_COPY) && vfm_precopy_v2(dev))
+		features |= VFIOMIG_CAP_PRECOPY_V2;
 
 	caps->migration_flags = flags;
 	OPTS_SET(caps, features, features);
@@ -212,29 +217,87 @@ VFIOMIG_EXPORT int vfiomig_device_caps(struct vfiomig_device *dev,
 	return 0;
 }
 
-VFIOMIG_EXPORT int vfiomig_device_reset(struct vfiomig_device *dev)
+/* ------------------------------------------------------------------ */
+/* MIG_DEVICE_STATE, remembered                                        */
+
+int vfm_mig_state_read(struct vfiomig_device *dev)
 {
+	struct vfio_device_feature_mig_state mig = { .data_fd = -1 };
 	int ret;
 
-	if (!dev)
-		return -EINVAL;
+	ret = vfm_feature(dev,
+			  VFIO_DEVICE_FEATURE_GET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			  &mig, sizeof(mig));
+	if (!ret && mig.device_state >= VFIO_DEVICE_STATE_NR)
+		ret = -EPROTO;
+	vfm_dev_state_note(dev, ret < 0 ? -1 : (int)mig.device_state);
+	return ret < 0 ? ret : (int)mig.device_state;
+}
+
+int vfm_mig_state(struct vfiomig_device *dev)
+{
+	int s = vfm_dev_state_cached(dev);
+
+	return s >= 0 ? s : vfm_mig_state_read(dev);
+}
+
+int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd)
+{
+	struct vfio_device_feature_mig_state mig = {
+		.device_state = (uint32_t)to,
+		.data_fd = -1,
+	};
+	int ret;
+
+	*fd = -1;
+	ret = vfm_feature(dev,
+			  VFIO_DEVICE_FEATURE_SET |
+				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			  &mig, sizeof(mig));
+	/* On failure the kernel rewrites the struct with the requested state
+	 * and data_fd -1 (contract 4.1): it says nothing about the real
+	 * state, which the caller reads back. */
+	vfm_dev_state_note(dev, ret < 0 ? -1 : to);
+	if (ret < 0 || mig.data_fd < 0)
+		return ret;
+	/* With stdin/stdout closed the kernel installs the data fd on 0 or
+	 * 1, where a printf would write into the stream.  When it cannot be
+	 * moved the device has moved all the same, with no fd: the kernel's
+	 * own EMFILE case (contract 4.1). */
+	ret = sys_fd_above_stdio(mig.data_fd);
+	if (ret < 0)
+		return ret;
+	*fd = ret;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* PRECOPY_INFOv2 (contract 16)                                        */
+
+/*
+ * Tried once per handle, before its first PRE_COPY session, so that a
+ * session knows at its start whether PRECOPY_INFO's flags are the
+ * kernel's: without v2 every 6.12 driver echoes what the caller sent.
+ * ENOTTY (no such feature: 6.12, mtty) and EINVAL (no PRE_COPY) mean off.
+ */
+bool vfm_precopy_v2(struct vfiomig_device *dev)
+{
+	bool on;
+	int ret;
+
 	vfm_dev_lock(dev);
-	if (dev->session.busy) {
-		err(dev->ctx, "%s: reset while a transfer is in flight",
-		    vfm_dev_name(dev));
-		ret = -EBUSY;
-		goto out;
+	if (!dev->precopy_v2_tried && !dev->no_precopy_v2) {
+		dev->precopy_v2_tried = true;
+		ret = vfm_feature(dev,
+				  VFIO_DEVICE_FEATURE_SET |
+					  VFIOMIG_FEATURE_MIG_PRECOPY_INFO_V2,
+				  NULL, 0);
+		dev->precopy_v2 = ret == 0;
+		dbg(dev->ctx, "%s: PRECOPY_INFOv2: %s", vfm_dev_name(dev),
+		    ret ? strerror(-ret) : "on");
 	}
-	ret = sys_ioctl(dev->fd, VFIO_DEVICE_RESET, NULL);
-	if (ret < 0) {
-		err(dev->ctx, "%s: VFIO_DEVICE_RESET: %s", vfm_dev_name(dev),
-		    strerror(-ret));
-		goto out;
-	}
-	/* The kernel disables every migration data fd on reset, and the
-	 * device forgets what a refused load left in it. */
-	vfm_session_reset(dev);
-out:
+	on = dev->precopy_v2;
 	vfm_dev_unlock(dev);
-	return ret;
+	return on;
 }

@@ -39,6 +39,16 @@ struct vfiomig_session {
 	/* A save or load is moving data on fd (outside the device lock):
 	 * nothing may end the session until it is done. */
 	bool busy;
+	/* PRECOPY_INFOv2 was on when the session opened: flags are real. */
+	bool v2;
+	/* A REINIT was reported and initial_bytes has not been seen at 0
+	 * since; reinits counts the reports of this session. */
+	bool reinit_pending;
+	unsigned int reinits;
+	/* The transfer buffer, set up on the first fd/callback transfer of
+	 * the session (MIG_DATA_SIZE once) and freed with the session. */
+	void *buf;
+	size_t bsize;
 };
 
 struct vfiomig_device {
@@ -68,6 +78,11 @@ struct vfiomig_device {
 	uint64_t mig_flags;
 	bool mig_flags_known;
 	struct vfiomig_session session;
+	/* The state the library last set or read; -1 when unknown (before
+	 * the first GET, after a failure).  Read and written under lock. */
+	int state;
+	/* PRECOPY_INFOv2: the caller opted out; the SET was tried; it is on. */
+	bool no_precopy_v2, precopy_v2_tried, precopy_v2;
 	/* A tracker claimed this device's dirty tracking (the library refuses
 	 * a second START; mtty would accept it; a second HWPT attach would
 	 * steal the device).  vfm_dev_claim_logging(). */
@@ -82,6 +97,20 @@ void vfm_dev_unlock(struct vfiomig_device *dev);
  * another has it, in any thread) or give it back. */
 int vfm_dev_claim_logging(struct vfiomig_device *dev);
 void vfm_dev_release_logging(struct vfiomig_device *dev);
+
+/* device.c: the remembered state (-1: unknown) and noting it. */
+int vfm_dev_state_cached(struct vfiomig_device *dev);
+void vfm_dev_state_note(struct vfiomig_device *dev, int state);
+/* device.c: release the session's data fd and buffer (the slot the
+ * handle owns); session.c decides when, a reset or free always does. */
+void vfm_dev_session_close(struct vfiomig_device *dev);
+
+/* States whose data session reads the device (the saving group). */
+static inline bool vfm_saving_state(int s)
+{
+	return s == VFIOMIG_STATE_PRE_COPY || s == VFIOMIG_STATE_PRE_COPY_P2P ||
+	       s == VFIOMIG_STATE_STOP_COPY;
+}
 
 /* The device's name for messages: PCI address or UUID, else "device". */
 static inline const char *vfm_dev_name(const struct vfiomig_device *dev)
@@ -130,18 +159,36 @@ int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
 
 /* feature.c: FEATURE_GET|MIGRATION, cached; -ENOTTY without migration. */
 int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags);
+/* feature.c: MIG_DEVICE_STATE.  read: always a GET (the truth after a
+ * failure); state: the remembered state, a GET only when unknown; write:
+ * one SET (*fd gets a new data fd or -1), remembered on success,
+ * forgotten on failure.  All -errno on failure. */
+int vfm_mig_state_read(struct vfiomig_device *dev);
+int vfm_mig_state(struct vfiomig_device *dev);
+int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd);
+/* feature.c: turn PRECOPY_INFOv2 on once (unless opted out); whether on. */
+bool vfm_precopy_v2(struct vfiomig_device *dev);
 
 /* state.c: the state's name for messages, "?" for an unknown number. */
 const char *vfm_state_name(int state);
 
+/* session.c: PRECOPY_INFO (flags only where v2 is on; REINIT noted) and
+ * MIG_DATA_SIZE, without logging what the caller may expect (ENOTTY). */
+int vfm_precopy_info(struct vfiomig_device *dev,
+		     struct vfiomig_precopy_info *info);
+int vfm_data_size(struct vfiomig_device *dev, uint64_t *len);
 /* session.c: end the session (close the data fd) if any. */
 void vfm_session_end(struct vfiomig_device *dev);
+/* session.c: arc from -> to returned data fd: it becomes the session. */
+void vfm_session_install(struct vfiomig_device *dev, int fd, int from, int to);
+/* session.c: the arc from -> to succeeded: end the session it ends. */
+void vfm_session_arc(struct vfiomig_device *dev, int from, int to);
+/* session.c: the device is in state (read back): keep the session only
+ * if the state still has it. */
+void vfm_session_sync(struct vfiomig_device *dev, int state);
 /* session.c: the driver refused (part of) the resuming stream: end the
  * session and remember that nothing it received may be committed. */
 void vfm_session_refuse(struct vfiomig_device *dev, const char *why);
-/* session.c: the device was reset: every session is gone, nothing refused
- * is left in it. */
-void vfm_session_reset(struct vfiomig_device *dev);
 
 /* util.c */
 char *vfm_path_join(const char *a, const char *b);

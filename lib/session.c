@@ -5,14 +5,18 @@
  * moving the stream between the data fd and a caller's buffer, callback or
  * fd (file, pipe, socket).
  *
- * The library owns the data fd: lib/state.c installs it on the arcs that
- * return one and ends the session on the arcs that terminate it; a reset
- * or vfiomig_device_free() ends it through vfm_session_end().  Any error
+ * This file owns the session: it is opened (vfm_session_install) and
+ * ended (vfm_session_arc, vfm_session_sync) as lib/state.c reports arcs
+ * and states, which never reach up here the other way.  The fd slot itself
+ * belongs to the handle (device.c closes it on reset and free).  Any error
  * while moving data ends the session (the stream can no longer be trusted)
- * and reads the device state back for the log.
+ * and reads the device state back, the one truth then unknown.
+ *
+ * No splice(): no 6.12 driver's data fd has splice ops, so it always
+ * fails with EINVAL (contract 17); bytes move by read()/write(), straight
+ * into the caller's buffer with VFIOMIG_IO_BUF.
  */
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 #include "linux/vfio.h"
@@ -26,28 +30,93 @@
  *
  *                      64K   256K   1M    4M    16M
  *   save file->file    1.02  1.00  1.01  1.08  1.22
- *   save file->pipe    1.02  1.05  1.00  0.98  1.42   splice 0.55-0.73
- *   load pipe->file    0.90  1.01  1.01  0.97  1.00   splice 0.90-0.98
+ *   save file->pipe    1.02  1.05  1.00  0.98  1.42
+ *   load pipe->file    0.90  1.01  1.01  0.97  1.00
  *   save file->socket  1.24  1.06  1.00  0.87  1.11
  *
  * Larger buffers gain at most 13% (sockets, 4 MiB) and lose on files;
- * 16 MiB loses everywhere.  splice() to a pipe is ~1.5-1.8x the copy loop,
- * so it is used whenever one end is a pipe and the data fd allows it.
+ * 16 MiB loses everywhere.  The buffer is set up on the session's first
+ * fd or callback transfer and kept until the session ends.
  */
 #define XFER_MIN (64u << 10)
 #define XFER_MAX (1u << 20)
 
 void vfm_session_end(struct vfiomig_device *dev)
 {
-	if (!dev)
-		return;
 	vfm_dev_lock(dev);
 	if (dev->session.fd >= 0) {
 		dbg(dev->ctx, "%s: closing data fd %d", vfm_dev_name(dev),
 		    dev->session.fd);
-		sys_close(dev->session.fd);
-		dev->session.fd = -1;
-		dev->session.saving = false;
+		vfm_dev_session_close(dev);
+	}
+	vfm_dev_unlock(dev);
+}
+
+VFIOMIG_EXPORT bool vfiomig_arc_opens_session(int from, int to)
+{
+	return (from == VFIOMIG_STATE_RUNNING && to == VFIOMIG_STATE_PRE_COPY) ||
+	       (from == VFIOMIG_STATE_RUNNING_P2P &&
+		to == VFIOMIG_STATE_PRE_COPY_P2P) ||
+	       (from == VFIOMIG_STATE_STOP && to == VFIOMIG_STATE_STOP_COPY) ||
+	       (from == VFIOMIG_STATE_STOP && to == VFIOMIG_STATE_RESUMING);
+}
+
+static bool arc_closes_session(int from, int to)
+{
+	return (from == VFIOMIG_STATE_PRE_COPY && to == VFIOMIG_STATE_RUNNING) ||
+	       (from == VFIOMIG_STATE_PRE_COPY_P2P &&
+		to == VFIOMIG_STATE_RUNNING_P2P) ||
+	       (from == VFIOMIG_STATE_STOP_COPY && to == VFIOMIG_STATE_STOP) ||
+	       (from == VFIOMIG_STATE_RESUMING && to == VFIOMIG_STATE_STOP);
+}
+
+void vfm_session_arc(struct vfiomig_device *dev, int from, int to)
+{
+	if (arc_closes_session(from, to))
+		vfm_session_end(dev);
+}
+
+void vfm_session_install(struct vfiomig_device *dev, int fd, int from, int to)
+{
+	bool v2 = to != VFIOMIG_STATE_RESUMING && dev->precopy_v2;
+
+	vfm_dev_lock(dev);
+	if (dev->session.fd >= 0) {
+		/* QEMU calls this "out of sync" (EBADF); the old fd is dead
+		 * for the driver, so drop it and keep the new one. */
+		warn(dev->ctx,
+		     "%s: %s->%s returned data fd %d while fd %d was open: protocol error, closing the old one",
+		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+		     fd, dev->session.fd);
+		vfm_session_end(dev);
+	}
+	if (!vfiomig_arc_opens_session(from, to))
+		warn(dev->ctx, "%s: %s->%s unexpectedly returned data fd %d",
+		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
+		     fd);
+	dev->session = (struct vfiomig_session){
+		.fd = fd,
+		.saving = to != VFIOMIG_STATE_RESUMING,
+		.v2 = v2,
+	};
+	dbg(dev->ctx, "%s: %s session on fd %d%s", vfm_dev_name(dev),
+	    dev->session.saving ? "saving" : "resuming", fd,
+	    v2 ? " (PRECOPY_INFOv2)" : "");
+	vfm_dev_unlock(dev);
+}
+
+void vfm_session_sync(struct vfiomig_device *dev, int state)
+{
+	vfm_dev_lock(dev);
+	if (state != VFIOMIG_STATE_RESUMING)
+		dev->session.refused = false;
+	if (dev->session.fd >= 0 &&
+	    !(dev->session.saving ? vfm_saving_state(state) :
+				    state == VFIOMIG_STATE_RESUMING)) {
+		dbg(dev->ctx, "%s: device in %s: ending the %s session",
+		    vfm_dev_name(dev), vfm_state_name(state),
+		    dev->session.saving ? "saving" : "resuming");
+		vfm_session_end(dev);
 	}
 	vfm_dev_unlock(dev);
 }
@@ -61,14 +130,6 @@ void vfm_session_refuse(struct vfiomig_device *dev, const char *why)
 		    vfm_dev_name(dev), why);
 	vfm_session_end(dev);
 	dev->session.refused = true;
-	vfm_dev_unlock(dev);
-}
-
-void vfm_session_reset(struct vfiomig_device *dev)
-{
-	vfm_dev_lock(dev);
-	vfm_session_end(dev);
-	dev->session.refused = false;
 	vfm_dev_unlock(dev);
 }
 
@@ -97,7 +158,7 @@ VFIOMIG_EXPORT void vfiomig_data_close(struct vfiomig_device *dev)
 	vfm_dev_unlock(dev);
 }
 
-static int data_size(struct vfiomig_device *dev, uint64_t *len)
+int vfm_data_size(struct vfiomig_device *dev, uint64_t *len)
 {
 	struct vfio_device_feature_mig_data_size ds = { 0 };
 	int ret;
@@ -119,7 +180,7 @@ VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev,
 
 	if (!dev || !stop_copy_length)
 		return -EINVAL;
-	ret = data_size(dev, stop_copy_length);
+	ret = vfm_data_size(dev, stop_copy_length);
 	if (ret < 0)
 		err(dev->ctx, "%s: MIG_DATA_SIZE: %s", vfm_dev_name(dev),
 		    strerror(-ret));
@@ -130,7 +191,7 @@ VFIOMIG_EXPORT int vfiomig_data_size(struct vfiomig_device *dev,
 static int session_failed(struct vfiomig_device *dev, int ret,
 			  const char *what)
 {
-	int state = vfiomig_state_get(dev);
+	int state = vfm_mig_state_read(dev);
 
 	if (state >= 0)
 		err(dev->ctx, "%s: %s: %s; session ended, device is in %s",
@@ -142,14 +203,30 @@ static int session_failed(struct vfiomig_device *dev, int ret,
 	return ret;
 }
 
-VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev,
-					struct vfiomig_precopy_info *info)
+/* REINIT bookkeeping under the lock: pending from a REINIT until a
+ * PRECOPY_INFO shows the initial data drained again. */
+static void note_reinit(struct vfiomig_device *dev,
+			const struct vfiomig_precopy_info *pi)
 {
-	struct vfio_precopy_info pi = { .argsz = sizeof(pi) };
+	struct vfiomig_session *ss = &dev->session;
+
+	if (pi->flags & VFIOMIG_PRECOPY_REINIT) {
+		ss->reinits++;
+		ss->reinit_pending = true;
+		info(dev->ctx, "%s: PRECOPY_INFO: REINIT, %llu initial bytes again",
+		     vfm_dev_name(dev), (unsigned long long)pi->initial_bytes);
+	} else if (!pi->initial_bytes) {
+		ss->reinit_pending = false;
+	}
+}
+
+int vfm_precopy_info(struct vfiomig_device *dev,
+		     struct vfiomig_precopy_info *info)
+{
+	/* flags 0 in: 6.12 drivers echo what they get (contract 16). */
+	struct vfio_precopy_info pi = { .argsz = sizeof(pi), .flags = 0 };
 	int ret;
 
-	if (!dev || !info)
-		return -EINVAL;
 	/* Under the lock: no state change can close the fd meanwhile. */
 	vfm_dev_lock(dev);
 	ret = dev->session.fd < 0 ? -ENODEV :
@@ -160,16 +237,59 @@ VFIOMIG_EXPORT int vfiomig_precopy_info(struct vfiomig_device *dev,
 		vfm_dev_unlock(dev);
 		return session_failed(dev, ret, "PRECOPY_INFO");
 	}
+	if (!ret) {
+		info->initial_bytes = pi.initial_bytes;
+		info->dirty_bytes = pi.dirty_bytes;
+		info->flags = dev->session.v2 ?
+				      pi.flags & VFIO_PRECOPY_INFO_REINIT : 0;
+		note_reinit(dev, info);
+	}
 	vfm_dev_unlock(dev);
-	if (ret < 0) {
-		/* EINVAL outside PRE_COPY, ENOTTY on a resuming fd. */
+	if (ret < 0) /* EINVAL outside PRE_COPY, ENOTTY on a resuming fd */
 		dbg(dev->ctx, "%s: PRECOPY_INFO: %s", vfm_dev_name(dev),
 		    strerror(-ret));
-		return ret;
+	return ret;
+}
+
+/*
+ * vfiomig_precopy_info grew `flags` in 0.2: a program built against 0.1
+ * passes a 16-byte struct and binds to the 0.1 version, which writes only
+ * that much (the glibc way; lib/libvfiomig.sym lists both nodes).
+ */
+struct precopy_info_0_1 {
+	uint64_t initial_bytes;
+	uint64_t dirty_bytes;
+};
+
+VFIOMIG_EXPORT int vfm_precopy_info_0_1(struct vfiomig_device *dev,
+					struct precopy_info_0_1 *info);
+VFIOMIG_EXPORT int vfm_precopy_info_0_2(struct vfiomig_device *dev,
+					struct vfiomig_precopy_info *info);
+__asm__(".symver vfm_precopy_info_0_1, vfiomig_precopy_info@VFIOMIG_0.1");
+__asm__(".symver vfm_precopy_info_0_2, vfiomig_precopy_info@@VFIOMIG_0.2");
+
+VFIOMIG_EXPORT int vfm_precopy_info_0_1(struct vfiomig_device *dev,
+					struct precopy_info_0_1 *info)
+{
+	struct vfiomig_precopy_info full;
+	int ret;
+
+	if (!dev || !info)
+		return -EINVAL;
+	ret = vfm_precopy_info(dev, &full);
+	if (!ret) {
+		info->initial_bytes = full.initial_bytes;
+		info->dirty_bytes = full.dirty_bytes;
 	}
-	info->initial_bytes = pi.initial_bytes;
-	info->dirty_bytes = pi.dirty_bytes;
-	return 0;
+	return ret;
+}
+
+VFIOMIG_EXPORT int vfm_precopy_info_0_2(struct vfiomig_device *dev,
+					struct vfiomig_precopy_info *info)
+{
+	if (!dev || !info)
+		return -EINVAL;
+	return vfm_precopy_info(dev, info);
 }
 
 /* ------------------------------------------------------------------ */
@@ -186,7 +306,6 @@ struct xfer {
 	vfiomig_read_fn read_fn;
 	void *arg;
 	uint64_t limit;         /* 0 = none */
-	unsigned int flags;
 	char *bounce;
 	size_t bsize;
 	uint64_t done;
@@ -331,79 +450,14 @@ static size_t chunk(const struct xfer *x, size_t n)
 	return n;
 }
 
-static bool is_pipe(int fd)
+/* Move the stream through the session's buffer, either way, up to the
+ * limit or the end. */
+static int copy_loop(struct xfer *x, bool save)
 {
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
-}
-
-/*
- * splice() between the data fd and a caller's pipe.  Returns 1 when done
- * (end of data), 0 to fall back to the copy loop (the caller's fd is no
- * pipe, splice is turned off, or the data fd or the other end cannot
- * splice: mtty's data fds have no splice ops -> EINVAL), or -errno.
- */
-static int splice_loop(struct xfer *x, bool save)
-{
-	int in = save ? x->dfd : x->fd, out = save ? x->fd : x->dfd;
-
-	if (x->kind != VFIOMIG_IO_FD || (x->flags & VFIOMIG_XFER_NO_SPLICE) ||
-	    !is_pipe(x->fd))
-		return 0;
 	for (;;) {
 		size_t want = chunk(x, x->bsize);
 		ssize_t r;
 		int ret;
-
-		if (!want)
-			return 1;
-		r = sys_splice(in, out, want, 0);
-		if (r > 0) {
-			x->done += (uint64_t)r;
-			continue;
-		}
-		if (r == 0)
-			return 1;
-		switch (errno) {
-		case EINTR:
-			continue;
-		case ENOMSG:
-			return 1;
-		case EINVAL:
-		case ENOSYS:
-		case ESPIPE:
-		case EOPNOTSUPP:
-			dbg(x->dev->ctx, "%s: splice: %s; copying instead",
-			    vfm_dev_name(x->dev), strerror(errno));
-			return 0;
-		case EAGAIN:
-			ret = wait_fd(out, POLLOUT);
-			if (!ret)
-				ret = wait_fd(in, POLLIN);
-			if (ret < 0) {
-				x->what = "poll";
-				return ret;
-			}
-			continue;
-		default:
-			x->what = "splice";
-			return -errno;
-		}
-	}
-}
-
-/* Move the stream through the bounce buffer (splice when it can), either
- * way, up to the limit or the end. */
-static int copy_loop(struct xfer *x, bool save)
-{
-	int ret = splice_loop(x, save);
-
-	if (ret)
-		return ret < 0 ? ret : 0;
-	for (;;) {
-		size_t want = chunk(x, x->bsize);
-		ssize_t r;
 
 		if (!want)
 			return 0;
@@ -441,10 +495,15 @@ static int buf_xfer(struct xfer *x, bool save)
 	return 0;
 }
 
-static size_t buffer_size(struct vfiomig_device *dev)
+/* A saving session's buffer: MIG_DATA_SIZE, asked once per session. */
+static size_t buffer_size(struct vfiomig_device *dev, bool save)
 {
 	uint64_t len = 0;
-	int ret = data_size(dev, &len);
+	int ret;
+
+	if (!save)
+		return XFER_MAX;
+	ret = vfm_data_size(dev, &len);
 
 	if (ret < 0) {
 		dbg(dev->ctx, "%s: MIG_DATA_SIZE: %s; using a %u-byte buffer",
@@ -488,6 +547,29 @@ static int take_session(struct vfiomig_device *dev, bool save, int *fd)
 	return 0;
 }
 
+/* The session's transfer buffer, set up on first use (the session is
+ * busy: ours alone until the transfer ends).  Without it nothing moved. */
+static int session_buffer(struct vfiomig_device *dev, bool save,
+			  struct xfer *x)
+{
+	struct vfiomig_session *ss = &dev->session;
+
+	if (!ss->buf) {
+		size_t n = buffer_size(dev, save);
+		void *p = malloc(n);
+
+		if (!p)
+			return -ENOMEM;
+		vfm_dev_lock(dev);
+		ss->buf = p;
+		ss->bsize = n;
+		vfm_dev_unlock(dev);
+	}
+	x->bounce = ss->buf;
+	x->bsize = ss->bsize;
+	return 0;
+}
+
 static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		    unsigned int flags, bool save)
 {
@@ -501,6 +583,7 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	ret = OPTS_CHECK(io, vfiomig_io);
 	if (ret)
 		return ret;
+	/* NO_SPLICE is what every transfer does now; still accepted. */
 	if (flags & ~VFIOMIG_XFER_NO_SPLICE) {
 		err(dev->ctx, "%s: unknown transfer flags 0x%x", vfm_dev_name(dev),
 		    flags);
@@ -514,7 +597,6 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	x.read_fn = OPTS_GET(io, read_fn, NULL);
 	x.arg = OPTS_GET(io, arg, NULL);
 	x.limit = OPTS_GET(io, limit, 0);
-	x.flags = flags;
 	switch (x.kind) {
 	case VFIOMIG_IO_BUF:
 		ret = !x.buf && x.len ? -EINVAL : 0;
@@ -542,12 +624,11 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 	if (x.kind == VFIOMIG_IO_BUF) {
 		ret = buf_xfer(&x, save);
 	} else {
-		x.bsize = buffer_size(dev);
-		x.bounce = malloc(x.bsize);
+		ret = session_buffer(dev, save, &x);
 		/* Without the buffer nothing moved: the session lives. */
-		moved = x.bounce != NULL;
-		ret = moved ? copy_loop(&x, save) : -ENOMEM;
-		free(x.bounce);
+		moved = ret == 0;
+		if (moved)
+			ret = copy_loop(&x, save);
 	}
 	what = x.what ? x.what : save ? "save" : "load";
 
@@ -589,32 +670,12 @@ VFIOMIG_EXPORT int64_t vfiomig_load(struct vfiomig_device *dev,
 
 #define STALL_ROUNDS_DEFAULT 3u
 
-VFIOMIG_EXPORT int vfiomig_precopy_iterate(
-	struct vfiomig_device *dev, const struct vfiomig_io *to,
-	const struct vfiomig_precopy_policy *policy,
-	struct vfiomig_precopy_progress *progress)
+/* The session's state for precopy: a PRE_COPY state, known without an
+ * ioctl wherever the library set it. */
+static int check_precopy(struct vfiomig_device *dev)
 {
-	struct vfiomig_precopy_info pi;
-	uint64_t threshold, prev_initial, prev_dirty;
-	unsigned int stall, max_rounds, round, stalled;
-	int64_t moved;
-	int ret, state;
+	int state = vfm_mig_state(dev);
 
-	if (!dev || !to || !progress)
-		return -EINVAL;
-	ret = OPTS_CHECK(policy, vfiomig_precopy_policy);
-	if (!ret)
-		ret = OPTS_CHECK(progress, vfiomig_precopy_progress);
-	if (ret)
-		return ret;
-	threshold = OPTS_GET(policy, dirty_threshold, 0);
-	stall = OPTS_GET(policy, stall_rounds, 0);
-	if (!stall)
-		stall = STALL_ROUNDS_DEFAULT;
-	max_rounds = OPTS_GET(policy, max_rounds, 0);
-
-	/* Only in PRE_COPY states: don't move data and then fail. */
-	state = vfiomig_state_get(dev);
 	if (state < 0)
 		return state;
 	if (state != VFIOMIG_STATE_PRE_COPY &&
@@ -623,45 +684,130 @@ VFIOMIG_EXPORT int vfiomig_precopy_iterate(
 		    vfm_state_name(state));
 		return -EINVAL;
 	}
+	return 0;
+}
 
-	moved = vfiomig_save(dev, to, 0);
-	if (moved < 0)
-		return (int)moved;
-	ret = vfiomig_precopy_info(dev, &pi);
-	if (ret < 0)
-		return ret;
+/* Fold one step's result into the caller's progress. */
+static void progress_update(struct vfiomig_device *dev,
+			    struct vfiomig_precopy_progress *p, uint64_t moved,
+			    const struct vfiomig_precopy_info *pi)
+{
+	unsigned int round = OPTS_GET(p, round, 0) + 1;
+	uint64_t prev_initial = OPTS_GET(p, initial_bytes, 0);
+	uint64_t prev_dirty = OPTS_GET(p, dirty_bytes, 0);
+	unsigned int stalled = OPTS_GET(p, stalled, 0);
+	bool drained;
 
-	round = OPTS_GET(progress, round, 0) + 1;
-	prev_initial = OPTS_GET(progress, initial_bytes, 0);
-	prev_dirty = OPTS_GET(progress, dirty_bytes, 0);
-	stalled = OPTS_GET(progress, stalled, 0);
 	/* dirty_bytes means something once the initial data is gone (mlx5
 	 * reports 0 before); a round that did not shrink it is a stall. */
-	if (pi.initial_bytes || round == 1 || prev_initial)
+	if (pi->initial_bytes || round == 1 || prev_initial ||
+	    (pi->flags & VFIOMIG_PRECOPY_REINIT))
 		stalled = 0;
-	else if (pi.dirty_bytes >= prev_dirty)
+	else if (pi->dirty_bytes >= prev_dirty)
 		stalled++;
 	else
 		stalled = 0;
+	vfm_dev_lock(dev);
+	drained = !pi->initial_bytes && !dev->session.reinit_pending;
+	OPTS_SET(p, reinits, dev->session.reinits);
+	vfm_dev_unlock(dev);
 
-	OPTS_SET(progress, round, round);
-	OPTS_SET(progress, round_bytes, (uint64_t)moved);
-	OPTS_SET(progress, total_bytes,
-		 OPTS_GET(progress, total_bytes, 0) + (uint64_t)moved);
-	OPTS_SET(progress, initial_bytes, pi.initial_bytes);
-	OPTS_SET(progress, dirty_bytes, pi.dirty_bytes);
-	OPTS_SET(progress, stalled, stalled);
+	OPTS_SET(p, round, round);
+	OPTS_SET(p, round_bytes, moved);
+	OPTS_SET(p, total_bytes, OPTS_GET(p, total_bytes, 0) + moved);
+	OPTS_SET(p, initial_bytes, pi->initial_bytes);
+	OPTS_SET(p, dirty_bytes, pi->dirty_bytes);
+	OPTS_SET(p, stalled, stalled);
+	OPTS_SET(p, initial_drained, drained);
 	dbg(dev->ctx,
-	    "%s: precopy round %u: %lld bytes, initial %llu, dirty %llu, stalled %u",
-	    vfm_dev_name(dev), round, (long long)moved,
-	    (unsigned long long)pi.initial_bytes,
-	    (unsigned long long)pi.dirty_bytes, stalled);
+	    "%s: precopy round %u: %llu bytes, initial %llu, dirty %llu, stalled %u%s",
+	    vfm_dev_name(dev), round, (unsigned long long)moved,
+	    (unsigned long long)pi->initial_bytes,
+	    (unsigned long long)pi->dirty_bytes, stalled,
+	    drained ? ", drained" : "");
+}
 
-	if (max_rounds && round >= max_rounds)
-		return 1;
-	if (pi.initial_bytes)
+static int64_t precopy_step(struct vfiomig_device *dev,
+			    const struct vfiomig_io *to, uint64_t max_bytes,
+			    struct vfiomig_precopy_progress *progress,
+			    struct vfiomig_precopy_info *pi)
+{
+	struct vfiomig_io io;
+	int64_t moved;
+	int ret;
+
+	if (!dev || !to || !progress)
+		return -EINVAL;
+	ret = OPTS_CHECK(progress, vfiomig_precopy_progress);
+	if (!ret)
+		ret = OPTS_CHECK(to, vfiomig_io);
+	if (ret)
+		return ret;
+	/* Only in PRE_COPY states: don't move data and then fail. */
+	ret = check_precopy(dev);
+	if (ret < 0)
+		return ret;
+	/* The budget: the tighter of the caller's io limit and max_bytes. */
+	io = (struct vfiomig_io){ .sz = sizeof(io) };
+	memcpy(&io, to, to->sz < sizeof(io) ? to->sz : sizeof(io));
+	io.sz = sizeof(io);
+	if (max_bytes) {
+		if (io.kind == VFIOMIG_IO_BUF && io.len > max_bytes)
+			io.len = (size_t)max_bytes;
+		else if (io.kind != VFIOMIG_IO_BUF &&
+			 (!io.limit || io.limit > max_bytes))
+			io.limit = max_bytes;
+	}
+	moved = vfiomig_save(dev, &io, 0);
+	if (moved < 0)
+		return moved;
+	ret = vfm_precopy_info(dev, pi);
+	if (ret < 0)
+		return ret;
+	progress_update(dev, progress, (uint64_t)moved, pi);
+	return moved;
+}
+
+VFIOMIG_EXPORT int64_t vfiomig_precopy_step(
+	struct vfiomig_device *dev, const struct vfiomig_io *to,
+	uint64_t max_bytes, struct vfiomig_precopy_progress *progress)
+{
+	struct vfiomig_precopy_info pi;
+
+	return precopy_step(dev, to, max_bytes, progress, &pi);
+}
+
+VFIOMIG_EXPORT int vfiomig_precopy_iterate(
+	struct vfiomig_device *dev, const struct vfiomig_io *to,
+	const struct vfiomig_precopy_policy *policy,
+	struct vfiomig_precopy_progress *progress)
+{
+	struct vfiomig_precopy_info pi;
+	uint64_t threshold;
+	unsigned int stall, max_rounds;
+	int64_t moved;
+	int ret;
+
+	ret = OPTS_CHECK(policy, vfiomig_precopy_policy);
+	if (ret)
+		return ret;
+	threshold = OPTS_GET(policy, dirty_threshold, 0);
+	stall = OPTS_GET(policy, stall_rounds, 0);
+	if (!stall)
+		stall = STALL_ROUNDS_DEFAULT;
+	max_rounds = OPTS_GET(policy, max_rounds, 0);
+
+	moved = precopy_step(dev, to, 0, progress, &pi);
+	if (moved < 0)
+		return (int)moved;
+	if (max_rounds && OPTS_GET(progress, round, 0) >= max_rounds)
+		return 1; /* the caller's hard cap wins */
+	/* Else never while initial data is left, re-initialised or not: the
+	 * destination needs it before the switchover (QEMU's switchover-ack). */
+	if (!OPTS_GET(progress, initial_drained, !pi.initial_bytes))
 		return 0;
-	if (pi.dirty_bytes <= threshold || stalled >= stall)
+	if (pi.dirty_bytes <= threshold ||
+	    OPTS_GET(progress, stalled, 0) >= stall)
 		return 1;
 	return 0;
 }

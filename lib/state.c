@@ -128,7 +128,7 @@ static bool state_supported(int s, uint64_t flags)
 
 static bool saving_group(int s)
 {
-	return s == S_PRE_COPY || s == S_PRE_COPY_P2P || s == S_STOP_COPY;
+	return vfm_saving_state(s);
 }
 
 /*
@@ -229,41 +229,8 @@ VFIOMIG_EXPORT int vfiomig_state_plan(int cur, int target,
 	return n;
 }
 
-VFIOMIG_EXPORT bool vfiomig_arc_opens_session(int from, int to)
-{
-	return (from == S_RUNNING && to == S_PRE_COPY) ||
-	       (from == S_RUNNING_P2P && to == S_PRE_COPY_P2P) ||
-	       (from == S_STOP && to == S_STOP_COPY) ||
-	       (from == S_STOP && to == S_RESUMING);
-}
-
-static bool arc_closes_session(int from, int to)
-{
-	return (from == S_PRE_COPY && to == S_RUNNING) ||
-	       (from == S_PRE_COPY_P2P && to == S_RUNNING_P2P) ||
-	       (from == S_STOP_COPY && to == S_STOP) ||
-	       (from == S_RESUMING && to == S_STOP);
-}
-
-
 /* ------------------------------------------------------------------ */
 /* Device: get and set                                                 */
-
-static int get_state(struct vfiomig_device *dev)
-{
-	struct vfio_device_feature_mig_state mig = { .data_fd = -1 };
-	int ret;
-
-	ret = vfm_feature(dev,
-			  VFIO_DEVICE_FEATURE_GET |
-				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-			  &mig, sizeof(mig));
-	if (ret < 0)
-		return ret;
-	if (mig.device_state > INT32_MAX)
-		return -EPROTO;
-	return (int)mig.device_state;
-}
 
 VFIOMIG_EXPORT int vfiomig_state_get(struct vfiomig_device *dev)
 {
@@ -271,7 +238,10 @@ VFIOMIG_EXPORT int vfiomig_state_get(struct vfiomig_device *dev)
 
 	if (!dev)
 		return -EINVAL;
-	ret = get_state(dev);
+	/* The caller asks the kernel: the one way to learn of a change made
+	 * behind the library's back (a raw ioctl, another user of an adopted
+	 * fd), and it refreshes what the library remembers. */
+	ret = vfm_mig_state_read(dev);
 	if (ret < 0)
 		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),
 		    strerror(-ret));
@@ -329,75 +299,6 @@ static int walk_start(const struct vfiomig_device *dev, int s)
 	return orphaned(dev, s) ? orphan_exit(s) : s;
 }
 
-/* A new data fd from the kernel becomes the device's session. */
-static void session_install(struct vfiomig_device *dev, int fd, int from,
-			    int to)
-{
-	if (dev->session.fd >= 0) {
-		/* QEMU calls this "out of sync" (EBADF); the old fd is dead
-		 * for the driver, so drop it and keep the new one. */
-		warn(dev->ctx,
-		     "%s: %s->%s returned data fd %d while fd %d was open: protocol error, closing the old one",
-		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
-		     fd, dev->session.fd);
-		vfm_session_end(dev);
-	}
-	if (!vfiomig_arc_opens_session(from, to))
-		warn(dev->ctx, "%s: %s->%s unexpectedly returned data fd %d",
-		     vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
-		     fd);
-	dev->session.fd = fd;
-	dev->session.saving = to != S_RESUMING;
-	dev->session.refused = false;
-	dbg(dev->ctx, "%s: %s session on fd %d", vfm_dev_name(dev),
-	    dev->session.saving ? "saving" : "resuming", fd);
-}
-
-/* After a failure: keep the session only if the real state still has it.
- * Out of RESUMING, nothing refused is left to commit. */
-static void session_sync(struct vfiomig_device *dev, int state)
-{
-	if (state != S_RESUMING)
-		dev->session.refused = false;
-	if (dev->session.fd < 0)
-		return;
-	if (dev->session.saving ? saving_group(state) : state == S_RESUMING)
-		return;
-	dbg(dev->ctx, "%s: device in %s: ending the %s session", vfm_dev_name(dev),
-	    vfm_state_name(state), dev->session.saving ? "saving" : "resuming");
-	vfm_session_end(dev);
-}
-
-/* One VFIO_DEVICE_FEATURE SET of MIG_DEVICE_STATE. *fd gets data_fd. */
-static int set_state(struct vfiomig_device *dev, int to, int *fd)
-{
-	struct vfio_device_feature_mig_state mig = {
-		.device_state = (uint32_t)to,
-		.data_fd = -1,
-	};
-	int ret;
-
-	ret = vfm_feature(dev,
-			  VFIO_DEVICE_FEATURE_SET |
-				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-			  &mig, sizeof(mig));
-	/* On failure the kernel rewrites the struct with the requested state
-	 * and data_fd -1 (contract 4.1): it says nothing about the real
-	 * state, which the caller reads back. */
-	*fd = -1;
-	if (ret < 0 || mig.data_fd < 0)
-		return ret;
-	/* With stdin/stdout closed the kernel installs the data fd on 0 or
-	 * 1, where a printf would write into the stream.  When it cannot be
-	 * moved the device has moved all the same, with no fd: the kernel's
-	 * own EMFILE case (contract 4.1). */
-	ret = sys_fd_above_stdio(mig.data_fd);
-	if (ret < 0)
-		return ret;
-	*fd = ret;
-	return 0;
-}
-
 /* Walk path[0..n) from cur, one arc per SET.  Returns 0, or the error
  * with *failed set to the index of the failing arc. */
 static int walk_arcs(struct vfiomig_device *dev, int cur, const int *path,
@@ -406,17 +307,18 @@ static int walk_arcs(struct vfiomig_device *dev, int cur, const int *path,
 	for (int i = 0; i < n; i++) {
 		int from = i ? path[i - 1] : cur, to = path[i], fd, ret;
 
-		ret = set_state(dev, to, &fd);
+		if (to == S_PRE_COPY || to == S_PRE_COPY_P2P)
+			vfm_precopy_v2(dev); /* before the session opens */
+		ret = vfm_mig_state_write(dev, to, &fd);
 		if (ret < 0) {
 			*failed = i;
 			return ret;
 		}
 		dbg(dev->ctx, "%s: %s->%s (data fd %d)", vfm_dev_name(dev),
 		    vfm_state_name(from), vfm_state_name(to), fd);
-		if (arc_closes_session(from, to))
-			vfm_session_end(dev);
+		vfm_session_arc(dev, from, to);
 		if (fd >= 0)
-			session_install(dev, fd, from, to);
+			vfm_session_install(dev, fd, from, to);
 	}
 	return 0;
 }
@@ -427,17 +329,19 @@ static int walk_combined(struct vfiomig_device *dev, int cur, const int *path,
 {
 	int fd, ret, from = n > 1 ? path[n - 2] : cur;
 
-	ret = set_state(dev, path[n - 1], &fd);
+	for (int i = 0; i < n; i++)
+		if (path[i] == S_PRE_COPY || path[i] == S_PRE_COPY_P2P)
+			vfm_precopy_v2(dev);
+	ret = vfm_mig_state_write(dev, path[n - 1], &fd);
 	if (ret < 0)
 		return ret;
 	dbg(dev->ctx, "%s: %s->%s in one SET, %d arcs (data fd %d)",
 	    vfm_dev_name(dev), vfm_state_name(cur),
 	    vfm_state_name(path[n - 1]), n, fd);
 	for (int i = 0; i < n; i++)
-		if (arc_closes_session(i ? path[i - 1] : cur, path[i]))
-			vfm_session_end(dev);
+		vfm_session_arc(dev, i ? path[i - 1] : cur, path[i]);
 	if (fd >= 0)
-		session_install(dev, fd, from, path[n - 1]);
+		vfm_session_install(dev, fd, from, path[n - 1]);
 	return 0;
 }
 
@@ -455,8 +359,8 @@ static int do_reset(struct vfiomig_device *dev)
 {
 	int ret;
 
-	/* vfiomig_device_reset() ends the session too; do it first so a
-	 * failed reset cannot leave a dead fd behind. */
+	/* A reset ends the session too; end it first so a failed reset
+	 * cannot leave a dead fd behind. */
 	vfm_session_end(dev);
 	ret = vfiomig_device_reset(dev);
 	if (ret < 0)
@@ -491,7 +395,7 @@ static void stopped_at(struct vfiomig_device *dev, int from, int to, int ret,
 	err(dev->ctx, "%s: %s->%s failed: %s; device is in %s",
 	    vfm_dev_name(dev), vfm_state_name(from), vfm_state_name(to),
 	    strerror(-ret), vfm_state_name(st->state));
-	session_sync(dev, st->state);
+	vfm_session_sync(dev, st->state);
 }
 
 /* Leave an orphaned session state (see orphaned()); *cur gets the state
@@ -511,11 +415,13 @@ static int leave_orphan(struct vfiomig_device *dev, int *cur, struct stop *st)
 		     "%s: in %s without a session of the library's: ending that session by %s->%s",
 		     vfm_dev_name(dev), vfm_state_name(from),
 		     vfm_state_name(from), vfm_state_name(to));
-		ret = set_state(dev, to, &fd);
+		ret = vfm_mig_state_write(dev, to, &fd);
 		if (fd >= 0) /* a terminating arc: never a new fd */
 			sys_close(fd);
 	}
-	st->state = get_state(dev);
+	/* Known after a success (the SET or the reset), read after a
+	 * failure. */
+	st->state = vfm_mig_state(dev);
 	if (ret < 0) {
 		stopped_at(dev, from, to, ret, st);
 		return ret;
@@ -558,7 +464,7 @@ static int walk(struct vfiomig_device *dev, int cur, int target,
 		ret = walk_arcs(dev, cur, path, n, &i);
 	if (!ret)
 		return 0;
-	st->state = get_state(dev);
+	st->state = vfm_mig_state_read(dev);
 	if (combined)
 		i = combined_failed_arc(cur, path, n, st->state);
 	stopped_at(dev, i ? path[i - 1] : cur, path[i], ret, st);
@@ -666,7 +572,7 @@ static int recover(struct vfiomig_device *dev, const struct request *rq,
 		info(dev->ctx, "%s: recovery: resetting the device", vfm_dev_name(dev));
 		if (do_reset(dev) < 0 || goal == GOAL_RESET)
 			goto out;
-		state = get_state(dev);
+		state = vfm_mig_state(dev);
 		if (state < 0)
 			goto out;
 	}
@@ -681,9 +587,9 @@ static int recover(struct vfiomig_device *dev, const struct request *rq,
 		     vfm_state_name(goal));
 	}
 out:
-	state = get_state(dev);
+	state = vfm_mig_state(dev); /* a GET only where the way back failed */
 	if (state >= 0)
-		session_sync(dev, state);
+		vfm_session_sync(dev, state);
 	return state;
 }
 
@@ -724,8 +630,12 @@ static int change_state(struct vfiomig_device *dev, const struct request *rq,
 
 	OPTS_SET(opts, failed_from, -1);
 	OPTS_SET(opts, failed_to, -1);
-	/* Where are we?  A GET changes nothing. */
-	cur = get_state(dev);
+	/* Where are we?  Remembered, or a GET, which changes nothing.  A
+	 * request for the state remembered is confirmed by a GET: "done"
+	 * without any kernel call could hide an asynchronous ERROR (pds). */
+	cur = vfm_mig_state(dev);
+	if (cur == rq->target)
+		cur = vfm_mig_state_read(dev);
 	OPTS_SET(opts, state, cur);
 	if (cur < 0) {
 		err(dev->ctx, "%s: GET device state: %s", vfm_dev_name(dev),

@@ -355,7 +355,7 @@ START_TEST(open_opts)
 	} big = { .o = { .sz = sizeof(big) } };
 
 	ck_assert_int_eq(vfiomig_device_open(ctx, UUID1,
-		&(struct vfiomig_open_opts){ .sz = sizeof(struct vfiomig_open_opts), .flags = 1 },
+		&(struct vfiomig_open_opts){ .sz = sizeof(struct vfiomig_open_opts), .flags = 1u << 31 },
 		&dev), -EINVAL);
 	ck_assert_int_eq(vfiomig_device_open(ctx, UUID1,
 		&(struct vfiomig_open_opts){ .sz = sizeof(struct vfiomig_open_opts),
@@ -615,7 +615,7 @@ END_TEST
 START_TEST(adopt_checks)
 {
 	struct vfiomig_device *dev = NULL;
-	VFIOMIG_OPTS(vfiomig_adopt_opts, o, .flags = 2);
+	VFIOMIG_OPTS(vfiomig_adopt_opts, o, .flags = 1u << 3);
 
 	ck_assert_int_eq(vfiomig_device_adopt(ctx, 5, &o, &dev), -EINVAL);
 	o.flags = 0;
