@@ -274,6 +274,8 @@ static int precopy(struct vm *vm)
 
 	if (!vm->precopy)
 		return 0;
+	printf("precopy: at most %" PRIu64 " B per device per round\n",
+	       vm->budget);
 	for (unsigned int round = 1; !go; round++) {
 		if (round > vm->max_rounds) {
 			/* A VMM decides by its downtime limit; stop-copy
@@ -301,6 +303,7 @@ static int switchover(struct vm *vm)
 /* Read each device's data to the end of its stream. */
 static int stop_copy(struct vm *vm)
 {
+	printf("stop-copy: reading the rest\n");
 	for (size_t i = 0; i < vm->src.n; i++) {
 		struct vfiomig_io io = channel_sink(&vm->chan[i]);
 		int64_t n;
@@ -374,6 +377,7 @@ static int retire_source(struct vm *vm)
 {
 	int rc = 0;
 
+	printf("source: %zu device(s) -> STOP\n", vm->src.n);
 	if (!set_state(&vm->src, VFIOMIG_STATE_STOP, "source stop"))
 		return 0;
 	for (size_t i = 0; i < vm->src.n; i++)
@@ -411,7 +415,7 @@ static int rollback(struct vm *vm)
 static void show_states(const char *side, const struct side *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		printf("%s %s: %s\n", side, vfiomig_device_name(s->dev[i]),
+		printf("  %s %s: %s\n", side, vfiomig_device_name(s->dev[i]),
 		       st(vfiomig_state_get(s->dev[i])));
 }
 
@@ -514,6 +518,8 @@ int main(int argc, char **argv)
 	struct vm vm = { .ctx = NULL };
 	int prio = LOG_ERR, ret, rc;
 
+	/* A line at a time, in order with the library's log on stderr. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	ret = parse(&vm, argc, argv, &prio);
 	if (ret) {
 		usage(ret > 0 ? stdout : stderr);
@@ -530,6 +536,7 @@ int main(int argc, char **argv)
 	ret = open_all(&vm, argv[optind], argv[optind + 1]);
 	rc = ret < 0 ? EXIT_USAGE : migrate(&vm);
 	if (ret >= 0) {
+		printf("states:\n");
 		show_states("source", &vm.src);
 		show_states("destination", &vm.dst);
 	}
