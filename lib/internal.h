@@ -169,7 +169,7 @@ int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd);
 /* feature.c: turn PRECOPY_INFOv2 on once (unless opted out); whether on. */
 bool vfm_precopy_v2(struct vfiomig_device *dev);
 
-/* state.c: the state's name for messages, "?" for an unknown number. */
+/* state-names.c: the state's name for messages, "?" for an unknown number. */
 const char *vfm_state_name(int state);
 
 /* session.c: PRECOPY_INFO (flags only where v2 is on; REINIT noted) and

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Migration v2 state machine: state names, path planning, get/set with a
+ * Migration v2 state machine: path planning, get/set with a
  * failure pinned to an arc, recovery.
  *
  * Planning is a pure function.  It does not copy the kernel's
@@ -12,7 +12,6 @@
  * the full-path tables of contract 4.4 and against the raw table walk; the
  * fake kernel implements the table walk on its own.
  */
-#include <ctype.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -42,55 +41,6 @@ _Static_assert(VFIOMIG_MIG_STOP_COPY == VFIO_MIGRATION_STOP_COPY &&
 	       VFIOMIG_MIG_P2P == VFIO_MIGRATION_P2P &&
 	       VFIOMIG_MIG_PRE_COPY == VFIO_MIGRATION_PRE_COPY,
 	       "public capability bits are the kernel's");
-
-/* ------------------------------------------------------------------ */
-/* Names                                                               */
-
-static const char *const state_names[S_NR] = {
-	[S_ERROR] = "error",
-	[S_STOP] = "stop",
-	[S_RUNNING] = "running",
-	[S_STOP_COPY] = "stop-copy",
-	[S_RESUMING] = "resuming",
-	[S_RUNNING_P2P] = "running-p2p",
-	[S_PRE_COPY] = "pre-copy",
-	[S_PRE_COPY_P2P] = "pre-copy-p2p",
-};
-
-VFIOMIG_EXPORT const char *vfiomig_state_name(int state)
-{
-	if (state < 0 || state >= S_NR)
-		return NULL;
-	return state_names[state];
-}
-
-static bool name_eq(const char *want, const char *s)
-{
-	for (; *want; want++, s++) {
-		char c = *s == '_' ? '-' : (char)tolower((unsigned char)*s);
-
-		if (c != *want)
-			return false;
-	}
-	return *s == '\0';
-}
-
-const char *vfm_state_name(int state)
-{
-	const char *n = vfiomig_state_name(state);
-
-	return n ? n : "?";
-}
-
-VFIOMIG_EXPORT int vfiomig_state_parse(const char *name)
-{
-	if (!name)
-		return -EINVAL;
-	for (int s = 0; s < S_NR; s++)
-		if (name_eq(state_names[s], name))
-			return s;
-	return -EINVAL;
-}
 
 /* ------------------------------------------------------------------ */
 /* Planning                                                            */
