@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The main job, from the host: build libvfiomig and vfiomig-ctl (out of tree,
-# in <srcdir>/build), build or reuse the test kernel (tests/vm/build-kernel.sh),
-# boot it under qemu (tests/vm/run-vm.sh) and run tests/vm/main-job.sh in the
-# guest, which live-migrates an mtty-2 device's state to a second instance
-# through the library.
+# The main job, from the host: build libvfiomig, vfiomig-ctl and
+# examples/vmm-migrate (out of tree, in <srcdir>/build), build or reuse the
+# test kernel (tests/vm/build-kernel.sh), boot it under qemu
+# (tests/vm/run-vm.sh) and run tests/vm/main-job.sh in the guest, which
+# live-migrates a set of two mtty-2 devices into two other instances the
+# way a VMM drives the library (examples/vmm-migrate.c).
 #
 # usage: tests/main-job-host.sh [--install] [--clean]
 #   --install  first apt-get install what is needed (as root, or through sudo)
@@ -14,7 +15,7 @@
 # Exit status: main-job.sh's in the guest; 77 if the VM cannot run here.
 set -eu -o pipefail
 
-install= clean=
+install='' clean=''
 for arg; do
 	case $arg in
 	--install) install=1 ;;
@@ -33,7 +34,7 @@ if [ -n "$install" ]; then
 	"$srcdir/tests/install-deps.sh" build vm
 fi
 
-say "build libvfiomig and vfiomig-ctl in $build"
+say "build libvfiomig, vfiomig-ctl and examples/vmm-migrate in $build"
 [ -z "$clean" ] || rm -rf "$build"
 if [ ! -x "$srcdir/configure" ]; then
 	(cd "$srcdir" && autoreconf -fi)
@@ -44,8 +45,10 @@ if [ ! -f "$build/Makefile" ]; then
 	(cd "$build" && "$srcdir/configure" -q --with-libnl)
 fi
 make -C "$build" -s -j"$(nproc)"
-# Let libtool's wrapper make its relinked binary here, on the host.
+make -C "$build" -s examples/vmm-migrate
+# Let libtool's wrappers make their relinked binaries here, on the host.
 "$build/tools/vfiomig-ctl" --version >/dev/null 2>&1 || true
+"$build/examples/vmm-migrate" --help >/dev/null 2>&1 || true
 
 say "test kernel (tests/vm/build-kernel.sh; cached after the first build)"
 kernel=${VFIOMIG_KERNEL:-}
@@ -66,6 +69,7 @@ say "boot the VM and run tests/vm/main-job.sh in it"
 # run-vm.sh passes VFIOMIG_*, CK_* and LD_LIBRARY_PATH into the guest; PATH
 # is the guest's own, so it is set on the command.
 export VFIOMIG_SRCDIR=$srcdir VFIOMIG_BUILDDIR=$build VFIOMIG_CTL=$build/tools/vfiomig-ctl
+export VFIOMIG_EXAMPLE=$build/examples/vmm-migrate
 export LD_LIBRARY_PATH=$build/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 shares=(--share "$srcdir")
 case $build/ in "$srcdir"/*) ;; *) shares+=(--share "$build") ;; esac
