@@ -43,6 +43,12 @@ bad() {
 	sed 's/^/  stdout: /' "$tmp/out" 2>/dev/null | head -n 40
 	sed 's/^/  stderr: /' "$tmp/err" 2>/dev/null | head -n 20
 }
+# check WHAT CMD...: pass when CMD succeeds
+check() {
+	w=$1
+	shift
+	if "$@"; then ok "$w"; else bad "$w"; fi
+}
 # is DEVICE STATE WHAT
 is() {
 	s=$("$ctl" state "$1" 2>&1)
@@ -105,11 +111,10 @@ regs "$d2" 14
 "$ex" --budget 16 "$s1,$s2" "$d1,$d2" >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$?
 sed 's/^/  /' "$tmp/out"
-[ "$rc" = 0 ] && ok "vmm-migrate a set of two: exit 0" || bad "vmm-migrate a set of two: exit $rc"
-grep -q "^round 2: moved 16 B" "$tmp/out" && ok "precopy paced: 16 B per device in round 2" ||
-	bad "precopy paced: 16 B per device in round 2"
-grep -q "initial data drained" "$tmp/out" && ok "switchover after the initial data drained" ||
-	bad "switchover after the initial data drained"
+check "vmm-migrate a set of two: exit 0 (exit $rc)" [ "$rc" = 0 ]
+check "precopy paced: 16 B per device a round (round 1: 2 x 16 B moved, 2 x 8 B left)" \
+	grep -q "^round 1: moved 32 B; initial 16 B" "$tmp/out"
+check "switchover after the initial data drained" grep -q "initial data drained" "$tmp/out"
 expect_regs "$d1" 1 "registers of $s1 arrived in $d1"
 expect_regs "$d2" 2 "registers of $s2 arrived in $d2"
 is "$s1" stop "source $s1 STOP"
@@ -124,9 +129,8 @@ regs "$s2" 6
 "$ex" "$s1,$s2" "$d1,$m1" >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$?
 sed 's/^/  /' "$tmp/out" "$tmp/err"
-[ "$rc" = 1 ] && ok "vmm-migrate into an mtty-1: exit 1 (rolled back)" ||
-	bad "vmm-migrate into an mtty-1: exit $rc, expected 1"
-grep -q "rolled back" "$tmp/out" && ok "says it rolled back" || bad "says it rolled back"
+check "vmm-migrate into an mtty-1: exit 1, rolled back (exit $rc)" [ "$rc" = 1 ]
+check "says it rolled back" grep -q "FAILED, rolled back" "$tmp/out"
 is "$s1" running "source $s1 RUNNING again"
 is "$s2" running "source $s2 RUNNING again"
 expect_regs "$s1" 5 "source $s1 kept its registers"
@@ -159,8 +163,7 @@ else
 		-e trace=ioctl,write -o "$tmp/strace" "$ex" "$s1" "$d1" \
 		>"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
-	[ "$rc" = 0 ] && ok "vmm-migrate one device under strace: exit 0" ||
-		bad "vmm-migrate one device under strace: exit $rc"
+	check "vmm-migrate one device under strace: exit 0 (exit $rc)" [ "$rc" = 0 ]
 	awk -v rounds="$(grep -c '^round ' "$tmp/out")" -f - "$tmp/strace" >"$tmp/count" <<'EOF'
 BEGIN {
 	split("setup precopy switchover stop-copy destination start source", order)
@@ -199,6 +202,7 @@ END {
 }
 EOF
 	sed 's/^/  /' "$tmp/count"
+	# shellcheck disable=SC2046 # two numbers
 	set -- $(sed -n 's/^RESULT //p' "$tmp/count")
 	if [ $# -eq 2 ] && [ "$1" -gt 0 ] && [ "$1" -le $(($2 + 2)) ]; then
 		ok "VFIO ioctls on the migration path: ours $1, QEMU's flow $2 (goal <= $(($2 + 2)))"
