@@ -252,7 +252,12 @@ bool vfiomig_arc_opens_session(int from, int to);
  */
 int vfiomig_state_get(struct vfiomig_device *dev);
 
-#define VFIOMIG_SET_COMBINED (1u << 0) /* one ioctl, the kernel walks */
+/* How a multi-arc change is issued.  Default (since 0.2): one SET, the
+ * kernel walks the arcs (drivers keep the last state reached, so a failure
+ * still names its arc).  COMBINED asks for that explicitly (0.1's flag);
+ * STEPWISE issues one SET per arc, as 0.1 did by default. */
+#define VFIOMIG_SET_COMBINED (1u << 0)
+#define VFIOMIG_SET_STEPWISE (1u << 1)
 
 /*
  * What a failed state change does with the device (see vfiomig_state_set(3)).

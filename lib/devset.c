@@ -236,7 +236,13 @@ static int barrier_walk(struct vfiomig_devset *set, const int *t,
 			if (t[i] < 0)
 				continue;
 			cur = vfm_mig_state(set->m[i].dev);
-			to = cur < 0 ? -1 : phase_step(&set->m[i], p, cur, t[i]);
+			/* One device has no peer to wait for: straight there,
+			 * one change (one SET where the kernel can walk it). */
+			if (set->n == 1)
+				to = p == 6 ? t[i] : -1;
+			else
+				to = cur < 0 ? -1 :
+				     phase_step(&set->m[i], p, cur, t[i]);
 			if (cur >= 0 && (to < 0 || to == cur))
 				continue;
 			ret = cur < 0 ? cur : member_step(set, i, to, false, f);
@@ -460,11 +466,12 @@ static int check_resuming(struct vfiomig_devset *set)
 	return 0;
 }
 
-/* Phase 0: every member commits to STOP before any member runs. */
-static int commit_all(struct vfiomig_devset *set, struct failure *f)
+/* Phase 0: every member commits (to STOP, before any member runs; a set
+ * of one straight to the target). */
+static int commit_all(struct vfiomig_devset *set, int to, struct failure *f)
 {
 	for (size_t i = 0; i < set->n; i++) {
-		int ret = member_step(set, i, S_STOP, true, f);
+		int ret = member_step(set, i, to, true, f);
 
 		if (ret < 0)
 			return ret;
@@ -492,7 +499,7 @@ VFIOMIG_EXPORT int vfiomig_devset_load_finish(
 	ret = check_resuming(set);
 	if (ret < 0)
 		goto out;
-	ret = commit_all(set, &f);
+	ret = commit_all(set, set->n == 1 ? target : S_STOP, &f);
 	if (ret < 0) {
 		/* Committed or refused, RESUMING is never gone back to. */
 		rollback(set, &rq);
@@ -500,6 +507,8 @@ VFIOMIG_EXPORT int vfiomig_devset_load_finish(
 	}
 	for (size_t i = 0; i < set->n; i++)
 		rq.origin[i] = S_STOP; /* a later failure goes back here */
+	if (set->n == 1)
+		goto out;
 	ret = set_walk(set, target, &rq, &f);
 out:
 	if (ret < 0 && f.member >= 0)

@@ -447,11 +447,12 @@ static int parse_request(struct vfiomig_device *dev, int target,
 	int ret;
 
 	rq->target = target;
-	rq->combined = flags & VFIOMIG_SET_COMBINED;
+	rq->combined = !(flags & VFIOMIG_SET_STEPWISE);
 	rq->recovery = OPTS_GET(opts, recovery, VFIOMIG_RECOVER_DEFAULT);
 	rq->rstate = OPTS_GET(opts, recovery_state, S_ERROR);
-	if (flags & ~VFIOMIG_SET_COMBINED) {
-		err(dev->ctx, "%s: unknown set flags 0x%x", vfm_dev_name(dev), flags);
+	if (flags & ~(VFIOMIG_SET_COMBINED | VFIOMIG_SET_STEPWISE) ||
+	    (flags & VFIOMIG_SET_COMBINED && flags & VFIOMIG_SET_STEPWISE)) {
+		err(dev->ctx, "%s: bad set flags 0x%x", vfm_dev_name(dev), flags);
 		return -EINVAL;
 	}
 	if (rq->recovery < VFIOMIG_RECOVER_DEFAULT ||

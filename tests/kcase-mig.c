@@ -159,7 +159,7 @@ static void go(struct vfiomig_device *dev, int to, unsigned int mode)
 START_TEST(all_pairs)
 {
 	int path = paths[_i / 2];
-	unsigned int mode = _i % 2 ? VFIOMIG_SET_COMBINED : 0;
+	unsigned int mode = _i % 2 ? VFIOMIG_SET_COMBINED : VFIOMIG_SET_STEPWISE;
 	VFIOMIG_OPTS(vfiomig_caps, caps);
 	struct vfiomig_device *dev;
 
@@ -614,7 +614,8 @@ START_TEST(next_process)
 	for (int x = ST(STOP); x < VFIOMIG_STATE_NR; x++) {
 		for (int y = ST(STOP); y < VFIOMIG_STATE_NR; y++) {
 			VFIOMIG_OPTS(vfiomig_set_opts, so,
-				     .flags = combined ? VFIOMIG_SET_COMBINED : 0);
+				     .flags = combined ? VFIOMIG_SET_COMBINED :
+							 VFIOMIG_SET_STEPWISE);
 
 			dev = reopen(KENV_MTTY2_UUID, path);
 			ck_assert_int_eq(vfiomig_state_set(dev, x, &so), 0);

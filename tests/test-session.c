@@ -886,7 +886,7 @@ START_TEST(all_pairs)
 	valid_stream = sk.v;
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
 
-	for (unsigned int mode = 0; mode <= VFIOMIG_SET_COMBINED; mode++) {
+	for (unsigned int mode = VFIOMIG_SET_COMBINED; mode <= VFIOMIG_SET_STEPWISE; mode++) {
 		for (int a = 1; a < VFIOMIG_STATE_NR; a++) {
 			for (int b = 1; b < VFIOMIG_STATE_NR; b++) {
 				if (vfiomig_state_plan(ST(RUNNING), a, sp.flags, NULL, 0) < 0 ||
@@ -926,7 +926,7 @@ START_TEST(arc_failure)
 	w0 = fake_mig_warnings();
 
 	/* RUNNING -> R_P2P -> STOP -> STOP_COPY, fail the last arc */
-	for (unsigned int mode = 0; mode <= VFIOMIG_SET_COMBINED; mode++) {
+	for (unsigned int mode = VFIOMIG_SET_COMBINED; mode <= VFIOMIG_SET_STEPWISE; mode++) {
 		for (int pol = 0; pol <= VFIOMIG_RECOVER_STAY; pol++) {
 			so = (struct vfiomig_set_opts){
 				.sz = sizeof(so), .flags = mode,
@@ -957,7 +957,7 @@ START_TEST(arc_failure)
 	}
 
 	/* zero-filled options: back to the state the call started in */
-	for (unsigned int mode = 0; mode <= VFIOMIG_SET_COMBINED; mode++) {
+	for (unsigned int mode = VFIOMIG_SET_COMBINED; mode <= VFIOMIG_SET_STEPWISE; mode++) {
 		so = (struct vfiomig_set_opts){ .sz = sizeof(so), .flags = mode };
 		fake_dev_fail_arc(src_id, ST(STOP), ST(STOP_COPY), EIO);
 		ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
