@@ -463,8 +463,10 @@ struct vfiomig_devset_set_opts {
  * Move every member to target through the P2P barrier: on the way down no
  * member leaves RUNNING_P2P/PRE_COPY_P2P for STOP/STOP_COPY before every
  * member reached it; on the way up none leaves RUNNING_P2P for RUNNING
- * before every member is there.  A failure brings every member back (see
- * recovery) and names the member and the arc.
+ * before every member is there.  A member without PRE_COPY asked for a
+ * PRE_COPY state keeps running (RUNNING / RUNNING_P2P) while its peers
+ * precopy.  A failure brings every member back (see recovery) and names
+ * the member and the arc.
  */
 int vfiomig_devset_state_set(struct vfiomig_devset *set, int target,
 			     struct vfiomig_devset_set_opts *opts);

@@ -146,10 +146,17 @@ static int p2p_twin(int s)
 	       s == S_PRE_COPY ? S_PRE_COPY_P2P : s;
 }
 
-/* What a member without P2P does when the set goes to a P2P state: the
- * same side of the barrier without the P2P bit. */
+/* A member's own target for the set's: without PRE_COPY it keeps running
+ * while its peers precopy (as QEMU's devices without precopy do); without
+ * P2P, a P2P state is the same side of the barrier without the P2P bit. */
 static int member_target(const struct member *m, int cur, int target)
 {
+	if (!(m->mflags & VFIOMIG_MIG_PRE_COPY)) {
+		if (target == S_PRE_COPY)
+			target = S_RUNNING;
+		else if (target == S_PRE_COPY_P2P)
+			target = S_RUNNING_P2P;
+	}
 	if (m->p2p)
 		return target;
 	if (target == S_PRE_COPY_P2P)

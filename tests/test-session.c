@@ -6,6 +6,7 @@
  * Kernel-facing behaviour that the real mtty shows too lives in
  * tests/kcase-mig.c.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -618,6 +619,131 @@ START_TEST(precopy_policy)
 	ck_assert_int_eq(vfiomig_precopy_iterate(src, &io, NULL, &prog), -EINVAL);
 	ck_assert_int_ge(vfiomig_data_fd(src), 0);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	down();
+}
+END_TEST
+
+/* A paced step moves at most its budget, and the buffer, MIG_DATA_SIZE
+ * included, is set up once per session. */
+START_TEST(precopy_paced)
+{
+	struct spec sp = big;
+	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
+	struct vec v = { 0 };
+	struct sink sk;
+	struct vfiomig_io io;
+	unsigned int calls;
+	int64_t n;
+
+	up(&sp);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	sink_open(&sk, K_FILE);
+	io = sink_io(&sk);
+	n = vfiomig_precopy_step(src, &io, 4096, &prog);
+	ck_assert_int_eq(n, 4096);
+	sink_moved(&sk, n);
+	ck_assert_uint_eq(prog.round, 1);
+	ck_assert_uint_eq(prog.round_bytes, 4096);
+	/* initial_bytes counts the stream's record headers too */
+	ck_assert_uint_gt(prog.initial_bytes, sp.initial - 4096);
+	ck_assert(!prog.initial_drained);
+	ck_assert_uint_eq(prog.reinits, 0);
+	/* The second step: a read, PRECOPY_INFO, nothing else. */
+	calls = fake_calls();
+	io = sink_io(&sk);
+	ck_assert_int_eq(vfiomig_precopy_step(src, &io, 100, &prog), 100);
+	sink_moved(&sk, 100);
+	ck_assert_uint_eq(fake_calls(), calls + 2);
+	/* The caller's own io limit is the tighter one: it wins. */
+	io = sink_io(&sk);
+	io.limit = 10;
+	ck_assert_int_eq(vfiomig_precopy_step(src, &io, 100, &prog), 10);
+	sink_moved(&sk, 10);
+	/* No budget: all there is now; then the initial data is drained. */
+	io = sink_io(&sk);
+	n = vfiomig_precopy_step(src, &io, 0, &prog);
+	ck_assert_int_gt(n, 0);
+	sink_moved(&sk, n);
+	ck_assert_uint_eq(prog.initial_bytes, 0);
+	ck_assert(prog.initial_drained);
+	ck_assert_uint_eq(prog.total_bytes, 4096 + 100 + 10 + (uint64_t)n);
+	/* Bad calls change nothing. */
+	ck_assert_int_eq(vfiomig_precopy_step(NULL, &io, 0, &prog), -EINVAL);
+	ck_assert_int_eq(vfiomig_precopy_step(src, NULL, 0, &prog), -EINVAL);
+	ck_assert_int_eq(vfiomig_precopy_step(src, &io, 0, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	ck_assert_int_eq(vfiomig_precopy_step(src, &io, 0, &prog), -EINVAL);
+	ck_assert_int_ge(vfiomig_data_fd(src), 0);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	sink_close(&sk);
+	free(sk.v.p);
+	free(v.p);
+	down();
+}
+END_TEST
+
+/* A program built against 0.1 binds to vfiomig_precopy_info@VFIOMIG_0.1,
+ * which writes the two 0.1 fields and nothing after them. */
+START_TEST(precopy_info_compat)
+{
+	typedef int (*info01_fn)(struct vfiomig_device *, void *);
+	info01_fn info01 = (info01_fn)dlvsym(RTLD_DEFAULT, "vfiomig_precopy_info",
+					     "VFIOMIG_0.1");
+	uint64_t buf[3] = { 0, 0, 0xdeadbeef };
+	struct vfiomig_precopy_info pi = { .flags = 77 };
+
+	ck_assert_ptr_nonnull(info01);
+	up(&big);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), 0);
+	ck_assert_uint_ge(pi.initial_bytes, big.initial);
+	ck_assert_uint_eq(pi.flags, 0); /* no v2 on this device */
+	ck_assert_int_eq(info01(src, buf), 0);
+	ck_assert_uint_eq(buf[0], pi.initial_bytes);
+	ck_assert_uint_eq(buf[2], 0xdeadbeef);
+	ck_assert_int_eq(info01(src, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	down();
+}
+END_TEST
+
+/* An adopted fd's state is read once, unless the caller vouches for it. */
+START_TEST(adopt_vouched)
+{
+	struct vfiomig_device *a = NULL;
+	VFIOMIG_OPTS(vfiomig_adopt_opts, o, .flags = VFIOMIG_ADOPT_STATE_KNOWN,
+		     .state = ST(RUNNING));
+	unsigned int calls;
+
+	up(&big);
+	/* A state that is none, or ERROR, is refused. */
+	o.state = ST(ERROR);
+	ck_assert_int_eq(vfiomig_device_adopt(ctx, vfiomig_device_fd(src), &o, &a),
+			 -EINVAL);
+	o.state = VFIOMIG_STATE_NR;
+	ck_assert_int_eq(vfiomig_device_adopt(ctx, vfiomig_device_fd(src), &o, &a),
+			 -EINVAL);
+	o.state = ST(RUNNING);
+	ck_assert_int_eq(vfiomig_device_adopt(ctx, vfiomig_device_fd(src), &o, &a), 0);
+	ck_assert_int_eq(vfiomig_state_set(a, ST(STOP), NULL), 0); /* MIGRATION */
+	calls = fake_calls();
+	/* Remembered: one SET per change, no GET before it. */
+	ck_assert_int_eq(vfiomig_state_set(a, ST(RUNNING_P2P), NULL), 0);
+	ck_assert_uint_eq(fake_calls(), calls + 1);
+	ck_assert_int_eq(fake_dev_state(src_id), ST(RUNNING_P2P));
+	/* vfiomig_state_get() always asks the kernel. */
+	ck_assert_int_eq(vfiomig_state_get(a), ST(RUNNING_P2P));
+	ck_assert_uint_eq(fake_calls(), calls + 2);
+	ck_assert_int_eq(vfiomig_state_set(a, ST(RUNNING), NULL), 0);
+	vfiomig_device_free(a);
+	/* Not vouched for: the first change reads the state first. */
+	o.flags = 0;
+	ck_assert_int_eq(vfiomig_device_adopt(ctx, vfiomig_device_fd(src), &o, &a), 0);
+	ck_assert_int_eq(vfiomig_state_set(a, ST(STOP), NULL), 0);
+	calls = fake_calls();
+	ck_assert_int_eq(vfiomig_state_set(a, ST(RUNNING), NULL), 0);
+	ck_assert_uint_eq(fake_calls(), calls + 1);
+	vfiomig_device_free(a);
 	down();
 }
 END_TEST
@@ -1422,6 +1548,9 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, all_pairs, 0, 4);
 	tcase_add_test(tc, bad_input);
+	tcase_add_test(tc, precopy_paced);
+	tcase_add_test(tc, precopy_info_compat);
+	tcase_add_test(tc, adopt_vouched);
 	tcase_add_test(tc, arc_failure);
 	tcase_add_test(tc, error_state);
 	tcase_add_test(tc, truncated_load);
