@@ -3,8 +3,10 @@
  * The fake kernel's core against the contract, with raw syscalls only (no
  * library): a fake is only worth what it enforces.  Covers the errno of each
  * bad argsz / flags / order case of contract sections 2, 9 (GET_INFO,
- * MAP/UNMAP), 10/11 (cdev, iommufd objects and size convention), fd flags,
- * fault injection, pass-through of real fds and the leak count.
+ * MAP/UNMAP), 10/11 (cdev, iommufd objects and size convention), 16
+ * (PRECOPY_INFOv2, REINIT, the 6.12 flags echo), fd flags, fault
+ * injection, pass-through of real fds, the leak count, and the test hooks
+ * (the arc log, the ioctl counters).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1253,6 +1255,446 @@ START_TEST(leak_count)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Migration extras: PRECOPY_INFOv2 and REINIT (contract 16), the arc   */
+/* log, the ioctl counters                                              */
+
+#define BDF_V2 "0000:3b:00.2"   /* group 13, vfio4: PRECOPY_INFOv2 */
+#define BDF_V2NP "0000:3b:00.3" /* group 14, vfio5: v2, no PRE_COPY */
+#define F12 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+#define FGET VFIO_DEVICE_FEATURE_GET
+#define FSET VFIO_DEVICE_FEATURE_SET
+#define FPROBE VFIO_DEVICE_FEATURE_PROBE
+#define MIG_ALL                                                               \
+	(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |                      \
+	 VFIO_MIGRATION_PRE_COPY)
+/* One chunk record of the GENERIC stream: header + 4 KiB. */
+#define REC (24u + 4096u)
+
+static int add_v2(const char *bdf, int group, int cdev, uint64_t mig_flags,
+		  size_t reinit_after, size_t reinit_bytes)
+{
+	struct fake_dev_cfg cfg;
+	int id;
+
+	fake_cfg_pci(&cfg, bdf, group, cdev, mig_flags);
+	cfg.precopy_v2 = true;
+	cfg.reinit_after = reinit_after;
+	cfg.reinit_bytes = reinit_bytes;
+	id = fake_add_device(&cfg);
+	ck_assert_int_ge(id, 0);
+	return id;
+}
+
+/* Raw VFIO_DEVICE_FEATURE with a payload of n zero bytes. */
+static int feature(int dfd, uint32_t flags, uint32_t n)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) + 16] = { 0 };
+	struct vfio_device_feature *ft = (void *)buf;
+
+	ck_assert_uint_le(n, 16);
+	ft->argsz = (uint32_t)sizeof(*ft) + n;
+	ft->flags = flags;
+	return ioctl(dfd, VFIO_DEVICE_FEATURE, ft);
+}
+
+/* Raw MIG_DEVICE_STATE SET: ioctl's result; *out_fd the new fd or -1. */
+static int mig_set(int dfd, uint32_t state, int *out_fd)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) +
+			  sizeof(struct vfio_device_feature_mig_state)] = { 0 };
+	struct vfio_device_feature *ft = (void *)buf;
+	struct vfio_device_feature_mig_state *ms = (void *)ft->data;
+	int r;
+
+	ft->argsz = sizeof(buf);
+	ft->flags = FSET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	ms->device_state = state;
+	ms->data_fd = -1;
+	r = ioctl(dfd, VFIO_DEVICE_FEATURE, ft);
+	if (out_fd)
+		*out_fd = ms->data_fd;
+	return r;
+}
+
+static int precopy_info(int fd, uint32_t flags, struct vfio_precopy_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->argsz = sizeof(*pi);
+	pi->flags = flags;
+	return ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, pi);
+}
+
+/* PRECOPY_INFO with flags, which must answer rflags, initial, dirty 0. */
+#define ck_precopy(fd_, fl_, rfl_, init_)                                     \
+	do {                                                                  \
+		struct vfio_precopy_info pi_;                                 \
+		ck_ok(precopy_info(fd_, fl_, &pi_));                          \
+		ck_assert_uint_eq(pi_.flags, (rfl_));                         \
+		ck_assert_uint_eq(pi_.initial_bytes, (init_));                \
+		ck_assert_uint_eq(pi_.dirty_bytes, 0);                        \
+	} while (0)
+
+/* The saving stream as read so far (for a load that proves it whole). */
+static uint8_t *stream;
+static size_t stream_len;
+
+/* Read up to n bytes of fd into stream: bytes read (0 at the temporary
+ * end, ENOMSG, or the end). */
+static size_t take(int fd, size_t n)
+{
+	size_t got = 0;
+
+	if (!stream) {
+		stream = malloc(4u << 20);
+		ck_assert_ptr_nonnull(stream);
+		stream_len = 0;
+	}
+	while (got < n) {
+		size_t want = n - got;
+		ssize_t r;
+
+		if (want > (4u << 20) - stream_len)
+			want = (4u << 20) - stream_len;
+		ck_assert_uint_gt(want, 0);
+		r = read(fd, stream + stream_len, want);
+		if (r < 0 && errno == ENOMSG)
+			break;
+		ck_assert_int_ge(r, 0);
+		if (!r)
+			break;
+		stream_len += (size_t)r;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+START_TEST(precopy_v2_feature)
+{
+	int v2 = add_v2(BDF_V2, 13, 4, MIG_ALL, 0, 0);
+	int np = add_v2(BDF_V2NP, 14, 5,
+			VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P, 0, 0);
+	struct fake_dev_ioctls ioc;
+	int g, c, dfd, dfd2;
+
+	/* 6.12: mtty and a variant without it answer ENOTTY to anything
+	 * (mtty has no ->device_feature, vfio-pci's knows only 0, 3-5) */
+	dfd = type1_device("vfio/1", UUID2, &g, &c);
+	ck_errno(feature(dfd, FSET | F12, 0), ENOTTY);
+	ck_errno(feature(dfd, FPROBE | FSET | F12, 0), ENOTTY);
+	ck_errno(feature(dfd, FGET | F12, 0), ENOTTY);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	dfd = type1_device("vfio/12", BDF, &g, &c);
+	ck_errno(feature(dfd, FSET | F12, 0), ENOTTY);
+	ck_errno(feature(dfd, FPROBE | F12, 0), ENOTTY);
+	ck_assert(!fake_dev_precopy_v2(id_pci));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+
+	/* a v2 kernel: vfio_check_feature(flags, argsz, SET, 0) */
+	dfd = type1_device("vfio/13", BDF_V2, &g, &c);
+	ck_errno(feature(dfd, FGET | FSET | F12, 0), EINVAL); /* the core's */
+	ck_errno(feature(dfd, FGET | F12, 0), EINVAL);
+	ck_errno(feature(dfd, FPROBE | FGET | F12, 0), EINVAL);
+	ck_errno(feature(dfd, F12, 0), EINVAL); /* neither GET nor SET */
+	ck_assert_int_eq(feature(dfd, FPROBE | F12, 0), 0);
+	ck_assert_int_eq(feature(dfd, FPROBE | FSET | F12, 0), 0);
+	ck_assert(!fake_dev_precopy_v2(v2)); /* PROBE sets nothing */
+	ck_assert_int_eq(feature(dfd, FSET | F12, 0), 0);
+	ck_assert(fake_dev_precopy_v2(v2));
+	ck_assert_int_eq(feature(dfd, FSET | F12, 8), 0); /* minsz 0 */
+	fake_dev_ioctls(v2, &ioc);
+	ck_assert_uint_eq(ioc.v2_sets, 2);
+	ck_assert_uint_eq(ioc.total, 8);
+	/* per open: a second fd shares it, the last close ends it */
+	dfd2 = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, BDF_V2);
+	ck_assert_int_ge(dfd2, 0);
+	ck_ok(close(dfd));
+	ck_assert(fake_dev_precopy_v2(v2));
+	ck_ok(close(dfd2));
+	ck_assert(!fake_dev_precopy_v2(v2));
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, BDF_V2);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert(!fake_dev_precopy_v2(v2));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+
+	/* without VFIO_MIGRATION_PRE_COPY: EINVAL after the feature checks */
+	dfd = type1_device("vfio/14", BDF_V2NP, &g, &c);
+	ck_errno(feature(dfd, FSET | F12, 0), EINVAL);
+	ck_errno(feature(dfd, FGET | F12, 0), EINVAL);
+	ck_assert_int_eq(feature(dfd, FPROBE | FSET | F12, 0), 0);
+	ck_assert(!fake_dev_precopy_v2(np));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(precopy_info_reinit)
+{
+	int v2 = add_v2(BDF_V2, 13, 4, MIG_ALL, 0, 0);
+	const size_t init = 64 * REC; /* 256 KiB of initial data */
+	uint8_t *a, *b;
+	int g, c, dfd, fd, g2, c2, dfd2, rfd;
+
+	/* hook errors */
+	ck_assert_int_eq(fake_dev_precopy_reinit(id_mtty2, 1), -ENOTTY);
+	ck_assert_int_eq(fake_dev_precopy_reinit(999, 1), -ENODEV);
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 1), -EINVAL); /* RUNNING */
+
+	dfd = type1_device("vfio/13", BDF_V2, &g, &c);
+	/* v2 off (6.12 behaviour): flags echoed as sent */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ck_assert_int_ge(fd, 0);
+	ck_precopy(fd, 1, 1, init);
+	ck_precopy(fd, 0xdeadbeef, 0xdeadbeef, init);
+	/* a REINIT nobody asked to see goes unseen */
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 1), 0);
+	ck_precopy(fd, 0, 0, init + REC);
+	ck_precopy(fd, 1, 1, init + REC);
+	ck_ok(close(fd));
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_RUNNING, NULL));
+
+	/* v2 on: flags is output */
+	ck_assert_int_eq(feature(dfd, FSET | F12, 0), 0);
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ck_assert_int_ge(fd, 0);
+	stream_len = 0;
+	ck_precopy(fd, 0xff, 0, init);
+	ck_assert_uint_eq(take(fd, SIZE_MAX), init);
+	ck_precopy(fd, 0, 0, 0);
+	/* REINIT once, initial_bytes up again and down as it is read */
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 4096), 0);
+	ck_precopy(fd, 0, VFIO_PRECOPY_INFO_REINIT, REC);
+	ck_precopy(fd, 0, 0, REC);
+	ck_assert_uint_eq(take(fd, 100), 100);
+	ck_precopy(fd, 0, 0, REC - 100);
+	/* a second one while data is unread: it counts in (2 chunks) */
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 5000), 0);
+	ck_precopy(fd, VFIO_PRECOPY_INFO_REINIT, VFIO_PRECOPY_INFO_REINIT,
+		   REC - 100 + 2 * REC);
+	ck_assert_uint_eq(take(fd, SIZE_MAX), 3 * REC - 100);
+	ck_precopy(fd, 0, 0, 0);
+	ck_errno(read(fd, stream, 1), ENOMSG);
+	/* PRE_COPY_P2P too */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 0), 0); /* 1 chunk */
+	ck_precopy(fd, 0, VFIO_PRECOPY_INFO_REINIT, REC);
+	ck_assert_uint_eq(take(fd, SIZE_MAX), REC);
+	/* STOP_COPY: no precopy any more */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ck_assert_int_eq(fake_dev_precopy_reinit(v2, 1), -EINVAL);
+	{
+		struct vfio_precopy_info pi;
+
+		ck_errno(precopy_info(fd, 0, &pi), EINVAL);
+	}
+	ck_assert_uint_gt(take(fd, SIZE_MAX), 0);
+	ck_assert_uint_eq(take(fd, SIZE_MAX), 0);
+
+	/* the stream with its re-sent chunks still loads, and is the device */
+	dfd2 = type1_device("vfio/12", BDF, &g2, &c2);
+	ck_ok(mig_set(dfd2, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	ck_assert_int_ge(rfd, 0);
+	ck_assert_int_eq(write(rfd, stream, stream_len), (ssize_t)stream_len);
+	ck_ok(mig_set(dfd2, VFIO_DEVICE_STATE_STOP, NULL));
+	a = malloc(1 << 20);
+	b = malloc(1 << 20);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(fake_dev_blob(v2, a, 1 << 20), 1 << 20);
+	ck_assert_uint_eq(fake_dev_blob(id_pci, b, 1 << 20), 1 << 20);
+	ck_assert(!memcmp(a, b, 1 << 20));
+	free(a);
+	free(b);
+	free(stream);
+	stream = NULL;
+	ck_ok(close(rfd));
+	ck_ok(close(dfd2));
+	ck_ok(close(g2));
+	ck_ok(close(c2));
+	ck_ok(close(fd));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* cfg.reinit_after: once per saving session, at the read that gets there */
+START_TEST(precopy_reinit_auto)
+{
+	int v2 = add_v2(BDF_V2, 13, 4, MIG_ALL, 1000, 8192);
+	const size_t init = 64 * REC;
+	int g, c, dfd, fd;
+
+	dfd = type1_device("vfio/13", BDF_V2, &g, &c);
+	ck_assert_int_eq(feature(dfd, FSET | F12, 0), 0);
+	for (int round = 0; round < 2; round++) {
+		stream_len = 0;
+		ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+		ck_assert_int_ge(fd, 0);
+		ck_assert_uint_eq(take(fd, 999), 999);
+		ck_precopy(fd, 0, 0, init - 999);
+		ck_assert_uint_eq(take(fd, 1), 1);
+		ck_precopy(fd, 0, VFIO_PRECOPY_INFO_REINIT,
+			   init - 1000 + 2 * REC);
+		ck_assert_uint_eq(take(fd, 4096), 4096);
+		ck_precopy(fd, 0, 0, init - 1000 - 4096 + 2 * REC);
+		ck_ok(close(fd));
+		ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_RUNNING, NULL));
+	}
+	ck_assert(fake_dev_precopy_v2(v2));
+	free(stream);
+	stream = NULL;
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+#define ck_arc(a, i_, f_, t_, e_, r_, s_)                                     \
+	do {                                                                  \
+		ck_assert_int_eq((a).id, (i_));                               \
+		ck_assert_int_eq((a).from, (f_));                             \
+		ck_assert_int_eq((a).to, (t_));                               \
+		ck_assert_int_eq((a).err, (e_));                              \
+		ck_assert_int_eq((a).reset, (r_));                            \
+		ck_assert_uint_eq((a).set, (s_));                             \
+	} while (0)
+
+START_TEST(arc_log)
+{
+	enum {
+		RUN = VFIO_DEVICE_STATE_RUNNING,
+		R2P = VFIO_DEVICE_STATE_RUNNING_P2P,
+		STOP = VFIO_DEVICE_STATE_STOP,
+		SC = VFIO_DEVICE_STATE_STOP_COPY,
+	};
+	struct fake_arc log[8];
+	int g, c, dfd, fd, gm, cm, dm;
+
+	fake_arc_log_clear();
+	ck_assert_uint_eq(fake_arc_log(NULL, 0), 0);
+	dfd = type1_device("vfio/12", BDF, &g, &c);
+	dm = type1_device("vfio/1", UUID2, &gm, &cm);
+	/* one SET, every arc the kernel walks */
+	ck_ok(mig_set(dfd, SC, &fd));
+	ck_assert_int_ge(fd, 0);
+	ck_ok(mig_set(dm, STOP, NULL));
+	ck_assert_uint_eq(fake_arc_log(log, 8), 5);
+	ck_arc(log[0], id_pci, RUN, R2P, 0, false, 1);
+	ck_arc(log[1], id_pci, R2P, STOP, 0, false, 1);
+	ck_arc(log[2], id_pci, STOP, SC, 0, false, 1);
+	ck_arc(log[3], id_mtty2, RUN, R2P, 0, false, 2);
+	ck_arc(log[4], id_mtty2, R2P, STOP, 0, false, 2);
+	/* a refused arc, the device left where it was */
+	fake_dev_fail_arc(id_pci, STOP, R2P, EIO);
+	ck_errno(mig_set(dfd, RUN, NULL), EIO);
+	ck_assert_int_eq(fake_dev_state(id_pci), STOP);
+	/* an invalid target walks nothing but counts as a SET */
+	ck_errno(mig_set(dfd, 8, NULL), EINVAL);
+	/* RESET, and a variant's reset at its last close */
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	ck_ok(mig_set(dfd, STOP, NULL));
+	ck_ok(close(dfd));
+	ck_assert_int_eq(fake_dev_state(id_pci), RUN);
+	ck_assert_uint_eq(fake_arc_log(NULL, 0), 11);
+	ck_assert_uint_eq(fake_arc_log(log, 8), 11); /* copies 8 */
+	ck_arc(log[5], id_pci, SC, STOP, 0, false, 3);
+	ck_arc(log[6], id_pci, STOP, R2P, -EIO, false, 3);
+	ck_arc(log[7], id_pci, STOP, RUN, 0, true, 0);
+	{
+		struct fake_arc all[11];
+
+		ck_assert_uint_eq(fake_arc_log(all, 11), 11);
+		ck_arc(all[8], id_pci, RUN, R2P, 0, false, 5);
+		ck_arc(all[9], id_pci, R2P, STOP, 0, false, 5);
+		ck_arc(all[10], id_pci, STOP, RUN, 0, true, 0);
+	}
+	ck_assert_uint_eq(fake_arc_log_dropped(), 0);
+	/* mtty keeps its state at close: no reset */
+	ck_ok(close(dm));
+	ck_assert_uint_eq(fake_arc_log(NULL, 0), 11);
+	/* cleared: the SET numbers start again */
+	fake_arc_log_clear();
+	dm = ioctl(gm, VFIO_GROUP_GET_DEVICE_FD, UUID2);
+	ck_assert_int_ge(dm, 0);
+	ck_ok(mig_set(dm, RUN, NULL));
+	ck_assert_uint_eq(fake_arc_log(log, 8), 2);
+	ck_arc(log[0], id_mtty2, STOP, R2P, 0, false, 1);
+	ck_arc(log[1], id_mtty2, R2P, RUN, 0, false, 1);
+	ck_ok(close(dm));
+	ck_ok(close(fd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	ck_ok(close(gm));
+	ck_ok(close(cm));
+}
+END_TEST
+
+START_TEST(ioctl_counts)
+{
+	struct fake_dev_ioctls ioc;
+	struct vfio_precopy_info pi;
+	unsigned int n0 = fake_ioctls();
+	int g, c, dfd, fd, p[2], avail;
+
+	/* only ioctls on fake fds */
+	ck_ok(pipe(p));
+	ck_ok(ioctl(p[0], FIONREAD, &avail));
+	ck_assert_uint_eq(fake_ioctls(), n0);
+	dfd = type1_device("vfio/12", BDF, &g, &c);
+	ck_assert_uint_eq(fake_ioctls(), n0 + 3); /* group and container */
+	fake_dev_ioctls(id_pci, &ioc);
+	ck_assert_uint_eq(ioc.total, 0);
+	/* by what was asked, whatever the answer; PROBE not counted */
+	ck_ok(feature(dfd, FGET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, 8));
+	ck_ok(feature(dfd, FPROBE | FGET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+		      0));
+	ck_errno(feature(dfd, FGET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, 4),
+		 EINVAL);
+	ck_ok(feature(dfd, FGET | VFIO_DEVICE_FEATURE_MIGRATION, 8));
+	ck_ok(feature(dfd, FGET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, 8));
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ck_errno(mig_set(dfd, 8, NULL), EINVAL); /* no such state */
+	ck_ok(precopy_info(fd, 0, &pi));
+	ck_errno(ioctl(fd, VFIO_DEVICE_RESET), ENOTTY); /* data fd: counted */
+	ck_ok(ioctl(fd, FIOCLEX));
+	/* an injected failure is a call, but never reaches the model */
+	fake_fail_nth_call("ioctl", 1, EIO);
+	ck_errno(precopy_info(fd, 0, &pi), EIO);
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	fake_dev_ioctls(id_pci, &ioc);
+	ck_assert_uint_eq(ioc.total, 12);
+	ck_assert_uint_eq(ioc.state_gets, 2);
+	ck_assert_uint_eq(ioc.state_sets, 2);
+	ck_assert_uint_eq(ioc.mig_gets, 1);
+	ck_assert_uint_eq(ioc.data_sizes, 1);
+	ck_assert_uint_eq(ioc.precopy_infos, 1);
+	ck_assert_uint_eq(ioc.v2_sets, 0);
+	ck_assert_uint_eq(ioc.resets, 1);
+	ck_assert_uint_eq(fake_ioctls(), n0 + 3 + 12);
+	/* other devices untouched, unknown ids read as zero */
+	fake_dev_ioctls(id_mtty2, &ioc);
+	ck_assert_uint_eq(ioc.total, 0);
+	memset(&ioc, 0xff, sizeof(ioc));
+	fake_dev_ioctls(999, &ioc);
+	ck_assert_uint_eq(ioc.total, 0);
+	ck_assert_uint_eq(ioc.resets, 0);
+	ck_ok(close(fd));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+}
+END_TEST
+
 static Suite *fake_suite(void)
 {
 	Suite *s = suite_create("fake");
@@ -1277,6 +1719,11 @@ static Suite *fake_suite(void)
 	tcase_add_test(tc, iommufd_ioas_map);
 	tcase_add_test(tc, fault_injection);
 	tcase_add_test(tc, leak_count);
+	tcase_add_test(tc, precopy_v2_feature);
+	tcase_add_test(tc, precopy_info_reinit);
+	tcase_add_test(tc, precopy_reinit_auto);
+	tcase_add_test(tc, arc_log);
+	tcase_add_test(tc, ioctl_counts);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -292,6 +292,7 @@ static struct {
 	unsigned int seen;
 	int err;
 	char call[16];          /* "" = any call */
+	unsigned int ioctls;    /* fake_ioctls() */
 } fault;
 
 /* An intercepted call starts: count it; returns the errno to inject or 0. */
@@ -341,6 +342,24 @@ FAKE_EXPORT unsigned int fake_calls(void)
 	FAKE_LOCKED();
 
 	return fault.calls;
+}
+
+FAKE_EXPORT unsigned int fake_ioctls(void)
+{
+	FAKE_LOCKED();
+
+	return fault.ioctls;
+}
+
+FAKE_EXPORT void fake_dev_ioctls(int id, struct fake_dev_ioctls *out)
+{
+	FAKE_LOCKED();
+	struct fake_dev *d = fake_dev_get(id);
+
+	if (d)
+		*out = d->ioc;
+	else
+		memset(out, 0, sizeof(*out));
 }
 
 FAKE_EXPORT int fake_open_fds(void)
@@ -1835,6 +1854,7 @@ static int dev_feature(struct fake_fd *f, void *arg)
 	case VFIO_DEVICE_FEATURE_MIGRATION:
 	case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
 	case VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
+	case VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2:
 		return fake_mig_feature(f, hdr.flags,
 					(char *)arg + sizeof(hdr), payload);
 	case VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
@@ -1940,6 +1960,7 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		/* mtty_reset: deferred reset, state RUNNING, files disabled,
 		 * always 0; vfio-pci: pci_try_reset_function then the
 		 * variant's reset_done does the same. */
+		d->ioc.resets++;
 		fake_mig_reset(d);
 		return 0;
 	default:
@@ -2460,6 +2481,9 @@ FAKE_EXPORT int ioctl(int fd, unsigned long req, ...)
 	if (!f)
 		return REAL(ioctl)(fd, req, arg);
 	FAKE_LOCK_HELD();
+	fault.ioctls++;
+	if (f->dev && (f->type == FFD_DEVICE || f->type == FFD_DATA))
+		f->dev->ioc.total++;
 	err = intercept("ioctl");
 	if (err)
 		return ret_errno(-err);
@@ -2940,7 +2964,9 @@ FAKE_EXPORT int fake_init(bool with_iommufd)
 	F.devlen = strlen(F.dev);
 	F.with_iommufd = with_iommufd;
 	fault.calls = 0;
+	fault.ioctls = 0;
 	fault.nth = 0;
+	fake_arc_log_clear();
 	if ((r = mkpath("%s/bus/pci/drivers/vfio-pci", F.sys)) ||
 	    (r = mkpath("%s/bus/pci/devices", F.sys)) ||
 	    (r = mkpath("%s/bus/mdev/devices", F.sys)) ||

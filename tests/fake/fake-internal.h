@@ -6,7 +6,8 @@
  *                   iommufd IOAS alloc/map/unmap/destroy, device RESET,
  *                   device region pread/pwrite, VFIO_DEVICE_FEATURE
  *                   generic checks then dispatch
- *   fake-mig.c      features 1, 2, 9, the v2 FSM, data fds, PRECOPY_INFO
+ *   fake-mig.c      features 1, 2, 9, 12, the v2 FSM, data fds,
+ *                   PRECOPY_INFO, the arc log
  *   fake-dirty.c    features 6, 7, 8, Type1 DIRTY_PAGES and unmap with
  *                   bitmap, iommufd HWPT/hw_info/dirty, IOMMU_TEST_CMD
  *   fake-fcntl.c    fcntl(): F_DUPFD and F_DUPFD_CLOEXEC of a fake fd
@@ -99,6 +100,8 @@ struct fake_dev {
 	struct fake_iommufd_obj *attached; /* PCI: HWPT; mdev: IOAS */
 	uint32_t num_irqs;      /* mtty: cached by VFIO_DEVICE_GET_INFO */
 	uint8_t config[256];    /* region 7: mtty's vconfig, or a PCI header */
+	struct fake_dev_ioctls ioc; /* fake_dev_ioctls(): core counts total
+				     * and resets, fake-mig the rest */
 };
 
 /* ------------------------------------------------------------------

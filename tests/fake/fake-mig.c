@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The fake kernel's migration model (test-only): VFIO_DEVICE_FEATURE
- * MIGRATION (1), MIG_DEVICE_STATE (2), MIG_DATA_SIZE (9), the v2 FSM, data
- * fds and VFIO_MIG_GET_PRECOPY_INFO, after kernel-contract.md 3-7 and 12.
+ * MIGRATION (1), MIG_DEVICE_STATE (2), MIG_DATA_SIZE (9),
+ * MIG_PRECOPY_INFOv2 (12, a kernel newer than 6.12), the v2 FSM, data fds
+ * and VFIO_MIG_GET_PRECOPY_INFO, after kernel-contract.md 3-7, 12 and 16.
  *
  * The FSM is the kernel's: vfio_mig_get_next_state() over the raw one-step
  * table of contract 4.2, driven by a loop like mtty_set_state().  It is
@@ -30,7 +31,13 @@
  *    read() == 0 or ENOMSG (cfg.precopy_end).  RESUMING->STOP replays the
  *    records and checks coverage, length and checksum, else EINVAL (the
  *    device stays RESUMING).  MIG_DATA_SIZE = the length of a whole
- *    STOP->STOP_COPY stream.
+ *    STOP->STOP_COPY stream.  With cfg.precopy_v2 the device also has
+ *    PRECOPY_INFOv2 and can re-initialise mid-precopy: its first chunks
+ *    go into the stream again as new initial data, and PRECOPY_INFO says
+ *    REINIT (fake_dev_precopy_reinit() in fake.h).
+ *
+ * Every arc taken or refused goes to the arc log (fake_arc_log()), so that
+ * tests can check the order a device set walks its members in.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -119,6 +126,29 @@ static const uint32_t state_flags_table[ST_NUM] = {
 
 static unsigned int warns; /* WARN_ON splats the kernel would print */
 
+/* The arc log (fake.h): arcs as they happen, the SET serial number. */
+static struct fake_arc arc_log[FAKE_ARC_LOG_MAX];
+static size_t arc_n, arc_dropped;
+static unsigned int set_serial;
+
+static void log_arc(struct fake_dev *d, uint32_t from, uint32_t to, int err,
+		    bool reset)
+{
+	if (arc_n == FAKE_ARC_LOG_MAX) {
+		arc_dropped++;
+		return;
+	}
+	arc_log[arc_n++] = (struct fake_arc){
+		.id = d->id, .from = (int)from, .to = (int)to, .err = err,
+		.reset = reset, .set = reset ? 0 : set_serial,
+	};
+}
+
+static bool is_precopy(uint32_t s)
+{
+	return s == ST_PRE_COPY || s == ST_PRE_COPY_P2P;
+}
+
 static bool flags_ok(uint32_t s, uint64_t mflags)
 {
 	return (state_flags_table[s] & mflags) == state_flags_table[s];
@@ -162,6 +192,7 @@ struct sess {
 	size_t filled, cap;
 	size_t pos;             /* file position */
 	size_t initial_end;     /* GENERIC saving: end of the initial data */
+	bool auto_reinit_done;  /* cfg.reinit_after fired in this session */
 };
 
 struct mig {
@@ -178,6 +209,8 @@ struct mig {
 	uint32_t *sent;         /* per chunk: version last streamed (0 none) */
 	bool *pending;          /* per chunk: dirtied during precopy */
 	size_t dirty_cursor;
+	bool v2_on;             /* PRECOPY_INFOv2 SET on this open */
+	bool reinit_report;     /* the next PRECOPY_INFO says REINIT */
 };
 
 static struct mig *M(struct fake_dev *d)
@@ -265,6 +298,7 @@ static void disable_files(struct fake_dev *d)
 {
 	sess_disable(&M(d)->saving);
 	sess_disable(&M(d)->resuming);
+	M(d)->reinit_report = false;
 }
 
 /* ---------------- MTTY ---------------- */
@@ -490,6 +524,30 @@ static int gen_queue_dirty(struct mig *m, struct sess *s)
 	return 0;
 }
 
+/* The device re-initialised (fake_dev_precopy_reinit()): the chunks
+ * covering its first n bytes (at least one) are new initial data. */
+static int gen_reinit(struct fake_dev *d, size_t n)
+{
+	struct mig *m = M(d);
+	struct sess *s = m->saving;
+	size_t k = n ? (n + GEN_CHUNK - 1) / GEN_CHUNK : 1;
+
+	if (!s || !is_precopy((uint32_t)d->state))
+		return -EINVAL;
+	if (k > m->nchunks)
+		k = m->nchunks;
+	gen_sync_regs(d);
+	for (size_t c = 0; c < k; c++) {
+		int ret = gen_send_chunk(m, s, c);
+
+		if (ret)
+			return ret;
+	}
+	s->initial_end = s->filled;
+	m->reinit_report = true;
+	return 0;
+}
+
 static uint64_t gen_stream_size(struct mig *m)
 {
 	return (uint64_t)m->nchunks * GEN_HDR + m->size + GEN_HDR;
@@ -562,11 +620,6 @@ static void gen_fill(struct fake_dev *d, uint32_t seed)
 
 /* ------------------------------------------------------------------ */
 /* The FSM                                                             */
-
-static bool is_precopy(uint32_t s)
-{
-	return s == ST_PRE_COPY || s == ST_PRE_COPY_P2P;
-}
 
 /* One arc (mtty_step_state() and the same shape for GENERIC).  Returns a
  * session to hand out as a new fd, NULL, or an error in *err. */
@@ -696,6 +749,7 @@ static struct sess *set_state(struct fake_dev *d, uint32_t new, int *err)
 			return NULL;
 		}
 		ret = step_state(d, next, err);
+		log_arc(d, (uint32_t)d->state, next, *err, false);
 		if (*err)
 			return NULL;
 		d->state = (int)next;
@@ -712,6 +766,31 @@ static struct sess *set_state(struct fake_dev *d, uint32_t new, int *err)
 /* ------------------------------------------------------------------ */
 /* Hooks called by fake-core.c                                         */
 
+/* fake_dev_ioctls(): what the call asked for, whatever the answer. */
+static void count_feature(struct fake_dev *d, uint32_t index, uint32_t flags)
+{
+	bool get = flags & VFIO_DEVICE_FEATURE_GET;
+	bool set = flags & VFIO_DEVICE_FEATURE_SET;
+
+	if (flags & VFIO_DEVICE_FEATURE_PROBE)
+		return;
+	switch (index) {
+	case VFIO_DEVICE_FEATURE_MIGRATION:
+		d->ioc.mig_gets += get;
+		break;
+	case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
+		d->ioc.state_gets += get;
+		d->ioc.state_sets += set;
+		break;
+	case VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
+		d->ioc.data_sizes += get;
+		break;
+	case VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2:
+		d->ioc.v2_sets += set;
+		break;
+	}
+}
+
 int fake_mig_feature(struct fake_fd *f, uint32_t flags, void *data,
 		     uint32_t payload)
 {
@@ -719,8 +798,14 @@ int fake_mig_feature(struct fake_fd *f, uint32_t flags, void *data,
 	uint32_t index = flags & VFIO_DEVICE_FEATURE_MASK;
 	int ret;
 
+	/* 6.12 (and mtty anywhere): feature 12 goes to the driver's
+	 * ->device_feature, which mtty lacks and vfio-pci answers ENOTTY. */
+	if (index == VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 &&
+	    (!d || is_mtty(d) || !d->cfg.precopy_v2))
+		return -ENOTTY;
 	if (!d || !d->cfg.mig_flags) /* no mig_ops */
 		return -ENOTTY;
+	count_feature(d, index, flags);
 
 	switch (index) {
 	case VFIO_DEVICE_FEATURE_MIGRATION: {
@@ -754,6 +839,7 @@ int fake_mig_feature(struct fake_fd *f, uint32_t flags, void *data,
 			memcpy(data, &mig, sizeof(mig));
 			return 0;
 		}
+		set_serial++;
 		s = set_state(d, mig.device_state, &err);
 		if (err || !s) {
 			/* Written back even on failure (contract 4.1). */
@@ -787,6 +873,17 @@ int fake_mig_feature(struct fake_fd *f, uint32_t flags, void *data,
 		memcpy(data, &ds, sizeof(ds));
 		return 0;
 	}
+	case VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2:
+		/* Contract 16: SET only, no payload; the device needs
+		 * PRE_COPY.  The flag lives until the last close. */
+		ret = fake_check_feature(flags, payload,
+					 VFIO_DEVICE_FEATURE_SET, 0);
+		if (ret)
+			return ret > 0 ? 0 : ret;
+		if (!(d->cfg.mig_flags & VFIO_MIGRATION_PRE_COPY))
+			return -EINVAL;
+		M(d)->v2_on = true;
+		return 0;
 	default:
 		return -ENOTTY;
 	}
@@ -797,6 +894,7 @@ void fake_mig_reset(struct fake_dev *d)
 	/* mtty_reset() / reset_done: RUNNING, every migration file dead. */
 	if (!d->mig || !d->cfg.mig_flags)
 		return;
+	log_arc(d, (uint32_t)d->state, ST_RUNNING, 0, true);
 	d->state = ST_RUNNING;
 	disable_files(d);
 }
@@ -808,8 +906,12 @@ void fake_mig_close_device(struct fake_dev *d)
 	/* mtty_close(): files disabled, the state kept (contract 7).
 	 * vfio-pci variants reset on the next open: state RUNNING. */
 	disable_files(d);
-	if (!is_mtty(d) && d->cfg.mig_flags)
+	M(d)->v2_on = false;
+	if (!is_mtty(d) && d->cfg.mig_flags) {
+		if (d->state != ST_RUNNING)
+			log_arc(d, (uint32_t)d->state, ST_RUNNING, 0, true);
 		d->state = ST_RUNNING;
+	}
 }
 
 ssize_t fake_data_read(struct fake_fd *f, void *buf, size_t len)
@@ -831,6 +933,12 @@ ssize_t fake_data_read(struct fake_fd *f, void *buf, size_t len)
 	if (n) {
 		memcpy(buf, s->data + s->pos, n);
 		s->pos += n;
+		if (d->cfg.reinit_after && s->pos >= d->cfg.reinit_after &&
+		    !s->auto_reinit_done && M(d)->saving == s &&
+		    !is_mtty(d) && is_precopy((uint32_t)d->state)) {
+			s->auto_reinit_done = true;
+			gen_reinit(d, d->cfg.reinit_bytes);
+		}
 		return (ssize_t)n;
 	}
 	/* The temporary end of precopy data (contract 5.1). */
@@ -902,6 +1010,8 @@ int fake_data_ioctl(struct fake_fd *f, unsigned long req, void *arg)
 		return -ENOTTY;
 	if (req != VFIO_MIG_GET_PRECOPY_INFO)
 		return -ENOTTY;
+	if (f->dev)
+		f->dev->ioc.precopy_infos++;
 	if (!arg)
 		return -EFAULT;
 	memcpy(&info, arg, sizeof(info));
@@ -935,6 +1045,11 @@ int fake_data_ioctl(struct fake_fd *f, unsigned long req, void *arg)
 				return -ENOMEM;
 		}
 	}
+	/* flags: output with PRECOPY_INFOv2 on, else echoed (contract 16);
+	 * a REINIT is reported once either way. */
+	if (m->v2_on)
+		info.flags = m->reinit_report ? VFIO_PRECOPY_INFO_REINIT : 0;
+	m->reinit_report = false;
 	memcpy(arg, &info, sizeof(info));
 	return 0;
 }
@@ -1095,4 +1210,48 @@ FAKE_EXPORT unsigned int fake_mig_warnings(void)
 {
 	FAKE_LOCKED();
 	return warns;
+}
+
+FAKE_EXPORT int fake_dev_precopy_reinit(int id, size_t n)
+{
+	FAKE_LOCKED();
+	struct fake_dev *d = dev_mig(id);
+
+	if (!d)
+		return -ENODEV;
+	if (is_mtty(d))
+		return -ENOTTY;
+	return gen_reinit(d, n);
+}
+
+FAKE_EXPORT bool fake_dev_precopy_v2(int id)
+{
+	FAKE_LOCKED();
+	struct fake_dev *d = dev_mig(id);
+
+	return d && M(d)->v2_on;
+}
+
+FAKE_EXPORT size_t fake_arc_log(struct fake_arc *out, size_t max)
+{
+	FAKE_LOCKED();
+
+	if (out)
+		memcpy(out, arc_log,
+		       (max < arc_n ? max : arc_n) * sizeof(*out));
+	return arc_n;
+}
+
+FAKE_EXPORT size_t fake_arc_log_dropped(void)
+{
+	FAKE_LOCKED();
+	return arc_dropped;
+}
+
+FAKE_EXPORT void fake_arc_log_clear(void)
+{
+	FAKE_LOCKED();
+	arc_n = 0;
+	arc_dropped = 0;
+	set_serial = 0;
 }

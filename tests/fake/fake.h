@@ -60,6 +60,14 @@ struct fake_dev_cfg {
 	size_t precopy_dirty;   /* GENERIC: bytes dirtied per precopy round */
 	int precopy_end;        /* enum fake_precopy_end */
 	bool hw_dirty;          /* iommufd: IOMMU_HW_CAP_DIRTY_TRACKING */
+	/* GENERIC: the kernel has PRECOPY_INFOv2 (feature 12, contract 16);
+	 * false = 6.12, where feature 12 is ENOTTY (mtty never has it). */
+	bool precopy_v2;
+	/* GENERIC: re-initialise once per saving session, as
+	 * fake_dev_precopy_reinit(id, reinit_bytes), when a read() in a
+	 * PRE_COPY state brings the stream position to reinit_after bytes or
+	 * more (0 = never). */
+	size_t reinit_after, reinit_bytes;
 };
 
 /* Fill cfg with an mtty-2 (or mtty-1) instance like the VM's. */
@@ -111,6 +119,66 @@ void fake_dev_fill(int id, uint32_t seed);
 size_t fake_dev_blob(int id, void *buf, size_t len);
 /* GENERIC: dirty n more precopy bytes now. */
 void fake_dev_dirty_precopy(int id, size_t n);
+/* PRECOPY_INFOv2 and REINIT (contract 16), GENERIC devices with
+ * cfg.precopy_v2 only.  A SET of feature 12 (payload >= 0, GET: EINVAL,
+ * PROBE: 0 without effect, EINVAL without VFIO_MIGRATION_PRE_COPY) turns
+ * the device's v2 flag on until its last device fd closes (a variant
+ * driver resets on the next open, so the flag is per open of the device).
+ * PRECOPY_INFO then writes flags as output: VFIO_PRECOPY_INFO_REINIT once
+ * after each re-initialisation, else 0.  Without the flag flags is echoed
+ * as the caller sent it (6.12, contract 5.3).
+ * fake_dev_precopy_reinit(): the device re-initialises in the middle of
+ * precopy: the chunks covering the first n bytes of its state (at least
+ * one) are appended to the saving stream again as new initial data (each
+ * record is 24 bytes of header + the chunk, so initial_bytes grows by a
+ * little more than n), initial_bytes now counts every unread byte up to
+ * the end of them (dirty data queued before included) and falls back to
+ * 0 as it is read, and the next PRECOPY_INFO reports REINIT (with v2 on;
+ * without it the report is consumed unseen).  The stream still loads.
+ * Returns 0, -ENODEV (no such device), -ENOTTY (mtty), -EINVAL (no
+ * saving session in a PRE_COPY state). */
+int fake_dev_precopy_reinit(int id, size_t n);
+/* Is the device's PRECOPY_INFOv2 flag on (a SET of feature 12 done)? */
+bool fake_dev_precopy_v2(int id);
+
+/* Every arc the device FSMs took or refused, in order, across devices (a
+ * SET walking several arcs logs each; a refused arc has err != 0 and the
+ * device stayed in from).  VFIO_DEVICE_RESET of a device with migration
+ * logs from -> RUNNING with reset set.  set is the serial number of the
+ * MIG_DEVICE_STATE SET that walked the arc (1 = the first SET since
+ * fake_init or fake_arc_log_clear), 0 for a reset. */
+struct fake_arc {
+	int id;
+	int from, to;
+	int err;                /* negative errno of a refused arc, else 0 */
+	bool reset;
+	unsigned int set;
+};
+/* Copy up to max entries from the start of the log; returns how many
+ * the log holds (at most FAKE_ARC_LOG_MAX; later arcs are dropped, and
+ * fake_arc_log_dropped() counts them). */
+#define FAKE_ARC_LOG_MAX 4096
+size_t fake_arc_log(struct fake_arc *out, size_t max);
+size_t fake_arc_log_dropped(void);
+void fake_arc_log_clear(void);
+
+/* ioctl() calls on fake fds since fake_init (injected failures, FIOCLEX
+ * and the like included: each is a syscall strace would count). */
+unsigned int fake_ioctls(void);
+/* Per device, since it was added: ioctls on its device fds and data fds,
+ * and among them the migration calls by what they asked for (index and
+ * GET or SET, PROBE not counted), whatever the answer. */
+struct fake_dev_ioctls {
+	unsigned int total;        /* every ioctl on its device or data fds */
+	unsigned int state_gets;   /* MIG_DEVICE_STATE GET */
+	unsigned int state_sets;   /* MIG_DEVICE_STATE SET (failed ones too) */
+	unsigned int mig_gets;     /* MIGRATION GET */
+	unsigned int data_sizes;   /* MIG_DATA_SIZE GET */
+	unsigned int precopy_infos; /* VFIO_MIG_GET_PRECOPY_INFO */
+	unsigned int v2_sets;      /* PRECOPY_INFOv2 SET (PROBE excluded) */
+	unsigned int resets;       /* VFIO_DEVICE_RESET */
+};
+void fake_dev_ioctls(int id, struct fake_dev_ioctls *out);
 /* Number of DMA logging STARTs active, and set DMA-logged dirty pages. */
 bool fake_dev_logging(int id);
 void fake_dev_dma_write(int id, uint64_t iova, uint64_t length);
