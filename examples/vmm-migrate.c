@@ -18,9 +18,11 @@
  *     device per round (the VMM's bandwidth), PRECOPY_INFO after each;
  *  3. switchover when every device's initial data is drained (QEMU's
  *     switchover-ack condition) and the dirty bytes left are at most
- *     --threshold: the set goes to STOP_COPY, every device quiesced in
- *     PRE_COPY_P2P / RUNNING_P2P before any of them stops (the P2P barrier:
- *     no device stops while a peer may still DMA into it);
+ *     --threshold, by the steps' estimate first, then by the set's exact
+ *     totals (vfiomig_devset_stats): the set goes to STOP_COPY, every
+ *     device quiesced in PRE_COPY_P2P / RUNNING_P2P before any of them
+ *     stops (the P2P barrier: no device stops while a peer may still DMA
+ *     into it);
  *  4. stop-copy: read the rest of every device's data;
  *  5. destination: the set to RESUMING, each device loads its data, all
  *     are committed to RUNNING_P2P, then all start RUNNING;
@@ -247,13 +249,37 @@ static int precopy_round(struct vm *vm, uint64_t *moved)
 	return 0;
 }
 
-/* The switchover decision, from the set's totals. */
+/* The estimate, from what each step's PRECOPY_INFO said (no ioctl):
+ * could the set switch over now? */
+static bool estimate(const struct vm *vm, unsigned int round, uint64_t moved)
+{
+	uint64_t initial = 0, dirty = 0;
+	bool drained = true;
+
+	for (size_t i = 0; i < vm->src.n; i++) {
+		initial += vm->prog[i].initial_bytes;
+		dirty += vm->prog[i].dirty_bytes;
+		drained = drained && vm->prog[i].initial_drained;
+	}
+	if (drained && dirty <= vm->threshold)
+		return true;
+	printf("round %u: moved %" PRIu64 " B; initial %" PRIu64
+	       " B, dirty %" PRIu64 " B\n", round, moved, initial, dirty);
+	return false;
+}
+
+/* The switchover decision, from the set's exact totals (QEMU asks its
+ * exact sizes likewise only when the estimate says it is close). */
 static int ready(struct vm *vm, unsigned int round, uint64_t moved,
 		 bool *go)
 {
 	VFIOMIG_OPTS(vfiomig_devset_stats, s);
-	int ret = vfiomig_devset_stats(vm->src.set, VFIOMIG_DEVSET_TOTAL, &s);
+	int ret;
 
+	*go = false;
+	if (!estimate(vm, round, moved))
+		return 0;
+	ret = vfiomig_devset_stats(vm->src.set, VFIOMIG_DEVSET_TOTAL, &s);
 	if (ret < 0) {
 		fprintf(stderr, "vmm-migrate: stats: %s\n", strerror(-ret));
 		return ret;
