@@ -99,13 +99,14 @@ int vfiomig_device_open(struct vfiomig_ctx *ctx, const char *name,
 /* Adopt fds a VMM already holds. Not owned unless VFIOMIG_ADOPT_OWN. */
 #define VFIOMIG_ADOPT_OWN (1u << 0)
 #define VFIOMIG_ADOPT_NO_PRECOPY_V2 (1u << 1) /* see VFIOMIG_OPEN_NO_... */
-/* The caller vouches that the device is in opts->state (and that no data
- * session is open on it): the library does not read the state back. */
+/* The caller vouches that the device is in opts->state: the library does
+ * not read it back.  (A session state is left as any session the library
+ * does not hold: vfiomig_state_set(3).) */
 #define VFIOMIG_ADOPT_STATE_KNOWN (1u << 2)
 
 struct vfiomig_adopt_opts {
 	size_t sz;
-	unsigned int flags;  /* VFIOMIG_ADOPT_OWN */
+	unsigned int flags;  /* VFIOMIG_ADOPT_* */
 	int container_fd;    /* -1/0 = none */
 	int iommufd;         /* -1/0 = none */
 	uint32_t devid;      /* iommufd device id from BIND, 0 = unknown */

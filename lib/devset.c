@@ -308,6 +308,11 @@ static int check_plans(struct vfiomig_devset *set, const int *t)
 
 		if (cur < 0)
 			return cur;
+		if (cur == VFIOMIG_STATE_ERROR) {
+			err(set->ctx, "devset: member %zu (%s) is in ERROR; only a reset leaves it",
+			    i, vfm_dev_name(set->m[i].dev));
+			return -EIO;
+		}
 		if (vfiomig_state_plan(cur, t[i], set->m[i].mflags, NULL, 0) < 0) {
 			err(set->ctx, "devset: member %zu (%s): no way %s->%s",
 			    i, vfm_dev_name(set->m[i].dev), vfm_state_name(cur),
@@ -345,9 +350,13 @@ static void rollback(struct vfiomig_devset *set, const struct set_request *rq)
 		const struct member *m = &set->m[i];
 		int cur = vfm_mig_state(m->dev), goal;
 
-		if (rq->recovery == VFIOMIG_RECOVER_RESET ||
-		    (rq->recovery == VFIOMIG_RECOVER_STATE &&
-		     rq->rstate == VFIOMIG_STATE_ERROR))
+		/* RESUMING is only ever left by a reset here: its way out
+		 * commits, and nothing of a failed set change is committed. */
+		if (cur == S_RESUMING)
+			goal = -1;
+		else if (rq->recovery == VFIOMIG_RECOVER_RESET ||
+			 (rq->recovery == VFIOMIG_RECOVER_STATE &&
+			  rq->rstate == VFIOMIG_STATE_ERROR))
 			goal = cur == rq->origin[i] ? rq->origin[i] : -1;
 		else if (rq->rstate != VFIOMIG_STATE_ERROR && cur >= 0)
 			goal = member_target(m, cur, rq->rstate);
