@@ -15,9 +15,10 @@
  *
  * Beyond "does not crash", an accepted file must be canonical: the chunk
  * and end records the writer produces from what the reader returned are
- * byte for byte the input, the decoded header survives encode + decode
- * and holds printable strings only, and nothing of the input is left
- * unread.
+ * byte for byte the input (2.0 files of any number of devices, 1.0 files
+ * of 0.1), a decoded 1.0 header survives encode + decode, every device's
+ * description holds printable strings only, and nothing of the input is
+ * left unread.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -91,13 +92,13 @@ static bool printable(const char *s)
 	return true;
 }
 
-/* Whatever decode accepted, encode writes, and decode reads back the same. */
-static void check_header(const struct stream_hdr *h)
+/* Whatever decode accepted of a 1.0 header, encode writes, and decode
+ * reads back the same. */
+static void check_v1_header(const struct stream_hdr *h)
 {
 	unsigned char b[STREAM_HDR_LEN];
 	struct stream_hdr h2;
 
-	CHECK(h->version_major == STREAM_VERSION_MAJOR);
 	CHECK(h->hdr_len >= STREAM_HDR_LEN && h->hdr_len <= STREAM_HDR_MAX);
 	CHECK(!h->flags);
 	stream_hdr_encode(h, b);
@@ -108,14 +109,30 @@ static void check_header(const struct stream_hdr *h)
 	      h2.pci_subsystem_device == h->pci_subsystem_device &&
 	      h2.pci_class == h->pci_class && h2.data_size == h->data_size &&
 	      h2.created == h->created);
-	CHECK(printable(h->driver) && printable(h->mdev_type) &&
-	      printable(h->device) && printable(h->lib_version) &&
-	      printable(h->tool_version));
 	CHECK(!strcmp(h2.driver, h->driver) &&
 	      !strcmp(h2.mdev_type, h->mdev_type) &&
 	      !strcmp(h2.device, h->device) &&
 	      !strcmp(h2.lib_version, h->lib_version) &&
 	      !strcmp(h2.tool_version, h->tool_version));
+}
+
+/* Every description accepted holds printable strings only; 1.0 and 2.0
+ * files only, 1 .. STREAM_MAX_DEVS devices, one for 1.0. */
+static void check_headers(const struct stream_reader *r)
+{
+	CHECK(r->ndev >= 1 && r->ndev <= STREAM_MAX_DEVS);
+	for (uint32_t i = 0; i < r->ndev; i++) {
+		const struct stream_hdr *h = &r->hdr[i];
+
+		CHECK(h->version_major == STREAM_VERSION_MAJOR ||
+		      (h->version_major == STREAM_V1_MAJOR && r->ndev == 1));
+		CHECK(!h->flags);
+		CHECK(printable(h->driver) && printable(h->mdev_type) &&
+		      printable(h->device) && printable(h->lib_version) &&
+		      printable(h->tool_version));
+	}
+	if (r->hdr[0].version_major == STREAM_V1_MAJOR)
+		check_v1_header(&r->hdr[0]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -124,7 +141,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct output out = { 0 };
 	struct stream_reader r;
 	struct stream_writer w;
-	struct stream_hdr h;
 	bool roundtrip;
 	int ret;
 
@@ -134,35 +150,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	roundtrip = !stream_writer_init(&w, out_write, &out, ROUNDTRIP_CHUNK);
 	stream_reader_init(&r, in_read, &in);
-	ret = stream_read_header(&r, &h);
-	if (!ret)
-		check_header(&h);
+	ret = stream_read_header(&r);
+	if (!ret) {
+		check_headers(&r);
+		if (roundtrip && stream_write_header(&w, r.hdr, r.ndev))
+			roundtrip = false;
+	}
 	while (!ret) {
 		const void *p;
+		uint32_t dev, flags;
 		size_t n;
-		uint32_t flags;
 
-		ret = stream_read_chunk(&r, &p, &n, &flags);
+		ret = stream_read_chunk(&r, &dev, &p, &n, &flags);
 		if (ret != 1)
 			break;
 		/* A verified chunk is within the stated bounds. */
 		CHECK(n > 0 && n <= STREAM_MAX_CHUNK);
 		CHECK(!(flags & ~STREAM_CHUNK_PRECOPY));
-		if (n > ROUNDTRIP_CHUNK || stream_write_data(&w, p, n, flags) ||
+		CHECK(dev < r.ndev);
+		if (n > ROUNDTRIP_CHUNK || stream_write_data(&w, dev, p, n, flags) ||
 		    stream_flush(&w))
 			roundtrip = false;
 		ret = 0;
 	}
 	if (ret == 0) {
-		/* Accepted: END read, and nothing follows it. */
-		size_t body = 1 + h.hdr_len;
+		/* Accepted: every END read, and nothing follows them.  The
+		 * records the writer makes of it are the input's. */
+		size_t sects = r.hdr[0].version_major == STREAM_V1_MAJOR ? 0 :
+			       (size_t)r.ndev * STREAM_SECT_LEN;
+		size_t body = 1 + r.hdr[0].hdr_len + sects;
+		size_t obody = STREAM_HDR_LEN + (size_t)r.ndev * STREAM_SECT_LEN;
 
 		CHECK(r.done);
+		CHECK(r.ends == r.ndev);
 		CHECK(in.pos == in.len);
 		CHECK(r.file_off == size - 1);
 		if (roundtrip && !stream_write_end(&w)) {
-			CHECK(out.len == size - body);
-			CHECK(!memcmp(out.p, data + body, out.len));
+			CHECK(out.len - obody == size - body);
+			CHECK(!memcmp(out.p + obody, data + body, out.len - obody));
 		}
 	} else {
 		CHECK(ret < 0 && r.err[0]);
@@ -197,21 +222,36 @@ static void put32(uint8_t *p, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Header CRC; returns the header length, or 0 when the reader would stop
- * inside the header anyway (magic, version, length). */
+/* Header CRC and (2.0) every section's; returns where the records
+ * start, or 0 when the reader would stop before them anyway (magic,
+ * version, length, device count). */
 static size_t fix_header(uint8_t *f, size_t len)
 {
-	uint32_t hdr_len;
+	uint32_t hdr_len, major, ndev = 0;
 
-	if (len < 16 || memcmp(f, STREAM_MAGIC, 8) ||
-	    (f[8] | f[9] << 8) != STREAM_VERSION_MAJOR)
+	if (len < 16 || memcmp(f, STREAM_MAGIC, 8))
+		return 0;
+	major = f[8] | f[9] << 8;
+	if (major != STREAM_VERSION_MAJOR && major != STREAM_V1_MAJOR)
 		return 0;
 	hdr_len = get32(f + 12);
 	if (hdr_len < STREAM_HDR_LEN || hdr_len > STREAM_HDR_MAX ||
 	    hdr_len % 4 || hdr_len > len)
 		return 0;
 	put32(f + hdr_len - 4, crc32c(0, f, hdr_len - 4));
-	return hdr_len;
+	if (major == STREAM_VERSION_MAJOR) {
+		ndev = get32(f + 16);
+		if (ndev > STREAM_MAX_DEVS ||
+		    (size_t)ndev * STREAM_SECT_LEN > len - hdr_len)
+			return 0;
+	}
+	for (uint32_t i = 0; i < ndev; i++) {
+		uint8_t *sect = f + hdr_len + (size_t)i * STREAM_SECT_LEN;
+
+		put32(sect + STREAM_SECT_LEN - 4,
+		      crc32c(0, sect, STREAM_SECT_LEN - 4));
+	}
+	return hdr_len + (size_t)ndev * STREAM_SECT_LEN;
 }
 
 /* What a mutation gets repaired: usually every CRC, sometimes all but one
@@ -225,7 +265,7 @@ enum {
 
 static void fix_records(uint8_t *f, size_t len, size_t pos, unsigned int fix)
 {
-	uint32_t stream_crc = 0;
+	uint32_t stream_crc[STREAM_MAX_DEVS] = { 0 };
 
 	/* Each pass consumes at least one record, so this ends. */
 	while (len - pos >= STREAM_REC_LEN) {
@@ -233,18 +273,23 @@ static void fix_records(uint8_t *f, size_t len, size_t pos, unsigned int fix)
 		uint32_t n = get32(rec + 16);
 		bool chunk = !memcmp(rec, "CHNK", 4);
 		bool fits = n && n <= len - pos - STREAM_REC_LEN;
+		uint32_t dev = get32(rec + 24) % STREAM_MAX_DEVS;
 
 		if (chunk && fits) {
-			stream_crc = crc32c(stream_crc, rec + STREAM_REC_LEN, n);
+			stream_crc[dev] = crc32c(stream_crc[dev], rec + STREAM_REC_LEN, n);
 			if (fix & FIX_DATA)
 				put32(rec + 20, crc32c(0, rec + STREAM_REC_LEN, n));
 		} else if (!memcmp(rec, "DONE", 4) && fix & FIX_STREAM) {
-			put32(rec + 20, stream_crc);
+			put32(rec + 20, stream_crc[dev]);
 		}
 		/* Any record's CRC, so that an unknown tag or a bad length is
 		 * refused for what it is. */
 		if (fix & FIX_REC)
 			put32(rec + 28, crc32c(0, rec, 28));
+		if (!memcmp(rec, "DONE", 4)) {
+			pos += STREAM_REC_LEN; /* the next device's END */
+			continue;
+		}
 		if (!chunk || !fits)
 			return;
 		pos += STREAM_REC_LEN + n;

@@ -22,15 +22,47 @@ struct seed {
 	 * mixed; 0 ends the list. */
 	size_t pieces[4];
 	bool mixed;
+	uint32_t ndev;            /* 0: 1; pieces go to the devices in turn */
+	bool v1;                  /* format 1.0, as vfiomig-ctl 0.1 wrote it */
 };
 
 static const struct seed seeds[] = {
-	{ "empty-pci", 0, STREAM_KIND_PCI, 0, { 0 }, false },
-	{ "one-chunk-mdev", 7, STREAM_KIND_MDEV, 0, { 100 }, false },
-	{ "precopy-then-stop", 0, STREAM_KIND_MDEV, 64, { 70, 30, 5 }, true },
-	{ "many-small-chunks", 1, STREAM_KIND_UNKNOWN, 16, { 200 }, false },
-	{ "pci-two-chunks", 33, STREAM_KIND_PCI, 512, { 600 }, false },
+	{ "empty-pci", 0, STREAM_KIND_PCI, 0, { 0 }, false, 1, false },
+	{ "one-chunk-mdev", 7, STREAM_KIND_MDEV, 0, { 100 }, false, 1, false },
+	{ "precopy-then-stop", 0, STREAM_KIND_MDEV, 64, { 70, 30, 5 }, true, 1, false },
+	{ "many-small-chunks", 1, STREAM_KIND_UNKNOWN, 16, { 200 }, false, 1, false },
+	{ "pci-two-chunks", 33, STREAM_KIND_PCI, 512, { 600 }, false, 1, false },
+	{ "set-of-two", 0, STREAM_KIND_MDEV, 64, { 70, 30, 5, 9 }, true, 2, false },
+	{ "set-of-three", 5, STREAM_KIND_PCI, 32, { 40, 3, 50 }, false, 3, false },
+	{ "set-of-two-empty", 0, STREAM_KIND_MDEV, 0, { 0 }, false, 2, false },
+	{ "v1-mdev", 0, STREAM_KIND_MDEV, 64, { 70, 30 }, true, 1, true },
 };
+
+/* Format 1.0: 0.1's header, then the records of a one-device 2.0 file
+ * (the same bytes: its device field is 1.0's reserved 0). */
+static int to_v1(FILE *f, const struct stream_hdr *h, const char *path)
+{
+	unsigned char hdr[STREAM_HDR_LEN], buf[4096];
+	FILE *in = fopen(path, "rb");
+	size_t n;
+	int ret = 0;
+
+	if (!in)
+		return -errno;
+	/* The read-size byte, the 2.0 header and section: skipped. */
+	if (fseek(in, 1 + STREAM_HDR_LEN + STREAM_SECT_LEN, SEEK_SET)) {
+		fclose(in);
+		return -EIO;
+	}
+	stream_hdr_encode(h, hdr);
+	if (fwrite(hdr, 1, sizeof(hdr), f) != sizeof(hdr))
+		ret = -EIO;
+	while (!ret && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			ret = -EIO;
+	fclose(in);
+	return ret;
+}
 
 static int file_write(void *arg, const void *buf, size_t len)
 {
@@ -78,16 +110,40 @@ static int write_seed(const char *dir, const struct seed *s)
 	ret = stream_writer_init(&w, file_write, f, s->chunk_size);
 	if (!ret && fputc(s->piece, f) == EOF)
 		ret = -EIO;
-	if (!ret)
-		ret = stream_write_header(&w, &h);
-	for (int i = 0; !ret && i < 4 && s->pieces[i]; i++)
-		ret = stream_write_data(&w, data, s->pieces[i],
-					s->mixed && i % 2 == 0 ? STREAM_CHUNK_PRECOPY : 0);
+	{
+		struct stream_hdr hs[3] = { h, h, h };
+		uint32_t ndev = s->ndev ? s->ndev : 1;
+
+		if (!ret)
+			ret = stream_write_header(&w, hs, ndev);
+		for (int i = 0; !ret && i < 4 && s->pieces[i]; i++)
+			ret = stream_write_data(&w, (uint32_t)i % ndev, data,
+						s->pieces[i],
+						s->mixed && i % 2 == 0 ?
+						STREAM_CHUNK_PRECOPY : 0);
+	}
 	if (!ret)
 		ret = stream_write_end(&w);
 	stream_writer_free(&w);
 	if (fclose(f) && !ret)
 		ret = -EIO;
+	if (!ret && s->v1) {
+		char v1path[4200];
+
+		snprintf(v1path, sizeof(v1path), "%s.tmp", path);
+		if (rename(path, v1path))
+			return -errno;
+		f = fopen(path, "wb");
+		if (!f)
+			return -errno;
+		if (fputc(s->piece, f) == EOF)
+			ret = -EIO;
+		if (!ret)
+			ret = to_v1(f, &h, v1path);
+		if (fclose(f) && !ret)
+			ret = -EIO;
+		remove(v1path);
+	}
 	return ret;
 }
 

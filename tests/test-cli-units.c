@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vfiomig-ctl's pure parts: CRC-32C vectors, the JSON writer's escaping,
- * the stream format (round trip; every flipped byte and every truncation
- * of a file refused; control bytes in header strings refused), terminal
+ * the stream format (round trip of one device and of a set; every flipped
+ * byte and every truncation of a file refused; the framing of a set;
+ * 0.1's format 1.0 still read; control bytes in header strings refused),
+ * terminal
  * escaping of untrusted text, closed standard fds, the output file that
  * replaces its target only when complete. */
 #include <check.h>
@@ -193,30 +195,41 @@ static void fill(unsigned char *p, size_t n, unsigned int seed)
 	}
 }
 
-/* A file with precopy and stop-copy data in small chunks. */
-static struct mem make_file(size_t pre, size_t stop, size_t chunk,
-			    unsigned char **data)
+/* A file of ndev devices, each with precopy and stop-copy data in small
+ * chunks, written interleaved (a set saved round by round).  Device i's
+ * data is d + i * (pre + stop). */
+static struct mem make_set_file(uint32_t ndev, size_t pre, size_t stop,
+				size_t chunk, unsigned char **data)
 {
 	struct mem m = { 0 };
 	struct stream_writer w;
-	struct stream_hdr h = { 0 };
-	unsigned char *d = malloc(pre + stop + 1);
+	struct stream_hdr h[4] = { 0 };
+	size_t per = pre + stop;
+	unsigned char *d = malloc(ndev * per + 1);
 
-	fill(d, pre + stop, 42);
-	h.kind = STREAM_KIND_MDEV;
-	h.mig_flags = 7;
-	strcpy(h.driver, "mtty");
-	strcpy(h.mdev_type, "mtty-2");
-	strcpy(h.device, "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002");
+	ck_assert_uint_le(ndev, 4);
+	fill(d, ndev * per, 42);
+	for (uint32_t i = 0; i < ndev; i++) {
+		h[i].kind = STREAM_KIND_MDEV;
+		h[i].mig_flags = 7;
+		strcpy(h[i].driver, "mtty");
+		strcpy(h[i].mdev_type, "mtty-2");
+		snprintf(h[i].device, sizeof(h[i].device),
+			 "83b8f4f2-509f-382f-3c1e-e6bfe0fa100%u", 2 + i);
+		strcpy(h[i].lib_version, "0.2.0");
+	}
 	ck_assert_int_eq(stream_writer_init(&w, mem_write, &m, chunk), 0);
-	ck_assert_int_eq(stream_write_header(&w, &h), 0);
-	/* Odd pieces, to cross chunk boundaries. */
+	ck_assert_int_eq(stream_write_header(&w, h, ndev), 0);
+	/* Odd pieces, to cross chunk boundaries, each device in turn. */
 	for (size_t i = 0; i < pre; i += 7)
-		ck_assert_int_eq(stream_write_data(&w, d + i, pre - i < 7 ? pre - i : 7,
-						   STREAM_CHUNK_PRECOPY), 0);
-	for (size_t i = 0; i < stop; i += 13)
-		ck_assert_int_eq(stream_write_data(&w, d + pre + i,
-						   stop - i < 13 ? stop - i : 13, 0), 0);
+		for (uint32_t k = 0; k < ndev; k++)
+			ck_assert_int_eq(stream_write_data(&w, k, d + k * per + i,
+							   pre - i < 7 ? pre - i : 7,
+							   STREAM_CHUNK_PRECOPY), 0);
+	for (uint32_t k = 0; k < ndev; k++)
+		for (size_t i = 0; i < stop; i += 13)
+			ck_assert_int_eq(stream_write_data(&w, k, d + k * per + pre + i,
+							   stop - i < 13 ? stop - i : 13, 0), 0);
 	ck_assert_int_eq(stream_write_end(&w), 0);
 	ck_assert_uint_eq(w.file_off, m.len);
 	stream_writer_free(&w);
@@ -224,26 +237,43 @@ static struct mem make_file(size_t pre, size_t stop, size_t chunk,
 	return m;
 }
 
-/* Parses m; returns 0 and the data, or the error. */
-static int parse(struct mem *m, unsigned char *out, size_t *outlen,
-		 struct stream_hdr *h, char *err)
+static struct mem make_file(size_t pre, size_t stop, size_t chunk,
+			    unsigned char **data)
+{
+	return make_set_file(1, pre, stop, chunk, data);
+}
+
+/* Parses m; returns 0 and each device's data at out + dev * per (out
+ * may be NULL), or the error.  *outlen: bytes of all devices; h: device
+ * 0's description; *ndev (may be NULL): the file's device count. */
+static int parse_set(struct mem *m, unsigned char *out, size_t per,
+		     size_t *outlen, struct stream_hdr *h, uint32_t *ndev,
+		     char *err)
 {
 	struct stream_reader r;
+	size_t fill_of[STREAM_MAX_DEVS] = { 0 };
 	int ret;
 
 	m->pos = 0;
 	*outlen = 0;
 	stream_reader_init(&r, mem_read, m);
-	ret = stream_read_header(&r, h);
+	ret = stream_read_header(&r);
+	if (!ret) {
+		*h = r.hdr[0];
+		if (ndev)
+			*ndev = r.ndev;
+	}
 	while (!ret) {
 		const void *p;
+		uint32_t dev, fl;
 		size_t n;
-		uint32_t fl;
 
-		ret = stream_read_chunk(&r, &p, &n, &fl);
+		ret = stream_read_chunk(&r, &dev, &p, &n, &fl);
 		if (ret == 1) {
+			ck_assert_uint_lt(dev, r.ndev);
 			if (out)
-				memcpy(out + *outlen, p, n);
+				memcpy(out + dev * per + fill_of[dev], p, n);
+			fill_of[dev] += n;
 			*outlen += n;
 			ret = 0;
 		} else if (ret == 0) {
@@ -256,6 +286,12 @@ static int parse(struct mem *m, unsigned char *out, size_t *outlen,
 	return ret;
 }
 
+static int parse(struct mem *m, unsigned char *out, size_t *outlen,
+		 struct stream_hdr *h, char *err)
+{
+	return parse_set(m, out, 0, outlen, h, NULL, err);
+}
+
 START_TEST(stream_round_trip)
 {
 	unsigned char *d, out[600];
@@ -264,20 +300,46 @@ START_TEST(stream_round_trip)
 	char err[256];
 	struct mem m = make_file(24, 500, 64, &d);
 
-	/* 256 header + 1 precopy chunk + 8 stop-copy chunks (64 each),
-	 * 32-byte records, 32-byte end. */
-	ck_assert_uint_eq(m.len, 256 + 32 + 24 + 8 * 32 + 500 + 32);
+	/* 256 header + 256 section + 1 precopy chunk + 8 stop-copy chunks
+	 * (64 each), 32-byte records, 32-byte end. */
+	ck_assert_uint_eq(m.len, 256 + 256 + 32 + 24 + 8 * 32 + 500 + 32);
 	ck_assert_int_eq(parse(&m, out, &n, &h, err), 0);
 	ck_assert_uint_eq(n, 524);
 	ck_assert_mem_eq(out, d, 524);
 	ck_assert_str_eq(h.driver, "mtty");
 	ck_assert_str_eq(h.mdev_type, "mtty-2");
+	ck_assert_str_eq(h.lib_version, "0.2.0");
 	ck_assert_uint_eq(h.kind, STREAM_KIND_MDEV);
 	ck_assert_uint_eq(h.mig_flags, 7);
+	ck_assert_uint_eq(h.version_major, 2);
 	/* Reading in 1-byte pieces changes nothing. */
 	m.max_read = 1;
 	ck_assert_int_eq(parse(&m, out, &n, &h, err), 0);
 	ck_assert_uint_eq(n, 524);
+	free(m.p);
+	free(d);
+}
+END_TEST
+
+/* Three devices, chunks interleaved: each device's stream comes back
+ * whole and in order, whatever the read size. */
+START_TEST(stream_set_round_trip)
+{
+	unsigned char *d, out[3 * 230];
+	struct stream_hdr h;
+	uint32_t ndev;
+	size_t n;
+	char err[256];
+	struct mem m = make_set_file(3, 30, 200, 50, &d);
+
+	for (size_t piece = 0; piece < 40; piece += 13) {
+		m.max_read = piece;
+		memset(out, 0, sizeof(out));
+		ck_assert_int_eq(parse_set(&m, out, 230, &n, &h, &ndev, err), 0);
+		ck_assert_uint_eq(ndev, 3);
+		ck_assert_uint_eq(n, 3 * 230);
+		ck_assert_mem_eq(out, d, 3 * 230);
+	}
 	free(m.p);
 	free(d);
 }
@@ -290,7 +352,7 @@ START_TEST(stream_empty_data)
 	size_t n;
 	struct mem m = make_file(0, 0, 0, &d);
 
-	ck_assert_uint_eq(m.len, 256 + 32);
+	ck_assert_uint_eq(m.len, 256 + 256 + 32);
 	ck_assert_int_eq(parse(&m, NULL, &n, &h, NULL), 0);
 	ck_assert_uint_eq(n, 0);
 	free(m.p);
@@ -298,47 +360,66 @@ START_TEST(stream_empty_data)
 }
 END_TEST
 
-START_TEST(stream_every_flip_refused)
+static void flips_refused(struct mem *m)
 {
-	unsigned char *d;
 	struct stream_hdr h;
 	size_t n;
 	char err[256];
-	struct mem m = make_file(24, 200, 50, &d);
 
-	for (size_t i = 0; i < m.len; i++) {
+	for (size_t i = 0; i < m->len; i++) {
 		for (int bit = 0; bit < 8; bit += 3) {
-			m.p[i] ^= (unsigned char)(1u << bit);
-			ck_assert_msg(parse(&m, NULL, &n, &h, err) == -EBADMSG,
+			m->p[i] ^= (unsigned char)(1u << bit);
+			ck_assert_msg(parse_set(m, NULL, 0, &n, &h, NULL, err) == -EBADMSG,
 				      "flip of bit %d at %zu accepted", bit, i);
 			ck_assert(err[0]);
-			m.p[i] ^= (unsigned char)(1u << bit);
+			m->p[i] ^= (unsigned char)(1u << bit);
 		}
 	}
-	ck_assert_int_eq(parse(&m, NULL, &n, &h, NULL), 0);
+	ck_assert_int_eq(parse_set(m, NULL, 0, &n, &h, NULL, NULL), 0);
+}
+
+START_TEST(stream_every_flip_refused)
+{
+	unsigned char *d;
+	struct mem m = make_file(24, 200, 50, &d);
+
+	flips_refused(&m);
+	free(m.p);
+	free(d);
+	m = make_set_file(2, 10, 60, 32, &d);
+	flips_refused(&m);
 	free(m.p);
 	free(d);
 }
 END_TEST
 
-START_TEST(stream_every_truncation_refused)
+static void truncations_refused(struct mem *m)
 {
-	unsigned char *d;
 	struct stream_hdr h;
-	size_t n, full;
+	size_t n, full = m->len;
 	char err[256];
-	struct mem m = make_file(24, 200, 50, &d);
 
-	full = m.len;
 	for (size_t len = 0; len < full; len++) {
-		m.len = len;
-		ck_assert_msg(parse(&m, NULL, &n, &h, err) == -EBADMSG,
+		m->len = len;
+		ck_assert_msg(parse_set(m, NULL, 0, &n, &h, NULL, err) == -EBADMSG,
 			      "truncation to %zu accepted", len);
 	}
 	/* The last one's message says so. */
 	ck_assert_ptr_nonnull(strstr(err, "truncated"));
-	m.len = full;
-	ck_assert_int_eq(parse(&m, NULL, &n, &h, NULL), 0);
+	m->len = full;
+	ck_assert_int_eq(parse_set(m, NULL, 0, &n, &h, NULL, NULL), 0);
+}
+
+START_TEST(stream_every_truncation_refused)
+{
+	unsigned char *d;
+	struct mem m = make_file(24, 200, 50, &d);
+
+	truncations_refused(&m);
+	free(m.p);
+	free(d);
+	m = make_set_file(3, 10, 40, 32, &d);
+	truncations_refused(&m);
 	free(m.p);
 	free(d);
 }
@@ -357,10 +438,10 @@ START_TEST(stream_trailing_and_foreign)
 	ck_assert_ptr_nonnull(strstr(err, "trailing"));
 	m.len--;
 	/* Another major version. */
-	m.p[8] = 2;
+	m.p[8] = 3;
 	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
 	ck_assert_ptr_nonnull(strstr(err, "version"));
-	m.p[8] = 1;
+	m.p[8] = 2;
 	/* Not a stream at all. */
 	memcpy(m.p, "GARBAGE!", 8);
 	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
@@ -369,6 +450,18 @@ START_TEST(stream_trailing_and_foreign)
 	free(d);
 }
 END_TEST
+
+static void put32le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The CRC of the record (32 bytes) or header/section (256) at p. */
+static void fix_crc(unsigned char *p, size_t len)
+{
+	put32le(p + len - 4, crc32c(0, p, len - 4));
+}
 
 /* A record header with a valid CRC but a huge length is refused before
  * any allocation. */
@@ -382,12 +475,117 @@ START_TEST(stream_length_bounded)
 
 	m.len -= 32; /* drop END */
 	rec[16] = 0xff; rec[17] = 0xff; rec[18] = 0xff; rec[19] = 0x7f;
-	uint32_t c = crc32c(0, rec, 28);
-	for (int i = 0; i < 4; i++)
-		rec[28 + i] = (unsigned char)(c >> (8 * i));
+	fix_crc(rec, 32);
 	mem_write(&m, rec, 32);
 	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
 	ck_assert_ptr_nonnull(strstr(err, "bad length"));
+	free(m.p);
+	free(d);
+}
+END_TEST
+
+/* What only a file with valid CRCs can show: every rule of the framing
+ * of a set, each refused with its reason. */
+START_TEST(stream_set_framing_refused)
+{
+	/* 2 devices, one 10-byte chunk each: header, 2 sections, chunk of
+	 * device 0 at 768, of device 1 at 810, END 0 at 852, END 1 at 884. */
+	unsigned char *d;
+	struct stream_hdr h;
+	size_t n;
+	char err[256];
+	struct mem m = make_set_file(2, 0, 10, 0, &d), orig = m;
+
+	ck_assert_uint_eq(m.len, 916);
+	orig.p = malloc(m.len);
+	memcpy(orig.p, m.p, m.len);
+	/* Device counts: 0, and more than STREAM_MAX_DEVS. */
+	put32le(m.p + 16, 0);
+	fix_crc(m.p, 256);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "device count"));
+	put32le(m.p + 16, STREAM_MAX_DEVS + 1);
+	fix_crc(m.p, 256);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "device count"));
+	/* Three announced, two described: the third section is a chunk. */
+	put32le(m.p + 16, 3);
+	fix_crc(m.p, 256);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	memcpy(m.p, orig.p, m.len);
+	/* A section that says it is another one. */
+	put32le(m.p + 512 + 4, 0);
+	fix_crc(m.p + 512, 256);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "section 1 says"));
+	memcpy(m.p, orig.p, m.len);
+	/* A chunk of a device the file does not have. */
+	put32le(m.p + 810 + 24, 2);
+	fix_crc(m.p + 810, 32);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "for device 2"));
+	memcpy(m.p, orig.p, m.len);
+	/* Device 1's chunk said to be device 0's: device 0's offsets break. */
+	put32le(m.p + 810 + 24, 0);
+	fix_crc(m.p + 810, 32);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "out of order"));
+	memcpy(m.p, orig.p, m.len);
+	/* The ENDs in the wrong order. */
+	put32le(m.p + 852 + 24, 1);
+	fix_crc(m.p + 852, 32);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "expected device 0"));
+	memcpy(m.p, orig.p, m.len);
+	/* A chunk after an END: device 1's chunk moved behind END 0. */
+	memcpy(m.p + 810, orig.p + 852, 32);
+	memcpy(m.p + 842, orig.p + 810, 42);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "after an end record"));
+	memcpy(m.p, orig.p, m.len);
+	ck_assert_int_eq(parse(&m, NULL, &n, &h, err), 0);
+	free(orig.p);
+	free(m.p);
+	free(d);
+}
+END_TEST
+
+/* Version 1.0 (vfiomig-ctl 0.1): the one-device header and the same
+ * records; still read.  Made from a 2.0 file: the header replaced by
+ * 0.1's, the section dropped. */
+START_TEST(stream_v1_read)
+{
+	unsigned char *d, out[300], v1[STREAM_HDR_LEN];
+	struct stream_hdr h = { 0 }, back;
+	struct mem m = make_file(24, 200, 50, &d), old = { 0 };
+	uint32_t ndev;
+	size_t n;
+	char err[256];
+
+	h.kind = STREAM_KIND_PCI;
+	h.pci_vendor = 0x15b3;
+	h.mig_flags = 7;
+	strcpy(h.driver, "mlx5_vfio_pci");
+	strcpy(h.device, "0000:3b:00.1");
+	strcpy(h.lib_version, "0.1.0");
+	stream_hdr_encode(&h, v1);
+	ck_assert_uint_eq(v1[8], 1);
+	mem_write(&old, v1, sizeof(v1));
+	mem_write(&old, m.p + 512, m.len - 512);
+	ck_assert_int_eq(parse_set(&old, out, 0, &n, &back, &ndev, err), 0);
+	ck_assert_uint_eq(ndev, 1);
+	ck_assert_uint_eq(n, 224);
+	ck_assert_mem_eq(out, d, 224);
+	ck_assert_uint_eq(back.version_major, 1);
+	ck_assert_str_eq(back.driver, "mlx5_vfio_pci");
+	ck_assert_uint_eq(back.pci_vendor, 0x15b3);
+	ck_assert_str_eq(back.lib_version, "0.1.0");
+	/* 1.0 has no device field: its reserved bytes stay 0. */
+	put32le(old.p + 256 + 24, 1);
+	fix_crc(old.p + 256, 32);
+	ck_assert_int_eq(parse(&old, NULL, &n, &back, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "reserved field not zero"));
+	free(old.p);
 	free(m.p);
 	free(d);
 }
@@ -763,6 +961,9 @@ static Suite *suite(void)
 	t = tcase_create("stream");
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, stream_round_trip);
+	tcase_add_test(t, stream_set_round_trip);
+	tcase_add_test(t, stream_set_framing_refused);
+	tcase_add_test(t, stream_v1_read);
 	tcase_add_test(t, stream_empty_data);
 	tcase_add_test(t, stream_every_flip_refused);
 	tcase_add_test(t, stream_every_truncation_refused);

@@ -180,7 +180,7 @@ grep_out "$NOMIG .*vfio-pci.* -\$" "list shows '-' for a device without migratio
 run list --json
 expect 0 "list --json"
 json "list"
-[ "$(pyq "len(d)")" = 6 ] && ok "list --json has 6 devices" || bad "list --json has 6 devices"
+[ "$(pyq "len(d)")" = 10 ] && ok "list --json has 10 devices" || bad "list --json has 10 devices"
 # --sysfs-root/--dev-root override the environment the preload exported.
 run --sysfs-root "$tmp/nosys" --dev-root "$tmp/nodev" list --json
 expect 0 "list with an empty --sysfs-root"
@@ -275,7 +275,7 @@ VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 LD_PRELOAD=$pre "${vg[@]}" "$ctl" sa
 	2>"$tmp/err" | head -c 100 >/dev/null
 rc=${PIPESTATUS[0]}
 : >"$tmp/out"
-expect 1 "save into a pipe closed early fails cleanly"
+expect 3 "save into a pipe closed early fails cleanly, rolled back (exit 3)"
 grep_err "Broken pipe" "the failure names EPIPE"
 grep_err "back in running" "the source is put back"
 # A device that keeps dirtying state: several rounds, --max-rounds obeyed,
@@ -329,13 +329,13 @@ flip() {
 }
 # Damaged files, loaded into mtty-2b: mtty keeps its state across close,
 # so the dump shows the state the load left.  The mtty-2 stream went
-# through precopy: header 256, record 32 + 24 precopy bytes, record 32 +
-# 72 stop-copy bytes, end 32.
+# through precopy: header 256, the device's section 256, record 32 + 24
+# precopy bytes, record 32 + 72 stop-copy bytes, end 32.
 m=$tmp/mtty.vfm
-[ "$(stat -c %s "$m")" = 448 ] && ok "mtty-2 stream file is 448 bytes" || bad "mtty-2 stream file size $(stat -c %s "$m")"
-for what in data header record end; do
+[ "$(stat -c %s "$m")" = 704 ] && ok "mtty-2 stream file is 704 bytes" || bad "mtty-2 stream file size $(stat -c %s "$m")"
+for what in data header section record end; do
 	case $what in
-	data) off=350 ;; header) off=70 ;; record) off=320 ;; end) off=430 ;;
+	data) off=610 ;; header) off=40 ;; section) off=330 ;; record) off=580 ;; end) off=690 ;;
 	esac
 	cp "$m" "$tmp/flip.vfm"
 	flip "$tmp/flip.vfm" $off
@@ -347,14 +347,14 @@ for what in data header record end; do
 		bad "flipped $what: destination still RUNNING (state $(dump_field $MTTY2B state))"
 done
 cp "$m" "$tmp/flip.vfm"
-flip "$tmp/flip.vfm" 350
+flip "$tmp/flip.vfm" 610
 run_pipe "$tmp/flip.vfm" load $MTTY2B
-expect 1 "load from a pipe refuses a flipped byte"
+expect 3 "load from a pipe refuses a flipped byte (reset: exit 3)"
 grep_err "CRC mismatch" "pipe: the refusal names the CRC"
 grep_err "was reset and is now running" "pipe: the device was reset"
 [ "$(dump_field $MTTY2B state)" = 2 ] && ok "pipe: destination RUNNING after the reset" ||
 	bad "pipe: destination RUNNING after the reset (state $(dump_field $MTTY2B state))"
-for len in 447 400 300 100 10 0; do
+for len in 703 650 560 400 300 100 10 0; do
 	head -c $len "$m" >"$tmp/short.vfm"
 	run load $MTTY2B -i "$tmp/short.vfm"
 	expect 1 "load refuses a file truncated to $len bytes"
@@ -362,9 +362,9 @@ for len in 447 400 300 100 10 0; do
 	[ "$(dump_field $MTTY2B state)" = 2 ] && ok "truncated to $len: destination still RUNNING" ||
 		bad "truncated to $len: destination still RUNNING"
 done
-head -c 447 "$m" >"$tmp/short.vfm"
+head -c 703 "$m" >"$tmp/short.vfm"
 run_pipe "$tmp/short.vfm" load $MTTY2B
-expect 1 "load from a pipe refuses a truncated stream"
+expect 3 "load from a pipe refuses a truncated stream (reset: exit 3)"
 grep_err "truncated" "truncated pipe: the refusal says so"
 grep_err "was reset" "truncated pipe: the device was reset"
 [ "$(dump_field $MTTY2B state)" = 2 ] && ok "truncated pipe: destination RUNNING" || bad "truncated pipe: destination RUNNING"
@@ -377,7 +377,7 @@ run load $GDST -i "$tmp/gflip.vfm"
 expect 1 "load refuses a flipped byte in a multi-MB file"
 grep_err "chunk 5" "the refusal names the chunk"
 run_pipe "$tmp/gflip.vfm" load $GDST
-expect 1 "pipe: flipped byte in the last chunk refused"
+expect 3 "pipe: flipped byte in the last chunk refused (reset: exit 3)"
 grep_err "was reset" "pipe: reset after megabytes were loaded"
 run load $GDST -i "$tmp/mtty.vfm"
 expect 1 "load refuses a stream from another kind of device"
@@ -581,7 +581,7 @@ chmod 644 "$d/t.vfm"
 # write fails with SIGXFSZ/EFBIG, an error like any other.
 (ulimit -f 100 && run save $GSRC -o "$d/t.vfm" --force && exit $rc)
 rc=$?
-expect 1 "save --force under a file size limit fails with exit 1 (not killed by SIGXFSZ)"
+expect 3 "save --force under a file size limit fails, rolled back: exit 3 (not killed by SIGXFSZ)"
 (ulimit -f 100 && run save $GSRC -o "$d/t.vfm" --force; cat "$tmp/err" >"$tmp/err.keep")
 mv "$tmp/err.keep" "$tmp/err"
 grep_err "File too large" "the limit is named"
@@ -591,20 +591,20 @@ grep_err "removed the incomplete new file" "the incomplete file is removed"
 	ok "SIGXFSZ: the old target is intact" || bad "SIGXFSZ: the old target is intact"
 (ulimit -f 100 && run save $GSRC -o "$d/new.vfm" && exit $rc)
 rc=$?
-expect 1 "save to a new file under a file size limit fails"
+expect 3 "save to a new file under a file size limit fails (exit 3)"
 [ "$(ls -A "$d")" = t.vfm ] && ok "SIGXFSZ: no temporary and no new file left" ||
 	bad "SIGXFSZ: no temporary and no new file left: $(ls -A "$d")"
 # Streaming to a regular file on stdout: the same signal, the same cleanup.
 (ulimit -f 100 && VFIOMIG_FAKE=$machine LD_PRELOAD=$pre "$ctl" save $GSRC >"$d/stdout.vfm" 2>"$tmp/err")
 rc=$?
-expect 1 "save -o - into a file over the limit fails with exit 1"
+expect 3 "save -o - into a file over the limit fails with exit 3"
 grep_err "back in running" "stdout over the limit: the source is put back"
 rm -f "$d/stdout.vfm"
 # A full disk, where a tmpfs can be mounted (root).
 if [ "$(id -u)" = 0 ] && mkdir "$tmp/full" && mount -t tmpfs -o size=1m tmpfs "$tmp/full" 2>/dev/null; then
 	echo precious >"$tmp/full/t.vfm"
 	run save $GSRC -o "$tmp/full/t.vfm" --force
-	expect 1 "save --force onto a full filesystem fails"
+	expect 3 "save --force onto a full filesystem fails (exit 3)"
 	grep_err "No space left on device" "the full disk is named"
 	grep_err "back in running" "ENOSPC: the source is put back"
 	[ "$(cat "$tmp/full/t.vfm")" = precious ] && ok "ENOSPC: the old target is intact" ||
@@ -624,11 +624,12 @@ expect 1 "a failed device leaves the target"
 # A reader that goes away after one byte: SIGPIPE is an error, exit 1.
 VFIOMIG_FAKE=$machine LD_PRELOAD=$pre "$ctl" save $GSRC 2>"$tmp/err" | head -c1 >/dev/null
 rc=${PIPESTATUS[0]}
-expect 1 "save | head -c1 fails with exit 1 (not killed by SIGPIPE)"
+expect 3 "save | head -c1 fails with exit 3 (not killed by SIGPIPE)"
 grep_err "back in running" "SIGPIPE: the source is put back"
 
 echo "== adversarial: escape sequences in untrusted text"
-# crc_fix FILE: recompute the header CRC after an edit (CRC-32C).
+# crc_fix FILE: recompute the header CRC (and 2.0's first section's)
+# after an edit (CRC-32C).
 crc_fix() {
 	python3 - "$1" <<'PY'
 import struct, sys
@@ -642,6 +643,8 @@ def crc32c(b):
 p = sys.argv[1]
 d = bytearray(open(p, 'rb').read())
 d[252:256] = struct.pack('<I', crc32c(d[:252]))
+if d[8] == 2:  # 2.0: the first device's section too
+    d[508:512] = struct.pack('<I', crc32c(d[256:508]))
 open(p, 'wb').write(d)
 PY
 }
@@ -650,7 +653,9 @@ poke() {
 	printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 esc=$(printf '\033')
-for field in driver:64 type:96 device:128 version:192; do
+# 2.0: the device's strings in its section (256 + 48, 80, 112), the
+# versions in the header (32, 48).
+for field in driver:304 type:336 device:368 version:32 tool:48; do
 	cp "$m" "$tmp/evil.vfm"
 	poke "$tmp/evil.vfm" "${field#*:}" '\033]0;pwned\007\033[2J'
 	crc_fix "$tmp/evil.vfm"

@@ -15,6 +15,11 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+/* A transfer or state change failed after devices moved, and every device
+ * was brought back: sources where they started, destinations reset. */
+#define EXIT_ROLLED_BACK 3
+/* ... and at least one device could not be: messages name its state. */
+#define EXIT_STRANDED 4
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -101,12 +101,41 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A string field of a header or section: where, how long, where in
+ * struct stream_hdr, its name for messages. */
+struct str_field {
+	size_t off, size, field;
+	const char *name;
+};
+
+static int get_strs(struct stream_hdr *h, const unsigned char *in,
+		    const struct str_field *f, size_t n, const char *where,
+		    char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = get_str((char *)h + f[i].field, in + f[i].off, f[i].size);
+
+		if (r) {
+			/* Never quote the bytes: they may be an escape sequence. */
+			if (r == -1)
+				seterr(err, errlen, "unterminated %s string in %s",
+				       f[i].name, where);
+			else
+				seterr(err, errlen,
+				       "%s's %s string holds a byte that is not printable ASCII",
+				       where, f[i].name);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
 void stream_hdr_encode(const struct stream_hdr *h, unsigned char *out)
 {
 	memset(out, 0, STREAM_HDR_LEN);
 	memcpy(out, STREAM_MAGIC, 8);
-	put16(out + 8, STREAM_VERSION_MAJOR);
-	put16(out + 10, STREAM_VERSION_MINOR);
+	put16(out + 8, STREAM_V1_MAJOR);
+	put16(out + 10, 0);
 	put32(out + 12, STREAM_HDR_LEN);
 	put64(out + 16, h->mig_flags);
 	put32(out + 24, h->kind);
@@ -138,11 +167,10 @@ int stream_hdr_decode(const unsigned char *in, size_t len,
 	}
 	h->version_major = get16(in + 8);
 	h->version_minor = get16(in + 10);
-	if (h->version_major != STREAM_VERSION_MAJOR) {
+	if (h->version_major != STREAM_V1_MAJOR) {
 		seterr(err, errlen,
-		       "stream format version %u.%u is not supported (this is %u.%u)",
-		       h->version_major, h->version_minor,
-		       STREAM_VERSION_MAJOR, STREAM_VERSION_MINOR);
+		       "stream format version %u.%u is not a 1.x header",
+		       h->version_major, h->version_minor);
 		return -EBADMSG;
 	}
 	hdr_len = get32(in + 12);
@@ -182,30 +210,15 @@ int stream_hdr_decode(const unsigned char *in, size_t len,
 		       h->flags);
 		return -EBADMSG;
 	}
-	static const struct {
-		size_t off, size, field;
-		const char *name;
-	} strs[] = {
+	static const struct str_field strs[] = {
 		{ 64, 32, offsetof(struct stream_hdr, driver), "driver" },
 		{ 96, 32, offsetof(struct stream_hdr, mdev_type), "mdev type" },
 		{ 128, 64, offsetof(struct stream_hdr, device), "device" },
 		{ 192, 16, offsetof(struct stream_hdr, lib_version), "library version" },
 		{ 208, 16, offsetof(struct stream_hdr, tool_version), "tool version" },
 	};
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		int r = get_str((char *)h + strs[i].field, in + strs[i].off,
-				strs[i].size);
-
-		if (r) {
-			/* Never quote the bytes: they may be an escape sequence. */
-			seterr(err, errlen, r == -1 ?
-			       "unterminated %s string in the header" :
-			       "the header's %s string holds a byte that is not printable ASCII",
-			       strs[i].name);
-			return -EBADMSG;
-		}
-	}
-	return 0;
+	return get_strs(h, in, strs, sizeof(strs) / sizeof(strs[0]),
+			"the header", err, errlen);
 }
 
 void stream_hdr_clean(struct stream_hdr *h)
@@ -215,6 +228,120 @@ void stream_hdr_clean(struct stream_hdr *h)
 	clean_str(h->device, sizeof(h->device));
 	clean_str(h->lib_version, sizeof(h->lib_version));
 	clean_str(h->tool_version, sizeof(h->tool_version));
+}
+
+
+/* ------------------------------------------------------------ 2.0 */
+
+#define TAG_SECT "SECT"
+
+static void v2_hdr_encode(const struct stream_hdr *h, uint32_t ndev,
+			  unsigned char *out)
+{
+	memset(out, 0, STREAM_HDR_LEN);
+	memcpy(out, STREAM_MAGIC, 8);
+	put16(out + 8, STREAM_VERSION_MAJOR);
+	put16(out + 10, STREAM_VERSION_MINOR);
+	put32(out + 12, STREAM_HDR_LEN);
+	put32(out + 16, ndev);
+	put64(out + 24, h->created);
+	put_str(out + 32, 16, h->lib_version);
+	put_str(out + 48, 16, h->tool_version);
+	put32(out + STREAM_HDR_LEN - 4, crc32c(0, out, STREAM_HDR_LEN - 4));
+}
+
+static void sect_encode(const struct stream_hdr *h, uint32_t index,
+			unsigned char *out)
+{
+	memset(out, 0, STREAM_SECT_LEN);
+	memcpy(out, TAG_SECT, 4);
+	put32(out + 4, index);
+	put64(out + 8, h->mig_flags);
+	put32(out + 16, h->kind);
+	put16(out + 24, h->pci_vendor);
+	put16(out + 26, h->pci_device);
+	put16(out + 28, h->pci_subsystem_vendor);
+	put16(out + 30, h->pci_subsystem_device);
+	put32(out + 32, h->pci_class);
+	put64(out + 40, h->data_size);
+	put_str(out + 48, 32, h->driver);
+	put_str(out + 80, 32, h->mdev_type);
+	put_str(out + 112, 64, h->device);
+	put32(out + STREAM_SECT_LEN - 4, crc32c(0, out, STREAM_SECT_LEN - 4));
+}
+
+/* A 2.0 header whose CRC matched: ndev and the file's fields into h. */
+static int v2_hdr_decode(const unsigned char *in, struct stream_hdr *h,
+			 uint32_t *ndev, char *err, size_t errlen)
+{
+	static const struct str_field strs[] = {
+		{ 32, 16, offsetof(struct stream_hdr, lib_version), "library version" },
+		{ 48, 16, offsetof(struct stream_hdr, tool_version), "tool version" },
+	};
+	uint32_t flags = get32(in + 20);
+
+	*ndev = get32(in + 16);
+	if (*ndev == 0 || *ndev > STREAM_MAX_DEVS) {
+		seterr(err, errlen, "bad device count %" PRIu32 " (1..%u)", *ndev,
+		       STREAM_MAX_DEVS);
+		return -EBADMSG;
+	}
+	if (flags) {
+		seterr(err, errlen, "unknown header flags 0x%" PRIx32, flags);
+		return -EBADMSG;
+	}
+	h->created = get64(in + 24);
+	return get_strs(h, in, strs, sizeof(strs) / sizeof(strs[0]),
+			"the header", err, errlen);
+}
+
+/* Section `index`: the device's fields into h (the file's are there). */
+static int sect_decode(const unsigned char *in, uint32_t index,
+		       struct stream_hdr *h, char *err, size_t errlen)
+{
+	static const struct str_field strs[] = {
+		{ 48, 32, offsetof(struct stream_hdr, driver), "driver" },
+		{ 80, 32, offsetof(struct stream_hdr, mdev_type), "mdev type" },
+		{ 112, 64, offsetof(struct stream_hdr, device), "device" },
+	};
+	uint32_t want = get32(in + STREAM_SECT_LEN - 4);
+	uint32_t crc = crc32c(0, in, STREAM_SECT_LEN - 4);
+	char where[32];
+
+	if (memcmp(in, TAG_SECT, 4)) {
+		seterr(err, errlen, "device section %" PRIu32 " missing", index);
+		return -EBADMSG;
+	}
+	if (crc != want) {
+		seterr(err, errlen,
+		       "device section %" PRIu32 ": CRC mismatch (stored %08" PRIx32
+		       ", computed %08" PRIx32 "): the file is damaged",
+		       index, want, crc);
+		return -EBADMSG;
+	}
+	if (get32(in + 4) != index) {
+		seterr(err, errlen, "device section %" PRIu32 " says it is %" PRIu32,
+		       index, get32(in + 4));
+		return -EBADMSG;
+	}
+	h->mig_flags = get64(in + 8);
+	h->kind = get32(in + 16);
+	h->flags = get32(in + 20);
+	h->pci_vendor = get16(in + 24);
+	h->pci_device = get16(in + 26);
+	h->pci_subsystem_vendor = get16(in + 28);
+	h->pci_subsystem_device = get16(in + 30);
+	h->pci_class = get32(in + 32);
+	h->data_size = get64(in + 40);
+	if (h->flags || get32(in + 36)) {
+		seterr(err, errlen,
+		       "device section %" PRIu32 ": unknown flags or reserved field not zero",
+		       index);
+		return -EBADMSG;
+	}
+	snprintf(where, sizeof(where), "device section %" PRIu32, index);
+	return get_strs(h, in, strs, sizeof(strs) / sizeof(strs[0]), where,
+			err, errlen);
 }
 
 /* ------------------------------------------------------------ writer */
@@ -239,7 +366,9 @@ int stream_writer_init(struct stream_writer *w, stream_write_fn write,
 void stream_writer_free(struct stream_writer *w)
 {
 	free(w->buf);
+	free(w->dev);
 	w->buf = NULL;
+	w->dev = NULL;
 }
 
 static int emit(struct stream_writer *w, const void *p, size_t n)
@@ -251,55 +380,78 @@ static int emit(struct stream_writer *w, const void *p, size_t n)
 	return ret;
 }
 
-int stream_write_header(struct stream_writer *w, const struct stream_hdr *h)
+int stream_write_header(struct stream_writer *w, const struct stream_hdr *devs,
+			uint32_t ndev)
 {
-	unsigned char b[STREAM_HDR_LEN];
+	size_t len = STREAM_HDR_LEN + (size_t)ndev * STREAM_SECT_LEN;
+	unsigned char *b;
+	int ret;
 
-	stream_hdr_encode(h, b);
-	return emit(w, b, sizeof(b));
+	if (!ndev || ndev > STREAM_MAX_DEVS || w->dev)
+		return -EINVAL;
+	w->dev = calloc(ndev, sizeof(*w->dev));
+	b = malloc(len);
+	if (!w->dev || !b) {
+		free(b);
+		return -ENOMEM;
+	}
+	w->ndev = ndev;
+	v2_hdr_encode(&devs[0], ndev, b);
+	for (uint32_t i = 0; i < ndev; i++)
+		sect_encode(&devs[i], i, b + STREAM_HDR_LEN + i * STREAM_SECT_LEN);
+	/* One write: a reader sees every device or none. */
+	ret = emit(w, b, len);
+	free(b);
+	return ret;
 }
 
 int stream_flush(struct stream_writer *w)
 {
 	unsigned char rec[STREAM_REC_LEN] = { 0 };
+	struct stream_count *d;
 	int ret;
 
 	if (!w->fill)
 		return 0;
-	if (w->nchunks == UINT32_MAX)
+	d = &w->dev[w->cur];
+	if (d->chunks == UINT32_MAX || w->nchunks == UINT32_MAX)
 		return -EOVERFLOW;
 	memcpy(rec, TAG_CHUNK, 4);
 	put32(rec + 4, w->flags);
-	put64(rec + 8, w->data_off);
+	put64(rec + 8, d->bytes);
 	put32(rec + 16, (uint32_t)w->fill);
 	put32(rec + 20, crc32c(0, w->buf, w->fill));
+	put32(rec + 24, w->cur);
 	put32(rec + 28, crc32c(0, rec, 28));
 	ret = emit(w, rec, sizeof(rec));
 	if (!ret)
 		ret = emit(w, w->buf, w->fill);
 	if (ret)
 		return ret;
-	w->crc = crc32c(w->crc, w->buf, w->fill);
+	d->crc = crc32c(d->crc, w->buf, w->fill);
+	d->bytes += w->fill;
+	d->chunks++;
 	w->data_off += w->fill;
 	w->nchunks++;
 	w->fill = 0;
 	return 0;
 }
 
-int stream_write_data(struct stream_writer *w, const void *p, size_t n,
-		      uint32_t flags)
+int stream_write_data(struct stream_writer *w, uint32_t dev, const void *p,
+		      size_t n, uint32_t flags)
 {
 	const unsigned char *s = p;
 	int ret;
 
-	if (flags & ~STREAM_CHUNK_PRECOPY)
+	if ((flags & ~STREAM_CHUNK_PRECOPY) || dev >= w->ndev)
 		return -EINVAL;
-	if (w->fill && flags != w->flags) {
+	if (w->fill && (flags != w->flags || dev != w->cur)) {
 		ret = stream_flush(w);
 		if (ret)
 			return ret;
 	}
 	w->flags = flags;
+	w->cur = dev;
 	while (n) {
 		size_t k = w->cap - w->fill;
 
@@ -320,17 +472,20 @@ int stream_write_data(struct stream_writer *w, const void *p, size_t n,
 
 int stream_write_end(struct stream_writer *w)
 {
-	unsigned char rec[STREAM_REC_LEN] = { 0 };
 	int ret = stream_flush(w);
 
-	if (ret)
-		return ret;
-	memcpy(rec, TAG_END, 4);
-	put64(rec + 8, w->data_off);
-	put32(rec + 16, w->nchunks);
-	put32(rec + 20, w->crc);
-	put32(rec + 28, crc32c(0, rec, 28));
-	return emit(w, rec, sizeof(rec));
+	for (uint32_t i = 0; !ret && i < w->ndev; i++) {
+		unsigned char rec[STREAM_REC_LEN] = { 0 };
+
+		memcpy(rec, TAG_END, 4);
+		put64(rec + 8, w->dev[i].bytes);
+		put32(rec + 16, w->dev[i].chunks);
+		put32(rec + 20, w->dev[i].crc);
+		put32(rec + 24, i);
+		put32(rec + 28, crc32c(0, rec, 28));
+		ret = emit(w, rec, sizeof(rec));
+	}
+	return ret;
 }
 
 /* ------------------------------------------------------------ reader */
@@ -346,7 +501,11 @@ void stream_reader_init(struct stream_reader *r, stream_read_fn read,
 void stream_reader_free(struct stream_reader *r)
 {
 	free(r->buf);
+	free(r->hdr);
+	free(r->dev);
 	r->buf = NULL;
+	r->hdr = NULL;
+	r->dev = NULL;
 	r->cap = 0;
 }
 
@@ -395,17 +554,15 @@ static int reserve(struct stream_reader *r, size_t n)
 	return 0;
 }
 
-int stream_read_header(struct stream_reader *r, struct stream_hdr *h)
+/* The header's bytes (hdr_len of them, bounded before allocation) into
+ * r->buf; 0 or an error. */
+static int read_hdr_bytes(struct stream_reader *r, uint32_t *hdr_len)
 {
 	unsigned char fixed[16];
-	uint32_t hdr_len;
+	uint16_t major;
 	ssize_t n;
 	int ret;
 
-	if (r->have_hdr) {
-		seterr(r->err, sizeof(r->err), "header already read");
-		return -EINVAL;
-	}
 	n = read_full(r, fixed, sizeof(fixed));
 	if (n < 0)
 		return (int)n;
@@ -415,99 +572,171 @@ int stream_read_header(struct stream_reader *r, struct stream_hdr *h)
 		FAIL(r, "not a vfiomig-ctl stream file (bad magic)");
 	if (n < (ssize_t)sizeof(fixed))
 		FAIL(r, "truncated: file ends inside the header");
-	hdr_len = get32(fixed + 12);
-	/* Bounded before allocation; decode repeats the checks. */
-	if (get16(fixed + 8) == STREAM_VERSION_MAJOR &&
-	    (hdr_len < STREAM_HDR_LEN || hdr_len > STREAM_HDR_MAX ||
-	     hdr_len % 4))
-		FAIL(r, "bad header length %" PRIu32, hdr_len);
-	if (get16(fixed + 8) != STREAM_VERSION_MAJOR)
-		hdr_len = sizeof(fixed);
-	ret = reserve(r, hdr_len);
+	major = get16(fixed + 8);
+	if (major != STREAM_VERSION_MAJOR && major != STREAM_V1_MAJOR)
+		FAIL(r, "stream format version %u.%u is not supported (this reads 1.x and %u.x)",
+		     major, get16(fixed + 10), STREAM_VERSION_MAJOR);
+	*hdr_len = get32(fixed + 12);
+	if (*hdr_len < STREAM_HDR_LEN || *hdr_len > STREAM_HDR_MAX ||
+	    *hdr_len % 4)
+		FAIL(r, "bad header length %" PRIu32, *hdr_len);
+	ret = reserve(r, *hdr_len);
 	if (ret)
 		return ret;
 	memcpy(r->buf, fixed, sizeof(fixed));
-	n = read_full(r, r->buf + sizeof(fixed), hdr_len - sizeof(fixed));
+	n = read_full(r, r->buf + sizeof(fixed), *hdr_len - sizeof(fixed));
 	if (n < 0)
 		return (int)n;
-	ret = stream_hdr_decode(r->buf, sizeof(fixed) + (size_t)n, h, r->err,
-				sizeof(r->err));
+	if ((size_t)n < *hdr_len - sizeof(fixed))
+		FAIL(r, "truncated: file ends inside the header (%zu of %" PRIu32
+		     " bytes)", sizeof(fixed) + (size_t)n, *hdr_len);
+	return 0;
+}
+
+static int alloc_devs(struct stream_reader *r, uint32_t ndev)
+{
+	r->hdr = calloc(ndev, sizeof(*r->hdr));
+	r->dev = calloc(ndev, sizeof(*r->dev));
+	if (!r->hdr || !r->dev) {
+		seterr(r->err, sizeof(r->err), "out of memory");
+		return -ENOMEM;
+	}
+	r->ndev = ndev;
+	return 0;
+}
+
+/* 2.0: the header checked, then every section. */
+static int read_v2(struct stream_reader *r, uint32_t hdr_len)
+{
+	struct stream_hdr file;
+	uint32_t want = get32(r->buf + hdr_len - 4);
+	uint32_t crc = crc32c(0, r->buf, hdr_len - 4);
+	uint32_t ndev;
+	int ret;
+
+	if (crc != want)
+		FAIL(r, "header CRC mismatch (stored %08" PRIx32
+		     ", computed %08" PRIx32 "): the file is damaged", want, crc);
+	/* Padding too: readers compare descriptions with memcmp(). */
+	memset(&file, 0, sizeof(file));
+	file.version_major = get16(r->buf + 8);
+	file.version_minor = get16(r->buf + 10);
+	file.hdr_len = hdr_len;
+	ret = v2_hdr_decode(r->buf, &file, &ndev, r->err, sizeof(r->err));
+	if (ret)
+		return ret;
+	ret = alloc_devs(r, ndev);
+	if (ret)
+		return ret;
+	ret = reserve(r, STREAM_SECT_LEN);
+	if (ret)
+		return ret;
+	for (uint32_t i = 0; i < ndev; i++) {
+		ssize_t n = read_full(r, r->buf, STREAM_SECT_LEN);
+
+		if (n < 0)
+			return (int)n;
+		if (n < STREAM_SECT_LEN)
+			FAIL(r, "truncated: the file ends in the description of device %" PRIu32
+			     " of %" PRIu32, i, ndev);
+		memcpy(&r->hdr[i], &file, sizeof(file));
+		ret = sect_decode(r->buf, i, &r->hdr[i], r->err, sizeof(r->err));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int stream_read_header(struct stream_reader *r)
+{
+	uint32_t hdr_len = 0;
+	int ret;
+
+	if (r->have_hdr) {
+		seterr(r->err, sizeof(r->err), "header already read");
+		return -EINVAL;
+	}
+	ret = read_hdr_bytes(r, &hdr_len);
+	if (ret)
+		return ret;
+	if (get16(r->buf + 8) == STREAM_VERSION_MAJOR) {
+		ret = read_v2(r, hdr_len);
+	} else {
+		ret = alloc_devs(r, 1);
+		if (!ret)
+			ret = stream_hdr_decode(r->buf, hdr_len, &r->hdr[0],
+						r->err, sizeof(r->err));
+	}
 	if (ret)
 		return ret;
 	r->have_hdr = true;
 	return 0;
 }
 
-int stream_read_chunk(struct stream_reader *r, const void **data,
-		      size_t *len, uint32_t *flags)
+/* An END record (its CRC matched): the next device's, and it matches. */
+static int read_end(struct stream_reader *r, const unsigned char *rec,
+		    uint64_t at)
 {
-	unsigned char rec[STREAM_REC_LEN];
-	uint64_t at = r->file_off;
-	uint32_t want, crc, n, fl;
+	uint32_t i = r->ends, dev = get32(rec + 24);
+	const struct stream_count *d;
+	unsigned char extra;
+	ssize_t got;
+
+	if (get32(rec + 4))
+		FAIL(r, "end record at offset %" PRIu64 ": reserved fields not zero", at);
+	if (dev != i)
+		FAIL(r, "end record at offset %" PRIu64 " for device %" PRIu32
+		     ", expected device %" PRIu32, at, dev, i);
+	d = &r->dev[i];
+	if (get64(rec + 8) != d->bytes)
+		FAIL(r, "device %" PRIu32 ": end record: total length %" PRIu64
+		     " but the chunks hold %" PRIu64 " bytes", i, get64(rec + 8),
+		     d->bytes);
+	if (get32(rec + 16) != d->chunks)
+		FAIL(r, "device %" PRIu32 ": end record: %" PRIu32
+		     " chunks announced, %" PRIu32 " found", i, get32(rec + 16),
+		     d->chunks);
+	if (get32(rec + 20) != d->crc)
+		FAIL(r, "device %" PRIu32 ": end record: stream CRC mismatch (stored %08"
+		     PRIx32 ", computed %08" PRIx32 ")", i, get32(rec + 20), d->crc);
+	if (++r->ends < r->ndev)
+		return 1;
+	got = read_full(r, &extra, 1);
+	if (got < 0)
+		return (int)got;
+	if (got)
+		FAIL(r, "trailing data after the end record at offset %" PRIu64,
+		     r->file_off - 1);
+	r->done = true;
+	return 0;
+}
+
+/* A CHUNK record (its CRC matched): checked, its payload read and
+ * checked; 1, or an error. */
+static int read_payload(struct stream_reader *r, const unsigned char *rec,
+			uint64_t at, uint32_t *devp)
+{
+	uint32_t n = get32(rec + 16), fl = get32(rec + 4), dev = get32(rec + 24);
+	uint32_t want, crc;
+	struct stream_count *d;
 	ssize_t got;
 	int ret;
 
-	if (!r->have_hdr || r->done) {
-		seterr(r->err, sizeof(r->err), "no header read, or already at the end");
-		return -EINVAL;
-	}
-	got = read_full(r, rec, sizeof(rec));
-	if (got < 0)
-		return (int)got;
-	if (got == 0)
-		FAIL(r, "truncated: the file ends after %" PRIu32
-		     " chunks (%" PRIu64 " bytes of device data) without an end record",
-		     r->nchunks, r->data_off);
-	if (got < STREAM_REC_LEN)
-		FAIL(r, "truncated: the file ends inside a record at offset %" PRIu64,
-		     at);
-	want = get32(rec + 28);
-	crc = crc32c(0, rec, 28);
-	if (crc != want)
-		FAIL(r, "record %" PRIu32 " at file offset %" PRIu64
-		     ": record CRC mismatch (stored %08" PRIx32
-		     ", computed %08" PRIx32 "): the file is damaged",
-		     r->nchunks, at, want, crc);
-	fl = get32(rec + 4);
-	if (!memcmp(rec, TAG_END, 4)) {
-		unsigned char extra;
-
-		if (fl || get32(rec + 24))
-			FAIL(r, "end record at offset %" PRIu64
-			     ": reserved fields not zero", at);
-		if (get64(rec + 8) != r->data_off)
-			FAIL(r, "end record: total length %" PRIu64
-			     " but the chunks hold %" PRIu64 " bytes",
-			     get64(rec + 8), r->data_off);
-		if (get32(rec + 16) != r->nchunks)
-			FAIL(r, "end record: %" PRIu32 " chunks announced, %" PRIu32
-			     " found", get32(rec + 16), r->nchunks);
-		if (get32(rec + 20) != r->crc)
-			FAIL(r, "end record: stream CRC mismatch (stored %08" PRIx32
-			     ", computed %08" PRIx32 ")", get32(rec + 20), r->crc);
-		got = read_full(r, &extra, 1);
-		if (got < 0)
-			return (int)got;
-		if (got)
-			FAIL(r, "trailing data after the end record at offset %" PRIu64,
-			     r->file_off - 1);
-		r->done = true;
-		return 0;
-	}
-	if (memcmp(rec, TAG_CHUNK, 4) != 0)
-		FAIL(r, "unknown record type at file offset %" PRIu64, at);
-	n = get32(rec + 16);
+	if (r->ends)
+		FAIL(r, "chunk at file offset %" PRIu64 " after an end record", at);
 	if (fl & ~STREAM_CHUNK_PRECOPY)
-		FAIL(r, "chunk %" PRIu32 ": unknown flags 0x%" PRIx32,
-		     r->nchunks, fl);
-	if (get32(rec + 24))
-		FAIL(r, "chunk %" PRIu32 ": reserved field not zero", r->nchunks);
+		FAIL(r, "chunk %" PRIu32 ": unknown flags 0x%" PRIx32, r->nchunks, fl);
+	if (dev >= r->ndev)
+		FAIL(r, r->ndev == 1 ? "chunk %" PRIu32 ": reserved field not zero" :
+		     "chunk %" PRIu32 ": for device %" PRIu32 " of a file of %" PRIu32,
+		     r->nchunks, dev, r->ndev);
 	if (n == 0 || n > STREAM_MAX_CHUNK)
 		FAIL(r, "chunk %" PRIu32 ": bad length %" PRIu32, r->nchunks, n);
-	if (get64(rec + 8) != r->data_off)
+	d = &r->dev[dev];
+	if (get64(rec + 8) != d->bytes)
 		FAIL(r, "chunk %" PRIu32 ": stream offset %" PRIu64
 		     ", expected %" PRIu64 " (a chunk is missing or out of order)",
-		     r->nchunks, get64(rec + 8), r->data_off);
+		     r->nchunks, get64(rec + 8), d->bytes);
 	if (r->nchunks == UINT32_MAX)
 		FAIL(r, "too many chunks");
 	ret = reserve(r, n);
@@ -526,12 +755,62 @@ int stream_read_chunk(struct stream_reader *r, const void **data,
 		     ": data CRC mismatch (stored %08" PRIx32
 		     ", computed %08" PRIx32 "): the file is damaged",
 		     r->nchunks, at, want, crc);
-	r->crc = crc32c(r->crc, r->buf, n);
+	d->crc = crc32c(d->crc, r->buf, n);
+	d->bytes += n;
+	d->chunks++;
+	r->seq_crc = crc32c(r->seq_crc, rec, STREAM_REC_LEN);
 	r->data_off += n;
 	r->nchunks++;
+	*devp = dev;
+	return 1;
+}
+
+int stream_read_chunk(struct stream_reader *r, uint32_t *dev,
+		      const void **data, size_t *len, uint32_t *flags)
+{
+	unsigned char rec[STREAM_REC_LEN];
+	uint32_t want, crc, d = 0;
+	int ret;
+
+	if (!r->have_hdr || r->done) {
+		seterr(r->err, sizeof(r->err), "no header read, or already at the end");
+		return -EINVAL;
+	}
+	do {
+		uint64_t at = r->file_off;
+		ssize_t got = read_full(r, rec, sizeof(rec));
+
+		if (got < 0)
+			return (int)got;
+		if (got == 0)
+			FAIL(r, "truncated: the file ends after %" PRIu32
+			     " chunks (%" PRIu64 " bytes of device data) without %s end record",
+			     r->nchunks, r->data_off,
+			     r->ndev > 1 ? "every device's" : "an");
+		if (got < STREAM_REC_LEN)
+			FAIL(r, "truncated: the file ends inside a record at offset %" PRIu64,
+			     at);
+		want = get32(rec + 28);
+		crc = crc32c(0, rec, 28);
+		if (crc != want)
+			FAIL(r, "record %" PRIu32 " at file offset %" PRIu64
+			     ": record CRC mismatch (stored %08" PRIx32
+			     ", computed %08" PRIx32 "): the file is damaged",
+			     r->nchunks + r->ends, at, want, crc);
+		if (!memcmp(rec, TAG_END, 4))
+			ret = read_end(r, rec, at);
+		else if (!memcmp(rec, TAG_CHUNK, 4))
+			ret = read_payload(r, rec, at, &d);
+		else
+			FAIL(r, "unknown record type at file offset %" PRIu64, at);
+		/* read_end: 1 while more END records are due. */
+	} while (ret == 1 && r->ends && !r->done);
+	if (ret != 1)
+		return ret;
+	*dev = d;
 	*data = r->buf;
-	*len = n;
+	*len = get32(rec + 16);
 	if (flags)
-		*flags = fl;
+		*flags = get32(rec + 4);
 	return 1;
 }

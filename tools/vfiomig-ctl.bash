@@ -35,7 +35,7 @@ _vfiomig_ctl()
 				cmd=${words[i]}
 			else
 				case ${words[i - 1]} in
-				-o | --output | -i | --input | --iommu | --recover | --max-rounds | \
+				-o | --output | -i | --input | --iommu | --recover | --max-rounds | --step | \
 					--peer | --range | --page-size | --report-page-size | \
 					--backend | --sleep | --only) ;;
 				*) ((nargs++)) ;;
@@ -70,7 +70,7 @@ _vfiomig_ctl()
 		COMPREPLY=($(compgen -W "$(_vfiomig_ctl_devices)" -- "$cur"))
 		return
 		;;
-	--max-rounds | --range | --page-size | --report-page-size | --sleep | --only)
+	--max-rounds | --step | --range | --page-size | --report-page-size | --sleep | --only)
 		return
 		;;
 	esac
@@ -93,19 +93,19 @@ _vfiomig_ctl()
 		((nargs == 0)) && args=$(_vfiomig_ctl_devices)
 		;;
 	state)
-		opts="--json --iommu --path --combined --recover"
+		opts="--json --iommu --path --combined --recover --allow-no-p2p"
 		if ((nargs == 0)); then args=$(_vfiomig_ctl_devices); elif ((nargs == 1)); then args=$states; fi
 		;;
 	save)
-		opts="-o --output -f --force --no-precopy --max-rounds --run --progress --json --iommu"
+		opts="-o --output -f --force --no-precopy --max-rounds --step --run --allow-no-p2p --progress --json --iommu"
 		((nargs == 0)) && args=$(_vfiomig_ctl_devices)
 		;;
 	load)
-		opts="-i --input -f --force --run --verify-only --progress --json --iommu"
+		opts="-i --input -f --force --run --verify-only --allow-no-p2p --progress --json --iommu"
 		((nargs == 0)) && args=$(_vfiomig_ctl_devices)
 		;;
 	migrate)
-		opts="-f --force --no-precopy --max-rounds --stop --progress --json --iommu"
+		opts="-f --force --no-precopy --max-rounds --step --stop --allow-no-p2p --progress --json --iommu"
 		((nargs < 2)) && args=$(_vfiomig_ctl_devices)
 		;;
 	dirty)

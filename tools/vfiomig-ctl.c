@@ -658,7 +658,9 @@ static void print_help(FILE *f)
 		if (!commands[i].hidden)
 			fprintf(f, "  %-10s %s\n", commands[i].name,
 				commands[i].summary);
-	fputs("\nExit status: 0 success, 1 operation failed, 2 usage error.\n"
+	fputs("\nExit status: 0 success, 1 operation failed (no device moved),\n"
+	      "2 usage error, 3 failed and rolled back (every device back where it\n"
+	      "was, destinations reset), 4 failed and a device is not back.\n"
 	      "See vfiomig-ctl(1).\n", f);
 }
 

@@ -7,7 +7,8 @@
  * read, ...) come with it, so the program's libc calls reach the fake.
  *
  * VFIOMIG_FAKE       comma-separated machine parts:
- *                      mtty     the VM's three mtty instances (tests/kenv.h)
+ *                      mtty     the VM's seven mtty instances (tests/kenv.h:
+ *                               one mtty-1, six mtty-2)
  *                      generic  two vfio-pci variant functions 0000:3b:00.1
  *                               (source, filled from a seed) and
  *                               0000:3b:00.2, 4 MiB of state, 1 MiB of
@@ -26,6 +27,9 @@
  * VFIOMIG_FAKE_DUMP  at exit, append one line per device to this file:
  *                    "NAME state=STATE size=N fnv=HASH hex=FIRST-BYTES"
  * VFIOMIG_FAKE_STRICT=1  exit with status 99 if fake fds leaked
+ * VFIOMIG_FAKE_FAIL_ARC  NAME:FROM:TO:ERRNO[;...]: the first SET of arc
+ *                    FROM -> TO (state numbers) on device NAME fails with
+ *                    ERRNO (a failing member, for the device set tests)
  *
  * Device state lives in the process: what one run saves, a second run
  * loads into a fresh machine.
@@ -42,6 +46,10 @@
 #define MTTY1_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
 #define MTTY2_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002"
 #define MTTY2B_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1003"
+#define MTTY2C_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1004"
+#define MTTY2D_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1005"
+#define MTTY2E_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1006"
+#define MTTY2F_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1007"
 #define GENERIC_SEED 0x5eed
 
 static bool active;
@@ -78,6 +86,24 @@ static bool has_part(const char *spec, const char *part)
 	return false;
 }
 
+/* "NAME:FROM:TO:ERRNO[;...]": arm fake_dev_fail_arc() on named devices. */
+static void fail_arcs(const char *spec)
+{
+	char name[128];
+	int from, to, err, n;
+
+	while (spec && *spec) {
+		if (sscanf(spec, "%127[^:]:%d:%d:%d%n", name, &from, &to, &err, &n) != 4)
+			fail("VFIOMIG_FAKE_FAIL_ARC", EINVAL);
+		for (int i = 0; i < nids; i++)
+			if (!strcmp(names[i], name))
+				fake_dev_fail_arc(ids[i], from, to, err);
+		spec += n;
+		if (*spec == ';')
+			spec++;
+	}
+}
+
 __attribute__((constructor)) static void preload_init(void)
 {
 	const char *spec = getenv("VFIOMIG_FAKE");
@@ -99,9 +125,11 @@ __attribute__((constructor)) static void preload_init(void)
 		static const struct {
 			const char *uuid;
 			int ports;
-		} m[] = { { MTTY1_UUID, 1 }, { MTTY2_UUID, 2 }, { MTTY2B_UUID, 2 } };
+		} m[] = { { MTTY1_UUID, 1 }, { MTTY2_UUID, 2 }, { MTTY2B_UUID, 2 },
+			  { MTTY2C_UUID, 2 }, { MTTY2D_UUID, 2 }, { MTTY2E_UUID, 2 },
+			  { MTTY2F_UUID, 2 } };
 
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 7; i++) {
 			fake_cfg_mtty(&cfg, m[i].uuid, m[i].ports, group++, cdev++);
 			add(&cfg);
 		}
@@ -140,6 +168,7 @@ __attribute__((constructor)) static void preload_init(void)
 		fake_cfg_pci(&cfg, "0000:3c:00.0", group++, cdev++, 0);
 		add(&cfg);
 	}
+	fail_arcs(getenv("VFIOMIG_FAKE_FAIL_ARC"));
 	if (setenv("VFIOMIG_SYSFS_ROOT", fake_sysfs_root(), 1) ||
 	    setenv("VFIOMIG_DEV_ROOT", fake_dev_root(), 1))
 		fail("setenv", errno);
