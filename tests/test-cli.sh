@@ -6,7 +6,11 @@
 # section (issue 9): closed standard fds, input at an offset, --force on
 # device nodes, FIFOs and sockets, failed saves (file size limit, full
 # disk, SIGPIPE) leaving neither a temporary nor a clobbered target, and
-# escape sequences in stream headers and sysfs names.
+# escape sequences in stream headers and sysfs names; device sets (issue
+# 10): sets of two and three in state, save, load and migrate, the P2P
+# barrier in the library's log, mismatched and damaged files refused
+# before any device moves, a 0.1 (format 1.0) file, a failing member
+# rolling the whole set back with exit status 3.
 #
 # The real binary runs with LD_PRELOAD=tests/fake/.libs/libfakepreload.so,
 # which builds a fake machine per process (tests/fake/preload.c): what one
@@ -41,6 +45,10 @@ fail=0
 MTTY1=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 MTTY2=83b8f4f2-509f-382f-3c1e-e6bfe0fa1002
 MTTY2B=83b8f4f2-509f-382f-3c1e-e6bfe0fa1003
+MTTY2C=83b8f4f2-509f-382f-3c1e-e6bfe0fa1004
+MTTY2D=83b8f4f2-509f-382f-3c1e-e6bfe0fa1005
+MTTY2E=83b8f4f2-509f-382f-3c1e-e6bfe0fa1006
+MTTY2F=83b8f4f2-509f-382f-3c1e-e6bfe0fa1007
 GSRC=0000:3b:00.1
 GDST=0000:3b:00.2
 NOMIG=0000:3c:00.0
@@ -52,10 +60,13 @@ if [ "${VFIOMIG_TEST_VALGRIND:-0}" = 1 ]; then
 fi
 
 machine=mtty,generic,nomig
+# failarc: NAME:FROM:TO:ERRNO, a member's arc that fails (tests/fake/preload.c)
+failarc=
 # run ARGS...: the CLI on the fake; sets rc, output in $tmp/out, $tmp/err.
 run() {
 	rm -f "$tmp/dump"
 	VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 VFIOMIG_FAKE_DUMP=$tmp/dump \
+		VFIOMIG_FAKE_FAIL_ARC=$failarc \
 		LD_PRELOAD=$pre "${vg[@]}" "$ctl" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
 }
@@ -65,6 +76,7 @@ run_pipe() {
 	shift
 	rm -f "$tmp/dump"
 	cat "$in" | VFIOMIG_FAKE=$machine VFIOMIG_FAKE_STRICT=1 VFIOMIG_FAKE_DUMP=$tmp/dump \
+		VFIOMIG_FAKE_FAIL_ARC=$failarc \
 		LD_PRELOAD=$pre "${vg[@]}" "$ctl" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 }
@@ -401,6 +413,277 @@ run migrate $MTTY2 $MTTY1
 expect 1 "migrate refuses another mdev type"
 run migrate $MTTY2 $GDST --no-precopy
 expect 1 "migrate refuses another driver"
+
+echo "== device sets"
+# Migration states in the dump: 1 STOP, 2 RUNNING, 4 RESUMING, 5
+# RUNNING_P2P, 7 PRE_COPY_P2P, 3 STOP_COPY.
+# states DEV... : their states in the last dump, space-separated.
+states() {
+	local out= d
+	for d in "$@"; do out="$out $(dump_field "$d" state)"; done
+	echo "${out# }"
+}
+# is_states WHAT STATE DEV...: every DEV in STATE.
+is_states() {
+	local what=$1 want=$2 got exp= d
+	shift 2
+	for d in "$@"; do exp="$exp $want"; done
+	got=$(states "$@")
+	if [ "$got" = "${exp# }" ]; then ok "$what"; else bad "$what (states $got, expected ${exp# })"; fi
+}
+# barrier FROM1 TO1 FROM2 TO2: in the last -vv log, every member's
+# FROM1->TO1 came before any member's FROM2->TO2.
+barrier() {
+	local last first
+	last=$(grep -n ": $1->$2 " "$tmp/err" | tail -n 1 | cut -d: -f1)
+	first=$(grep -n ": $3->$4 " "$tmp/err" | head -n 1 | cut -d: -f1)
+	if [ -n "$last" ] && [ -n "$first" ] && [ "$last" -lt "$first" ]; then
+		ok "barrier: every $1->$2 before any $3->$4"
+	else
+		bad "barrier: every $1->$2 before any $3->$4 (last at line '$last', first at '$first')"
+	fi
+}
+S2=$MTTY2,$MTTY2B
+D2=$MTTY2C,$MTTY2D
+run migrate $S2 $MTTY2C
+expect 2 "migrate: lists of different lengths are a usage error"
+grep_err "pair by position" "the refusal says the lists pair"
+run migrate $S2 $MTTY2C,$MTTY2
+expect 2 "migrate: a device on both sides is refused"
+run save $MTTY2,$MTTY2B,$MTTY2 -o "$tmp/x"
+expect 2 "save: the same device twice is refused"
+grep_err "named twice" "the refusal names the device"
+run state "$MTTY2,,$MTTY2B" stop
+expect 2 "state: an empty name in the list"
+run state $S2 stop --combined
+expect 2 "state: --combined moves one device only"
+run state $S2
+expect 0 "state of a set"
+grep_out "^$MTTY2B running\$" "state of a set: a line per member"
+run state $S2 stop --json
+expect 0 "state: a set of two to stop"
+json "state of a set"
+is_states "state: both members in STOP" 1 $MTTY2 $MTTY2B
+[ "$(pyq "len(d['devices'])")" = 2 ] && ok "state --json: both members" || bad "state --json: both members"
+run -vv state $MTTY2,$MTTY2B,$MTTY2C stop
+expect 0 "state: a set of three to stop"
+barrier running running-p2p running-p2p stop
+run state $S2 pre-copy-p2p --path
+expect 0 "state --path of a set"
+grep_out "^$MTTY2B: running -> " "--path: a line per member"
+# A failing member: MTTY2B refuses RUNNING_P2P -> STOP (EIO).
+failarc=$MTTY2B:5:1:5
+run state $S2 stop
+expect 3 "state: a failing member rolls the set back (exit 3)"
+is_states "state: both members back in RUNNING" 2 $MTTY2 $MTTY2B
+grep_err "$MTTY2B (member 1): running-p2p -> stop failed" "the failing member and its arc are named"
+run state $S2 stop --recover stay --json
+expect 4 "state --recover stay: a member left where it stopped (exit 4)"
+json "state of a failed set"
+[ "$(pyq "d['failed_member']")" = 1 ] && ok "state --json: failed_member 1" || bad "state --json: failed_member 1"
+failarc=
+run save $MTTY2,$NOMIG -o "$tmp/x"
+expect 1 "save: a member without migration refused before anything moves"
+is_states "save refused: the other member untouched" 2 $MTTY2
+machine=mtty,flagsets
+run state $MTTY2,0000:3d:00.5 stop
+expect 1 "state: a member without P2P refused in a set"
+grep_err "allow-no-p2p" "the refusal names --allow-no-p2p"
+run state $MTTY2,0000:3d:00.5 stop --allow-no-p2p --json
+expect 0 "state --allow-no-p2p: the set stops"
+[ "$(pyq "[x['state'] for x in d['devices']]")" = "['stop', 'stop']" ] && ok "--allow-no-p2p: both in STOP" ||
+	bad "--allow-no-p2p: both in STOP"
+machine=mtty,generic,nomig
+
+# Two devices migrated as a set: generic (seeded state) and mtty.
+run migrate $GSRC,$MTTY2 $GDST,$MTTY2C --progress --json
+expect 0 "migrate a set of two"
+json "migrate a set"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "set of two: the generic member's data arrived" ||
+	bad "set of two: the generic member's data arrived"
+[ "$(dump_field $MTTY2C fnv)" = "$(dump_field $MTTY2 fnv)" ] && ok "set of two: the mtty member's registers arrived" ||
+	bad "set of two: the mtty member's registers arrived"
+is_states "set of two: destinations RUNNING" 2 $MTTY2C
+is_states "set of two: sources STOP" 1 $MTTY2
+grep_err "member 1 $MTTY2: pre-copy" "--progress: a line per member"
+grep_err "migrate: .*precopy round 1" "--progress: the total"
+[ "$(pyq "len(d['members'])")" = 2 ] && ok "migrate --json: two members" || bad "migrate --json: two members"
+S3=$MTTY2,$MTTY2B,$GSRC
+D3=$MTTY2C,$MTTY2D,$GDST
+run -vv migrate $S3 $D3 --json
+expect 0 "migrate a set of three"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "set of three: the generic member's data arrived" ||
+	bad "set of three: the generic member's data arrived"
+is_states "set of three: destinations RUNNING" 2 $MTTY2C $MTTY2D
+is_states "set of three: sources STOP" 1 $MTTY2 $MTTY2B
+barrier pre-copy pre-copy-p2p pre-copy-p2p stop-copy
+barrier stop running-p2p running-p2p running
+run migrate $S3 $D3 --no-precopy --stop
+expect 0 "migrate a set of three --no-precopy --stop"
+is_states "--stop: destinations in STOP" 1 $MTTY2C $MTTY2D
+# A dirtying pair: rounds paced across members, the policy over the set.
+machine=mtty,generic,dirtying
+run migrate $GSRC,$MTTY2 $GDST,$MTTY2B --json --step 64K
+expect 0 "migrate a dirtying set in 64 KiB steps"
+[ "$(pyq "d['precopy_rounds'] >= 2")" = True ] && ok "the set's policy ran several rounds" || bad "the set's policy ran several rounds"
+[ "$(dump_field $GDST fnv)" = "$(dump_field $GSRC fnv)" ] && ok "dirtying set: the data arrived whole" ||
+	bad "dirtying set: the data arrived whole"
+machine=mtty,generic,nomig
+run save $MTTY2 --step 100 -o "$tmp/x"
+expect 2 "--step below 4K is refused"
+
+# Save and load of a set of three through a file and a pipe.
+f3=$tmp/set3.vfm
+run save $S3 -o "$f3" --json
+expect 0 "save a set of three"
+[ "$(pyq "[m['device'] for m in d['members']]")" = "['$MTTY2', '$MTTY2B', '$GSRC']" ] &&
+	ok "save --json: the members in order" || bad "save --json: the members in order"
+is_states "save: the set in STOP" 1 $MTTY2 $MTTY2B
+run load --verify-only -i "$f3" --json
+expect 0 "verify a set's file"
+[ "$(pyq "d['format']")" = 2.0 ] && ok "format 2.0" || bad "format 2.0"
+[ "$(pyq "[x['source'] for x in d['devices']]")" = "['$MTTY2', '$MTTY2B', '$GSRC']" ] &&
+	ok "verify --json: the three devices" || bad "verify --json: the three devices"
+run load --verify-only -i "$f3"
+grep_out "3 devices" "verify: the device count"
+run load $D3 -i "$f3" --run --json
+expect 0 "load a set of three"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "load of a set: the generic member's data" ||
+	bad "load of a set: the generic member's data"
+is_states "load --run: the set RUNNING" 2 $MTTY2C $MTTY2D
+run_pipe "$f3" load $D3
+expect 0 "load a set of three from a pipe"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "pipe load of a set: the data" || bad "pipe load of a set: the data"
+is_states "pipe load: the set in STOP" 1 $MTTY2C $MTTY2D
+# fresh: the generic destination's state before any load.
+run state $GDST
+fresh_fnv=$(dump_field $GDST fnv)
+run load $MTTY2C,$GDST -i "$f3"
+expect 1 "load: a file of three into two devices is refused"
+grep_err "holds the streams of 3 devices, but 2 devices were given" "the refusal gives both counts"
+is_states "count mismatch: nothing moved" 2 $MTTY2C $GDST
+run load $GDST,$MTTY2C,$MTTY2D -i "$f3"
+expect 1 "load: sections in another order than the devices are refused"
+grep_err "device 0 of $f3 is from a mtty mdev" "the refusal names the section"
+is_states "kind mismatch: nothing moved" 2 $GDST $MTTY2C $MTTY2D
+# A damaged section (device 2's), a damaged chunk, a truncated file: no
+# device moves, from a file; from a pipe the sections are read before any
+# device moves, a damaged chunk found later resets every destination.
+cp "$f3" "$tmp/sect.vfm"
+flip "$tmp/sect.vfm" $((256 + 2 * 256 + 60))
+for how in file pipe; do
+	if [ $how = file ]; then run load $D3 -i "$tmp/sect.vfm"; else run_pipe "$tmp/sect.vfm" load $D3; fi
+	expect 1 "$how: a damaged device section is refused before any device moves"
+	grep_err "device section 2: CRC mismatch" "$how: the refusal names section 2"
+	grep_err "was not touched" "$how: the devices were not touched"
+	is_states "$how, damaged section: every destination RUNNING" 2 $MTTY2C $MTTY2D $GDST
+	[ "$(dump_field $GDST fnv)" = "$fresh_fnv" ] && ok "$how, damaged section: nothing loaded" ||
+		bad "$how, damaged section: nothing loaded"
+done
+size=$(stat -c %s "$f3")
+cp "$f3" "$tmp/chunk.vfm"
+flip "$tmp/chunk.vfm" $((size - 3 * 32 - 500))
+run load $D3 -i "$tmp/chunk.vfm"
+expect 1 "file: a damaged chunk is refused before any device moves"
+is_states "file, damaged chunk: every destination RUNNING" 2 $MTTY2C $MTTY2D $GDST
+run_pipe "$tmp/chunk.vfm" load $D3
+expect 3 "pipe: a damaged chunk after data moved resets the set (exit 3)"
+grep_err "$MTTY2D was reset and is now running" "pipe: every destination reset"
+is_states "pipe, damaged chunk: every destination RUNNING" 2 $MTTY2C $MTTY2D $GDST
+head -c $((size - 40)) "$f3" >"$tmp/short3.vfm"
+run load $D3 -i "$tmp/short3.vfm"
+expect 1 "a truncated set file is refused"
+grep_err "truncated" "the refusal says truncated"
+is_states "truncated: every destination RUNNING" 2 $MTTY2C $MTTY2D $GDST
+
+# Format 1.0, as vfiomig-ctl 0.1 wrote it (an mtty-2 saved with precopy).
+base64 -d >"$tmp/v1.vfm" <<'B64'
+iVZGTQ0KGgoBAAAAAAEAAAcAAAAAAAAAAgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAYAAAAAAAAABn
+RQ9rAAAAAG10dHkAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAbXR0eS0yAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAA4M2I4ZjRmMi01MDlmLTM4MmYtM2MxZS1lNmJmZTBmYTEwMDIAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAMC4yLjAAAAAAAAAAAAAAADAuMi4wAAAAAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAiMv6x0NITksBAAAAAAAAAAAAAAAYAAAAvIGEWgAAAADn
+Z1aZTiw+jIkJnX4BAAAAAAAAAAIAAAAAAAAAQ0hOSwAAAAAYAAAAAAAAAEgAAABD2HhrAAAAAMB0
+JG0AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+AAAAAAAAAAAAAAAAAAAQAABET05FAAAAAGAAAAAAAAAAAgAAAIEyKHIAAAAAtqFbeg==
+B64
+run load --verify-only -i "$tmp/v1.vfm" --json
+expect 0 "a format 1.0 file verifies"
+[ "$(pyq "d['format']")" = 1.0 ] && ok "format 1.0" || bad "format 1.0 ($(pyq "d['format']"))"
+run load $MTTY2B -i "$tmp/v1.vfm" --run
+expect 0 "a format 1.0 file loads onto one device"
+is_states "1.0: the device RUNNING" 2 $MTTY2B
+[ "$(dump_field $MTTY2B fnv)" = "$(dump_field $MTTY2 fnv)" ] && ok "1.0: the registers loaded" ||
+	bad "1.0: the registers loaded"
+run_pipe "$tmp/v1.vfm" load $MTTY2B
+expect 0 "a format 1.0 file from a pipe"
+run load $MTTY2B,$MTTY2C -i "$tmp/v1.vfm"
+expect 1 "a format 1.0 file onto two devices is refused"
+# The 0.1-era single-device data of the generic device, as 1.0: the 2.0
+# header and section replaced by 1.0's header (the records are the same).
+run save $GSRC -o "$tmp/g2.vfm"
+python3 - "$tmp/g2.vfm" "$tmp/g1.vfm" <<'PY'
+import struct, sys
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+d = open(sys.argv[1], 'rb').read()
+s = d[256:512]
+h = bytearray(256)
+h[0:8] = d[0:8]
+h[8:16] = struct.pack('<HHI', 1, 0, 256)
+h[16:24] = s[8:16]                # mig_flags
+h[24:28] = s[16:20]               # kind
+h[32:44] = s[24:36]               # PCI IDs, class
+h[48:56] = s[40:48]               # data_size
+h[56:64] = d[24:32]               # created
+h[64:96] = s[48:80]               # driver
+h[96:128] = s[80:112]             # mdev type
+h[128:192] = s[112:176]           # device
+h[192:224] = d[32:64]             # versions
+h[252:256] = struct.pack('<I', crc32c(h[:252]))
+open(sys.argv[2], 'wb').write(bytes(h) + d[512:])
+PY
+run load $GDST -i "$tmp/g1.vfm" --json
+expect 0 "a 1.0 file of the generic device loads"
+[ "$(dump_field $GDST fnv)" = "$src_fnv" ] && ok "1.0: the generic device's data" || bad "1.0: the generic device's data"
+
+# A failing member rolls the whole set back.
+failarc=$MTTY2B:7:3:5 # source 1: PRE_COPY_P2P -> STOP_COPY, EIO
+run migrate $S2 $D2
+expect 3 "migrate: a failing source member rolls the set back (exit 3)"
+grep_err "$MTTY2B: pre-copy-p2p -> stop-copy failed (member 1" "the failing member and arc are named"
+grep_err "the sources are back in running" "the sources are back"
+is_states "failing source: every source RUNNING" 2 $MTTY2 $MTTY2B
+is_states "failing source: every destination reset, RUNNING" 2 $MTTY2C $MTTY2D
+run save $S2 -o "$tmp/fail.vfm"
+expect 3 "save: a failing member rolls the set back (exit 3)"
+[ ! -e "$tmp/fail.vfm" ] && ok "save rolled back: no file" || bad "save rolled back: no file"
+is_states "save rolled back: the sources RUNNING" 2 $MTTY2 $MTTY2B
+failarc=$MTTY2D:4:1:5 # destination 1 refuses its commit (RESUMING -> STOP)
+run migrate $S2 $D2
+expect 3 "migrate: a destination refusing its commit rolls the set back"
+is_states "refused commit: the sources RUNNING" 2 $MTTY2 $MTTY2B
+is_states "refused commit: the destinations reset" 2 $MTTY2C $MTTY2D
+failarc=
+run save $S2 -o "$tmp/set2.vfm"
+expect 0 "save a set of two"
+failarc=$MTTY2D:4:1:5
+run load $D2 -i "$tmp/set2.vfm"
+expect 3 "load: a destination refusing its commit resets the set (exit 3)"
+is_states "load, refused commit: the destinations RUNNING" 2 $MTTY2C $MTTY2D
+failarc=
+# A wrong-type destination (mtty-1 for an mtty-2): its driver refuses the
+# data.
+run migrate $S2 $MTTY2C,$MTTY1 --force
+expect 3 "migrate: a wrong-type destination rolls the set back (exit 3)"
+grep_err "$MTTY1 refused" "the refusing destination is named"
+is_states "wrong type: the sources RUNNING" 2 $MTTY2 $MTTY2B
+is_states "wrong type: the destinations RUNNING" 2 $MTTY2C $MTTY1
 
 echo "== dirty"
 run dirty $MTTY2 start report stop --range 0:1M --json

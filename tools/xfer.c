@@ -533,11 +533,13 @@ int xfer_save_set(struct cli *c, struct xfer_list *l,
 		memset(&m->pp, 0, sizeof(m->pp));
 		m->pp.sz = sizeof(m->pp);
 	}
+	/* The library brings a set back to where its call found it (PRE_COPY
+	 * for the STOP_COPY step); the command's way back is further. */
 	pre = precopy_target(l, xo);
 	if (pre >= 0) {
 		ret = xfer_set_state(c, l, pre, moved);
 		if (ret)
-			goto out;
+			goto back;
 		progress_phase(prog, "pre-copy");
 		ret = precopy_rounds(&s, st);
 		if (ret)
@@ -545,14 +547,15 @@ int xfer_save_set(struct cli *c, struct xfer_list *l,
 	}
 	ret = xfer_set_state(c, l, VFIOMIG_STATE_STOP_COPY, moved);
 	if (ret)
-		goto out;
+		goto back;
 	progress_phase(prog, "stop-copy");
 	ret = stop_copy_data(&s);
 	if (ret)
 		goto back;
 	goto out;
 back:
-	xfer_sources_back(c, l);
+	if (*moved)
+		xfer_sources_back(c, l);
 out:
 	st->seconds = cli_now() - t0;
 	free(s.sc);
