@@ -417,10 +417,32 @@ static int precopy_round(struct saver *s)
 	return ret;
 }
 
+/* The set's totals as the members' last steps saw them (their own
+ * PRECOPY_INFO, no extra ioctl). */
+static void estimate(const struct xfer_list *l, struct vfiomig_devset_stats *t)
+{
+	t->initial_bytes = t->dirty_bytes = 0;
+	t->initial_drained = true;
+	for (size_t i = 0; i < l->n; i++) {
+		t->initial_bytes += l->m[i].pp.initial_bytes;
+		t->dirty_bytes += l->m[i].pp.dirty_bytes;
+		t->initial_drained = t->initial_drained && l->m[i].pp.initial_drained;
+	}
+}
+
+/* Whether the totals meet the policy (stall counted by the caller). */
+static bool ready(const struct vfiomig_devset_stats *t, unsigned int stalled)
+{
+	return t->initial_drained && (!t->dirty_bytes || stalled >= 3);
+}
+
 /*
  * The set's switchover policy, the library's over the whole set: never
  * while some initial data is left (re-initialised or not); then when the
  * dirty total is 0 or has not shrunk for 3 rounds; --max-rounds caps.
+ * The members' own step reports estimate it; the set's exact figures
+ * (vfiomig_devset_stats) are asked only when the estimate says ready, as
+ * QEMU does with its pending estimate and exact.
  */
 static int precopy_rounds(struct saver *s, struct xfer_stats *st)
 {
@@ -431,12 +453,25 @@ static int precopy_rounds(struct saver *s, struct xfer_stats *st)
 		VFIOMIG_OPTS(vfiomig_devset_stats, tot);
 		int ret = precopy_round(s);
 
-		if (!ret)
-			ret = vfiomig_devset_stats(s->l->set, VFIOMIG_DEVSET_TOTAL, &tot);
 		if (ret) {
 			if (ret == -EINTR || ret == -EFBIG)
 				cli_err(s->c, "interrupted in precopy round %u", round);
 			return ret;
+		}
+		estimate(s->l, &tot);
+		if (tot.initial_drained) {
+			stalled = tot.dirty_bytes >= prev_dirty ? stalled + 1 : 0;
+			prev_dirty = tot.dirty_bytes;
+		} else {
+			stalled = 0;
+			prev_dirty = UINT64_MAX;
+		}
+		if (ready(&tot, stalled)) {
+			ret = vfiomig_devset_stats(s->l->set, VFIOMIG_DEVSET_TOTAL, &tot);
+			if (ret) {
+				cli_err_lib(s->c, ret, "%s: precopy totals", cli_esc(s->l->arg));
+				return ret;
+			}
 		}
 		st->rounds = round;
 		s->prog->round = round;
@@ -446,17 +481,8 @@ static int precopy_rounds(struct saver *s, struct xfer_stats *st)
 		progress_update(s->prog, true);
 		if (s->xo->max_rounds && round >= s->xo->max_rounds)
 			return 0;
-		if (!tot.initial_drained) {
-			prev_dirty = UINT64_MAX;
-			stalled = 0;
-			continue;
-		}
-		if (!tot.dirty_bytes)
+		if (ready(&tot, stalled))
 			return 0;
-		stalled = tot.dirty_bytes >= prev_dirty ? stalled + 1 : 0;
-		if (stalled >= 3)
-			return 0;
-		prev_dirty = tot.dirty_bytes;
 	}
 }
 
