@@ -45,9 +45,12 @@ int xfer_parse_list(struct cli *c, const char *arg, struct xfer_list *l)
 		}
 		for (size_t k = 0; k < i; k++) {
 			if (!strcmp(l->m[k].name, p)) {
+				/* The message first: p is in l->buf. */
+				int ret = cli_usage(c, "%s is named twice in '%s'",
+						    cli_esc(p), cli_esc(arg));
+
 				xfer_list_free(l);
-				return cli_usage(c, "%s is named twice in '%s'",
-						 cli_esc(p), cli_esc(arg));
+				return ret;
 			}
 		}
 		l->m[i].name = p;
