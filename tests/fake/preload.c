@@ -15,6 +15,10 @@
  *                               precopy data, ENOMSG at its end
  *                      dirtying the generic functions dirty 64 KiB of
  *                               state per precopy round (a running guest)
+ *                      reinit   the generic functions have PRECOPY_INFOv2
+ *                               and re-initialise once per saving session
+ *                               after 512 KiB of precopy data (256 KiB
+ *                               again as new initial data: REINIT)
  *                      nomig    plain vfio-pci 0000:3c:00.0 (no migration)
  *                      flagsets variant functions with the other migration
  *                               flag sets: 0000:3d:00.1 STOP_COPY only,
@@ -146,6 +150,11 @@ __attribute__((constructor)) static void preload_init(void)
 			cfg.precopy_initial = 1u << 20;
 			if (has_part(spec, "dirtying"))
 				cfg.precopy_dirty = 64u << 10;
+			if (has_part(spec, "reinit")) {
+				cfg.precopy_v2 = true;
+				cfg.reinit_after = 512u << 10;
+				cfg.reinit_bytes = 256u << 10;
+			}
 			id = add(&cfg);
 			if (i == 0)
 				fake_dev_fill(id, GENERIC_SEED);
