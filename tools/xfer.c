@@ -266,7 +266,9 @@ int xfer_fail_status(struct cli *c, struct xfer_list *src,
 			int s = m->dev ? vfiomig_state_get(m->dev) : -1;
 
 			m->final = s;
-			if (m->orig < 0 || s == want)
+			/* A PRE_COPY origin: itself (state) or its running twin
+			 * (a transfer ended its session). */
+			if (m->orig < 0 || s == want || (!side && s == m->orig))
 				continue;
 			home = false;
 			cli_err(c, "%s is in %s, not back in %s", m->name,
