@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Dirty bitmaps and IOVA ranges, private and pure: lib/bitmap.c and
- * lib/ranges.c include only this header and libc (no context, no kernel),
- * so their tests compile them alone.
+ * Dirty bitmaps, private and pure: lib/bitmap.c includes only this header
+ * and libc (no context, no kernel), so its tests compile it alone.  IOVA
+ * ranges are in ranges.h, which uses the edge helpers below.
  *
  * Bitmaps are LSB-first in 64-bit words: bit n of a bitmap based at `base`
  * with page size `ps` stands for [base + n*ps, +ps).
@@ -84,25 +84,5 @@ void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n);
 void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
 		      uint64_t sps, uint64_t snbits);
-
-/* ------------------------------------------------------------ ranges.c */
-
-/*
- * Copy in[0..n) aligned outward to `align` (a power of two), sorted by iova,
- * with overlapping and adjacent ranges merged, into a new array (*outp,
- * freed by the caller). Returns the number of ranges or -EINVAL (zero
- * length, NULL, an array too large to exist) / -EOVERFLOW (a range, once
- * aligned, does not end below 2^64; more than INT_MAX ranges) / -ENOMEM.
- */
-int vfm_ranges_normalize(const struct vfiomig_range *in, size_t n,
-			 uint64_t align, struct vfiomig_range **outp);
-
-/* Merge the smallest gaps of sorted, disjoint r[0..n) until at most max
- * remain (in place). Returns the new count, or -ENOMEM. */
-int vfm_ranges_reduce(struct vfiomig_range *r, size_t n, size_t max);
-
-/* Index of the first range of sorted r[0..n) that ends after iova. */
-size_t vfm_ranges_find(const struct vfiomig_range *r, size_t n,
-		       uint64_t iova);
 
 #endif

@@ -16,6 +16,7 @@
 #include <linux/vfio.h>
 
 #include "dirty.h"
+#include "ranges.h"
 
 /* The plan is handed to the kernel as is. */
 _Static_assert(sizeof(struct vfiomig_range) ==

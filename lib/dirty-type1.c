@@ -22,6 +22,7 @@
 #include "vfio-args.h"
 
 #include "dirty.h"
+#include "ranges.h"
 
 int vfm_type1_mig_cap(struct vfiomig_ctx *ctx, int container_fd,
 		      uint64_t *pgsize, uint64_t *max_bitmap)

@@ -29,6 +29,7 @@
 #include <linux/iommufd.h>
 
 #include "dirty.h"
+#include "ranges.h"
 
 static const char *const backend_names[] = {
 	[VFIOMIG_DIRTY_AUTO] = "auto",

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bitmap.h"
+#include "ranges.h"
 
 static int cmp_iova(const void *a, const void *b)
 {

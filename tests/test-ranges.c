@@ -15,7 +15,7 @@
 #include <string.h>
 #include <check.h>
 
-#include "bitmap.h"
+#include "ranges.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
