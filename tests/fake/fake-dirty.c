@@ -150,14 +150,30 @@ static bool iv_any(const struct ivset *s, uint64_t a, uint64_t b)
 	return false;
 }
 
-static void set_bit_u64(uint64_t *bm, uint64_t n)
+/* Set bits [first, first + n) of bm, a word at a time. */
+static void set_bits(uint64_t *bm, uint64_t first, uint64_t n)
 {
-	bm[n / 64] |= 1ULL << (n % 64);
+	uint64_t w = first / 64, last = first + n - 1, lw = last / 64;
+	uint64_t head = ~0ULL << (first % 64);
+	uint64_t tail = ~0ULL >> (63 - last % 64);
+
+	if (!n)
+		return;
+	if (w == lw) {
+		bm[w] |= head & tail;
+		return;
+	}
+	bm[w++] |= head;
+	while (w < lw)
+		bm[w++] = ~0ULL;
+	bm[lw] |= tail;
 }
 
 /*
  * OR into bm (bit n = [iova + n*ps, +ps), nbits bits) every page that
  * overlaps a dirty interval of s clipped to [iova, iova + nbits*ps).
+ * Word-wise, so that the fake costs what the kernel's iova_bitmap costs
+ * (it sets runs), not a loop per bit.
  */
 static void iv_report(const struct ivset *s, uint64_t iova, uint64_t ps,
 		      uint64_t nbits, uint64_t *bm)
@@ -169,11 +185,13 @@ static void iv_report(const struct ivset *s, uint64_t iova, uint64_t ps,
 	for (size_t i = 0; i < s->n; i++) {
 		uint64_t a = s->v[i].a > iova ? s->v[i].a : iova;
 		uint64_t b = s->v[i].b < end ? s->v[i].b : end;
+		uint64_t first, last;
 
 		if (a >= b)
 			continue;
-		for (uint64_t n = (a - iova) / ps; n <= (b - 1 - iova) / ps; n++)
-			set_bit_u64(bm, n);
+		first = (a - iova) / ps;
+		last = (b - 1 - iova) / ps;
+		set_bits(bm, first, last - first + 1);
 	}
 }
 
@@ -458,8 +476,9 @@ static void bitmap_free_all(struct fake_container *c)
 
 /* vfio_iommu_type1.c:update_user_bitmap: write whole u64 words of the
  * mapping's bitmap at its offset from base, keeping the user's bits below
- * the shift in the first word; then clear the mapping's bitmap (nothing
- * stays pinned in the fake). */
+ * the shift in the first word (bits past the mapping's end in its last
+ * word are written as 0); then clear the mapping's bitmap (nothing stays
+ * pinned in the fake).  Word-wise, as the kernel's copy. */
 static void update_user_bitmap(const struct fake_container *c,
 			       struct fake_map *m, uint64_t *user,
 			       uint64_t base, uint64_t pgsize)
@@ -468,20 +487,26 @@ static void update_user_bitmap(const struct fake_container *c,
 	uint64_t bit_offset = (m->iova - base) / pgsize;
 	uint64_t copy_offset = bit_offset / 64, shift = bit_offset % 64;
 	uint64_t nwords = (nbits + shift + 63) / 64;
-	uint64_t *tmp = calloc(nwords, 8);
+	uint64_t nsrc = (nbits + 63) / 64, prev = 0;
+	bool all = c->n_iommu_groups;
+	uint64_t *out = &user[copy_offset];
 
-	if (!tmp)
-		return;
-	for (uint64_t b = 0; b < nbits; b++)
-		if (c->n_iommu_groups ||
-		    (m->dirty && (m->dirty[b / 64] >> (b % 64) & 1)))
-			set_bit_u64(tmp, b + shift);
-	if (shift)
-		tmp[0] |= user[copy_offset] & ((1ULL << shift) - 1);
-	memcpy(&user[copy_offset], tmp, nwords * 8);
-	free(tmp);
+	for (uint64_t w = 0; w < nwords; w++) {
+		uint64_t cur = 0, v;
+
+		if (w < nsrc) {
+			cur = all ? ~0ULL : m->dirty ? m->dirty[w] : 0;
+			if (w == nsrc - 1 && nbits % 64)
+				cur &= ~0ULL >> (64 - nbits % 64);
+		}
+		v = shift ? cur << shift | (w ? prev >> (64 - shift) : 0) : cur;
+		if (!w && shift)
+			v |= out[0] & ((1ULL << shift) - 1);
+		out[w] = v;
+		prev = cur;
+	}
 	if (m->dirty)
-		memset(m->dirty, 0, (nbits + 63) / 64 * 8);
+		memset(m->dirty, 0, nsrc * 8);
 }
 
 /* vfio_iommu_type1_dirty_pages (contract 9.3). */
@@ -721,9 +746,8 @@ FAKE_EXPORT void fake_dma_write(uint64_t iova, uint64_t length)
 
 			if (a >= b || !m->dirty)
 				continue;
-			for (uint64_t p = (a - m->iova) / ps;
-			     p <= (b - 1 - m->iova) / ps; p++)
-				set_bit_u64(m->dirty, p);
+			set_bits(m->dirty, (a - m->iova) / ps,
+				 (b - 1 - m->iova) / ps - (a - m->iova) / ps + 1);
 		}
 	}
 	for (struct fake_iommufd_obj *o = fake_iommufd_obj_next(NULL); o;
