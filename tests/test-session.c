@@ -551,6 +551,169 @@ START_TEST(splice_path)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* The data path's economy: a save or a load is its reads and writes.   */
+
+#define PIECE 100000u
+
+/* Save the STOP_COPY stream in pieces of PIECE bytes into a sink of one
+ * kind: every call is one read() of the data fd and nothing else of the
+ * kernel's; IO_BUF no ioctl at all, fd and callback transfers one
+ * MIG_DATA_SIZE for the whole session (the buffer, set up once and kept). */
+static void save_pieces(struct sink *sk, int kind)
+{
+	struct fake_dev_ioctls a, b;
+	struct vfiomig_io io;
+	void *buf0 = NULL;
+	unsigned int calls;
+	int64_t n;
+
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	sink_open(sk, kind);
+	fake_dev_ioctls(src_id, &a);
+	for (unsigned int i = 0; i < 8; i++) {
+		io = sink_io(sk);
+		if (kind == K_BUF)
+			io.len = PIECE;
+		else
+			io.limit = PIECE;
+		calls = fake_calls();
+		n = vfiomig_save(src, &io, i % 2 ? VFIOMIG_XFER_NO_SPLICE : 0);
+		ck_assert_int_eq(n, PIECE);
+		sink_moved(sk, n);
+		/* + MIG_DATA_SIZE for the first fd/callback transfer */
+		ck_assert_uint_eq(fake_calls(),
+				  calls + 1 + (i == 0 && kind != K_BUF));
+		if (kind == K_BUF)
+			ck_assert_ptr_null(src->session.buf);
+		else if (i == 0)
+			buf0 = src->session.buf;
+		else
+			ck_assert_ptr_eq(src->session.buf, buf0);
+	}
+	fake_dev_ioctls(src_id, &b);
+	ck_assert_uint_eq(b.total - a.total, kind == K_BUF ? 0 : 1);
+	ck_assert_uint_eq(b.data_sizes - a.data_sizes, kind == K_BUF ? 0 : 1);
+	/* the rest, then the end */
+	io = sink_io(sk);
+	ck_assert_int_gt(n = vfiomig_save(src, &io, 0), 0);
+	sink_moved(sk, n);
+	io = sink_io(sk);
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), 0);
+	fake_dev_ioctls(src_id, &a);
+	ck_assert_uint_eq(a.total, b.total);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), NULL), 0);
+	sink_close(sk);
+}
+
+/* Load it back in pieces from a source of the same kind: no ioctl at all,
+ * one write() per piece from a buffer or a file (read straight from the
+ * caller's buffer, or through the session's one buffer), one per callback
+ * read otherwise. */
+static void load_pieces(const struct vec *v, int kind)
+{
+	unsigned int ioctls, calls;
+	struct fake_dev_ioctls a, b;
+	struct vfiomig_io io;
+	struct source so;
+	void *buf0 = NULL;
+	size_t off = 0;
+
+	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
+	fake_dev_ioctls(dst_id, &a);
+	ioctls = fake_ioctls();
+	io = source_open(&so, kind, v);
+	for (unsigned int i = 0; i < 8; i++, off += PIECE) {
+		if (kind == K_BUF) {
+			io.buf = v->p + off;
+			io.len = PIECE;
+		} else {
+			io.limit = PIECE;
+		}
+		calls = fake_calls();
+		ck_assert_int_eq(vfiomig_load(dst, &io, i % 2 ? VFIOMIG_XFER_NO_SPLICE : 0),
+				 PIECE);
+		if (kind == K_BUF || kind == K_FILE)
+			ck_assert_uint_eq(fake_calls(), calls + 1);
+		else if (kind == K_CB) /* cb_read gives 5003 bytes a call */
+			ck_assert_uint_eq(fake_calls(),
+					  calls + (PIECE + 5002) / 5003);
+		if (kind == K_BUF)
+			ck_assert_ptr_null(dst->session.buf);
+		else if (i == 0)
+			buf0 = dst->session.buf;
+		else
+			ck_assert_ptr_eq(dst->session.buf, buf0);
+	}
+	if (kind == K_BUF) {
+		io.buf = v->p + off;
+		io.len = v->n - off;
+	} else {
+		io.limit = 0;
+	}
+	ck_assert_int_eq(vfiomig_load(dst, &io, 0), (int64_t)(v->n - off));
+	source_close(&so);
+	ck_assert_uint_eq(fake_ioctls(), ioctls);
+	fake_dev_ioctls(dst_id, &b);
+	ck_assert_uint_eq(b.total, a.total);
+	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), NULL), 0);
+}
+
+START_TEST(data_path_economy)
+{
+	struct spec sp = big;
+	struct sink sk;
+
+	sp.size = 2u << 20;
+	up(&sp);
+	save_pieces(&sk, _i);
+	ck_assert_uint_gt(sk.v.n, sp.size);
+	load_pieces(&sk.v, _i);
+	ck_assert(blobs_equal(src_id, dst_id));
+	free(sk.v.p);
+	down();
+}
+END_TEST
+
+/* A paced step is its reads and one PRECOPY_INFO, every step alike (the
+ * buffer's MIG_DATA_SIZE once per session, the state known). */
+START_TEST(precopy_step_economy)
+{
+	struct spec sp = big;
+	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
+	struct fake_dev_ioctls a, b;
+	struct vfiomig_io io;
+	struct sink sk;
+
+	up(&sp);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	sink_open(&sk, _i);
+	for (unsigned int i = 0; i < 6; i++) {
+		unsigned int calls = fake_calls();
+		int64_t n;
+
+		fake_dev_ioctls(src_id, &a);
+		io = sink_io(&sk);
+		n = vfiomig_precopy_step(src, &io, 50000, &prog);
+		ck_assert_int_eq(n, 50000);
+		sink_moved(&sk, n);
+		fake_dev_ioctls(src_id, &b);
+		ck_assert_uint_eq(b.precopy_infos - a.precopy_infos, 1);
+		ck_assert_uint_eq(b.state_gets, a.state_gets);
+		ck_assert_uint_eq(b.data_sizes - a.data_sizes,
+				  i == 0 && _i != K_BUF ? 1 : 0);
+		ck_assert_uint_eq(b.total - a.total,
+				  1 + (b.data_sizes - a.data_sizes));
+		/* one read (the budget is within what is queued) + the ioctls */
+		ck_assert_uint_eq(fake_calls(), calls + 1 + (b.total - a.total));
+	}
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	sink_close(&sk);
+	free(sk.v.p);
+	down();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Precopy policy                                                       */
 
 static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol)
@@ -1536,6 +1699,13 @@ int main(void)
 	tcase_add_loop_test(tc, roundtrip, 0, 4 * K_NR * K_NR);
 	tcase_add_test(tc, buf_partial_and_size);
 	tcase_add_test(tc, splice_path);
+	suite_add_tcase(s, tc);
+
+	/* what a save, a load and a step ask of the kernel */
+	tc = tcase_create("economy");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, data_path_economy, 0, K_NR);
+	tcase_add_loop_test(tc, precopy_step_economy, 0, K_NR);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("precopy");
