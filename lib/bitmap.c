@@ -3,17 +3,64 @@
  * Dirty bitmaps: count, iterate runs, and move bits between page sizes.
  *
  * These sit on the hot path of every pre-copy round (a 1 TiB guest is 2^28
- * bits at 4 KiB), so they work a 64-bit word at a time: popcount and ctz
- * builtins for counting and iteration, and for page-size conversion a
- * branch-free bit spread (finer destination) or fold-and-compact (coarser
- * destination) per word.  Nothing here allocates.
+ * bits at 4 KiB), so they work a 64-bit word at a time: popcount (AVX2
+ * where the CPU has it) for counting, ctz for iteration, and for page-size
+ * conversion one computed value per destination word, stored once:
+ *
+ *   same size      the source words, shifted when the bit offsets differ;
+ *   finer dst      r = 2^lg < 64: k = 64/r source bits spread to r bits
+ *                  each (a fixed sequence of shifts, masks, one multiply);
+ *                  r >= 64: each source bit is 0 or ~0 for r/64 words;
+ *   coarser dst    r < 64: r source words folded (OR of each r-bit group)
+ *                  and compacted to k bits each; r >= 64: one bit per
+ *                  r/64 source words, "OR of them != 0".
+ *
+ * The loops over whole words have no data-dependent branch.  One driver
+ * (conv_run) takes care of the partial first and last destination words
+ * and of bit offsets that are not multiples of 64; the page-size pairs
+ * that occur (4K, 64K, 2M, 1G) with word-aligned bitmaps take the fast
+ * loops.  Nothing here allocates.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "bitmap.h"
 
-/* 64 bits of bm starting at bit pos; bits at or past limit read as 0. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* How a converted value reaches the destination. */
+enum { MODE_OR, MODE_COPY };
+
+/* The n low bits, 1 <= n <= 64. */
+static ALWAYS_INLINE uint64_t low_mask(uint64_t n)
+{
+	return ~UINT64_C(0) >> (64 - n);
+}
+
+static ALWAYS_INLINE void put(uint64_t *p, uint64_t v, int mode)
+{
+	if (mode == MODE_COPY)
+		*p = v;
+	else
+		*p |= v;
+}
+
+/* Only the bits of m (m != 0). */
+static ALWAYS_INLINE void put_masked(uint64_t *p, uint64_t v, uint64_t m,
+				     int mode)
+{
+	if (mode == MODE_COPY)
+		*p = (*p & ~m) | (v & m);
+	else
+		*p |= v & m;
+}
+
+/* 64 bits of bm starting at bit pos; bits at or past limit read as 0, and
+ * no word wholly past limit is read. */
 static inline uint64_t get64(const uint64_t *bm, uint64_t limit, uint64_t pos)
 {
 	uint64_t w = pos / 64;
@@ -27,42 +74,14 @@ static inline uint64_t get64(const uint64_t *bm, uint64_t limit, uint64_t pos)
 	if (off && w < (limit - 1) / 64)
 		v |= bm[w + 1] << (64 - off);
 	if (limit - pos < 64)
-		v &= (UINT64_C(1) << (limit - pos)) - 1;
+		v &= low_mask(limit - pos);
 	return v;
 }
 
-/* OR v into bm at bit pos. Every set bit of v must be a valid bit of bm
- * (so the second word is only touched when it exists). */
-static inline void or64(uint64_t *bm, uint64_t pos, uint64_t v)
+/* Bit b of bm, 0 at or past limit. */
+static inline uint64_t get1(const uint64_t *bm, uint64_t limit, uint64_t b)
 {
-	uint64_t w = pos / 64;
-	unsigned int off = pos % 64;
-
-	if (!v)
-		return;
-	bm[w] |= v << off;
-	if (off && (v >> (64 - off)))
-		bm[w + 1] |= v >> (64 - off);
-}
-
-void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n)
-{
-	uint64_t w = start / 64, end = start + n, lw;
-	unsigned int off = start % 64;
-
-	if (!n)
-		return;
-	lw = (end - 1) / 64;
-	if (w == lw) {
-		uint64_t m = ~UINT64_C(0) >> (64 - n) << off;
-
-		bm[w] |= m;
-		return;
-	}
-	bm[w++] |= ~UINT64_C(0) << off;
-	if (lw > w)
-		memset(&bm[w], 0xff, (lw - w) * sizeof(*bm));
-	bm[lw] |= ~UINT64_C(0) >> (63 - (end - 1) % 64);
+	return b < limit ? bm[b / 64] >> (b % 64) & 1 : 0;
 }
 
 /* Any bit set in [pos, pos + n)? */
@@ -74,6 +93,42 @@ static bool any_bits(const uint64_t *bm, uint64_t pos, uint64_t n)
 		if (get64(bm, limit, pos))
 			return true;
 	return false;
+}
+
+void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n)
+{
+	uint64_t w = start / 64, end = start + n, lw;
+	unsigned int off = start % 64;
+
+	if (!n)
+		return;
+	lw = (end - 1) / 64;
+	if (w == lw) {
+		bm[w] |= low_mask(n) << off;
+		return;
+	}
+	bm[w++] |= ~UINT64_C(0) << off;
+	if (lw > w)
+		memset(&bm[w], 0xff, (lw - w) * sizeof(*bm));
+	bm[lw] |= ~UINT64_C(0) >> (63 - (end - 1) % 64);
+}
+
+void vfm_bitmap_clear(uint64_t *bm, uint64_t start, uint64_t n)
+{
+	uint64_t w = start / 64, end = start + n, lw;
+	unsigned int off = start % 64;
+
+	if (!n)
+		return;
+	lw = (end - 1) / 64;
+	if (w == lw) {
+		bm[w] &= ~(low_mask(n) << off);
+		return;
+	}
+	bm[w++] &= ~(~UINT64_C(0) << off);
+	if (lw > w)
+		memset(&bm[w], 0, (lw - w) * sizeof(*bm));
+	bm[lw] &= ~(~UINT64_C(0) >> (63 - (end - 1) % 64));
 }
 
 /*
@@ -94,10 +149,8 @@ static const uint64_t spread_mask[5][6] = {
 	{ 0x0000000100000001ULL, 0x0000000000000003ULL, 0, 0, 0, 0 },
 };
 
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* k low bits of x -> bit j at j*r, then each widened to r bits.  lg is a
- * constant at every call site, so the loops unroll. */
+/* k low bits of x (the rest 0) -> bit j at j*r, then each widened to r
+ * bits.  lg is a constant at every call site, so the loops unroll. */
 static ALWAYS_INLINE uint64_t spread_fill(uint64_t x, unsigned int lg)
 {
 	const unsigned int r = 1u << lg;
@@ -112,155 +165,287 @@ static ALWAYS_INLINE uint64_t spread_fill(uint64_t x, unsigned int lg)
 /* 64 bits -> k bits, bit i = OR of bits [i*r, i*r + r). */
 static ALWAYS_INLINE uint64_t fold_compact(uint64_t x, unsigned int lg)
 {
-	const unsigned int r = 1u << lg;
+	const unsigned int r = 1u << lg, k = 64u >> lg;
 
 	for (unsigned int sh = 1; sh < r; sh <<= 1)
 		x |= x >> sh;
 	x &= spread_mask[lg - 1][0];
+	if (r >= k) {
+		/* r >= 8: one multiply gathers bit i*r to 64 - k + i (every
+		 * partial product lands on its own bit: no carries). */
+		uint64_t mul = 0;
+
+		for (unsigned int i = 0; i < k; i++)
+			mul |= UINT64_C(1) << (64 - k + i - i * r);
+		return (x * mul) >> (64 - k);
+	}
 	for (unsigned int b = 0; b < 6 - lg; b++)
 		x = (x | (x >> ((1u << b) * (r - 1)))) &
 		    spread_mask[lg - 1][b + 1];
 	return x;
 }
 
-/* Finer dst by r = 2^lg < 64: nd dst bits from d, src bits from s. */
-static ALWAYS_INLINE void grow_small(uint64_t *dst, uint64_t d, uint64_t nd,
-				     const uint64_t *src, uint64_t s,
-				     unsigned int lg)
+/*
+ * One conversion: destination bits [d, d + n) from the source, where
+ * destination bit d + t comes from
+ *   EQUAL   source bit s + t;
+ *   GROW    source bit (s + t) >> lg (s counts destination pages here);
+ *   SHRINK  source bits [s + t * 2^lg, + 2^lg).
+ * Source bits at or past limit read as 0 and are never read beyond their
+ * word.  For GROW and SHRINK every destination page is a whole one.  GROW
+ * and SHRINK take a constant lg of 1 to 5; GROW_BIG and SHRINK_BIG any lg
+ * of 6 or more (c->lg).
+ */
+enum { EQUAL, GROW, SHRINK, GROW_BIG, SHRINK_BIG };
+
+struct conv {
+	const uint64_t *src;
+	uint64_t s, limit;
+	unsigned int lg;
+};
+
+/* 64 destination bits from destination bit d + t, any alignment. */
+static ALWAYS_INLINE uint64_t gen(const struct conv *c, uint64_t t, int kind,
+				  unsigned int lg)
 {
-	const unsigned int k = 64u >> lg, r = 1u << lg;
-	const uint64_t kmask = (UINT64_C(1) << k) - 1;
-	uint64_t limit = s + vfm_div_round_up(nd, r), w = 0;
+	const uint64_t *src = c->src;
+	uint64_t limit = c->limit;
 
-	if (!(s % 64) && !(d % 64)) {
-		const uint64_t *sw = src + s / 64;
-		uint64_t *dw = dst + d / 64;
+	if (kind == EQUAL)
+		return get64(src, limit, c->s + t);
+	if (kind == GROW) {
+		const unsigned int k = 64u >> lg;
+		uint64_t q = c->s + t, x = get64(src, limit, q >> lg), v;
+		unsigned int ph = q & ((1u << lg) - 1);
 
-		for (; (w + 1) * 64 <= nd; w++) {
-			uint64_t in = sw[w >> lg] >> ((w & (r - 1)) * k) & kmask;
+		v = spread_fill(x & low_mask(k), lg) >> ph;
+		/* the top ph bits: from the next source bit */
+		if (ph)
+			v |= -(x >> k & 1) << (64 - ph);
+		return v;
+	}
+	if (kind == GROW_BIG) {
+		uint64_t q = c->s + t, a = q >> lg;
+		uint64_t left = (UINT64_C(1) << lg) - (q & ((UINT64_C(1) << lg) - 1));
+		uint64_t v = -get1(src, limit, a);
 
-			if (in)
-				dw[w] |= spread_fill(in, lg);
+		if (left < 64)
+			v = (v & low_mask(left)) | (-get1(src, limit, a + 1) << left);
+		return v;
+	}
+	if (kind == SHRINK) {
+		const unsigned int r = 1u << lg, k = 64u >> lg;
+		uint64_t p = c->s + t * r, v = 0;
+
+		for (unsigned int m = 0; m < r; m++)
+			v |= fold_compact(get64(src, limit, p + 64 * m), lg)
+			     << (m * k);
+		return v;
+	}
+	{
+		uint64_t r = UINT64_C(1) << lg, p = c->s + t * r, v = 0;
+
+		for (unsigned int j = 0; j < 64 && p < limit; j++) {
+			uint64_t n = limit - p < r ? limit - p : r;
+
+			v |= (uint64_t)any_bits(src, p, n) << j;
+			if (limit - p <= r)
+				break;
+			p += r;
 		}
-	}
-	for (; w * 64 < nd; w++) {
-		uint64_t in = get64(src, limit, s + w * k) & kmask, out;
-
-		if (!in)
-			continue;
-		out = spread_fill(in, lg);
-		if (nd - w * 64 < 64)
-			out &= (UINT64_C(1) << (nd - w * 64)) - 1;
-		or64(dst, d + w * 64, out);
+		return v;
 	}
 }
 
-/* Coarser dst by r = 2^lg < 64: ns src bits from s, dst bits from d. */
-static ALWAYS_INLINE void shrink_small(uint64_t *dst, uint64_t d,
-				       const uint64_t *src, uint64_t s,
-				       uint64_t ns, unsigned int lg)
+/*
+ * Whole destination words dw[0..full), word w holding destination bits
+ * from d + t + 64 * w, when the source lines up with them: returns how many
+ * it did (the caller does the rest with gen()).
+ */
+static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
+				   const struct conv *c, uint64_t t, int kind,
+				   unsigned int lg, int mode)
 {
-	const unsigned int k = 64u >> lg;
-	uint64_t limit = s + ns, w = 0;
+	const uint64_t *src = c->src;
 
-	if (!(s % 64) && !(d % 64)) {
-		const uint64_t *sw = src + s / 64;
-		uint64_t *dw = dst + d / 64;
+	if (kind == EQUAL) {
+		uint64_t p = c->s + t;
+		const uint64_t *sw = src + p / 64;
+		unsigned int o = p % 64;
+		uint64_t w;
 
-		/* k divides 64: an output never straddles two words. */
-		for (; (w + 1) * 64 <= ns; w++)
-			if (sw[w])
-				dw[(w * k) / 64] |= fold_compact(sw[w], lg)
-						    << ((w * k) % 64);
+		if (!o) {
+			if (mode == MODE_COPY) {
+				memcpy(dw, sw, full * sizeof(*dw));
+			} else {
+				for (w = 0; w < full; w++)
+					dw[w] |= sw[w];
+			}
+			return full;
+		}
+		/* word w reads sw[w] and sw[w + 1]: the latter must hold a
+		 * bit below limit */
+		if ((c->limit - 1) / 64 <= p / 64)
+			return 0;
+		if (full > (c->limit - 1) / 64 - p / 64)
+			full = (c->limit - 1) / 64 - p / 64;
+		for (w = 0; w < full; w++)
+			put(&dw[w], sw[w] >> o | sw[w + 1] << (64 - o), mode);
+		return full;
 	}
-	for (; w * 64 < ns; w++) {
-		uint64_t in = get64(src, limit, s + w * 64);
+	if (kind == GROW) {
+		const unsigned int r = 1u << lg, k = 64u >> lg;
+		uint64_t q = c->s + t, n = full >> lg;
+		const uint64_t *sw = src + (q >> lg) / 64;
 
-		if (in)
-			or64(dst, d + w * k, fold_compact(in, lg));
+		if (q % (64u * r))
+			return 0;
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t x = sw[i];
+
+			for (unsigned int j = 0; j < r; j++)
+				put(&dw[i * r + j],
+				    spread_fill(x >> (j * k) & low_mask(k), lg),
+				    mode);
+		}
+		return n << lg;
+	}
+	if (kind == GROW_BIG) {
+		uint64_t q = c->s + t, a = q >> lg;
+		uint64_t rw = UINT64_C(1) << (lg - 6), w = 0, j;
+
+		if (q % 64)
+			return 0;
+		/* the rest of source bit a, then whole ones */
+		j = (q & ((UINT64_C(1) << lg) - 1)) / 64;
+		if (j && full) {
+			uint64_t v = -(src[a / 64] >> (a % 64) & 1);
+
+			for (; j < rw && w < full; j++, w++)
+				put(&dw[w], v, mode);
+			a++;
+		}
+		switch (rw) {
+#define GROW_WHOLE(RW)                                                         \
+	for (; full - w >= (RW); w += (RW), a++) {                             \
+		uint64_t v = -(src[a / 64] >> (a % 64) & 1);                   \
+		for (unsigned int i = 0; i < (RW); i++)                        \
+			put(&dw[w + i], v, mode);                              \
+	}                                                                      \
+	break;
+		case 1: GROW_WHOLE(1)
+		case 2: GROW_WHOLE(2)
+		case 4: GROW_WHOLE(4)
+		case 8: GROW_WHOLE(8)
+		case 16: GROW_WHOLE(16)
+#undef GROW_WHOLE
+		default:
+			for (; full - w >= rw; w += rw, a++) {
+				uint64_t v = -(src[a / 64] >> (a % 64) & 1);
+
+				if (mode == MODE_COPY) {
+					memset(&dw[w], (int)(v & 0xff),
+					       rw * sizeof(*dw));
+				} else {
+					for (uint64_t i = 0; i < rw; i++)
+						dw[w + i] |= v;
+				}
+			}
+			break;
+		}
+		return w;
+	}
+	if (kind == SHRINK) {
+		const unsigned int r = 1u << lg, k = 64u >> lg;
+		uint64_t p = c->s + t * r;
+		const uint64_t *sw = src + p / 64;
+
+		if (p % 64)
+			return 0;
+		for (uint64_t w = 0; w < full; w++) {
+			uint64_t v = 0;
+
+			for (unsigned int m = 0; m < r; m++)
+				v |= fold_compact(sw[w * r + m], lg) << (m * k);
+			put(&dw[w], v, mode);
+		}
+		return full;
+	}
+	{
+		uint64_t p = c->s + (t << lg), rw = UINT64_C(1) << (lg - 6);
+		const uint64_t *sw = src + p / 64;
+
+		if (p % 64)
+			return 0;
+		for (uint64_t w = 0; w < full; w++) {
+			uint64_t v = 0;
+
+			for (unsigned int j = 0; j < 64; j++) {
+				uint64_t o = 0;
+
+				for (uint64_t i = 0; i < rw; i++)
+					o |= sw[i];
+				sw += rw;
+				v |= (uint64_t)(o != 0) << j;
+			}
+			put(&dw[w], v, mode);
+		}
+		return full;
 	}
 }
 
-/* dst bits [d, d + n) |= src bits [s, s + n). */
-static void merge_equal(uint64_t *dst, uint64_t d, const uint64_t *src,
-			uint64_t s, uint64_t n)
+static ALWAYS_INLINE void conv_run(uint64_t *dst, uint64_t d, uint64_t n,
+				   const struct conv *c, int kind,
+				   unsigned int lg, int mode)
 {
-	uint64_t limit = s + n;
+	uint64_t *dw = dst + d / 64, t = 0, full, w;
+	unsigned int off = d % 64;
 
-	if (!(s % 64) && !(d % 64)) {
-		uint64_t *dw = dst + d / 64;
-		const uint64_t *sw = src + s / 64;
-		uint64_t full = n / 64, i;
+	if (!n)
+		return;
+	if (off) {
+		uint64_t m = n < 64 - off ? low_mask(n) << off : ~UINT64_C(0) << off;
 
-		for (i = 0; i < full; i++)
-			dw[i] |= sw[i];
-		if (n % 64)
-			dw[i] |= sw[i] & ((UINT64_C(1) << (n % 64)) - 1);
+		put_masked(dw, gen(c, 0, kind, lg) << off, m, mode);
+		t = 64 - off;
+		dw++;
+		if (t >= n)
+			return;
+	}
+	full = (n - t) / 64;
+	w = fast(dw, full, c, t, kind, lg, mode);
+	for (; w < full; w++)
+		put(&dw[w], gen(c, t + 64 * w, kind, lg), mode);
+	if ((n - t) % 64)
+		put_masked(&dw[full], gen(c, t + 64 * full, kind, lg),
+			   low_mask((n - t) % 64), mode);
+}
+
+/* One instance per (kind, small ratio, mode): the constants unroll. */
+static void conv_dispatch(uint64_t *dst, uint64_t d, uint64_t n,
+			  const struct conv *c, int kind, int mode)
+{
+#define RUN(K, LG)                                                             \
+	do {                                                                   \
+		if (mode == MODE_COPY)                                         \
+			conv_run(dst, d, n, c, K, LG, MODE_COPY);              \
+		else                                                           \
+			conv_run(dst, d, n, c, K, LG, MODE_OR);                \
+	} while (0)
+
+	if (kind == EQUAL) {
+		RUN(EQUAL, 0);
 		return;
 	}
-	for (uint64_t i = 0; i < n; i += 64)
-		or64(dst, d + i, get64(src, limit, s + i));
-}
-
-/* Finer dst: nd dst bits from [d), each src bit of [s, s + ns) -> r bits. */
-static void merge_grow(uint64_t *dst, uint64_t d, uint64_t nd,
-		       const uint64_t *src, uint64_t s, uint64_t r)
-{
-	uint64_t ns = vfm_div_round_up(nd, r), limit = s + ns;
-
-	switch (r) {
-	case 2: grow_small(dst, d, nd, src, s, 1); return;
-	case 4: grow_small(dst, d, nd, src, s, 2); return;
-	case 8: grow_small(dst, d, nd, src, s, 3); return;
-	case 16: grow_small(dst, d, nd, src, s, 4); return;
-	case 32: grow_small(dst, d, nd, src, s, 5); return;
+	switch (c->lg) {
+	case 1: if (kind == GROW) RUN(GROW, 1); else RUN(SHRINK, 1); break;
+	case 2: if (kind == GROW) RUN(GROW, 2); else RUN(SHRINK, 2); break;
+	case 3: if (kind == GROW) RUN(GROW, 3); else RUN(SHRINK, 3); break;
+	case 4: if (kind == GROW) RUN(GROW, 4); else RUN(SHRINK, 4); break;
+	case 5: if (kind == GROW) RUN(GROW, 5); else RUN(SHRINK, 5); break;
+	default: if (kind == GROW) RUN(GROW_BIG, c->lg); else RUN(SHRINK_BIG, c->lg); break;
 	}
-	/* r >= 64: every set src bit fills r/64 words. */
-	for (uint64_t i = 0; i < ns; i += 64) {
-		uint64_t v = get64(src, limit, s + i);
-
-		while (v) {
-			uint64_t b = i + (uint64_t)__builtin_ctzll(v);
-			uint64_t first = b * r;
-
-			vfm_bitmap_set(dst, d + first,
-				       nd - first < r ? nd - first : r);
-			v &= v - 1;
-		}
-	}
-}
-
-/* Coarser dst: src bits [s, s + ns), each r of them -> one dst bit from d. */
-static void merge_shrink(uint64_t *dst, uint64_t d, const uint64_t *src,
-			 uint64_t s, uint64_t ns, uint64_t r)
-{
-	switch (r) {
-	case 2: shrink_small(dst, d, src, s, ns, 1); return;
-	case 4: shrink_small(dst, d, src, s, ns, 2); return;
-	case 8: shrink_small(dst, d, src, s, ns, 3); return;
-	case 16: shrink_small(dst, d, src, s, ns, 4); return;
-	case 32: shrink_small(dst, d, src, s, ns, 5); return;
-	}
-	/* r >= 64: one dst bit per r/64 words; stop at the first set word. */
-	for (uint64_t j = 0, nd = vfm_div_round_up(ns, r); j < nd; j++) {
-		uint64_t from = s + j * r;
-		uint64_t n = ns - j * r < r ? ns - j * r : r;
-
-		if (!(from % 64)) {
-			const uint64_t *w = src + from / 64;
-			uint64_t full = n / 64, i;
-			bool hit = false;
-
-			for (i = 0; i < full && !hit; i++)
-				hit = w[i] != 0;
-			if (!hit && n % 64)
-				hit = (w[i] & ((UINT64_C(1) << (n % 64)) - 1)) != 0;
-			if (hit)
-				dst[(d + j) / 64] |= UINT64_C(1) << ((d + j) % 64);
-		} else if (any_bits(src, from, n)) {
-			dst[(d + j) / 64] |= UINT64_C(1) << ((d + j) % 64);
-		}
-	}
+#undef RUN
 }
 
 /* The last byte of n pages of ps from base (n > 0), or UINT64_MAX when they
@@ -277,11 +462,20 @@ static uint64_t span_last(uint64_t base, uint64_t ps, uint64_t n)
 	return last;
 }
 
-void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
-		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
-		      uint64_t sps, uint64_t snbits)
+/* Set dst bit db when any src bit of [sb, sb + n) is set. */
+static void or_any(uint64_t *dst, uint64_t db, const uint64_t *src,
+		   uint64_t sb, uint64_t n)
+{
+	if (any_bits(src, sb, n))
+		dst[db / 64] |= UINT64_C(1) << (db % 64);
+}
+
+static void bitmap_conv(uint64_t *dst, uint64_t dbase, uint64_t dps,
+			uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+			uint64_t sps, uint64_t snbits, int mode)
 {
 	uint64_t i0, last, dlast, slast;
+	struct conv c = { .src = src };
 
 	if (!dnbits || !snbits)
 		return;
@@ -296,44 +490,64 @@ void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 		return;
 
 	if (sps == dps) {
-		merge_equal(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
-			    (last - i0) / dps + 1);
+		c.s = (i0 - sbase) / sps;
+		c.limit = (last - sbase) / sps + 1;
+		conv_dispatch(dst, (i0 - dbase) / dps, (last - i0) / dps + 1,
+			      &c, EQUAL, mode);
 	} else if (sps > dps) {
-		/* i0 is on a dst page boundary; it may be inside a src page
-		 * (dst starts there): do that page's tail first. */
-		if (i0 % sps) {
-			uint64_t stop = (i0 | (sps - 1)) < last ?
-						(i0 | (sps - 1)) : last;
-			uint64_t sb = (i0 - sbase) / sps;
-
-			if (src[sb / 64] >> (sb % 64) & 1)
-				vfm_bitmap_set(dst, (i0 - dbase) / dps,
-					       (stop - i0) / dps + 1);
-			if (stop == last)
-				return;
-			i0 = stop + 1;
-		}
-		merge_grow(dst, (i0 - dbase) / dps, (last - i0) / dps + 1, src,
-			   (i0 - sbase) / sps, sps / dps);
+		/* i0 is on a dst page boundary, maybe inside a src page:
+		 * s counts dst pages from sbase, so the phase is in it. */
+		c.lg = vfm_log2(sps / dps);
+		c.s = (i0 - sbase) / dps;
+		c.limit = (last - sbase) / sps + 1;
+		conv_dispatch(dst, (i0 - dbase) / dps, (last - i0) / dps + 1,
+			      &c, GROW, mode);
 	} else {
-		/* i0 is on a src page boundary; it may be inside a dst page
-		 * (src starts there): OR that page's part first. */
+		/* i0 is on a src page boundary.  A dst page only partly in
+		 * the overlap (at either end) is OR-ed, whatever the mode. */
 		if (i0 % dps) {
 			uint64_t stop = (i0 | (dps - 1)) < last ?
 						(i0 | (dps - 1)) : last;
-			uint64_t db = (i0 - dbase) / dps;
 
-			if (any_bits(src, (i0 - sbase) / sps,
-				     (stop - i0) / sps + 1))
-				dst[db / 64] |= UINT64_C(1) << (db % 64);
+			or_any(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
+			       (stop - i0) / sps + 1);
 			if (stop == last)
 				return;
 			i0 = stop + 1;
 		}
-		merge_shrink(dst, (i0 - dbase) / dps, src, (i0 - sbase) / sps,
-			     (last - i0) / sps + 1, dps / sps);
+		if ((last | (dps - 1)) != last) {
+			uint64_t lo = vfm_align_down(last, dps);
+
+			or_any(dst, (lo - dbase) / dps, src, (lo - sbase) / sps,
+			       (last - lo) / sps + 1);
+			if (lo == i0)
+				return;
+			last = lo - 1;
+		}
+		c.lg = vfm_log2(dps / sps);
+		c.s = (i0 - sbase) / sps;
+		c.limit = (last - sbase) / sps + 1;
+		conv_dispatch(dst, (i0 - dbase) / dps, (last - i0) / dps + 1,
+			      &c, SHRINK, mode);
 	}
 }
+
+void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
+		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+		      uint64_t sps, uint64_t snbits)
+{
+	bitmap_conv(dst, dbase, dps, dnbits, src, sbase, sps, snbits, MODE_OR);
+}
+
+void vfm_bitmap_copy_conv(uint64_t *dst, uint64_t dbase, uint64_t dps,
+			  uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+			  uint64_t sps, uint64_t snbits)
+{
+	bitmap_conv(dst, dbase, dps, dnbits, src, sbase, sps, snbits,
+		    MODE_COPY);
+}
+
+/* ------------------------------------------------------------- count */
 
 static ALWAYS_INLINE uint64_t count_words(const uint64_t *bm, uint64_t nbits)
 {
@@ -342,18 +556,57 @@ static ALWAYS_INLINE uint64_t count_words(const uint64_t *bm, uint64_t nbits)
 	for (i = 0; i < full; i++)
 		n += (uint64_t)__builtin_popcountll(bm[i]);
 	if (nbits % 64)
-		n += (uint64_t)__builtin_popcountll(
-			bm[i] & ((UINT64_C(1) << (nbits % 64)) - 1));
+		n += (uint64_t)__builtin_popcountll(bm[i] & low_mask(nbits % 64));
 	return n;
 }
 
-#if defined(__x86_64__) && !defined(__POPCNT__)
+#if defined(__x86_64__)
 /* Baseline x86-64 has no POPCNT instruction and the builtin becomes a
  * libgcc call per word; use the instruction where the CPU has it. */
 __attribute__((target("popcnt"))) static uint64_t
 count_popcnt(const uint64_t *bm, uint64_t nbits)
 {
 	return count_words(bm, nbits);
+}
+
+/* 4-bit table lookups (vpshufb) on 32 bytes at a time, byte counts summed
+ * with vpsadbw before they can overflow (Mula, Kurz, Lemire 2018). */
+__attribute__((target("avx2,popcnt"))) static uint64_t
+count_avx2(const uint64_t *bm, uint64_t nbits)
+{
+	const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3,
+					     2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3,
+					     1, 2, 2, 3, 2, 3, 3, 4);
+	const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+	uint64_t words = nbits / 64, i = 0, n;
+	__m256i total = zero;
+
+	while (words - i >= 8) {
+		/* at most 8 per byte per vector and round: 15 rounds of two
+		 * vectors stay below 256 */
+		__m256i a = zero, b = zero;
+
+		for (unsigned int j = 0; j < 15 && words - i >= 8; j++, i += 8) {
+			__m256i x = _mm256_loadu_si256((const __m256i *)&bm[i]);
+			__m256i y = _mm256_loadu_si256((const __m256i *)&bm[i + 4]);
+
+			a = _mm256_add_epi8(a, _mm256_shuffle_epi8(lut,
+				_mm256_and_si256(x, low)));
+			a = _mm256_add_epi8(a, _mm256_shuffle_epi8(lut,
+				_mm256_and_si256(_mm256_srli_epi16(x, 4), low)));
+			b = _mm256_add_epi8(b, _mm256_shuffle_epi8(lut,
+				_mm256_and_si256(y, low)));
+			b = _mm256_add_epi8(b, _mm256_shuffle_epi8(lut,
+				_mm256_and_si256(_mm256_srli_epi16(y, 4), low)));
+		}
+		total = _mm256_add_epi64(total, _mm256_sad_epu8(a, zero));
+		total = _mm256_add_epi64(total, _mm256_sad_epu8(b, zero));
+	}
+	n = (uint64_t)_mm256_extract_epi64(total, 0) +
+	    (uint64_t)_mm256_extract_epi64(total, 1) +
+	    (uint64_t)_mm256_extract_epi64(total, 2) +
+	    (uint64_t)_mm256_extract_epi64(total, 3);
+	return n + count_words(bm + i, nbits - i * 64);
 }
 #endif
 
@@ -362,52 +615,67 @@ VFIOMIG_EXPORT uint64_t vfiomig_bitmap_count(const uint64_t *bitmap,
 {
 	if (!bitmap)
 		return 0;
-#if defined(__x86_64__) && !defined(__POPCNT__)
+#if defined(__x86_64__)
+	/* libgcc's CPU model, filled once at load: reading it per call is a
+	 * load and a test. */
+	if (__builtin_cpu_supports("avx2"))
+		return count_avx2(bitmap, nbits);
 	if (__builtin_cpu_supports("popcnt"))
 		return count_popcnt(bitmap, nbits);
 #endif
 	return count_words(bitmap, nbits);
 }
 
+/* -------------------------------------------------------- next_range */
+
 VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap,
 					     uint64_t nbits, uint64_t *pos,
 					     uint64_t *len)
 {
-	uint64_t p, w, word, first, end;
+	uint64_t p, w, lastw, word, first, end;
 
 	if (!bitmap || !pos || !len)
 		return -EINVAL;
-	*len = 0;
 	p = *pos;
-	if (p >= nbits)
+	if (p >= nbits) {
+		*len = 0;
 		return 0;
-
-	/* First set bit at or after p. */
+	}
+	/* First set bit at or after p; lastw is the word of bit nbits - 1. */
 	w = p / 64;
+	lastw = (nbits - 1) / 64;
 	word = bitmap[w] & (~UINT64_C(0) << (p % 64));
 	while (!word) {
-		if (++w >= BITS_TO_WORDS(nbits))
-			return 0;
-		word = bitmap[w];
+		if (w == lastw)
+			goto none;
+		word = bitmap[++w];
 	}
 	first = w * 64 + (uint64_t)__builtin_ctzll(word);
 	if (first >= nbits)
-		return 0;
+		goto none;
 
 	/* First clear bit after it. */
 	word = ~bitmap[w] & (~UINT64_C(0) << (first % 64));
 	while (!word) {
-		if (++w >= BITS_TO_WORDS(nbits))
-			break;
-		word = ~bitmap[w];
+		if (w == lastw) {
+			end = nbits;
+			goto found;
+		}
+		word = ~bitmap[++w];
 	}
-	end = word ? w * 64 + (uint64_t)__builtin_ctzll(word) : nbits;
+	end = w * 64 + (uint64_t)__builtin_ctzll(word);
 	if (end > nbits)
 		end = nbits;
+found:
 	*pos = first;
 	*len = end - first;
 	return 1;
+none:
+	*len = 0;
+	return 0;
 }
+
+/* ----------------------------------------------------------- convert */
 
 VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src,
 					  uint64_t src_pgsize, uint64_t *dst,
@@ -432,9 +700,16 @@ VFIOMIG_EXPORT int vfiomig_bitmap_convert(const uint64_t *src,
 	if (!vfm_bitmap_bytes(snbits, &sbytes) ||
 	    !vfm_bitmap_bytes(dnbits, &dbytes))
 		return -EOVERFLOW;
-	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
-		memset(dst, 0, dbytes);
-	vfm_bitmap_merge(dst, 0, dst_pgsize, dnbits, src, 0, src_pgsize,
-			 snbits);
+	if (flags & VFIOMIG_DIRTY_ACCUMULATE) {
+		vfm_bitmap_merge(dst, 0, dst_pgsize, dnbits, src, 0, src_pgsize,
+				 snbits);
+		return 0;
+	}
+	/* Every word is written once, except the last when it has bits past
+	 * dnbits (cleared) or a partial last dst page (OR-ed): cleared first. */
+	if (dnbits % 64 || (dst_pgsize > src_pgsize && length % dst_pgsize))
+		dst[dbytes / sizeof(*dst) - 1] = 0;
+	vfm_bitmap_copy_conv(dst, 0, dst_pgsize, dnbits, src, 0, src_pgsize,
+			     snbits);
 	return 0;
 }

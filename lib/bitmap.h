@@ -70,19 +70,36 @@ static inline bool vfm_array_bytes(size_t n, size_t size, size_t *bytes)
 
 /* ------------------------------------------------------------ bitmap.c */
 
-/* Set bits [start, start + n). */
+/* Set / clear bits [start, start + n). */
 void vfm_bitmap_set(uint64_t *bm, uint64_t start, uint64_t n);
+void vfm_bitmap_clear(uint64_t *bm, uint64_t start, uint64_t n);
 
 /*
  * OR into dst (based at dbase, dps-byte pages, dnbits bits) every page that
  * overlaps a set page of src (sbase, sps, snbits). Page sizes are powers of
  * two, bases multiples of their page size. Either bitmap may reach 2^64 (a
  * partial last page rounded up): what lies past 2^64 has no address and is
- * ignored. Word-at-a-time whenever page boundaries line up (always, except
- * a coarser dst page straddled by the start of src), else run by run.
+ * ignored. Only dst bits of pages that overlap src's span are touched
+ * (bits past dnbits never). Each dst word is computed from whole source
+ * words and stored once, at any bases, offsets and ratio; src is read only
+ * up to its last bit in the overlap.
  */
 void vfm_bitmap_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 		      uint64_t dnbits, const uint64_t *src, uint64_t sbase,
 		      uint64_t sps, uint64_t snbits);
+
+/*
+ * The same, but overwriting: every dst page wholly inside src's span (the
+ * overlap of the two, in bytes) is set to "any src page it overlaps is
+ * set", dirty or clean, each word stored once (no need to clear dst
+ * first). A dst page only partly inside src's span (only possible when
+ * dps > sps, at either end of src) is OR-ed as by vfm_bitmap_merge: clear
+ * such edge bits beforehand (vfm_bitmap_clear) unless they hold another
+ * src's contribution to keep. Same size, grow and shrink at any ratio;
+ * a dst page clipped at 2^64 counts as whole when src reaches 2^64 too.
+ */
+void vfm_bitmap_copy_conv(uint64_t *dst, uint64_t dbase, uint64_t dps,
+			  uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+			  uint64_t sps, uint64_t snbits);
 
 #endif
