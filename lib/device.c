@@ -146,6 +146,16 @@ void vfm_dev_release_logging(struct vfiomig_device *dev)
 	vfm_dev_unlock(dev);
 }
 
+uint32_t vfm_dev_hwpt(const struct vfiomig_device *dev)
+{
+	return __atomic_load_n(&dev->hwpt_id, __ATOMIC_RELAXED);
+}
+
+void vfm_dev_set_hwpt(struct vfiomig_device *dev, uint32_t hwpt_id)
+{
+	__atomic_store_n(&dev->hwpt_id, hwpt_id, __ATOMIC_RELAXED);
+}
+
 int vfm_dev_state_cached(struct vfiomig_device *dev)
 {
 	int s;
@@ -478,6 +488,6 @@ VFIOMIG_EXPORT int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
 	if (ioas_id)
 		*ioas_id = dev->ioas_id;
 	if (hwpt_id) /* a tracker in another thread may attach meanwhile */
-		*hwpt_id = __atomic_load_n(&dev->hwpt_id, __ATOMIC_RELAXED);
+		*hwpt_id = vfm_dev_hwpt(dev);
 	return 0;
 }

@@ -209,45 +209,30 @@ static int dmalog_stop(struct vfiomig_dirty *tr)
 	return ret;
 }
 
-/* One REPORT of dev (arg) into buf. */
-static int report(struct vfiomig_dirty *tr, void *arg, uint64_t iova,
-		  uint64_t length, uint64_t kps, uint64_t *buf)
+/* The primitive: one REPORT of device `unit` into buf (the kernel only
+ * sets bits; REPORT always clears what it reports, there is no NO_CLEAR). */
+static int dmalog_read(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
+		       uint64_t length, uint64_t kps, uint64_t *buf,
+		       unsigned int flags)
 {
-	struct vfiomig_device *dev = arg;
+	struct vfiomig_device *dev = tr->devs[unit];
 	struct vfio_device_feature_dma_logging_report rep = {
 		.iova = iova,
 		.length = length,
 		.page_size = kps,
 		.bitmap = (uintptr_t)buf,
 	};
-	int ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_GET |
-				   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-			      &rep, sizeof(rep));
+	int ret;
 
+	(void)flags;
+	ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_GET |
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			  &rep, sizeof(rep));
 	if (ret)
 		err(tr->ctx, "%s: DMA_LOGGING_REPORT [%#" PRIx64 ", +%#" PRIx64
 		    ") page size %#" PRIx64 ": %s", vfm_dev_name(dev), iova,
 		    length, kps, strerror(-ret));
 	return ret;
-}
-
-/* Per device, the planned ranges inside the query, REPORTed at the
- * device's page size. */
-static int dmalog_query(struct vfiomig_dirty *tr, uint64_t iova,
-			uint64_t length, uint64_t ps, uint64_t *bm,
-			unsigned int flags)
-{
-	(void)flags; /* REPORT always clears */
-	for (size_t d = 0; d < tr->ndevs; d++) {
-		int ret = vfm_dirty_read_chunked(tr, tr->plan, tr->nplan, iova,
-						 length, ps, bm,
-						 tr->dd[d].log_pgsize, report,
-						 tr->devs[d]);
-
-		if (ret)
-			return ret;
-	}
-	return 0;
 }
 
 /* Last chance for a STOP that failed; the device is released anyway. */
@@ -266,6 +251,10 @@ const struct vfm_dirty_ops vfm_dirty_dmalog_ops = {
 	.backend = VFIOMIG_DIRTY_DMA_LOGGING,
 	.start = dmalog_start,
 	.stop = dmalog_stop,
-	.query = dmalog_query,
+	.read = dmalog_read,
 	.release = dmalog_release,
+	/* Chunk rule: per device at its page size, the planned ranges (what
+	 * the devices log), any length. */
+	.per_device = true,
+	.from_plan = true,
 };

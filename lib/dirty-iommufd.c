@@ -12,7 +12,8 @@
  *     moves them back and destroys it;
  *   IOMMU_HWPT_SET_DIRTY_TRACKING on start (the kernel clears all dirty
  *     bits first: a clean snapshot) and stop;
- *   IOMMU_HWPT_GET_DIRTY_BITMAP per tracked range, with NO_CLEAR on demand.
+ *   IOMMU_HWPT_GET_DIRTY_BITMAP per contiguous stretch of tracked ranges,
+ *     with NO_CLEAR on demand.
  *
  * Emulated devices (mdev) bind as an ACCESS object and can only attach to
  * an IOAS: GET_HW_INFO answers ENOENT for them, so they never qualify.
@@ -141,9 +142,7 @@ static void iommufd_release(struct vfiomig_dirty *tr)
 			err(tr->ctx, "%s: re-attaching to pt %u: %s",
 			    vfm_dev_name(dev), tr->dd[i].prev_pt, strerror(-ret));
 		} else {
-			__atomic_store_n(&dev->hwpt_id,
-					 pt != dev->ioas_id ? pt : 0u,
-					 __ATOMIC_RELAXED);
+			vfm_dev_set_hwpt(dev, pt != dev->ioas_id ? pt : 0u);
 		}
 		tr->dd[i].attached = false;
 		vfm_dev_release_logging(dev);
@@ -187,9 +186,11 @@ int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id)
 	}
 	for (size_t i = 0; i < tr->ndevs; i++) {
 		struct vfiomig_device *dev = tr->devs[i];
-		uint32_t pt = tr->hwpt_id;
+		uint32_t pt = tr->hwpt_id, pt_prev = vfm_dev_hwpt(dev);
 
-		if (dev->hwpt_id == tr->hwpt_id)
+		if (!pt_prev)
+			pt_prev = dev->ioas_id;
+		if (pt_prev == tr->hwpt_id)
 			continue;
 		/* Attaching takes the device from another tracker's HWPT,
 		 * whose dirty bits would silently stop: one at a time. */
@@ -210,8 +211,8 @@ int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id)
 			return ret;
 		}
 		tr->dd[i].attached = true;
-		tr->dd[i].prev_pt = dev->hwpt_id ? dev->hwpt_id : dev->ioas_id;
-		__atomic_store_n(&dev->hwpt_id, tr->hwpt_id, __ATOMIC_RELAXED);
+		tr->dd[i].prev_pt = pt_prev;
+		vfm_dev_set_hwpt(dev, tr->hwpt_id);
 	}
 	return 0;
 }
@@ -254,23 +255,26 @@ static int iommufd_stop(struct vfiomig_dirty *tr)
 	return set_tracking(tr, false);
 }
 
-/* One GET_DIRTY_BITMAP into buf; arg points to the query's flags. */
-static int get_bitmap(struct vfiomig_dirty *tr, void *arg, uint64_t iova,
-		      uint64_t length, uint64_t kps, uint64_t *buf)
+/* The primitive: one GET_DIRTY_BITMAP of [iova, +length) into buf (the
+ * kernel only sets bits); NO_CLEAR on demand. */
+static int iommufd_read(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
+			uint64_t length, uint64_t kps, uint64_t *buf,
+			unsigned int flags)
 {
-	const unsigned int *flags = arg;
 	struct iommu_hwpt_get_dirty_bitmap g = {
 		.size = sizeof(g),
 		.hwpt_id = tr->hwpt_id,
-		.flags = *flags & VFIOMIG_DIRTY_NO_CLEAR ?
+		.flags = flags & VFIOMIG_DIRTY_NO_CLEAR ?
 				 IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0,
 		.iova = iova,
 		.length = length,
 		.page_size = kps,
 		.data = (uintptr_t)buf,
 	};
-	int ret = sys_ioctl(tr->iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g);
+	int ret;
 
+	(void)unit;
+	ret = sys_ioctl(tr->iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g);
 	if (ret < 0) {
 		err(tr->ctx, "IOMMU_HWPT_GET_DIRTY_BITMAP HWPT %u [%#" PRIx64
 		    ", +%#" PRIx64 ") page size %#" PRIx64 ": %s", tr->hwpt_id,
@@ -280,20 +284,14 @@ static int get_bitmap(struct vfiomig_dirty *tr, void *arg, uint64_t iova,
 	return 0;
 }
 
-/* The tracked ranges inside the query, at the tracker's page size. */
-static int iommufd_query(struct vfiomig_dirty *tr, uint64_t iova,
-			 uint64_t length, uint64_t ps, uint64_t *bm,
-			 unsigned int flags)
-{
-	return vfm_dirty_read_chunked(tr, tr->ranges, tr->nranges, iova,
-				      length, ps, bm, tr->page_size,
-				      get_bitmap, &flags);
-}
-
 const struct vfm_dirty_ops vfm_dirty_iommufd_ops = {
 	.backend = VFIOMIG_DIRTY_IOMMUFD,
 	.start = iommufd_start,
 	.stop = iommufd_stop,
-	.query = iommufd_query,
+	.read = iommufd_read,
 	.release = iommufd_release,
+	/* Chunk rule: one read per contiguous stretch of tracked ranges
+	 * (touching ones merged: the kernel walks contiguous areas), any
+	 * length; split only at chunk boundaries aligned in absolute IOVA,
+	 * never inside a large IOPTE. */
 };

@@ -9,10 +9,11 @@
  *
  * GET_BITMAP must not bisect a mapping (EINVAL) and the kernel cannot list
  * the mappings, so the ranges given to start() are taken to be exactly the
- * container's mappings.  A query groups consecutive mappings into one call
- * while the bitmap of the span fits both the kernel's limit and the scratch
- * buffer (which start() makes as large as the largest mapping needs), so
- * no guest is too large and no call bisects a mapping.  GET_BITMAP always
+ * container's mappings.  The query loop (dirty.c) groups consecutive
+ * mappings into one call while the bitmap of the span fits the kernel's
+ * limit, straight into the caller's bitmap when it can (same page size,
+ * no ACCUMULATE, the group starting a word), else through the tracker's
+ * scratch buffer; no call bisects a mapping.  GET_BITMAP always
  * clears; NO_CLEAR cannot be honoured.  What it reports (9.5): with a
  * physical (IOMMU-backed) device in the container every mapped page, every
  * time; with mdevs only, only pages pinned or written through vfio_dma_rw().
@@ -140,7 +141,6 @@ static int dirty_pages(struct vfiomig_dirty *tr, uint32_t flag)
 
 static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 {
-	uint64_t need = 0;
 	int ret;
 
 	for (size_t i = 0; i < tr->nranges; i++) {
@@ -162,14 +162,11 @@ static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 			    r->iova, r->length, b, tr->t1_max_bitmap);
 			return -E2BIG;
 		}
-		if (b > need)
-			need = b;
 	}
-	if (need > SIZE_MAX / 2)
-		return -ENOMEM;
-	ret = vfm_dirty_scratch_reserve(tr, (size_t)need);
-	if (ret)
-		return ret;
+	/* Reads fill at most the kernel's bitmap limit; the query loop
+	 * groups mappings under it (and under its scratch buffer when the
+	 * kernel cannot write straight into the caller's bitmap). */
+	tr->read_max = tr->t1_max_bitmap;
 	ret = dirty_pages(tr, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
 	if (!ret)
 		*page_size = tr->t1_pgsize;
@@ -204,107 +201,61 @@ bisect:
 	return -EINVAL;
 }
 
-/*
- * Next group of mappings from index *i inside [.., end): consecutive
- * mappings whose span's bitmap fits one call. Returns false when done.
- */
-static bool next_group(struct vfiomig_dirty *tr, size_t *i, uint64_t end,
-		       uint64_t *gs, uint64_t *ge, size_t *gn)
+/* The primitive: one GET_BITMAP of [iova, +length), whole mappings, into
+ * buf; the kernel writes whole words (zeros too) except over holes. */
+static int type1_read(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
+		      uint64_t length, uint64_t kps, uint64_t *buf,
+		      unsigned int flags)
 {
-	uint64_t limit = tr->t1_max_bitmap < tr->scratch_bytes ?
-				 tr->t1_max_bitmap : tr->scratch_bytes;
-	size_t j = *i;
-
-	if (j >= tr->nranges || tr->ranges[j].iova >= end)
-		return false;
-	*gs = tr->ranges[j].iova;
-	*ge = *gs + tr->ranges[j].length;
-	for (j++; j < tr->nranges && tr->ranges[j].iova < end; j++) {
-		uint64_t e = tr->ranges[j].iova + tr->ranges[j].length;
-
-		if (bitmap_bytes(tr, e - *gs) > limit)
-			break;
-		*ge = e;
-	}
-	*gn = j - *i;
-	*i = j;
-	return true;
-}
-
-static int type1_query(struct vfiomig_dirty *tr, uint64_t iova,
-		       uint64_t length, uint64_t ps, uint64_t *bm,
-		       unsigned int flags)
-{
-	uint64_t end = iova + length, nbits = length / ps, gs, ge;
-	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova), gn;
-
-	(void)flags; /* GET_BITMAP always clears */
-	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
-		uint64_t n = (ge - gs) / tr->t1_pgsize;
-		struct vfm_dirty_get_bitmap a = {
-			.argsz = sizeof(a),
-			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
-			.get = {
-				.iova = gs,
-				.size = ge - gs,
-				.bitmap = {
-					.pgsize = tr->t1_pgsize,
-					.size = bitmap_bytes(tr, ge - gs),
-					.data = (__u64 *)vfm_dirty_scratch(tr, n),
-				},
+	struct vfm_dirty_get_bitmap a = {
+		.argsz = sizeof(a),
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+		.get = {
+			.iova = iova,
+			.size = length,
+			.bitmap = {
+				.pgsize = kps,
+				.size = bitmap_bytes(tr, length),
+				.data = (__u64 *)buf,
 			},
-		};
-		int ret;
+		},
+	};
+	int ret;
 
-		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_DIRTY_PAGES, &a);
-		if (ret < 0) {
-			err(tr->ctx, "VFIO_IOMMU_DIRTY_PAGES GET_BITMAP [%#" PRIx64
-			    ", %#" PRIx64 ") (%zu mappings): %s", gs, ge, gn,
-			    strerror(-ret));
-			return ret;
-		}
-		vfm_bitmap_merge(bm, iova, ps, nbits, tr->scratch, gs,
-				 tr->t1_pgsize, n);
+	(void)unit;
+	(void)flags; /* GET_BITMAP always clears */
+	ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_DIRTY_PAGES, &a);
+	if (ret < 0) {
+		err(tr->ctx, "VFIO_IOMMU_DIRTY_PAGES GET_BITMAP [%#" PRIx64
+		    ", +%#" PRIx64 "): %s", iova, length, strerror(-ret));
+		return ret;
 	}
 	return 0;
 }
 
-static int type1_unmap(struct vfiomig_dirty *tr, uint64_t iova,
-		       uint64_t length, uint64_t ps, uint64_t *bm)
+/* UNMAP_DMA with GET_DIRTY_BITMAP: the same bitmap, and the mappings
+ * gone, in one kernel operation. */
+static int type1_unmap_read(struct vfiomig_dirty *tr, uint64_t iova,
+			    uint64_t length, uint64_t kps, uint64_t *buf)
 {
-	uint64_t end = iova + length, nbits = length / ps, gs, ge;
-	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova), gn;
+	struct vfm_unmap_dirty a = {
+		.argsz = sizeof(a),
+		.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+		.iova = iova,
+		.size = length,
+		.bitmap = {
+			.pgsize = kps,
+			.size = bitmap_bytes(tr, length),
+			.data = (__u64 *)buf,
+		},
+	};
+	int ret;
 
-	while (next_group(tr, &i, end, &gs, &ge, &gn)) {
-		uint64_t n = (ge - gs) / tr->t1_pgsize;
-		struct vfm_unmap_dirty a = {
-			.argsz = sizeof(a),
-			.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-			.iova = gs,
-			.size = ge - gs,
-			.bitmap = {
-				.pgsize = tr->t1_pgsize,
-				.size = bitmap_bytes(tr, ge - gs),
-				.data = (__u64 *)vfm_dirty_scratch(tr, n),
-			},
-		};
-		int ret;
-
-		ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_UNMAP_DMA, &a);
-		if (ret < 0) {
-			err(tr->ctx, "VFIO_IOMMU_UNMAP_DMA GET_DIRTY_BITMAP [%#"
-			    PRIx64 ", %#" PRIx64 "): %s", gs, ge,
-			    strerror(-ret));
-			return ret;
-		}
-		vfm_bitmap_merge(bm, iova, ps, nbits, tr->scratch, gs,
-				 tr->t1_pgsize, n);
-		/* Those mappings are gone: forget them now, so a failure of
-		 * a later group leaves the tracker right. */
-		i -= gn;
-		memmove(&tr->ranges[i], &tr->ranges[i + gn],
-			(tr->nranges - i - gn) * sizeof(*tr->ranges));
-		tr->nranges -= gn;
+	ret = sys_ioctl(tr->container_fd, VFIO_IOMMU_UNMAP_DMA, &a);
+	if (ret < 0) {
+		err(tr->ctx, "VFIO_IOMMU_UNMAP_DMA GET_DIRTY_BITMAP [%#" PRIx64
+		    ", +%#" PRIx64 "): %s", iova, length, strerror(-ret));
+		return ret;
 	}
 	return 0;
 }
@@ -314,6 +265,11 @@ const struct vfm_dirty_ops vfm_dirty_type1_ops = {
 	.start = type1_start,
 	.stop = type1_stop,
 	.check_range = type1_check_range,
-	.query = type1_query,
-	.unmap = type1_unmap,
+	.read = type1_read,
+	.unmap_read = type1_unmap_read,
+	/* Chunk rule: whole mappings (several, holes between them allowed)
+	 * up to the kernel's bitmap limit per call; the kernel writes whole
+	 * words. */
+	.whole_ranges = true,
+	.overwrites = true,
 };

@@ -65,54 +65,9 @@ static int parse_backend(const char *s)
 
 /* ------------------------------------------------------------ helpers */
 
-uint64_t *vfm_dirty_scratch(struct vfiomig_dirty *tr, uint64_t nbits)
-{
-	memset(tr->scratch, 0, BITS_TO_WORDS(nbits) * sizeof(uint64_t));
-	return tr->scratch;
-}
-
-int vfm_dirty_read_chunked(struct vfiomig_dirty *tr,
-			   const struct vfiomig_range *r, size_t nr,
-			   uint64_t iova, uint64_t length, uint64_t ps,
-			   uint64_t *bm, uint64_t kps, vfm_dirty_read_fn fn,
-			   void *arg)
-{
-	uint64_t end = iova + length, nbits = length / ps;
-	/* A chunk's length n * kps must be a uint64_t too: at most 2^63
-	 * (still a power of two, so chunks stay aligned). */
-	uint64_t chunk_pages = vfm_dirty_scratch_bits(tr);
-
-	if (chunk_pages > (UINT64_C(1) << 63) / kps)
-		chunk_pages = (UINT64_C(1) << 63) / kps;
-
-	for (size_t j = vfm_ranges_find(r, nr, iova);
-	     j < nr && r[j].iova < end; j++) {
-		uint64_t a = r[j].iova > iova ? r[j].iova : iova;
-		uint64_t b = r[j].iova + r[j].length < end ?
-				     r[j].iova + r[j].length : end;
-		/* Pages of kps covering [a, b), as [p, plast] by index. */
-		uint64_t p = a / kps, plast = (b - 1) / kps;
-
-		while (p <= plast) {
-			uint64_t next = (p / chunk_pages + 1) * chunk_pages;
-			uint64_t n = (next - 1 < plast ? next - 1 : plast) -
-				     p + 1;
-			uint64_t *buf = vfm_dirty_scratch(tr, n);
-			int ret = fn(tr, arg, p * kps, n * kps, kps, buf);
-
-			if (ret)
-				return ret;
-			vfm_bitmap_merge(bm, iova, ps, nbits, buf, p * kps, kps,
-					 n);
-			p += n;
-		}
-	}
-	return 0;
-}
-
 /* Page-aligned and a whole number of pages, so that a kernel that writes
  * a little past the bits asked for (whole pinned pages) stays inside. */
-int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)
+static int scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)
 {
 	void *p;
 
@@ -127,8 +82,8 @@ int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes)
 	return 0;
 }
 
-int vfm_dirty_unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
-			  uint64_t length)
+static int unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
+		       uint64_t length)
 {
 	int ret;
 
@@ -164,7 +119,7 @@ int vfm_dirty_unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
 }
 
 /* Drop [iova, iova + length) from the tracked ranges (after an unmap). */
-int vfm_dirty_forget(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length)
+static int forget(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length)
 {
 	uint64_t end = iova + length;
 	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova);
@@ -220,30 +175,11 @@ static int all_stop(struct vfiomig_dirty *tr)
 	return 0;
 }
 
-static int all_query(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length,
-		     uint64_t ps, uint64_t *bm, unsigned int flags)
-{
-	uint64_t end = iova + length;
-
-	(void)flags;
-	for (size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova);
-	     i < tr->nranges && tr->ranges[i].iova < end; i++) {
-		const struct vfiomig_range *r = &tr->ranges[i];
-		uint64_t a = r->iova > iova ? r->iova : iova;
-		uint64_t b = r->iova + r->length < end ? r->iova + r->length : end;
-		uint64_t first = (a - iova) / ps;
-		uint64_t last = (b - 1 - iova) / ps;
-
-		vfm_bitmap_set(bm, first, last - first + 1);
-	}
-	return 0;
-}
-
 static const struct vfm_dirty_ops all_ops = {
 	.backend = VFIOMIG_DIRTY_ALL,
 	.start = all_start,
 	.stop = all_stop,
-	.query = all_query,
+	/* no read(): the query loop sets every tracked page */
 };
 
 /* ------------------------------------------------------------- tracker */
@@ -575,7 +511,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 	}
 	tr->ranges = r;
 	tr->nranges = nranges;
-	ret = vfm_dirty_scratch_reserve(tr, VFM_DIRTY_SCRATCH_BYTES);
+	ret = scratch_reserve(tr, VFM_DIRTY_SCRATCH_BYTES);
 	if (!ret)
 		ret = tr->ops->start(tr, &ps);
 	if (ret) {
@@ -640,6 +576,264 @@ static int check_query(struct vfiomig_dirty *tr, uint64_t iova,
 	return 0;
 }
 
+/* ------------------------------------------------------ the query loop */
+
+/* The tracker's ranges (sorted, disjoint; for Type1 each one a mapping)
+ * or the DMA logging plan, from the first one ending after iova. */
+static const struct vfiomig_range *rng_first(const struct vfiomig_dirty *tr,
+					     bool plan, uint64_t iova,
+					     size_t *cur)
+{
+	const struct vfiomig_range *r = plan ? tr->plan : tr->ranges;
+	size_t n = plan ? tr->nplan : tr->nranges;
+
+	*cur = vfm_ranges_find(r, n, iova);
+	return *cur < n ? &r[*cur] : NULL;
+}
+
+static const struct vfiomig_range *rng_next(const struct vfiomig_dirty *tr,
+					    bool plan, size_t *cur)
+{
+	const struct vfiomig_range *r = plan ? tr->plan : tr->ranges;
+	size_t n = plan ? tr->nplan : tr->nranges;
+
+	return ++*cur < n ? &r[*cur] : NULL;
+}
+
+/* One query (or unmap) in progress, for one reader. */
+struct query {
+	struct vfiomig_dirty *tr;
+	uint64_t iova, end, ps, nbits;
+	uint64_t *bm;
+	unsigned int flags;
+	bool unmap;   /* unmap_read() rather than read() */
+	size_t unit;  /* the reader */
+	uint64_t kps; /* its page size */
+};
+
+static int q_read(const struct query *q, uint64_t iova, uint64_t length,
+		  uint64_t *buf)
+{
+	struct vfiomig_dirty *tr = q->tr;
+
+	if (q->unmap)
+		return tr->ops->unmap_read(tr, iova, length, q->kps, buf);
+	return tr->ops->read(tr, q->unit, iova, length, q->kps, buf, q->flags);
+}
+
+/* Where the kernel may write kernel page p and on straight into the
+ * caller's bitmap: same page size and p's bit starting a word; else
+ * NULL. */
+static uint64_t *direct_word(const struct query *q, uint64_t p)
+{
+	uint64_t bit;
+
+	if (q->kps != q->ps)
+		return NULL;
+	bit = p - q->iova / q->ps;
+	return bit % 64 ? NULL : q->bm + bit / 64;
+}
+
+/* OR buf (n kernel pages from kernel page p) into the caller's bitmap. */
+static void merge(const struct query *q, const uint64_t *buf, uint64_t p,
+		  uint64_t n)
+{
+	vfm_bitmap_merge(q->bm, q->iova, q->ps, q->nbits, buf, p * q->kps,
+			 q->kps, n);
+}
+
+/*
+ * Kernel pages [p, p + n) of a stretch, read by a kernel that only sets
+ * bits: from the first page whose bit starts a caller's word, one read
+ * straight into the caller's bitmap for the rest of the stretch; before
+ * it (an unaligned edge) or throughout (page-size conversion) through the
+ * scratch buffer, in chunks aligned in absolute IOVA so that no chunk
+ * splits a large IOPTE.
+ */
+static int read_setting(const struct query *q, uint64_t p, uint64_t n)
+{
+	struct vfiomig_dirty *tr = q->tr;
+	/* A chunk's length must be a uint64_t too: at most 2^63 (still a
+	 * power of two, so chunks stay aligned). */
+	uint64_t cp = (uint64_t)VFM_DIRTY_CHUNK_BYTES * 8;
+
+	if (cp > (UINT64_C(1) << 63) / q->kps)
+		cp = (UINT64_C(1) << 63) / q->kps;
+	while (n) {
+		uint64_t *w = direct_word(q, p), m;
+		int ret;
+
+		if (w) {
+			m = n;
+			ret = q_read(q, p * q->kps, m * q->kps, w);
+		} else {
+			uint64_t next = (p / cp + 1) * cp;
+
+			m = next - p < n ? next - p : n;
+			memset(tr->scratch, 0, BITS_TO_WORDS(m) * 8);
+			ret = q_read(q, p * q->kps, m * q->kps, tr->scratch);
+			if (!ret)
+				merge(q, tr->scratch, p, m);
+		}
+		if (ret)
+			return ret;
+		p += m;
+		n -= m;
+	}
+	return 0;
+}
+
+/* Kernels that only set bits: one read per contiguous stretch of the
+ * tracked ranges (or the plan) inside the query, touching ranges merged. */
+static int read_stretches(const struct query *q)
+{
+	struct vfiomig_dirty *tr = q->tr;
+	bool plan = tr->ops->from_plan;
+	size_t cur;
+	const struct vfiomig_range *r = rng_first(tr, plan, q->iova, &cur);
+
+	while (r && r->iova < q->end) {
+		uint64_t a = r->iova > q->iova ? r->iova : q->iova;
+		uint64_t b = r->iova + r->length, p;
+		int ret;
+
+		while ((r = rng_next(tr, plan, &cur)) && r->iova == b)
+			b += r->length;
+		if (b > q->end)
+			b = q->end;
+		p = a / q->kps;
+		ret = read_setting(q, p, (b - 1) / q->kps - p + 1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * A kernel that reads whole ranges and writes whole words (Type1): the
+ * ranges inside the query (none split, check_range saw to it) in groups
+ * of consecutive ones.  Straight into the caller's bitmap when the page
+ * sizes match, the bitmap was cleared (no ACCUMULATE: the kernel writes
+ * zeros too, and leaves words over holes alone) and the group starts a
+ * word: then a group's bitmap may be as large as the kernel allows.
+ * Otherwise through the scratch buffer, groups as large as it holds; a
+ * single range larger than that needs a buffer of its own for the call.
+ */
+static int read_whole(const struct query *q)
+{
+	struct vfiomig_dirty *tr = q->tr;
+	bool can_direct = q->kps == q->ps &&
+			  !(q->flags & VFIOMIG_DIRTY_ACCUMULATE);
+	uint64_t max = tr->read_max ? tr->read_max : UINT64_MAX;
+	size_t cur;
+	const struct vfiomig_range *r = rng_first(tr, false, q->iova, &cur);
+
+	while (r && r->iova < q->end) {
+		uint64_t gs = r->iova, ge = r->iova + r->length, n, bytes;
+		uint64_t *w = can_direct ? direct_word(q, gs / q->kps) : NULL;
+		uint64_t lim = w || max < tr->scratch_bytes ? max :
+							      tr->scratch_bytes;
+		uint64_t *buf = w;
+		int ret;
+
+		while ((r = rng_next(tr, false, &cur)) && r->iova < q->end &&
+		       BITS_TO_WORDS((r->iova + r->length - gs) / q->kps) * 8 <=
+			       lim)
+			ge = r->iova + r->length;
+		n = (ge - gs) / q->kps;
+		bytes = BITS_TO_WORDS(n) * 8;
+		if (!buf && bytes <= tr->scratch_bytes) {
+			buf = tr->scratch;
+			memset(buf, 0, bytes);
+		} else if (!buf) {
+			buf = calloc(1, bytes);
+			if (!buf)
+				return -ENOMEM;
+			dbg(tr->ctx, "dirty %s: [%#" PRIx64 ", %#" PRIx64 ") "
+			    "needs a %#" PRIx64 "-byte bitmap for one call, "
+			    "more than the scratch buffer: allocated for the "
+			    "call", q->unmap ? "unmap" : "query", gs, ge,
+			    bytes);
+		}
+		ret = q_read(q, gs, ge - gs, buf);
+		if (!ret && buf != w)
+			merge(q, buf, gs / q->kps, n);
+		if (buf != w && buf != tr->scratch)
+			free(buf);
+		if (ret)
+			return ret;
+		if (q->unmap) {
+			/* Those mappings are gone: forget them now, so a
+			 * failure of a later group leaves the tracker
+			 * right. */
+			ret = forget(tr, gs, ge - gs);
+			if (ret)
+				return ret;
+			r = rng_first(tr, false, ge, &cur);
+		}
+	}
+	return 0;
+}
+
+/* The "all" backend: every tracked page inside the query is dirty. */
+static void set_all(const struct query *q)
+{
+	size_t cur;
+	const struct vfiomig_range *r = rng_first(q->tr, false, q->iova, &cur);
+
+	for (; r && r->iova < q->end; r = rng_next(q->tr, false, &cur)) {
+		uint64_t a = r->iova > q->iova ? r->iova : q->iova;
+		uint64_t b = r->iova + r->length < q->end ?
+				     r->iova + r->length : q->end;
+		uint64_t first = (a - q->iova) / q->ps;
+		uint64_t last = (b - 1 - q->iova) / q->ps;
+
+		vfm_bitmap_set(q->bm, first, last - first + 1);
+	}
+}
+
+/*
+ * The one query loop: OR into bm (based at iova, ps-byte pages, already
+ * cleared unless ACCUMULATE) the dirty pages of [iova, iova + length),
+ * every reader in turn (a kernel that only sets bits writes straight into
+ * bm, so several devices need no scratch).  unmap: read with the
+ * backend's unmap_read(), forgetting what it unmapped.  0 or the first
+ * error.
+ */
+static int query_loop(struct vfiomig_dirty *tr, uint64_t iova,
+		      uint64_t length, uint64_t ps, uint64_t *bm,
+		      unsigned int flags, bool unmap)
+{
+	const struct vfm_dirty_ops *ops = tr->ops;
+	struct query q = {
+		.tr = tr,
+		.iova = iova,
+		.end = iova + length,
+		.ps = ps,
+		.nbits = length / ps,
+		.bm = bm,
+		.flags = flags,
+		.unmap = unmap,
+		.kps = tr->page_size,
+	};
+	size_t nunits = ops->per_device ? tr->ndevs : 1;
+
+	if (!ops->read) {
+		set_all(&q);
+		return 0;
+	}
+	for (q.unit = 0; q.unit < nunits; q.unit++) {
+		int ret;
+
+		if (ops->per_device)
+			q.kps = tr->dd[q.unit].log_pgsize;
+		ret = ops->whole_ranges ? read_whole(&q) : read_stretches(&q);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
 				       uint64_t length, uint64_t page_size,
 				       uint64_t *bitmap, unsigned int flags)
@@ -657,7 +851,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
 	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
 		memset(bitmap, 0, bytes);
-	ret = tr->ops->query(tr, iova, length, page_size, bitmap, flags);
+	ret = query_loop(tr, iova, length, page_size, bitmap, flags, false);
 	if (ret < 0) {
 		/* The log is unreliable now: lose nothing. */
 		err(tr->ctx, "dirty query [%#" PRIx64 ", +%#" PRIx64 ") failed "
@@ -690,17 +884,18 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
 		memset(bitmap, 0, bytes);
-	if (tr->ops->unmap) {
-		ret = tr->ops->unmap(tr, iova, length, page_size, bitmap);
+	if (tr->ops->unmap_read) {
+		ret = query_loop(tr, iova, length, page_size, bitmap, flags,
+				 true);
 	} else {
 		/* Read what is dirty without clearing (the IOPTEs go away
 		 * with the unmap anyway), then unmap. */
-		ret = tr->ops->query(tr, iova, length, page_size, bitmap,
-				     VFIOMIG_DIRTY_NO_CLEAR);
+		ret = query_loop(tr, iova, length, page_size, bitmap,
+				 flags | VFIOMIG_DIRTY_NO_CLEAR, false);
 		if (!ret)
-			ret = vfm_dirty_unmap_plain(tr, iova, length);
+			ret = unmap_plain(tr, iova, length);
 		if (!ret)
-			ret = vfm_dirty_forget(tr, iova, length);
+			ret = forget(tr, iova, length);
 	}
 	if (ret < 0) {
 		err(tr->ctx, "dirty unmap [%#" PRIx64 ", +%#" PRIx64 ") failed "

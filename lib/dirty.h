@@ -15,33 +15,60 @@
 
 /* ------------------------------------------------------------- tracker */
 
-/* Kernel bitmaps go through one scratch buffer per tracker, allocated at
- * start(): this many bytes (4 GiB of IOVA per kernel call at 4 KiB), or
- * for Type1 the bitmap of the largest mapping if that is bigger. */
-#define VFM_DIRTY_SCRATCH_BYTES (128u * 1024)
+/*
+ * The query loop (dirty.c) lets the kernel write straight into the
+ * caller's bitmap whenever the page sizes match and the bits start on a
+ * word; the scratch buffer (one per tracker, this size whatever the guest
+ * size) takes only unaligned edges, page-size conversion and Type1 calls
+ * that cannot be written in place.  Kernel-setting reads through scratch
+ * go in chunks of VFM_DIRTY_CHUNK_BYTES of bitmap, aligned in absolute
+ * IOVA (8 GiB at 4 KiB pages), so a chunk never splits a large IOPTE.
+ */
+#define VFM_DIRTY_SCRATCH_BYTES (1024u * 1024)
+#define VFM_DIRTY_CHUNK_BYTES (256u * 1024)
 
 struct vfiomig_dirty;
 
+/*
+ * A backend: how one kernel interface reads a stretch of dirty bits, and
+ * its chunk rule.  Backends never call dirty.c; dirty.c owns the one
+ * query loop and calls read() (or unmap_read()) per stretch.
+ */
 struct vfm_dirty_ops {
 	int backend;
 	/* Begin tracking tr->ranges; *page_size in: the caller's wish, out:
-	 * the granularity the backend tracks at. */
+	 * the granularity the backend tracks at.  Sets tr->read_max. */
 	int (*start)(struct vfiomig_dirty *tr, uint64_t *page_size);
 	int (*stop)(struct vfiomig_dirty *tr);
 	/* Optional: refuse a query or unmap range before anything is
 	 * touched (Type1: it must not bisect a mapping). */
 	int (*check_range)(struct vfiomig_dirty *tr, uint64_t iova,
 			   uint64_t length);
-	/* OR the dirty pages of [iova, iova + length) into bm (based at iova,
-	 * ps-byte pages). 0 or the first kernel error. */
-	int (*query)(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length,
-		     uint64_t ps, uint64_t *bm, unsigned int flags);
-	/* Optional: unmap and OR the dirty bits, in one kernel operation
-	 * (Type1); without it, dirty.c queries then unmaps. */
-	int (*unmap)(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length,
-		     uint64_t ps, uint64_t *bm);
+	/*
+	 * The primitive: the kernel's dirty bits of [iova, iova + length),
+	 * read by reader `unit` (a device for DMA logging, else 0) at page
+	 * size kps into buf (bit n = iova + n * kps): bits only set
+	 * (DMA logging, iommufd), or whole words written (.overwrites).
+	 * flags: the query's (NO_CLEAR).  0 or -errno (logged).
+	 */
+	int (*read)(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
+		    uint64_t length, uint64_t kps, uint64_t *buf,
+		    unsigned int flags);
+	/* Optional (Type1): unmap [iova, iova + length) writing its dirty
+	 * bits into buf as read() does, one kernel operation; without it
+	 * dirty.c reads with NO_CLEAR then unmaps. */
+	int (*unmap_read)(struct vfiomig_dirty *tr, uint64_t iova,
+			  uint64_t length, uint64_t kps, uint64_t *buf);
 	/* Undo what backend setup did (re-attach devices, free HWPT). */
 	void (*release)(struct vfiomig_dirty *tr);
+
+	/* The chunk rule. */
+	bool per_device;   /* one reader per device, at dd[i].log_pgsize;
+			    * else one at tr->page_size */
+	bool from_plan;    /* read tr->plan's ranges, else tr->ranges */
+	bool whole_ranges; /* a read covers whole tracked ranges (holes
+			    * between them allowed), never splits one */
+	bool overwrites;   /* the kernel writes whole words (zeros too) */
 };
 
 struct vfm_dirty_dev {
@@ -67,8 +94,10 @@ struct vfiomig_dirty {
 	struct vfiomig_range *ranges;
 	size_t nranges;
 
-	uint64_t *scratch;
+	uint64_t *scratch;             /* VFM_DIRTY_SCRATCH_BYTES, from start() */
 	size_t scratch_bytes;
+	uint64_t read_max;            /* bytes of bitmap one read may fill
+				       * (0: no limit); set by start() */
 
 	/* IOMMU context: a Type1 container, or an iommufd + IOAS. */
 	int container_fd;             /* -1 if none */
@@ -103,39 +132,6 @@ int vfm_type1_probe(struct vfiomig_dirty *tr, char *why, size_t len);
 /* iommufd backend setup: find or allocate the dirty HWPT, attach the
  * VFIO devices to it. */
 int vfm_iommufd_setup(struct vfiomig_dirty *tr, uint32_t hwpt_id);
-
-/* Plain unmap through the tracker's IOMMU context (no bitmap). */
-int vfm_dirty_unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
-			  uint64_t length);
-/* Drop [iova, iova + length) from the tracked ranges (after an unmap). */
-int vfm_dirty_forget(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length);
-/* Make the scratch buffer at least bytes long (start() only). */
-int vfm_dirty_scratch_reserve(struct vfiomig_dirty *tr, size_t bytes);
-/* The scratch buffer for a kernel call covering nbits bits, zeroed. */
-uint64_t *vfm_dirty_scratch(struct vfiomig_dirty *tr, uint64_t nbits);
-/* Largest number of bits one kernel call may put in the scratch buffer. */
-static inline uint64_t vfm_dirty_scratch_bits(const struct vfiomig_dirty *tr)
-{
-	return (uint64_t)tr->scratch_bytes * 8;
-}
-
-/* Fill buf with the dirty bits of [iova, iova + length) at page size kps
- * (one kernel call); 0 or -errno. */
-typedef int (*vfm_dirty_read_fn)(struct vfiomig_dirty *tr, void *arg,
-				 uint64_t iova, uint64_t length, uint64_t kps,
-				 uint64_t *buf);
-/*
- * OR into bm (based at iova, ps-byte pages) the dirty pages of every range
- * of sorted r[0..nr) inside [iova, iova + length), read by fn at page size
- * kps through the scratch buffer: in chunks aligned to the chunk size in
- * absolute IOVA, so a chunk never splits a large IOMMU page.  0 or fn's
- * first error.
- */
-int vfm_dirty_read_chunked(struct vfiomig_dirty *tr,
-			   const struct vfiomig_range *r, size_t nr,
-			   uint64_t iova, uint64_t length, uint64_t ps,
-			   uint64_t *bm, uint64_t kps, vfm_dirty_read_fn fn,
-			   void *arg);
 
 /* iommufd helpers (dirty-iommufd.c), also used by the device-level
  * vfiomig_iommufd_hw_caps(). */

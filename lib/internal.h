@@ -97,6 +97,11 @@ void vfm_dev_unlock(struct vfiomig_device *dev);
  * another has it, in any thread) or give it back. */
 int vfm_dev_claim_logging(struct vfiomig_device *dev);
 void vfm_dev_release_logging(struct vfiomig_device *dev);
+/* device.c: the HWPT the device is attached to (0: its IOAS's automatic
+ * domain); a tracker moving it onto its dirty-tracking HWPT (and back)
+ * records that here, readable from any thread. */
+uint32_t vfm_dev_hwpt(const struct vfiomig_device *dev);
+void vfm_dev_set_hwpt(struct vfiomig_device *dev, uint32_t hwpt_id);
 
 /* device.c: the remembered state (-1: unknown) and noting it. */
 int vfm_dev_state_cached(struct vfiomig_device *dev);
