@@ -105,15 +105,17 @@ static int iv_add(struct ivset *s, uint64_t a, uint64_t b)
 	return 0;
 }
 
+/* Remove [a, b) from s: one pass (an interval strictly containing it is
+ * split in two). */
 static int iv_del(struct ivset *s, uint64_t a, uint64_t b)
 {
-	for (size_t i = 0; i < s->n;) {
+	size_t j = 0;
+
+	if (a >= b)
+		return 0;
+	for (size_t i = 0; i < s->n; i++) {
 		struct iv *v = &s->v[i];
 
-		if (v->b <= a || v->a >= b) {
-			i++;
-			continue;
-		}
 		if (v->a < a && v->b > b) {
 			uint64_t end = v->b;
 
@@ -128,17 +130,21 @@ static int iv_del(struct ivset *s, uint64_t a, uint64_t b)
 			s->v[i + 1].b = end;
 			return 0;
 		}
-		if (v->a < a) {
-			v->b = a;
-			i++;
-		} else if (v->b > b) {
-			v->a = b;
-			i++;
-		} else {
-			memmove(v, v + 1, (s->n - i - 1) * sizeof(*v));
-			s->n--;
-		}
 	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct iv v = s->v[i];
+
+		if (v.b <= a || v.a >= b) {
+			s->v[j++] = v;
+		} else if (v.a < a) {
+			v.b = a;
+			s->v[j++] = v;
+		} else if (v.b > b) {
+			v.a = b;
+			s->v[j++] = v;
+		} /* else inside [a, b): dropped */
+	}
+	s->n = j;
 	return 0;
 }
 
@@ -936,21 +942,19 @@ static int get_dirty_bitmap(struct fake_fd *f,
 			return 0; /* a hole: -EINVAL, swallowed */
 		end = m->iova + m->length - 1 < last ? m->iova + m->length - 1
 						      : last;
-		{
-			struct ivset part = { 0 };
+		/* the dirty pages inside [cur, end]: the set is sorted and
+		 * disjoint, so are its pieces clipped to the area */
+		for (size_t i = 0; i < st->dirty.n; i++) {
+			uint64_t x = st->dirty.v[i].a > cur ? st->dirty.v[i].a
+							    : cur;
+			uint64_t y = st->dirty.v[i].b < end + 1 ?
+					     st->dirty.v[i].b : end + 1;
+			struct iv piece = { x, y };
+			struct ivset one = { &piece, 1, 1 };
 
-			/* the dirty pages inside [cur, end] */
-			for (size_t i = 0; i < st->dirty.n; i++) {
-				uint64_t x = st->dirty.v[i].a > cur ?
-						     st->dirty.v[i].a : cur;
-				uint64_t y = st->dirty.v[i].b < end + 1 ?
-						     st->dirty.v[i].b : end + 1;
-
-				if (x < y)
-					iv_add(&part, x, y);
-			}
-			iv_report(&part, cmd->iova, cmd->page_size, nbits, bm);
-			iv_free(&part);
+			if (x < y)
+				iv_report(&one, cmd->iova, cmd->page_size,
+					  nbits, bm);
 		}
 		if (!(cmd->flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR))
 			iv_del(&st->dirty, cur, end + 1);
