@@ -1,0 +1,768 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * bench-dirty: vfiomig_dirty_query and vfiomig_dirty_unmap on the fake
+ * kernel (linked in, as the tests do) against the same raw ioctls written
+ * straight into the caller's bitmap, in one process:
+ *
+ *   DMA logging, 1 and 2 devices, with and without ACCUMULATE:
+ *     memset (without ACCUMULATE) + one DMA_LOGGING_REPORT per device into
+ *     the caller's bitmap
+ *   DMA logging converting to 2M / 64K pages: the same raw REPORTs at the
+ *     kernel's 4K into a 4K bitmap (no conversion at all: the cost of
+ *     getting the bits out of the kernel)
+ *   iommufd: memset + one IOMMU_HWPT_GET_DIRTY_BITMAP over the guest; the
+ *     tracker holds the guest as 1024 touching 1 GiB ranges (one GET per
+ *     contiguous stretch, not per range)
+ *   Type1: memset + one GET_BITMAP of the 1 TiB mapping into the caller's
+ *     bitmap; with ACCUMULATE (the kernel writes whole words, so the raw
+ *     caller reads into a zeroed buffer of its own and ORs it in: its
+ *     buffer allocated once, outside the timing)
+ *   65535 unmaps, first to last (Type1, one page each): the raw
+ *     UNMAP_DMA with GET_DIRTY_BITMAP into the caller's bitmap
+ *
+ * on a 1 TiB guest at 4 KiB pages (32 MiB of bitmap), 2048 dirty spans of
+ * 1-64 pages re-dirtied (untimed) before every run.  Results of library and
+ * baseline are compared before timing.  Runs alternate baseline/library
+ * (the order flips every pair); ratio = baseline time / library time (> 1:
+ * library faster); min = best baseline / best library, median = median of
+ * the per-pair ratios.  Not a test: nothing asserts a time.  The fake's
+ * own cost (REPORT walks its dirty intervals word-wise) is in both.
+ *
+ * Besides the human-readable table, one machine-readable line per path:
+ *   RATIO\t<path>\t<baseline>\t<min ratio>\t<median ratio>\t<goal>
+ * and the tracker's scratch bytes per backend at 1 TiB:
+ *   SCRATCH\t<backend>\t<bytes>
+ *
+ * usage: bench-dirty [--quick] [-r pairs (default 15)]
+ *   --quick  a 16 GiB guest, 5 pairs, 4095 unmaps: a few seconds
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <linux/vfio.h>
+#include <linux/iommufd.h>
+
+#include "fake.h"
+#include "vfiomig.h"
+
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+#define TiB (1024ULL * GiB)
+
+#define PCI0 "0000:3b:00.1"
+#define PCI1 "0000:3b:00.2"
+#define MTTY0 "83b8f4f2-509f-382f-3c1e-e6bfe0fa2001"
+
+#define NSPANS 2048
+#define MAXREPS 101
+
+static uint64_t guest = 1 * TiB;
+static int reps = 15;
+static unsigned int nunmaps = 65535;
+static struct vfiomig_ctx *ctx;
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, int ret)
+{
+	fprintf(stderr, "bench-dirty: %s: %s\n", what, strerror(ret < 0 ? -ret : ret));
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ------------------------------------------------------------ a path */
+
+struct path {
+	const char *name;
+	const char *baseline;
+	const char *goal;
+	void (*prep)(struct path *p);  /* untimed: dirty the pages again */
+	void (*base)(struct path *p);
+	void (*lib)(struct path *p);
+	/* state */
+	struct vfiomig_dirty *tr;
+	struct vfiomig_device *dev[2];
+	int ndev, id[2];
+	int fd;              /* iommufd or container */
+	uint32_t hwpt;
+	uint64_t ps;         /* the caller's page size */
+	unsigned int flags;  /* the library's query flags */
+	uint64_t *bm;        /* the caller's bitmap (library and baseline) */
+	uint64_t *raw;       /* the raw caller's own buffer (Type1 ACCUMULATE)
+			      * or its 4K bitmap (conversion) */
+};
+
+static struct {
+	uint64_t a, len;
+} spans[NSPANS];
+
+static void make_spans(void)
+{
+	for (int i = 0; i < NSPANS; i++) {
+		spans[i].a = rnd() % (guest / 4096) * 4096;
+		spans[i].len = (1 + rnd() % 64) * 4096;
+		if (spans[i].a + spans[i].len > guest)
+			spans[i].len = guest - spans[i].a;
+	}
+}
+
+static void prep_devs(struct path *p)
+{
+	for (int d = 0; d < p->ndev; d++)
+		for (int i = 0; i < NSPANS; i++)
+			fake_dev_dma_write(p->id[d], spans[(i + d * 7) % NSPANS].a,
+					   spans[(i + d * 7) % NSPANS].len / (d + 1));
+}
+
+static void prep_iommu(struct path *p)
+{
+	(void)p;
+	for (int i = 0; i < NSPANS; i++)
+		fake_dma_write(spans[i].a, spans[i].len);
+}
+
+static void lib_query(struct path *p)
+{
+	int ret = vfiomig_dirty_query(p->tr, 0, guest, p->ps, p->bm, p->flags);
+
+	if (ret)
+		die("vfiomig_dirty_query", ret);
+}
+
+static uint64_t bm_bytes(uint64_t ps)
+{
+	return (guest / ps + 63) / 64 * 8;
+}
+
+/* ------------------------------------------------------- DMA logging */
+
+static void raw_report(struct path *p, int d, uint64_t *buf, uint64_t ps)
+{
+	struct {
+		struct vfio_device_feature f;
+		struct vfio_device_feature_dma_logging_report r;
+	} a = {
+		.f = {
+			.argsz = sizeof(a),
+			.flags = VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+		},
+		.r = {
+			.iova = 0,
+			.length = guest,
+			.page_size = ps,
+			.bitmap = (uintptr_t)buf,
+		},
+	};
+
+	if (ioctl(vfiomig_device_fd(p->dev[d]), VFIO_DEVICE_FEATURE, &a))
+		die("DMA_LOGGING_REPORT", errno);
+}
+
+/* The raw caller: clears its bitmap (unless accumulating) and lets the
+ * kernel write every device's bits into it. */
+static void base_dmalog(struct path *p)
+{
+	if (!(p->flags & VFIOMIG_DIRTY_ACCUMULATE))
+		memset(p->bm, 0, bm_bytes(p->ps));
+	for (int d = 0; d < p->ndev; d++)
+		raw_report(p, d, p->bm, p->ps);
+}
+
+/* Conversion: the raw REPORTs at the kernel's page size into a 4K bitmap,
+ * no conversion. */
+static void base_dmalog_4k(struct path *p)
+{
+	memset(p->raw, 0, bm_bytes(4096));
+	for (int d = 0; d < p->ndev; d++)
+		raw_report(p, d, p->raw, 4096);
+}
+
+/* ----------------------------------------------------------- iommufd */
+
+static void raw_get(struct path *p, uint64_t *buf)
+{
+	struct iommu_hwpt_get_dirty_bitmap g = {
+		.size = sizeof(g),
+		.hwpt_id = p->hwpt,
+		.iova = 0,
+		.length = guest,
+		.page_size = 4096,
+		.data = (uintptr_t)buf,
+	};
+
+	if (ioctl(p->fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &g))
+		die("IOMMU_HWPT_GET_DIRTY_BITMAP", errno);
+}
+
+static void base_iommufd(struct path *p)
+{
+	memset(p->bm, 0, bm_bytes(4096));
+	raw_get(p, p->bm);
+}
+
+/* ------------------------------------------------------------- Type1 */
+
+struct t1_get {
+	uint32_t argsz, flags;
+	struct vfio_iommu_type1_dirty_bitmap_get get;
+};
+
+static void raw_t1_get(struct path *p, uint64_t iova, uint64_t size,
+		       uint64_t *buf)
+{
+	struct t1_get a = {
+		.argsz = sizeof(a),
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+		.get = {
+			.iova = iova,
+			.size = size,
+			.bitmap = {
+				.pgsize = 4096,
+				.size = (size / 4096 + 63) / 64 * 8,
+				.data = (__u64 *)buf,
+			},
+		},
+	};
+
+	if (ioctl(p->fd, VFIO_IOMMU_DIRTY_PAGES, &a))
+		die("VFIO_IOMMU_DIRTY_PAGES GET_BITMAP", errno);
+}
+
+static void base_type1(struct path *p)
+{
+	memset(p->bm, 0, bm_bytes(4096));
+	raw_t1_get(p, 0, guest, p->bm);
+}
+
+/* The kernel writes whole words: an accumulating raw caller reads into a
+ * zeroed buffer of its own and ORs it in. */
+static void base_type1_acc(struct path *p)
+{
+	uint64_t n = bm_bytes(4096) / 8;
+
+	memset(p->raw, 0, n * 8);
+	raw_t1_get(p, 0, guest, p->raw);
+	for (uint64_t i = 0; i < n; i++)
+		p->bm[i] |= p->raw[i];
+}
+
+/* ------------------------------------------------------------ unmaps */
+
+struct t1_unmap {
+	struct vfio_iommu_type1_dma_unmap u;
+	struct vfio_bitmap b;
+};
+
+static struct vfiomig_range *unmap_ranges;
+
+static void prep_unmaps(struct path *p)
+{
+	uint64_t ps = 4096;
+	int ret;
+
+	vfiomig_dirty_stop(p->tr);
+	ret = vfiomig_dirty_start(p->tr, unmap_ranges, nunmaps, &ps);
+	if (ret)
+		die("vfiomig_dirty_start (unmaps)", ret);
+}
+
+static void base_unmaps(struct path *p)
+{
+	for (unsigned int i = 0; i < nunmaps; i++) {
+		struct t1_unmap a = {
+			.u = {
+				.argsz = sizeof(a),
+				.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+				.iova = unmap_ranges[i].iova,
+				.size = 4096,
+			},
+			.b = { .pgsize = 4096, .size = 8, .data = (__u64 *)p->bm },
+		};
+
+		p->bm[0] = 0;
+		if (ioctl(p->fd, VFIO_IOMMU_UNMAP_DMA, &a))
+			die("VFIO_IOMMU_UNMAP_DMA", errno);
+	}
+}
+
+static void lib_unmaps(struct path *p)
+{
+	for (unsigned int i = 0; i < nunmaps; i++) {
+		int ret = vfiomig_dirty_unmap(p->tr, unmap_ranges[i].iova, 4096,
+					      4096, p->bm, 0);
+
+		if (ret)
+			die("vfiomig_dirty_unmap", ret);
+	}
+}
+
+/* ---------------------------------------------------------- measuring */
+
+static void measure(struct path *p)
+{
+	double tb[MAXREPS], tl[MAXREPS], r[MAXREPS], bmin, lmin, bmed, lmed;
+
+	/* one warm-up pair, not counted */
+	p->prep(p);
+	p->base(p);
+	p->prep(p);
+	p->lib(p);
+	for (int i = 0; i < reps; i++) {
+		for (int k = 0; k < 2; k++) {
+			bool lib = (k == 0) == (i % 2 == 1);
+			double t0;
+
+			p->prep(p);
+			t0 = now();
+			if (lib)
+				p->lib(p);
+			else
+				p->base(p);
+			(lib ? tl : tb)[i] = now() - t0;
+		}
+		r[i] = tb[i] / tl[i];
+	}
+	qsort(r, (size_t)reps, sizeof(double), cmp_double);
+	qsort(tb, (size_t)reps, sizeof(double), cmp_double);
+	qsort(tl, (size_t)reps, sizeof(double), cmp_double);
+	bmin = tb[0];
+	lmin = tl[0];
+	bmed = tb[reps / 2];
+	lmed = tl[reps / 2];
+	printf("%-34s base %8.3f / %8.3f ms  lib %8.3f / %8.3f ms  ratio "
+	       "%.2f / %.2f (min / median)\n", p->name, bmin * 1e3, bmed * 1e3,
+	       lmin * 1e3, lmed * 1e3, bmin / lmin, r[reps / 2]);
+	printf("RATIO\t%s\t%s\t%.2f\t%.2f\t%s\n", p->name, p->baseline,
+	       bmin / lmin, r[reps / 2], p->goal);
+	fflush(stdout);
+}
+
+/* Library and baseline agree on the same dirty pages (conversion: the
+ * library's bitmap is the baseline's converted). */
+static void verify(struct path *p)
+{
+	uint64_t bytes = bm_bytes(p->ps);
+	uint64_t *want = malloc(bytes);
+	int ret;
+
+	if (!want)
+		die("malloc", ENOMEM);
+	memset(p->bm, 0, bytes);
+	p->prep(p);
+	p->base(p);
+	if (p->base == base_dmalog_4k) {
+		ret = vfiomig_bitmap_convert(p->raw, 4096, want, p->ps, guest, 0);
+		if (ret)
+			die("vfiomig_bitmap_convert", ret);
+	} else {
+		memcpy(want, p->bm, bytes);
+	}
+	memset(p->bm, 0, bytes);
+	p->prep(p);
+	p->lib(p);
+	if (memcmp(want, p->bm, bytes)) {
+		fprintf(stderr, "bench-dirty: %s: library and baseline bitmaps "
+			"differ\n", p->name);
+		exit(1);
+	}
+	free(want);
+}
+
+static void run(struct path *p)
+{
+	verify(p);
+	measure(p);
+}
+
+/* ------------------------------------------------------------ machines */
+
+static void machine(void)
+{
+	struct vfiomig_ctx_opts o = { .sz = sizeof(o) };
+	int ret;
+
+	ret = fake_init(true);
+	if (ret)
+		die("fake_init", ret);
+	o.sysfs_root = fake_sysfs_root();
+	o.dev_root = fake_dev_root();
+	ret = vfiomig_ctx_new(&o, &ctx);
+	if (ret)
+		die("vfiomig_ctx_new", ret);
+}
+
+static void machine_end(void)
+{
+	vfiomig_ctx_free(ctx);
+	ctx = NULL;
+	fake_fini();
+}
+
+static int add_pci(const char *bdf, int group, int cdev, bool log_ops,
+		   bool hw_dirty)
+{
+	struct fake_dev_cfg cfg;
+	int id;
+
+	fake_cfg_pci(&cfg, bdf, group, cdev, VFIOMIG_MIG_STOP_COPY |
+						     VFIOMIG_MIG_P2P);
+	cfg.log_ops = log_ops;
+	cfg.hw_dirty = hw_dirty;
+	id = fake_add_device(&cfg);
+	if (id < 0)
+		die("fake_add_device", id);
+	return id;
+}
+
+static struct vfiomig_device *open_dev(const char *name, int path,
+				       int share_fd, uint32_t ioas)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path, .iommu_fd = share_fd,
+		     .ioas_id = ioas);
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_device_open(ctx, name, &o, &dev);
+
+	if (ret)
+		die(name, ret);
+	return dev;
+}
+
+static struct vfiomig_dirty *tracker(struct vfiomig_device **devs, size_t n,
+				     int backend)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+	struct vfiomig_dirty *tr = NULL;
+	int ret = vfiomig_dirty_new(devs, n, &o, &tr);
+
+	if (ret)
+		die("vfiomig_dirty_new", ret);
+	return tr;
+}
+
+static void start(struct vfiomig_dirty *tr, const struct vfiomig_range *r,
+		  size_t n)
+{
+	uint64_t ps = 4096;
+	int ret = vfiomig_dirty_start(tr, r, n, &ps);
+
+	if (ret)
+		die("vfiomig_dirty_start", ret);
+}
+
+static uint64_t *alloc_bm(uint64_t bytes)
+{
+	uint64_t *bm = malloc(bytes);
+
+	if (!bm)
+		die("malloc", ENOMEM);
+	memset(bm, 0, bytes); /* faulted in before any timing */
+	return bm;
+}
+
+/* Heap bytes in use (the library allocates with malloc). */
+static size_t heap_now(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* What vfiomig_dirty_start() kept on the heap: the tracker's scratch, its
+ * copy of the ranges and the DMA logging plan (the fake allocates nothing
+ * in the kernel calls measured: Type1 tracking is started raw first). */
+static void scratch_line(const char *backend, size_t before)
+{
+	printf("SCRATCH\t%s\t%zu\t(tracker heap after start at %" PRIu64
+	       " GiB, ranges included)\n", backend, heap_now() - before,
+	       (uint64_t)(guest / GiB));
+}
+
+static void bench_dmalog(void)
+{
+	struct path p = { 0 };
+	struct vfiomig_range whole = { 0, guest };
+	int cfd;
+
+	machine();
+	p.id[0] = add_pci(PCI0, 10, -1, true, false);
+	p.id[1] = add_pci(PCI1, 11, -1, true, false);
+	p.dev[0] = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	cfd = vfiomig_device_iommu_fd(p.dev[0]);
+	p.dev[1] = open_dev(PCI1, VFIOMIG_IOMMU_TYPE1, cfd, 0);
+	p.bm = alloc_bm(bm_bytes(4096));
+	p.raw = alloc_bm(bm_bytes(4096));
+	p.prep = prep_devs;
+	p.base = base_dmalog;
+	p.lib = lib_query;
+	p.goal = ">=0.8";
+
+	for (int n = 1; n <= 2; n++) {
+		p.ndev = n;
+		size_t before;
+
+		p.tr = tracker(p.dev, (size_t)n, VFIOMIG_DIRTY_DMA_LOGGING);
+		before = heap_now();
+		start(p.tr, &whole, 1);
+		if (n == 1)
+			scratch_line("dma-logging", before);
+		p.ps = 4096;
+		p.flags = 0;
+		p.name = n == 1 ? "query dmalog 1dev 4K" : "query dmalog 2dev 4K";
+		p.baseline = "memset+raw REPORT per device into caller bitmap";
+		run(&p);
+		p.flags = VFIOMIG_DIRTY_ACCUMULATE;
+		p.name = n == 1 ? "query dmalog 1dev 4K ACCUMULATE" :
+				  "query dmalog 2dev 4K ACCUMULATE";
+		p.baseline = "raw REPORT per device into caller bitmap";
+		run(&p);
+		for (int c = 0; c < 2; c++) {
+			p.ps = c ? 64 * KiB : 2 * MiB;
+			p.flags = 0;
+			p.base = base_dmalog_4k;
+			p.baseline = "memset+raw REPORT at 4K into a 4K bitmap "
+				     "(no conversion)";
+			p.goal = ">=0.5";
+			p.name = n == 1 ? (c ? "query dmalog 1dev 4K->64K" :
+					      "query dmalog 1dev 4K->2M") :
+					  (c ? "query dmalog 2dev 4K->64K" :
+					       "query dmalog 2dev 4K->2M");
+			run(&p);
+			p.base = base_dmalog;
+			p.goal = ">=0.8";
+		}
+		vfiomig_dirty_free(p.tr);
+	}
+	vfiomig_device_free(p.dev[1]);
+	vfiomig_device_free(p.dev[0]);
+	free(p.bm);
+	free(p.raw);
+	machine_end();
+}
+
+static void bench_iommufd(void)
+{
+	struct path p = { 0 };
+	struct vfiomig_range *r;
+	uint32_t devid, ioas;
+	size_t nr = 1024, before;
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.user_va = 0x7f0000000000ULL,
+		.length = guest,
+		.iova = 0,
+	};
+	int ret;
+
+	machine();
+	add_pci(PCI0, 10, 0, false, true);
+	p.dev[0] = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	p.fd = vfiomig_device_iommu_fd(p.dev[0]);
+	ret = vfiomig_device_iommufd_ids(p.dev[0], &devid, &ioas, NULL);
+	if (ret)
+		die("vfiomig_device_iommufd_ids", ret);
+	m.ioas_id = ioas;
+	if (ioctl(p.fd, IOMMU_IOAS_MAP, &m))
+		die("IOMMU_IOAS_MAP", errno);
+	p.tr = tracker(p.dev, 1, VFIOMIG_DIRTY_IOMMUFD);
+	p.hwpt = (uint32_t)vfiomig_dirty_hwpt_id(p.tr);
+	/* the guest as touching ranges (as a VMM's RAM slots) */
+	r = calloc(nr, sizeof(*r));
+	if (!r)
+		die("calloc", ENOMEM);
+	for (size_t i = 0; i < nr; i++) {
+		r[i].iova = guest / nr * i;
+		r[i].length = guest / nr;
+	}
+	before = heap_now();
+	start(p.tr, r, nr);
+	scratch_line("iommufd", before);
+	free(r);
+	p.bm = alloc_bm(bm_bytes(4096));
+	p.ps = 4096;
+	p.prep = prep_iommu;
+	p.base = base_iommufd;
+	p.lib = lib_query;
+	p.name = "query iommufd 4K (1024 ranges)";
+	p.baseline = "memset+one raw GET_DIRTY_BITMAP into caller bitmap";
+	p.goal = ">=0.8";
+	run(&p);
+	vfiomig_dirty_free(p.tr);
+	vfiomig_device_free(p.dev[0]);
+	free(p.bm);
+	machine_end();
+}
+
+static void bench_type1(void)
+{
+	struct path p = { 0 };
+	struct vfiomig_range whole = { 0, guest };
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = 0x7f0000000000ULL,
+		.iova = 0,
+		.size = guest,
+	};
+	struct fake_dev_cfg cfg;
+	int id;
+
+	machine();
+	fake_cfg_mtty(&cfg, MTTY0, 2, 12, 2);
+	id = fake_add_device(&cfg);
+	if (id < 0)
+		die("fake_add_device", id);
+	p.dev[0] = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	p.fd = vfiomig_device_iommu_fd(p.dev[0]);
+	if (ioctl(p.fd, VFIO_IOMMU_MAP_DMA, &m))
+		die("VFIO_IOMMU_MAP_DMA", errno);
+	p.tr = tracker(p.dev, 1, VFIOMIG_DIRTY_TYPE1);
+	{
+		struct vfio_iommu_type1_dirty_bitmap db = {
+			.argsz = sizeof(db),
+			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
+		};
+		size_t before;
+
+		if (ioctl(p.fd, VFIO_IOMMU_DIRTY_PAGES, &db))
+			die("VFIO_IOMMU_DIRTY_PAGES START", errno);
+		before = heap_now();
+		start(p.tr, &whole, 1);
+		scratch_line("type1", before);
+	}
+	p.bm = alloc_bm(bm_bytes(4096));
+	p.raw = alloc_bm(bm_bytes(4096));
+	p.ps = 4096;
+	p.prep = prep_iommu;
+	p.base = base_type1;
+	p.lib = lib_query;
+	p.name = "query type1 4K (one mapping)";
+	p.baseline = "memset+raw GET_BITMAP into caller bitmap";
+	p.goal = ">=0.8";
+	run(&p);
+	p.flags = VFIOMIG_DIRTY_ACCUMULATE;
+	p.base = base_type1_acc;
+	p.name = "query type1 4K ACCUMULATE";
+	p.baseline = "raw GET_BITMAP into own zeroed buffer + OR loop";
+	p.goal = "-";
+	run(&p);
+	vfiomig_dirty_free(p.tr);
+	vfiomig_device_free(p.dev[0]);
+	free(p.bm);
+	free(p.raw);
+	machine_end();
+}
+
+static void bench_unmaps(void)
+{
+	static char name[64];
+	struct path p = { 0 };
+	struct fake_dev_cfg cfg;
+	int id;
+
+	machine();
+	fake_cfg_mtty(&cfg, MTTY0, 2, 12, 2);
+	id = fake_add_device(&cfg);
+	if (id < 0)
+		die("fake_add_device", id);
+	p.dev[0] = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	p.fd = vfiomig_device_iommu_fd(p.dev[0]);
+	/* The tracker's bookkeeping is what is measured: the fake holds no
+	 * mapping, so its UNMAP_DMA costs the same small amount in both. */
+	unmap_ranges = calloc(nunmaps, sizeof(*unmap_ranges));
+	if (!unmap_ranges)
+		die("calloc", ENOMEM);
+	for (unsigned int i = 0; i < nunmaps; i++) {
+		unmap_ranges[i].iova = (uint64_t)i * 2 * 4096;
+		unmap_ranges[i].length = 4096;
+	}
+	p.tr = tracker(p.dev, 1, VFIOMIG_DIRTY_TYPE1);
+	start(p.tr, unmap_ranges, nunmaps);
+	p.bm = alloc_bm(64);
+	p.ps = 4096;
+	p.prep = prep_unmaps;
+	p.base = base_unmaps;
+	p.lib = lib_unmaps;
+	snprintf(name, sizeof(name), "unmap type1 x%u first-to-last", nunmaps);
+	p.name = name;
+	p.baseline = "raw UNMAP_DMA+GET_DIRTY_BITMAP per range";
+	p.goal = "-";
+	measure(&p);
+	vfiomig_dirty_free(p.tr);
+	vfiomig_device_free(p.dev[0]);
+	free(p.bm);
+	free(unmap_ranges);
+	machine_end();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "qr:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			guest = 16 * GiB;
+			reps = 5;
+			nunmaps = 4095;
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			if (reps < 1 || reps > MAXREPS) {
+				fprintf(stderr, "bench-dirty: -r 1..%d\n",
+					MAXREPS);
+				return 2;
+			}
+			break;
+		default:
+			fprintf(stderr, "usage: bench-dirty [--quick] [-r pairs]\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	make_spans();
+	printf("bench-dirty: %" PRIu64 " GiB guest at 4 KiB pages (%" PRIu64
+	       " KiB of bitmap), %d dirty spans, %d pairs\n", (uint64_t)(guest / GiB),
+	       (uint64_t)(bm_bytes(4096) / KiB), NSPANS, reps);
+	bench_dmalog();
+	bench_iommufd();
+	bench_type1();
+	bench_unmaps();
+	return 0;
+}
