@@ -341,7 +341,8 @@ struct vfiomig_io {
 	uint64_t limit;         /* fd/cb: max bytes to move, 0 = no limit */
 };
 
-#define VFIOMIG_XFER_NO_SPLICE (1u << 0) /* always use the copy loop */
+/* No effect since 0.2 (no transfer uses splice: no VFIO data fd has it). */
+#define VFIOMIG_XFER_NO_SPLICE (1u << 0)
 
 /*
  * Save: read what the session has now into `to`. In PRE_COPY states stops
