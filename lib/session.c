@@ -25,8 +25,8 @@
  * Transfer buffer: MIG_DATA_SIZE rounded up to a page, clamped to
  * [XFER_MIN, XFER_MAX].  The floor avoids QEMU's trap (a stop_copy_length
  * of 0 gave it a 0-byte buffer) and keeps an underestimate cheap.  The cap
- * is QEMU's 1 MiB, confirmed by bench/bench-stream (time relative to a
- * 1 MiB copy loop, median of 7 pairs, 256 MiB, tmpfs, 2-CPU VM):
+ * is QEMU's 1 MiB, confirmed by 0.1's bench/bench-stream (time relative
+ * to a 1 MiB copy loop, median of 7 pairs, 256 MiB, tmpfs, 2-CPU VM):
  *
  *                      64K   256K   1M    4M    16M
  *   save file->file    1.02  1.00  1.01  1.08  1.22
@@ -36,7 +36,11 @@
  *
  * Larger buffers gain at most 13% (sockets, 4 MiB) and lose on files;
  * 16 MiB loses everywhere.  The buffer is set up on the session's first
- * fd or callback transfer and kept until the session ends.
+ * fd or callback transfer and kept until the session ends, so a transfer's
+ * only system calls are its reads and writes (poll after EAGAIN).  Today's
+ * bench/bench-stream compares vfiomig_save/vfiomig_load with raw loops on
+ * the data fd using this buffer's size (tests/test-session.c "economy"
+ * counts the calls).
  */
 #define XFER_MIN (64u << 10)
 #define XFER_MAX (1u << 20)
