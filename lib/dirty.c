@@ -17,11 +17,13 @@
  * the migration capability, else all.  opts->backend or the environment
  * variable VFIOMIG_DIRTY_BACKEND forces one.
  *
- * Queries: the caller's bitmap is cleared (unless ACCUMULATE), every
- * backend ORs into it through the scratch buffer at whatever page size the
- * kernel used, and a kernel failure marks the whole queried range dirty
- * before the error is returned, so a VMM that ignores the error still
- * loses no page.
+ * Queries: the caller's bitmap is cleared (unless ACCUMULATE), then the
+ * one query loop below asks each backend's read primitive for stretches of
+ * the tracked ranges, following the backend's chunk rule: the kernel
+ * writes straight into the caller's bitmap where the page sizes match and
+ * the bits start a word, through the scratch buffer (1 MiB) otherwise.  A
+ * kernel failure marks the whole queried range dirty before the error is
+ * returned, so a VMM that ignores the error still loses no page.
  */
 #include <stdlib.h>
 #include <strings.h>

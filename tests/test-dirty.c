@@ -1368,6 +1368,349 @@ START_TEST(start_edges)
 }
 END_TEST
 
+/* ------------------------------------------ direct vs scratch, oracle */
+
+/*
+ * Random queries against a model, through every path of the query loop:
+ * the kernel writing straight into the caller's bitmap (same page size,
+ * bits starting a word), unaligned stretch edges through the scratch
+ * buffer, page-size conversion, two devices, ACCUMULATE over random bits,
+ * NO_CLEAR (iommufd), Type1 groups direct and through scratch.  The model:
+ * per reader, the dirty byte spans not yet reported (all inside tracked
+ * ranges); a query reports every page of its window overlapping one, and
+ * forgets what it reported unless NO_CLEAR is honoured.
+ */
+static uint64_t trng = 0x243f6a8885a308d3ULL;
+
+static uint64_t trnd(void)
+{
+	trng ^= trng >> 12;
+	trng ^= trng << 25;
+	trng ^= trng >> 27;
+	return trng * 0x2545f4914f6cdd1dULL;
+}
+
+#define MAXSPANS 4096
+
+struct model {
+	struct span sp[MAXSPANS];
+	size_t n;
+};
+
+static void model_add(struct model *m, uint64_t a, uint64_t b)
+{
+	ck_assert_uint_lt(m->n, MAXSPANS);
+	m->sp[m->n].a = a;
+	m->sp[m->n++].b = b;
+}
+
+/* Forget [a, b): spans are clipped, a span across the window splits. */
+static void model_clear(struct model *m, uint64_t a, uint64_t b)
+{
+	size_t n = m->n;
+
+	for (size_t i = 0; i < n; i++) {
+		struct span *s = &m->sp[i];
+
+		if (s->b <= a || s->a >= b)
+			continue;
+		if (s->a < a && s->b > b) {
+			model_add(m, b, s->b);
+			s = &m->sp[i];
+			s->b = a;
+		} else if (s->a < a) {
+			s->b = a;
+		} else if (s->b > b) {
+			s->a = b;
+		} else {
+			s->a = s->b = 0; /* empty */
+		}
+	}
+}
+
+/* OR into want the pages of [iova, iova + nbits * ps) touching a span. */
+static void model_bits(const struct model *m, uint64_t *want, uint64_t iova,
+		       uint64_t ps, uint64_t nbits)
+{
+	uint64_t end = iova + nbits * ps;
+
+	for (size_t i = 0; i < m->n; i++) {
+		uint64_t a = m->sp[i].a > iova ? m->sp[i].a : iova;
+		uint64_t b = m->sp[i].b < end ? m->sp[i].b : end;
+
+		if (a >= b)
+			continue;
+		for (uint64_t p = (a - iova) / ps; p <= (b - 1 - iova) / ps; p++)
+			want[p / 64] |= 1ULL << (p % 64);
+	}
+}
+
+/* One random query of [iova, +len) at ps, checked against the models of
+ * the tracker's readers. */
+static void oracle_query(struct vfiomig_dirty *tr, struct model *m, int nm,
+			 uint64_t iova, uint64_t len, uint64_t ps,
+			 bool can_no_clear)
+{
+	uint64_t nbits = len / ps, words = (nbits + 63) / 64;
+	uint64_t *got = bm_alloc(nbits), *want = bm_alloc(nbits);
+	unsigned int flags = 0;
+	int r = (int)(trnd() % 4);
+
+	if (r & 1) {
+		flags |= VFIOMIG_DIRTY_ACCUMULATE;
+		for (uint64_t i = 0; i < words; i++)
+			got[i] = want[i] = trnd() & trnd();
+	} else {
+		memset(got, 0xa5, words * 8);
+	}
+	if (r & 2)
+		flags |= VFIOMIG_DIRTY_NO_CLEAR;
+	for (int k = 0; k < nm; k++)
+		model_bits(&m[k], want, iova, ps, nbits);
+	ck_assert_msg(vfiomig_dirty_query(tr, iova, len, ps, got, flags) == 0,
+		      "query [%#" PRIx64 ", +%#" PRIx64 ") ps %#" PRIx64
+		      "\n%s", iova, len, ps, logbuf);
+	if (nbits % 64) { /* bits past the bitmap are not the test's */
+		got[words - 1] &= ~0ULL >> (64 - nbits % 64);
+		want[words - 1] &= ~0ULL >> (64 - nbits % 64);
+	}
+	for (uint64_t i = 0; i < words; i++)
+		ck_assert_msg(got[i] == want[i], "query [%#" PRIx64 ", +%#"
+			      PRIx64 ") ps %#" PRIx64 " flags %u: word %" PRIu64
+			      " got %#" PRIx64 " want %#" PRIx64, iova, len, ps,
+			      flags, i, got[i], want[i]);
+	if (!(can_no_clear && (flags & VFIOMIG_DIRTY_NO_CLEAR)))
+		for (int k = 0; k < nm; k++)
+			model_clear(&m[k], iova, iova + len);
+	free(got);
+	free(want);
+	logbuf[0] = 0;
+}
+
+/* Write a few spans inside random ranges of r, into reader k's model
+ * (device id, or -1 for the IOMMU). */
+static void oracle_dirty(struct model *m, int id, const struct vfiomig_range *r,
+			 size_t nr, int count)
+{
+	for (int i = 0; i < count; i++) {
+		const struct vfiomig_range *x = &r[trnd() % nr];
+		uint64_t a = x->iova + trnd() % x->length;
+		uint64_t b = a + 1 + trnd() % (3 * 4096);
+
+		if (b > x->iova + x->length)
+			b = x->iova + x->length;
+		if (id >= 0)
+			fake_dev_dma_write(id, a, b - a);
+		else
+			fake_dma_write(a, b - a);
+		model_add(m, a, b);
+	}
+}
+
+/* Ranges on 4 KiB pages at random offsets (so stretches start anywhere in
+ * a caller's word), gaps of 0 (touching) to a few pages, from base. */
+static size_t oracle_ranges(struct vfiomig_range *r, size_t n, uint64_t base,
+			    uint64_t unit)
+{
+	uint64_t at = base + (trnd() % 64) * unit;
+
+	for (size_t i = 0; i < n; i++) {
+		r[i].iova = at;
+		r[i].length = (1 + trnd() % 300) * unit;
+		at += r[i].length + (trnd() % 3 ? 0 : (trnd() % 70) * unit);
+	}
+	return n;
+}
+
+static uint64_t pick_ps(void)
+{
+	static const uint64_t pss[] = { 4096, 4096, 64 * KiB, 2 * MiB };
+
+	return pss[trnd() % 4];
+}
+
+/* A window around the ranges, aligned to ps. */
+static void pick_window(const struct vfiomig_range *r, size_t nr,
+			uint64_t ps, uint64_t *iova, uint64_t *len)
+{
+	uint64_t lo = r[0].iova, hi = r[nr - 1].iova + r[nr - 1].length;
+	uint64_t a = lo + trnd() % (hi - lo), b = a + trnd() % (hi - lo);
+
+	if (trnd() % 4 == 0) {
+		a = lo;
+		b = hi;
+	}
+	a = a > 64 * MiB ? a - trnd() % (64 * MiB) : 0;
+	*iova = a & ~(ps - 1);
+	*len = ((b + ps) & ~(ps - 1)) - *iova;
+}
+
+START_TEST(oracle_dmalog)
+{
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40];
+	static struct model m[2];
+	int id[2], cfd;
+
+	id[0] = add_pci(PCI0, 10, 0, true, false);
+	id[1] = add_pci(PCI1, 11, 1, true, false);
+	d[0] = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	cfd = vfiomig_device_iommu_fd(d[0]);
+	d[1] = open_dev(PCI1, VFIOMIG_IOMMU_TYPE1, cfd, 0);
+	for (int nd = 1; nd <= 2; nd++) {
+		uint64_t ps = 4096;
+
+		memset(m, 0, sizeof(m));
+		oracle_ranges(r, 40, 1 * GiB, 4096);
+		tr = tracker(d, (size_t)nd, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+		for (int it = 0; it < 150; it++) {
+			uint64_t iova, len;
+
+			ps = pick_ps();
+			for (int k = 0; k < nd; k++)
+				oracle_dirty(&m[k], id[k], r, 40, 1 + it % 7);
+			pick_window(r, 40, ps, &iova, &len);
+			oracle_query(tr, m, nd, iova, len, ps, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+
+	/* A range larger than a scratch chunk (8 GiB at 4 KiB), off a word:
+	 * its head through scratch up to a chunk boundary, the rest
+	 * straight into the caller's bitmap; two devices. */
+	{
+		struct vfiomig_range big = { 12 * GiB + 12 * KiB, 20 * GiB };
+		uint64_t ps = 4096;
+
+		memset(m, 0, sizeof(m));
+		tr = tracker(d, 2, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 3; it++) {
+			for (int k = 0; k < 2; k++) {
+				oracle_dirty(&m[k], id[k], &big, 1, 20);
+				/* at the edges and the chunk boundary */
+				fake_dev_dma_write(id[k], big.iova, 1);
+				model_add(&m[k], big.iova, big.iova + 1);
+				fake_dev_dma_write(id[k], 16 * GiB - 1, 2);
+				model_add(&m[k], 16 * GiB - 1, 16 * GiB + 1);
+				fake_dev_dma_write(id[k], big.iova + big.length - 1, 1);
+				model_add(&m[k], big.iova + big.length - 1,
+					  big.iova + big.length);
+			}
+			oracle_query(tr, m, 2, 8 * GiB, 32 * GiB,
+				     it == 1 ? 2 * MiB : 4096, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+}
+END_TEST
+
+START_TEST(oracle_iommufd)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40];
+	static struct model m;
+	struct fake_dirty_stats st;
+	uint32_t ioas;
+	uint64_t ps = 4096, iova, len;
+	size_t stretches = 1;
+	int ifd;
+
+	add_pci(PCI0, 10, 0, false, true);
+	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
+	ifd = vfiomig_device_iommu_fd(d);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(d, NULL, &ioas, NULL), 0);
+	memset(&m, 0, sizeof(m));
+	oracle_ranges(r, 40, 1 * GiB, 4096);
+	for (size_t i = 0; i < 40; i++) {
+		ioas_map(ifd, ioas, r[i].iova, r[i].length);
+		if (i && r[i].iova != r[i - 1].iova + r[i - 1].length)
+			stretches++;
+	}
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_IOMMUFD);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	/* one GET_DIRTY_BITMAP per contiguous stretch, not per range */
+	fake_dirty_reset_stats();
+	iova = r[0].iova;
+	len = r[39].iova + r[39].length - iova;
+	oracle_query(tr, &m, 1, iova, len, 4096, true);
+	fake_dirty_get_stats(&st);
+	ck_assert_uint_eq(st.hwpt_get_bitmaps, stretches);
+	for (int it = 0; it < 200; it++) {
+		ps = pick_ps();
+		oracle_dirty(&m, -1, r, 40, 1 + it % 7);
+		pick_window(r, 40, ps, &iova, &len);
+		oracle_query(tr, &m, 1, iova, len, ps, true);
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+START_TEST(oracle_type1)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40];
+	static struct model m;
+
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	/* mappings on 64 KiB, so 4K and 64K queries can take whole ones;
+	 * groups start anywhere in a caller's word */
+	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
+	for (size_t i = 0; i < 40; i++)
+		t1_map(d, r[i].iova, r[i].length);
+	for (int lim = 0; lim < 2; lim++) {
+		uint64_t ps = 4096;
+
+		/* the kernel's limit, or 128 MiB of IOVA per call: groups
+		 * of mappings, direct and (starting off a word) through
+		 * scratch */
+		fake_set_dirty_bitmap_max(lim ? 4096 : 0);
+		memset(&m, 0, sizeof(m));
+		tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+		for (int it = 0; it < 150; it++) {
+			size_t i = trnd() % 40, j = i + trnd() % (40 - i);
+			uint64_t iova = r[i].iova;
+			uint64_t len = r[j].iova + r[j].length - iova;
+
+			ps = trnd() % 2 ? 4096 : 64 * KiB;
+			oracle_dirty(&m, -1, r, 40, 1 + it % 7);
+			oracle_query(tr, &m, 1, iova, len, ps, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	fake_set_dirty_bitmap_max(0);
+
+	/* One mapping whose bitmap is larger than the scratch buffer (64 GiB:
+	 * 2 MiB of bitmap): direct, or with a buffer of its own for the
+	 * call (ACCUMULATE, conversion). */
+	{
+		struct vfiomig_range big = { 64 * GiB, 64 * GiB };
+		uint64_t ps = 4096;
+
+		t1_map(d, big.iova, big.length);
+		memset(&m, 0, sizeof(m));
+		tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 6; it++) {
+			oracle_dirty(&m, -1, &big, 1, 30);
+			oracle_query(tr, &m, 1, big.iova, big.length,
+				     it % 3 == 2 ? 64 * KiB : 4096, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	vfiomig_device_free(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dirty");
@@ -1396,6 +1739,9 @@ int main(void)
 	tcase_add_test(tc, caps_parser);
 	tcase_add_test(tc, query_unmap_edges);
 	tcase_add_test(tc, start_edges);
+	tcase_add_test(tc, oracle_dmalog);
+	tcase_add_test(tc, oracle_iommufd);
+	tcase_add_test(tc, oracle_type1);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
