@@ -1,19 +1,42 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * bench-bitmap: the bitmap helpers against a naive per-bit baseline, in the
- * same process, on the same data.  Prints time per call of both and the
- * ratio (baseline / library); absolute times mean nothing across machines,
- * ratios do.  Also checks that both give the same answer.
+ * bench-bitmap: the library's bitmap helpers against the strongest fair
+ * baseline, in one process, on the same data:
  *
- * usage: bench-bitmap [log2-bits]   (default 24: 16 Mi pages = 64 GiB at 4 KiB)
+ *   vfiomig_bitmap_count       a popcount loop built for this CPU
+ *                              (bench-bitmap-native.c, -O3 -march=native)
+ *   vfiomig_bitmap_next_range  an inline ctz run loop (below, in this file),
+ *                              on sparse, long-run and random bitmaps
+ *   vfiomig_bitmap_convert     the word loop a caller writes for one fixed
+ *                              pair of page sizes (bench-bitmap-base.c,
+ *                              built with the library's flags):
+ *                              4K->2M, 2M->4K, 4K->64K, 64K->4K, 4K->4K,
+ *                              with and without VFIOMIG_DIRTY_ACCUMULATE
+ *
+ * at 32 MiB of 4 KiB-page bitmap (2^28 bits: a 1 TiB guest) and at 256 KiB
+ * (an 8 GiB guest, in cache).  Library and baseline results are compared
+ * before any timing.  Runs alternate baseline/library (the order flips
+ * every pair); a sample is one call, or a batch of calls of at least
+ * ~0.2 ms for the small sizes.  ratio = baseline time / library time (> 1:
+ * library faster); min = best baseline / best library, median = median of
+ * the per-pair ratios.  Not a test: nothing asserts a time.
+ *
+ * Besides the human-readable table, one machine-readable line per path:
+ *   RATIO\t<path>\t<baseline>\t<min ratio>\t<median ratio>\t<goal>
+ *
+ * usage: bench-bitmap [--quick] [-r pairs (default 15)]
+ *   --quick  the small size only, 5 pairs: a few seconds (the smoke test)
  */
+#include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "vfiomig.h"
+#include "bench-bitmap.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
@@ -29,43 +52,43 @@ static double now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* CPU time of this thread: on a shared machine, time spent preempted
+	 * by other jobs is not the code's. */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int tbit(const uint64_t *bm, uint64_t i)
+/* ---------------------------------------------------- next_range walks */
+
+/* What a caller writes with the bitmap in hand: find each run with ctz on
+ * the word and on its complement, inline. */
+static inline uint64_t base_runs(const uint64_t *bm, uint64_t nbits,
+				 uint64_t *pages)
 {
-	return bm[i / 64] >> (i % 64) & 1;
-}
+	uint64_t words = (nbits + 63) / 64, runs = 0, sum = 0, pos = 0;
 
-/* ---------------------------------------------------------- baselines */
+	for (;;) {
+		uint64_t w = pos / 64, x, y, start, end;
 
-static uint64_t naive_count(const uint64_t *bm, uint64_t nbits)
-{
-	uint64_t n = 0;
-
-	for (uint64_t i = 0; i < nbits; i++)
-		n += (uint64_t)tbit(bm, i);
-	return n;
-}
-
-/* Sum of run lengths and number of runs, bit by bit. */
-static uint64_t naive_runs(const uint64_t *bm, uint64_t nbits, uint64_t *pages)
-{
-	uint64_t runs = 0, sum = 0;
-
-	for (uint64_t i = 0; i < nbits;) {
-		uint64_t j;
-
-		if (!tbit(bm, i)) {
-			i++;
-			continue;
-		}
-		for (j = i; j < nbits && tbit(bm, j); j++)
-			;
+		if (w >= words)
+			break;
+		x = bm[w] & (~UINT64_C(0) << (pos % 64));
+		while (!x && ++w < words)
+			x = bm[w];
+		if (!x)
+			break;
+		start = w * 64 + (uint64_t)__builtin_ctzll(x);
+		if (start >= nbits)
+			break;
+		y = ~bm[w] & (~UINT64_C(0) << (start % 64));
+		while (!y && ++w < words)
+			y = ~bm[w];
+		end = y ? w * 64 + (uint64_t)__builtin_ctzll(y) : words * 64;
+		if (end > nbits)
+			end = nbits;
 		runs++;
-		sum += j - i;
-		i = j;
+		sum += end - start;
+		pos = end;
 	}
 	*pages = sum;
 	return runs;
@@ -84,128 +107,291 @@ static uint64_t lib_runs(const uint64_t *bm, uint64_t nbits, uint64_t *pages)
 	return runs;
 }
 
-static void naive_convert(const uint64_t *src, uint64_t sps, uint64_t *dst,
-			  uint64_t dps, uint64_t length)
-{
-	uint64_t sn = length / sps, dn = length / dps;
+/* ------------------------------------------------------------- harness */
 
-	memset(dst, 0, (dn + 63) / 64 * 8);
-	if (sps <= dps) {
-		uint64_t r = dps / sps;
+enum op { COUNT, RUNS, CONVERT };
 
-		for (uint64_t i = 0; i < sn; i++)
-			if (tbit(src, i))
-				dst[i / r / 64] |= UINT64_C(1) << (i / r % 64);
-	} else {
-		uint64_t r = sps / dps;
+struct path {
+	enum op op;
+	const char *name;
+	/* convert */
+	uint64_t sps, dps;
+	int acc;
+	void (*base)(const uint64_t *src, uint64_t *dst, uint64_t n, int acc);
+	bool by_src; /* base's n is the source's bit count */
+	/* runs: fill pattern */
+	int density;
+};
 
-		for (uint64_t j = 0; j < dn; j++)
-			if (tbit(src, j / r))
-				dst[j / 64] |= UINT64_C(1) << (j % 64);
-	}
-}
-
-/* ------------------------------------------------------------ harness */
-
-/* Run fn until at least 0.3 s have passed; seconds per call. */
-#define TIME(expr)                                                             \
-	({                                                                     \
-		double t0_ = now(), t_;                                        \
-		unsigned long n_ = 0;                                          \
-		do {                                                           \
-			expr;                                                  \
-			n_++;                                                  \
-		} while ((t_ = now() - t0_) < 0.3);                            \
-		t_ / (double)n_;                                               \
-	})
+struct bufs {
+	uint64_t *src, *a, *b; /* a: baseline's dst, b: library's */
+	uint64_t words;        /* of each */
+};
 
 static volatile uint64_t sink;
 
-static void report(const char *what, double naive, double lib)
-{
-	printf("%-34s naive %10.3f ms  lib %9.3f ms  ratio %8.1fx\n", what,
-	       naive * 1e3, lib * 1e3, naive / lib);
-}
-
+/* density: 0 sparse (~1% of the pages, in small clusters), 1 long runs
+ * (dirty and clean stretches of words), 2 random (half the bits), 3 mixed
+ * (a quarter of the words clean, the rest random: for conversions) */
 static void fill(uint64_t *bm, uint64_t words, int density)
 {
 	for (uint64_t i = 0; i < words; i++) {
 		switch (density) {
-		case 0: /* sparse: ~1/1024 of the pages, in small clusters */
-			bm[i] = (rnd() % 16) ? 0 : (rnd() & rnd() & rnd() & rnd());
+		case 0: {
+			uint64_t r = rnd();
+
+			bm[i] = (r % 8) ? 0 : (UINT64_C(0xf) << (r >> 58));
 			break;
-		case 1: /* half, random */
-			bm[i] = rnd();
+		}
+		case 1: {
+			static uint64_t left, v;
+
+			if (!left) {
+				left = 1 + rnd() % 64;
+				v = v ? 0 : ~UINT64_C(0);
+			}
+			left--;
+			bm[i] = v;
 			break;
-		default: /* runs: long dirty and clean stretches */
-			bm[i] = (rnd() % 4) ? 0 : ~UINT64_C(0);
-			break;
+		}
+		case 2: bm[i] = rnd(); break;
+		default: bm[i] = (rnd() % 4) ? rnd() : 0; break;
 		}
 	}
 }
 
+static uint64_t lg2(uint64_t x)
+{
+	return (uint64_t)__builtin_ctzll(x);
+}
+
+/* One call of the path; lib selects the library. */
+static void run(const struct path *p, struct bufs *bf, uint64_t nbits4k,
+		bool lib)
+{
+	uint64_t pages;
+
+	switch (p->op) {
+	case COUNT:
+		sink = lib ? vfiomig_bitmap_count(bf->src, nbits4k) :
+			     base_count(bf->src, nbits4k);
+		break;
+	case RUNS:
+		sink = lib ? lib_runs(bf->src, nbits4k, &pages) :
+			     base_runs(bf->src, nbits4k, &pages);
+		sink += pages;
+		break;
+	case CONVERT: {
+		/* the finer side has nbits4k bits */
+		uint64_t fine = p->sps < p->dps ? p->sps : p->dps;
+		uint64_t length = nbits4k << lg2(fine);
+
+		if (lib) {
+			if (vfiomig_bitmap_convert(bf->src, p->sps, bf->b, p->dps,
+						   length, p->acc ?
+						   VFIOMIG_DIRTY_ACCUMULATE : 0))
+				abort();
+		} else {
+			p->base(bf->src, bf->a,
+				length >> lg2(p->by_src ? p->sps : p->dps),
+				p->acc);
+		}
+		break;
+	}
+	}
+}
+
+/* Same answer?  Counts and walks by value; conversions into dst buffers
+ * pre-filled alike (garbage to overwrite or to OR into). */
+static bool verify(const struct path *p, struct bufs *bf, uint64_t nbits)
+{
+	uint64_t p1, p2;
+
+	switch (p->op) {
+	case COUNT:
+		return base_count(bf->src, nbits) ==
+		       vfiomig_bitmap_count(bf->src, nbits);
+	case RUNS:
+		return base_runs(bf->src, nbits, &p1) ==
+			       lib_runs(bf->src, nbits, &p2) && p1 == p2;
+	case CONVERT:
+		for (uint64_t i = 0; i < bf->words; i++)
+			bf->a[i] = bf->b[i] = rnd() & rnd();
+		run(p, bf, nbits, false);
+		run(p, bf, nbits, true);
+		return !memcmp(bf->a, bf->b, bf->words * sizeof(uint64_t));
+	}
+	return false;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Paired, interleaved: returns min and median ratio. */
+static void measure(const struct path *p, struct bufs *bf, uint64_t nbits,
+		    int pairs, double *rmin, double *rmed, double *tbase,
+		    double *tlib)
+{
+	double bmin = 1e30, lmin = 1e30, *ratio = calloc((size_t)pairs, sizeof(double));
+	unsigned long batch = 1;
+	double t0;
+
+	if (!ratio)
+		abort();
+	/* warm up, and size a batch to >= 0.2 ms */
+	run(p, bf, nbits, false);
+	run(p, bf, nbits, true);
+	t0 = now();
+	run(p, bf, nbits, true);
+	t0 = now() - t0;
+	if (t0 < 2e-4)
+		batch = (unsigned long)(2e-4 / (t0 > 1e-8 ? t0 : 1e-8)) + 1;
+
+	for (int i = 0; i < pairs; i++) {
+		double tb = 0, tl = 0;
+
+		for (int k = 0; k < 2; k++) {
+			bool lib = (k == 0) == (i % 2 == 1);
+			double t = now();
+
+			for (unsigned long n = 0; n < batch; n++)
+				run(p, bf, nbits, lib);
+			t = (now() - t) / (double)batch;
+			if (lib)
+				tl = t;
+			else
+				tb = t;
+		}
+		bmin = tb < bmin ? tb : bmin;
+		lmin = tl < lmin ? tl : lmin;
+		ratio[i] = tb / tl;
+	}
+	qsort(ratio, (size_t)pairs, sizeof(double), cmp_double);
+	*rmed = pairs % 2 ? ratio[pairs / 2] :
+			    (ratio[pairs / 2 - 1] + ratio[pairs / 2]) / 2;
+	*rmin = bmin / lmin;
+	*tbase = bmin;
+	*tlib = lmin;
+	free(ratio);
+}
+
 int main(int argc, char **argv)
 {
-	unsigned int lg = argc > 1 ? (unsigned int)atoi(argv[1]) : 24;
-	uint64_t nbits = UINT64_C(1) << lg, words = nbits / 64;
-	uint64_t *src = malloc(words * 8), *a = malloc(words * 8 * 2);
-	uint64_t *b = malloc(words * 8 * 2);
-	static const char *dname[] = { "sparse", "random", "runs" };
-	static const struct { uint64_t sps, dps; } conv[] = {
-		{ 4096, 4096 }, { 4096, 16384 }, { 4096, 2 << 20 },
-		{ 16384, 4096 }, { 2 << 20, 4096 }, { 8192, 4096 },
+	static const struct option lo[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	int bad = 0;
+	const uint64_t K4 = 4096, K64 = 65536, M2 = 2 << 20;
+	const char *conv_base = "word loop for the pair";
+	const struct path paths[] = {
+		{ .op = COUNT, .name = "bitmap_count" },
+		{ .op = RUNS, .name = "bitmap_next_range sparse", .density = 0 },
+		{ .op = RUNS, .name = "bitmap_next_range runs", .density = 1 },
+		{ .op = RUNS, .name = "bitmap_next_range random", .density = 2 },
+		{ CONVERT, "bitmap_convert 4K->2M", K4, M2, 0, base_4k_2m, false, 3 },
+		{ CONVERT, "bitmap_convert 4K->2M acc", K4, M2, 1, base_4k_2m, false, 3 },
+		{ CONVERT, "bitmap_convert 2M->4K", M2, K4, 0, base_2m_4k, true, 3 },
+		{ CONVERT, "bitmap_convert 2M->4K acc", M2, K4, 1, base_2m_4k, true, 3 },
+		{ CONVERT, "bitmap_convert 4K->64K", K4, K64, 0, base_4k_64k, false, 3 },
+		{ CONVERT, "bitmap_convert 4K->64K acc", K4, K64, 1, base_4k_64k, false, 3 },
+		{ CONVERT, "bitmap_convert 64K->4K", K64, K4, 0, base_64k_4k, true, 3 },
+		{ CONVERT, "bitmap_convert 64K->4K acc", K64, K4, 1, base_64k_4k, true, 3 },
+		{ CONVERT, "bitmap_convert 4K->4K", K4, K4, 0, base_same, true, 3 },
+		{ CONVERT, "bitmap_convert 4K->4K acc", K4, K4, 1, base_same, true, 3 },
+	};
+	/* log2 of the 4K-side bit count: 2^28 = 32 MiB, 2^21 = 256 KiB */
+	static const unsigned int sizes[] = { 28, 21 };
+	bool quick = false;
+	int pairs = 15, opt, bad = 0;
+	struct bufs bf;
 
-	if (!src || !a || !b || lg < 12 || lg > 30) {
-		fprintf(stderr, "usage: %s [log2-bits 12..30]\n", argv[0]);
+	while ((opt = getopt_long(argc, argv, "r:", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'q': quick = true; break;
+		case 'r': pairs = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [--quick] [-r pairs]\n", argv[0]);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (quick)
+		pairs = 5;
+	if (pairs < 1)
+		pairs = 1;
+
+	bf.words = (UINT64_C(1) << sizes[0]) / 64;
+	bf.src = malloc(bf.words * 8);
+	bf.a = malloc(bf.words * 8);
+	bf.b = malloc(bf.words * 8);
+	if (!bf.src || !bf.a || !bf.b)
 		return 2;
+	memset(bf.a, 0, bf.words * 8);
+	memset(bf.b, 0, bf.words * 8);
+
+	printf("bench-bitmap: ratio = baseline time / library time (>1: library faster), %d pairs\n",
+	       pairs);
+	printf("%-30s %-9s %12s %12s %7s %7s\n", "path", "size", "base best",
+	       "lib best", "min", "median");
+	for (size_t si = quick ? 1 : 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		uint64_t nbits = UINT64_C(1) << sizes[si];
+		char size[32];
+
+		snprintf(size, sizeof(size), "%" PRIu64 "%s",
+			 nbits / 8 >= (1 << 20) ? nbits / 8 >> 20 : nbits / 8 >> 10,
+			 nbits / 8 >= (1 << 20) ? "MiB" : "KiB");
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			const struct path *p = &paths[i];
+			double rmin, rmed, tb, tl;
+			const char *base, *goal;
+			char name[80];
+
+			/* the source: the 4K side holds nbits bits */
+			if (p->op == CONVERT) {
+				uint64_t sbits = p->sps == K4 ? nbits :
+						 nbits >> lg2(p->sps / K4);
+
+				fill(bf.src, sbits / 64, p->density);
+			} else if (p->op == RUNS) {
+				fill(bf.src, nbits / 64, p->density);
+			} else {
+				fill(bf.src, nbits / 64, 2);
+			}
+			snprintf(name, sizeof(name), "%s %s", p->name, size);
+			if (!verify(p, &bf, nbits)) {
+				fprintf(stderr, "bench-bitmap: %s: library and baseline DISAGREE\n",
+					name);
+				bad = 1;
+				continue;
+			}
+			measure(p, &bf, nbits, pairs, &rmin, &rmed, &tb, &tl);
+			switch (p->op) {
+			case COUNT:
+				base = "popcount loop (-O3 -march=native)";
+				goal = ">=0.8";
+				break;
+			case RUNS:
+				base = "inline ctz run loop";
+				goal = ">=0.9";
+				break;
+			default:
+				base = conv_base;
+				goal = ">=0.8";
+				break;
+			}
+			printf("%-30s %-9s %9.3f ms %9.3f ms %7.2f %7.2f\n", p->name,
+			       size, tb * 1e3, tl * 1e3, rmin, rmed);
+			printf("RATIO\t%s\t%s\t%.2f\t%.2f\t%s\n", name, base, rmin,
+			       rmed, goal);
+			fflush(stdout);
+		}
 	}
-	printf("bench-bitmap: %" PRIu64 " bits (%" PRIu64 " KiB bitmap)\n",
-	       nbits, words * 8 / 1024);
-
-	for (int d = 0; d < 3; d++) {
-		char what[64];
-		uint64_t p1, p2, r1, r2;
-		double tn, tl;
-
-		fill(src, words, d);
-		snprintf(what, sizeof(what), "count (%s)", dname[d]);
-		tn = TIME(sink = naive_count(src, nbits));
-		tl = TIME(sink = vfiomig_bitmap_count(src, nbits));
-		bad |= naive_count(src, nbits) != vfiomig_bitmap_count(src, nbits);
-		report(what, tn, tl);
-
-		snprintf(what, sizeof(what), "next_range walk (%s)", dname[d]);
-		tn = TIME(sink = naive_runs(src, nbits, &p1));
-		tl = TIME(sink = lib_runs(src, nbits, &p2));
-		r1 = naive_runs(src, nbits, &p1);
-		r2 = lib_runs(src, nbits, &p2);
-		bad |= r1 != r2 || p1 != p2;
-		report(what, tn, tl);
-	}
-
-	fill(src, words, 1);
-	for (size_t i = 0; i < sizeof(conv) / sizeof(conv[0]); i++) {
-		uint64_t sps = conv[i].sps, dps = conv[i].dps;
-		/* src covers nbits pages of sps bytes when it is the finer
-		 * side, else its bitmap is smaller (same bytes). */
-		uint64_t length = (sps <= dps ? nbits : nbits / (sps / dps)) * sps;
-		uint64_t dw = (length / dps + 63) / 64;
-		char what[64];
-		double tn, tl;
-
-		snprintf(what, sizeof(what), "convert %" PRIu64 "K -> %" PRIu64 "K",
-			 sps >> 10, dps >> 10);
-		tn = TIME(naive_convert(src, sps, a, dps, length));
-		tl = TIME(vfiomig_bitmap_convert(src, sps, b, dps, length, 0));
-		bad |= memcmp(a, b, dw * 8) != 0;
-		report(what, tn, tl);
-	}
-	free(src);
-	free(a);
-	free(b);
-	if (bad)
-		fprintf(stderr, "bench-bitmap: library and baseline DISAGREE\n");
+	free(bf.src);
+	free(bf.a);
+	free(bf.b);
 	return bad;
 }
