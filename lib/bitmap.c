@@ -31,6 +31,8 @@
 #endif
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+/* Loops of a constant count: unrolled whole (gcc and clang). */
+#define UNROLL _Pragma("GCC unroll 64")
 
 /* How a converted value reaches the destination. */
 enum { MODE_OR, MODE_COPY };
@@ -155,6 +157,7 @@ static ALWAYS_INLINE uint64_t spread_fill(uint64_t x, unsigned int lg)
 {
 	const unsigned int r = 1u << lg;
 
+	UNROLL
 	for (int b = 5 - (int)lg; b >= 0; b--)
 		x = (x | (x << ((1u << b) * (r - 1)))) & spread_mask[lg - 1][b];
 	/* Bits are r apart: the multiply copies each into its r-bit slot
@@ -167,18 +170,22 @@ static ALWAYS_INLINE uint64_t fold_compact(uint64_t x, unsigned int lg)
 {
 	const unsigned int r = 1u << lg, k = 64u >> lg;
 
+	UNROLL
 	for (unsigned int sh = 1; sh < r; sh <<= 1)
 		x |= x >> sh;
 	x &= spread_mask[lg - 1][0];
 	if (r >= k) {
 		/* r >= 8: one multiply gathers bit i*r to 64 - k + i (every
-		 * partial product lands on its own bit: no carries). */
-		uint64_t mul = 0;
+		 * partial product lands on its own bit: no carries):
+		 * gather_mul[lg] = sum of 2^(64 - k + i - i*r), i < k. */
+		static const uint64_t gather_mul[6] = {
+			0, 0, 0, 0x0102040810204080ULL, 0x1000200040008000ULL,
+			0x4000000080000000ULL,
+		};
 
-		for (unsigned int i = 0; i < k; i++)
-			mul |= UINT64_C(1) << (64 - k + i - i * r);
-		return (x * mul) >> (64 - k);
+		return (x * gather_mul[lg]) >> (64 - k);
 	}
+	UNROLL
 	for (unsigned int b = 0; b < 6 - lg; b++)
 		x = (x | (x >> ((1u << b) * (r - 1)))) &
 		    spread_mask[lg - 1][b + 1];
@@ -257,6 +264,23 @@ static ALWAYS_INLINE uint64_t gen(const struct conv *c, uint64_t t, int kind,
 	}
 }
 
+/* dw[0..n) |= sw[0..n), four words a step (no aliasing: the compiler
+ * keeps them in registers or vectors). */
+static void or_words(uint64_t *restrict dw, const uint64_t *restrict sw,
+		     uint64_t n)
+{
+	uint64_t i = 0;
+
+	for (; n - i >= 4; i += 4) {
+		dw[i] |= sw[i];
+		dw[i + 1] |= sw[i + 1];
+		dw[i + 2] |= sw[i + 2];
+		dw[i + 3] |= sw[i + 3];
+	}
+	for (; i < n; i++)
+		dw[i] |= sw[i];
+}
+
 /*
  * Whole destination words dw[0..full), word w holding destination bits
  * from d + t + 64 * w, when the source lines up with them: returns how many
@@ -275,12 +299,10 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 		uint64_t w;
 
 		if (!o) {
-			if (mode == MODE_COPY) {
+			if (mode == MODE_COPY)
 				memcpy(dw, sw, full * sizeof(*dw));
-			} else {
-				for (w = 0; w < full; w++)
-					dw[w] |= sw[w];
-			}
+			else
+				or_words(dw, sw, full);
 			return full;
 		}
 		/* word w reads sw[w] and sw[w + 1]: the latter must hold a
@@ -303,6 +325,7 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t x = sw[i];
 
+			UNROLL
 			for (unsigned int j = 0; j < r; j++)
 				put(&dw[i * r + j],
 				    spread_fill(x >> (j * k) & low_mask(k), lg),
@@ -365,6 +388,7 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 		for (uint64_t w = 0; w < full; w++) {
 			uint64_t v = 0;
 
+			UNROLL
 			for (unsigned int m = 0; m < r; m++)
 				v |= fold_compact(sw[w * r + m], lg) << (m * k);
 			put(&dw[w], v, mode);
@@ -377,18 +401,43 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 
 		if (p % 64)
 			return 0;
-		for (uint64_t w = 0; w < full; w++) {
-			uint64_t v = 0;
+		switch (rw) {
+#define SHRINK_WHOLE(RW)                                                       \
+	for (uint64_t w = 0; w < full; w++) {                                  \
+		uint64_t v = 0;                                                \
+		UNROLL                                                         \
+		for (unsigned int j = 0; j < 64; j++) {                        \
+			uint64_t o = 0;                                        \
+			UNROLL                                                 \
+			for (uint64_t i = 0; i < (RW); i++)                    \
+				o |= sw[j * (RW) + i];                         \
+			v |= (uint64_t)(o != 0) << j;                          \
+		}                                                              \
+		sw += 64 * (RW);                                               \
+		put(&dw[w], v, mode);                                          \
+	}                                                                      \
+	break;
+		case 1: SHRINK_WHOLE(1)
+		case 2: SHRINK_WHOLE(2)
+		case 4: SHRINK_WHOLE(4)
+		case 8: SHRINK_WHOLE(8)
+		case 16: SHRINK_WHOLE(16)
+#undef SHRINK_WHOLE
+		default:
+			for (uint64_t w = 0; w < full; w++) {
+				uint64_t v = 0;
 
-			for (unsigned int j = 0; j < 64; j++) {
-				uint64_t o = 0;
+				for (unsigned int j = 0; j < 64; j++) {
+					uint64_t o = 0;
 
-				for (uint64_t i = 0; i < rw; i++)
-					o |= sw[i];
-				sw += rw;
-				v |= (uint64_t)(o != 0) << j;
+					for (uint64_t i = 0; i < rw; i++)
+						o |= sw[i];
+					sw += rw;
+					v |= (uint64_t)(o != 0) << j;
+				}
+				put(&dw[w], v, mode);
 			}
-			put(&dw[w], v, mode);
+			break;
 		}
 		return full;
 	}
@@ -637,11 +686,10 @@ VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap,
 	if (!bitmap || !pos || !len)
 		return -EINVAL;
 	p = *pos;
-	if (p >= nbits) {
-		*len = 0;
-		return 0;
-	}
-	/* First set bit at or after p; lastw is the word of bit nbits - 1. */
+	if (p >= nbits)
+		goto none;
+	/* First set bit at or after p; lastw is the word of bit nbits - 1
+	 * (no word past it is read). */
 	w = p / 64;
 	lastw = (nbits - 1) / 64;
 	word = bitmap[w] & (~UINT64_C(0) << (p % 64));
@@ -651,19 +699,22 @@ VFIOMIG_EXPORT int vfiomig_bitmap_next_range(const uint64_t *bitmap,
 		word = bitmap[++w];
 	}
 	first = w * 64 + (uint64_t)__builtin_ctzll(word);
+
+	/* First clear bit after it: in the same word, mostly. */
+	word = ~bitmap[w] & (~UINT64_C(0) << (first % 64));
+	if (word) {
+		end = w * 64 + (uint64_t)__builtin_ctzll(word);
+		if (end <= nbits)
+			goto found;
+	}
 	if (first >= nbits)
 		goto none;
-
-	/* First clear bit after it. */
-	word = ~bitmap[w] & (~UINT64_C(0) << (first % 64));
 	while (!word) {
-		if (w == lastw) {
-			end = nbits;
-			goto found;
-		}
+		if (w == lastw)
+			break;
 		word = ~bitmap[++w];
 	}
-	end = w * 64 + (uint64_t)__builtin_ctzll(word);
+	end = word ? w * 64 + (uint64_t)__builtin_ctzll(word) : nbits;
 	if (end > nbits)
 		end = nbits;
 found:
