@@ -959,6 +959,255 @@ START_TEST(iommufd_mock_checks)
 }
 END_TEST
 
+/* ------------------------------------------- the mock's dirty matrix */
+
+/*
+ * Real dirty bits from the mock (IOMMU_TEST_OP_DIRTY, 2048-byte pages),
+ * read back through vfiomig_dirty_query() at caller page sizes 4 KiB (the
+ * tracking page size: the direct path, the kernel writing into the
+ * caller's bitmap wherever a stretch starts on a word), 64 KiB and 2 MiB
+ * (conversion), from a window that starts on the mapping or not, over one
+ * tracked range or three (one starting and ending off a word), with and
+ * without ACCUMULATE and NO_CLEAR, against an oracle: a model of the mock
+ * pages dirty in the kernel.  A caller page is dirty iff a dirty mock page
+ * in it lies in a tracked range; a query clears (unless NO_CLEAR) exactly
+ * the tracked mock pages of its window, nothing else, which the full read
+ * after each round checks.
+ */
+#define MX_LEN (8 * MiB)
+#define MX_MOCK_PAGES (MX_LEN / MOCK_IO_PAGE_SIZE)
+#define MX_WORDS (MX_LEN / 4096 / 64 + 8)      /* + canary words */
+#define MX_CANARY 0x5a5a5a5a5a5a5a5aULL
+
+struct mx {
+	const struct vfiomig_range *ranges;     /* offsets from the base */
+	size_t n;
+	bool dirty[MX_MOCK_PAGES];              /* the kernel's, modelled */
+	uint64_t seed;
+};
+
+static const struct vfiomig_range mx_one[] = { { 0, MX_LEN } };
+static const struct vfiomig_range mx_three[] = {
+	{ 0, 3 * MiB },                                 /* on a word */
+	{ 3 * MiB + 20 * KiB, 2 * MiB - 12 * KiB },     /* bit 773 .. 1282 */
+	{ 6 * MiB, 2 * MiB },
+};
+
+static uint64_t mx_rand(struct mx *x)
+{
+	x->seed ^= x->seed << 13;
+	x->seed ^= x->seed >> 7;
+	x->seed ^= x->seed << 17;
+	return x->seed;
+}
+
+static bool mx_tracked(const struct mx *x, uint64_t off)
+{
+	for (size_t k = 0; k < x->n; k++)
+		if (off >= x->ranges[k].iova &&
+		    off - x->ranges[k].iova < x->ranges[k].length)
+			return true;
+	return false;
+}
+
+/* The expected bit i of a query of [wo, wo + wl) at page size ps. */
+static bool mx_expect(const struct mx *x, uint64_t wo, uint64_t ps, uint64_t i)
+{
+	uint64_t first = (wo + i * ps) / MOCK_IO_PAGE_SIZE;
+	uint64_t last = (wo + (i + 1) * ps) / MOCK_IO_PAGE_SIZE;
+
+	for (uint64_t m = first; m < last && m < MX_MOCK_PAGES; m++)
+		if (x->dirty[m] && mx_tracked(x, m * MOCK_IO_PAGE_SIZE))
+			return true;
+	return false;
+}
+
+/* A clearing query of [wo, wo + wl) read (and cleared) these. */
+static void mx_cleared(struct mx *x, uint64_t wo, uint64_t wl)
+{
+	for (uint64_t m = wo / MOCK_IO_PAGE_SIZE;
+	     m < (wo + wl) / MOCK_IO_PAGE_SIZE; m++)
+		if (mx_tracked(x, m * MOCK_IO_PAGE_SIZE))
+			x->dirty[m] = false;
+}
+
+/* Mark a random set of mock pages (about 1 in 16, plus every range's and
+ * the window's edges, inside and out) dirty through the mock. */
+static void mx_mark(struct mx *x, int fd, uint32_t hwpt, uint64_t wo,
+		    uint64_t wl)
+{
+	static uint8_t bits[MX_MOCK_PAGES / 8];
+	uint64_t edges[2 * 3 * 2 + 4], n = 0, want = 0;
+
+	memset(bits, 0, sizeof(bits));
+	for (uint64_t m = 0; m < MX_MOCK_PAGES; m++)
+		if (mx_rand(x) % 16 == 0)
+			bits[m / 8] |= (uint8_t)(1u << (m % 8));
+	for (size_t k = 0; k < x->n; k++) {
+		uint64_t a = x->ranges[k].iova, b = a + x->ranges[k].length;
+
+		edges[n++] = a;
+		edges[n++] = b - MOCK_IO_PAGE_SIZE;
+		if (a)
+			edges[n++] = a - MOCK_IO_PAGE_SIZE;
+		if (b < MX_LEN)
+			edges[n++] = b;
+	}
+	edges[n++] = wo;
+	edges[n++] = wo + wl - MOCK_IO_PAGE_SIZE;
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t m = edges[k] / MOCK_IO_PAGE_SIZE;
+
+		if (!(mx_rand(x) & 3)) /* most edges, not all */
+			continue;
+		bits[m / 8] |= (uint8_t)(1u << (m % 8));
+	}
+	for (uint64_t m = 0; m < MX_MOCK_PAGES; m++)
+		if (bits[m / 8] >> (m % 8) & 1) {
+			x->dirty[m] = true;
+			want++;
+		}
+	/* every marked page is mapped: each one counts */
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c), .op = IOMMU_TEST_OP_DIRTY, .id = hwpt,
+			.dirty = { .iova = MOCK_APERTURE_START, .length = MX_LEN,
+				   .page_size = MOCK_IO_PAGE_SIZE,
+				   .uptr = (uintptr_t)bits },
+		};
+
+		ck_assert_msg(ioctl(fd, IOMMU_TEST_CMD, &c) == 0,
+			      "IOMMU_TEST_OP_DIRTY: %s", strerror(errno));
+		ck_assert_uint_eq(c.dirty.out_nr_dirty, want);
+	}
+}
+
+/* Query [wo, wo + wl) at ps with flags into a bitmap prefilled with a
+ * random pattern, canaries after it; compare with the oracle (OR the
+ * pattern with ACCUMULATE). */
+static void mx_query(struct mx *x, struct vfiomig_dirty *tr, uint64_t wo,
+		     uint64_t wl, uint64_t ps, unsigned int flags,
+		     const char *what)
+{
+	uint64_t bm[MX_WORDS], pat[MX_WORDS];
+	uint64_t nb = wl / ps, nw = (nb + 63) / 64, bad = 0, first_bad = 0;
+	int ret;
+
+	for (uint64_t w = 0; w < MX_WORDS; w++)
+		bm[w] = pat[w] = w < nw ? mx_rand(x) : MX_CANARY;
+	ret = vfiomig_dirty_query(tr, MOCK_APERTURE_START + wo, wl, ps, bm,
+				  flags);
+	ck_assert_msg(ret == 0, "%s: query [+%llu, %llu) at %llu, flags %u: %s",
+		      what, (unsigned long long)wo, (unsigned long long)wl,
+		      (unsigned long long)ps, flags, strerror(-ret));
+	for (uint64_t i = 0; i < nb; i++) {
+		bool got = bm[i / 64] >> (i % 64) & 1;
+		bool want = mx_expect(x, wo, ps, i) ||
+			    ((flags & VFIOMIG_DIRTY_ACCUMULATE) &&
+			     (pat[i / 64] >> (i % 64) & 1));
+
+		if (got != want && !bad++)
+			first_bad = i;
+	}
+	ck_assert_msg(!bad,
+		      "%s: query [+%llu, +%llu) at %llu, flags %u: %llu bits wrong, first bit %llu (iova +%llu): got %d",
+		      what, (unsigned long long)wo, (unsigned long long)(wo + wl),
+		      (unsigned long long)ps, flags, (unsigned long long)bad,
+		      (unsigned long long)first_bad,
+		      (unsigned long long)(wo + first_bad * ps),
+		      (int)(bm[first_bad / 64] >> (first_bad % 64) & 1));
+	for (uint64_t w = nw; w < MX_WORDS; w++)
+		ck_assert_msg(bm[w] == MX_CANARY, "%s: word %llu past the bitmap written",
+			      what, (unsigned long long)w);
+	if (!(flags & VFIOMIG_DIRTY_NO_CLEAR))
+		mx_cleared(x, wo, wl);
+}
+
+START_TEST(iommufd_mock_matrix)
+{
+	static const uint64_t sizes[] = { 4 * KiB, 64 * KiB, 2 * MiB };
+	static const unsigned int flag_sets[] = {
+		0, VFIOMIG_DIRTY_ACCUMULATE, VFIOMIG_DIRTY_NO_CLEAR,
+		VFIOMIG_DIRTY_ACCUMULATE | VFIOMIG_DIRTY_NO_CLEAR,
+	};
+	static struct mx x;
+	const bool three = _i / 6, offset = _i % 2;
+	const uint64_t ps = sizes[(_i / 2) % 3];
+	struct vfiomig_range r[3];
+	uint64_t wo, wl, tps = 4096;
+	struct vfiomig_dirty *tr;
+	char what[96];
+	struct mock m;
+	int hwpt;
+
+	if (!mock_up(&m, __func__))
+		return;
+	munmap(m.mem, 4 * MiB);
+	m.mem = mmap(NULL, MX_LEN, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m.mem, MAP_FAILED);
+	memset(m.mem, 0, MX_LEN);
+	ck_assert_int_eq(mock_map(&m, 0, MX_LEN), 0);
+
+	memset(&x, 0, sizeof(x));
+	x.ranges = three ? mx_three : mx_one;
+	x.n = three ? 3 : 1;
+	x.seed = 0x9e3779b97f4a7c15ULL * (uint64_t)(_i + 1);
+	/* the window: the whole mapping, or one starting (and ending) off it
+	 * and off a word of the caller's bitmap */
+	if (!offset) {
+		wo = 0;
+		wl = MX_LEN;
+	} else if (ps < 2 * MiB) {
+		wo = 3 * ps;
+		wl = MX_LEN - 5 * ps;
+	} else {
+		wo = 2 * MiB;
+		wl = 4 * MiB;
+	}
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = m.fd,
+			     .ioas_id = m.ioas_b, .dev_ids = &m.idev,
+			     .n_dev_ids = 1, .ctx = kenv_ctx());
+
+		for (size_t k = 0; k < x.n; k++)
+			r[k] = (struct vfiomig_range){
+				MOCK_APERTURE_START + x.ranges[k].iova,
+				x.ranges[k].length };
+		tr = tracker(NULL, 0, &o);
+		ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+		hwpt = vfiomig_dirty_hwpt_id(tr);
+		ck_assert_int_gt(hwpt, 0);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, r, x.n, &tps), 0);
+		ck_assert_uint_eq(tps, 4096);
+	}
+	for (size_t f = 0; f < sizeof(flag_sets) / sizeof(flag_sets[0]); f++) {
+		snprintf(what, sizeof(what), "%s ranges, %llu KiB pages, %s window",
+			 three ? "three" : "one",
+			 (unsigned long long)(ps / KiB),
+			 offset ? "offset" : "whole");
+		mx_mark(&x, m.fd, (uint32_t)hwpt, wo, wl);
+		mx_query(&x, tr, wo, wl, ps, flag_sets[f], what);
+		/* again: the same bits after NO_CLEAR, none otherwise */
+		mx_query(&x, tr, wo, wl, ps, 0, what);
+		/* nothing outside the window was read or cleared */
+		mx_query(&x, tr, 0, MX_LEN, 4096, VFIOMIG_DIRTY_NO_CLEAR, what);
+	}
+	/* a last clearing read leaves nothing */
+	mx_query(&x, tr, 0, MX_LEN, 4096, 0, what);
+	mx_query(&x, tr, 0, MX_LEN, 2 * MiB, 0, what);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	{
+		struct iommu_destroy dd = { .size = sizeof(dd), .id = m.stdev };
+
+		ck_assert_int_eq(ioctl(m.fd, IOMMU_DESTROY, &dd), 0);
+	}
+	close(m.fd);
+	munmap(m.mem, MX_LEN);
+}
+END_TEST
+
 Suite *kcase_dirty_suite(void)
 {
 	Suite *s = suite_create("dirty");
@@ -977,6 +1226,13 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, type1_v1_eacces);
 	tcase_add_test(tc, iommufd_mock);
 	tcase_add_test(tc, iommufd_mock_checks);
+	suite_add_tcase(s, tc);
+
+	/* 2 layouts x 3 page sizes x 2 windows, each with 4 flag sets */
+	tc = tcase_create("mock-matrix");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, iommufd_mock_matrix, 0, 12);
 	suite_add_tcase(s, tc);
 	return s;
 }
