@@ -613,27 +613,22 @@ struct query {
 	uint64_t kps; /* its page size */
 };
 
-static int q_read(const struct query *q, uint64_t iova, uint64_t length,
-		  uint64_t *buf)
+/* One read of [iova, iova + length) at page size ps into buf. */
+static int q_read_ps(const struct query *q, uint64_t iova, uint64_t length,
+		     uint64_t ps, uint64_t *buf)
 {
 	struct vfiomig_dirty *tr = q->tr;
 
 	if (q->unmap)
-		return tr->ops->unmap_read(tr, iova, length, q->kps, buf);
-	return tr->ops->read(tr, q->unit, iova, length, q->kps, buf, q->flags);
+		return tr->ops->unmap_read(tr, iova, length, ps, buf);
+	return tr->ops->read(tr, q->unit, iova, length, ps, buf, q->flags);
 }
 
-/* Where the kernel may write kernel page p and on straight into the
- * caller's bitmap: same page size and p's bit starting a word; else
- * NULL. */
-static uint64_t *direct_word(const struct query *q, uint64_t p)
+/* The same at the reader's page size. */
+static int q_read(const struct query *q, uint64_t iova, uint64_t length,
+		  uint64_t *buf)
 {
-	uint64_t bit;
-
-	if (q->kps != q->ps)
-		return NULL;
-	bit = p - q->iova / q->ps;
-	return bit % 64 ? NULL : q->bm + bit / 64;
+	return q_read_ps(q, iova, length, q->kps, buf);
 }
 
 /* OR buf (n kernel pages from kernel page p) into the caller's bitmap. */
@@ -645,33 +640,51 @@ static void merge(const struct query *q, const uint64_t *buf, uint64_t p,
 }
 
 /*
- * Kernel pages [p, p + n) of a stretch, read by a kernel that only sets
- * bits: from the first page whose bit starts a caller's word, one read
- * straight into the caller's bitmap for the rest of the stretch; before
- * it (an unaligned edge) or throughout (page-size conversion) through the
- * scratch buffer, in chunks aligned in absolute IOVA so that no chunk
- * splits a large IOPTE.
+ * A stretch [a, b) of tracked IOVA read by a kernel that only sets bits
+ * (and takes any power-of-two page size for its bitmap: iova_bitmap),
+ * from its first kernel page on:
+ *  - straight into the caller's bitmap, at the caller's page size, from a
+ *    position on that page size whose bit starts a caller's word, to the
+ *    end of the stretch (or, when that end is not on the caller's page
+ *    size, to the last chunk boundary before it).  Not when the caller's
+ *    pages are finer than the kernel's: a split between two reads could
+ *    fall inside a kernel page, and the first read would clear it whole.
+ *  - otherwise through the scratch buffer at the kernel's page size, up to
+ *    the next chunk boundary, merged into the caller's bitmap.
+ * Every split between two reads is a chunk boundary (aligned in absolute
+ * IOVA to VFM_DIRTY_CHUNK_BYTES of bitmap: 8 GiB at 4 KiB), so none falls
+ * inside a large IOPTE (which a read clears as a whole), or the stretch's
+ * end.  Reads stay inside the stretch, rounded out to the kernel's pages.
  */
-static int read_setting(const struct query *q, uint64_t p, uint64_t n)
+static int read_setting(const struct query *q, uint64_t a, uint64_t b)
 {
 	struct vfiomig_dirty *tr = q->tr;
 	/* A chunk's length must be a uint64_t too: at most 2^63 (still a
 	 * power of two, so chunks stay aligned). */
-	uint64_t cp = (uint64_t)VFM_DIRTY_CHUNK_BYTES * 8;
+	uint64_t cp = (uint64_t)VFM_DIRTY_CHUNK_BYTES * 8, cb;
+	/* In kernel pages: [p, pend). */
+	uint64_t p = a / q->kps, pend = (b - 1) / q->kps + 1;
+	/* The caller's page size in kernel pages, when direct reads may use
+	 * it (a power of two; 0: never direct). */
+	uint64_t r = q->ps >= q->kps ? q->ps / q->kps : 0;
 
 	if (cp > (UINT64_C(1) << 63) / q->kps)
 		cp = (UINT64_C(1) << 63) / q->kps;
-	while (n) {
-		uint64_t *w = direct_word(q, p), m;
+	cb = cp > r ? cp : r; /* the split alignment, in kernel pages */
+	while (p < pend) {
+		uint64_t bit = r ? (p * q->kps - q->iova) / q->ps : 0;
+		uint64_t e = r && pend % r ? vfm_align_down(pend, cb) : pend;
 		int ret;
 
-		if (w) {
-			m = n;
-			ret = q_read(q, p * q->kps, m * q->kps, w);
+		if (r && p % r == 0 && bit % 64 == 0 && e > p) {
+			ret = q_read_ps(q, p * q->kps, (e - p) * q->kps, q->ps,
+					q->bm + bit / 64);
 		} else {
-			uint64_t next = (p / cp + 1) * cp;
+			uint64_t m = (p / cp + 1) * cp - p;
 
-			m = next - p < n ? next - p : n;
+			if (m > pend - p)
+				m = pend - p;
+			e = p + m;
 			memset(tr->scratch, 0, BITS_TO_WORDS(m) * 8);
 			ret = q_read(q, p * q->kps, m * q->kps, tr->scratch);
 			if (!ret)
@@ -679,8 +692,7 @@ static int read_setting(const struct query *q, uint64_t p, uint64_t n)
 		}
 		if (ret)
 			return ret;
-		p += m;
-		n -= m;
+		p = e;
 	}
 	return 0;
 }
@@ -696,15 +708,14 @@ static int read_stretches(const struct query *q)
 
 	while (r && r->iova < q->end) {
 		uint64_t a = r->iova > q->iova ? r->iova : q->iova;
-		uint64_t b = r->iova + r->length, p;
+		uint64_t b = r->iova + r->length;
 		int ret;
 
 		while ((r = rng_next(tr, plan, &cur)) && r->iova == b)
 			b += r->length;
 		if (b > q->end)
 			b = q->end;
-		p = a / q->kps;
-		ret = read_setting(q, p, (b - 1) / q->kps - p + 1);
+		ret = read_setting(q, a, b);
 		if (ret)
 			return ret;
 	}
@@ -732,7 +743,8 @@ static int read_whole(const struct query *q)
 
 	while (r && r->iova < q->end) {
 		uint64_t gs = r->iova, ge = r->iova + r->length, n, bytes;
-		uint64_t *w = can_direct ? direct_word(q, gs / q->kps) : NULL;
+		uint64_t bit = (gs - q->iova) / q->ps;
+		uint64_t *w = can_direct && bit % 64 == 0 ? q->bm + bit / 64 : NULL;
 		uint64_t lim = w || max < tr->scratch_bytes ? max :
 							      tr->scratch_bytes;
 		uint64_t *buf = w;
