@@ -113,7 +113,8 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 			return -EBUSY;
 		}
 	}
-	n = vfm_ranges_normalize(tr->ranges, tr->nranges, ps, &plan);
+	n = vfm_ranges_normalize(tr->start_ranges, tr->n_start_ranges, ps,
+				 &plan);
 	if (n > 0)
 		n = vfm_ranges_reduce(plan, (size_t)n, max);
 	if (n <= 0) {
@@ -126,7 +127,7 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	for (i = 0; i < tr->nplan; i++)
 		area += plan[i].length;
 	dbg(tr->ctx, "DMA logging: %zu ranges planned into %zu (of at most "
-	    "%zu), %#" PRIx64 " bytes logged", tr->nranges, tr->nplan, max,
+	    "%zu), %#" PRIx64 " bytes logged", tr->n_start_ranges, tr->nplan, max,
 	    area);
 
 	for (i = 0; i < tr->ndevs; i++) {

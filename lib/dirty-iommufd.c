@@ -237,8 +237,8 @@ static int iommufd_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	/* Reads are whole pages of *page_size from a range's start, and a
 	 * read that starts in a hole reports nothing and no error (6.12,
 	 * contract 10.4): each range must start and end on a page. */
-	for (size_t i = 0; i < tr->nranges; i++) {
-		const struct vfiomig_range *r = &tr->ranges[i];
+	for (size_t i = 0; i < tr->n_start_ranges; i++) {
+		const struct vfiomig_range *r = &tr->start_ranges[i];
 
 		if (r->iova % *page_size || r->length % *page_size) {
 			err(tr->ctx, "iommufd dirty start: range [%#" PRIx64

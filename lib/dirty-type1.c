@@ -143,8 +143,8 @@ static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 {
 	int ret;
 
-	for (size_t i = 0; i < tr->nranges; i++) {
-		const struct vfiomig_range *r = &tr->ranges[i];
+	for (size_t i = 0; i < tr->n_start_ranges; i++) {
+		const struct vfiomig_range *r = &tr->start_ranges[i];
 		uint64_t b;
 
 		if (r->iova % tr->t1_pgsize || r->length % tr->t1_pgsize) {
@@ -184,20 +184,22 @@ static int type1_check_range(struct vfiomig_dirty *tr, uint64_t iova,
 			     uint64_t length)
 {
 	uint64_t end = iova + length;
-	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova);
+	size_t cur;
+	const struct vfiomig_range *r;
 
-	if (i < tr->nranges && tr->ranges[i].iova < iova)
+	r = vfm_rangeset_first(&tr->ranges, iova, &cur);
+	if (r && r->iova < iova)
 		goto bisect;
-	i = vfm_ranges_find(tr->ranges, tr->nranges, end - 1);
-	if (i < tr->nranges && tr->ranges[i].iova < end &&
-	    tr->ranges[i].iova + tr->ranges[i].length > end)
+	/* the range holding end - 1, if any: this one when it reaches end */
+	if (r && r->iova + r->length < end)
+		r = vfm_rangeset_first(&tr->ranges, end - 1, &cur);
+	if (r && r->iova < end && r->iova + r->length > end)
 		goto bisect;
 	return 0;
 bisect:
 	err(tr->ctx, "Type1: [%#" PRIx64 ", +%#" PRIx64 ") splits the mapping "
 	    "[%#" PRIx64 ", +%#" PRIx64 "); the kernel reads and clears whole "
-	    "mappings only", iova, length, tr->ranges[i].iova,
-	    tr->ranges[i].length);
+	    "mappings only", iova, length, r->iova, r->length);
 	return -EINVAL;
 }
 

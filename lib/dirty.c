@@ -120,46 +120,11 @@ static int unmap_plain(struct vfiomig_dirty *tr, uint64_t iova,
 	return -EOPNOTSUPP;
 }
 
-/* Drop [iova, iova + length) from the tracked ranges (after an unmap). */
+/* Drop [iova, iova + length) from the tracked ranges (after an unmap):
+ * O(log n). */
 static int forget(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length)
 {
-	uint64_t end = iova + length;
-	size_t i = vfm_ranges_find(tr->ranges, tr->nranges, iova);
-
-	while (i < tr->nranges && tr->ranges[i].iova < end) {
-		struct vfiomig_range *r = &tr->ranges[i];
-		uint64_t rend = r->iova + r->length;
-
-		if (r->iova < iova && rend > end) {
-			/* Split in two. */
-			struct vfiomig_range *n = realloc(tr->ranges,
-				(tr->nranges + 1) * sizeof(*n));
-
-			if (!n)
-				return -ENOMEM;
-			tr->ranges = n;
-			r = &n[i];
-			memmove(&n[i + 1], &n[i],
-				(tr->nranges - i) * sizeof(*n));
-			tr->nranges++;
-			r->length = iova - r->iova;
-			n[i + 1].iova = end;
-			n[i + 1].length = rend - end;
-			return 0;
-		}
-		if (r->iova < iova) {
-			r->length = iova - r->iova;
-			i++;
-		} else if (rend > end) {
-			r->length = rend - end;
-			r->iova = end;
-			i++;
-		} else {
-			memmove(r, r + 1, (tr->nranges - i - 1) * sizeof(*r));
-			tr->nranges--;
-		}
-	}
-	return 0;
+	return vfm_rangeset_remove(&tr->ranges, iova, length);
 }
 
 /* ------------------------------------------------- the all-dirty backend */
@@ -188,7 +153,7 @@ static const struct vfm_dirty_ops all_ops = {
 
 static void tracker_free(struct vfiomig_dirty *tr)
 {
-	free(tr->ranges);
+	vfm_rangeset_fini(&tr->ranges);
 	free(tr->plan);
 	free(tr->scratch);
 	free(tr->dev_ids);
@@ -446,9 +411,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_hwpt_id(const struct vfiomig_dirty *tr)
  * buffer. */
 static void drop_started(struct vfiomig_dirty *tr)
 {
-	free(tr->ranges);
-	tr->ranges = NULL;
-	tr->nranges = 0;
+	vfm_rangeset_fini(&tr->ranges);
 	free(tr->plan);
 	tr->plan = NULL;
 	tr->nplan = 0;
@@ -511,11 +474,17 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 			return ret;
 		}
 	}
-	tr->ranges = r;
-	tr->nranges = nranges;
-	ret = scratch_reserve(tr, VFM_DIRTY_SCRATCH_BYTES);
+	ret = vfm_rangeset_init(&tr->ranges, r, nranges);
 	if (!ret)
+		ret = scratch_reserve(tr, VFM_DIRTY_SCRATCH_BYTES);
+	if (!ret) {
+		tr->start_ranges = r;
+		tr->n_start_ranges = nranges;
 		ret = tr->ops->start(tr, &ps);
+		tr->start_ranges = NULL;
+		tr->n_start_ranges = 0;
+	}
+	free(r);
 	if (ret) {
 		drop_started(tr);
 		return ret;
@@ -586,20 +555,18 @@ static const struct vfiomig_range *rng_first(const struct vfiomig_dirty *tr,
 					     bool plan, uint64_t iova,
 					     size_t *cur)
 {
-	const struct vfiomig_range *r = plan ? tr->plan : tr->ranges;
-	size_t n = plan ? tr->nplan : tr->nranges;
-
-	*cur = vfm_ranges_find(r, n, iova);
-	return *cur < n ? &r[*cur] : NULL;
+	if (!plan)
+		return vfm_rangeset_first(&tr->ranges, iova, cur);
+	*cur = vfm_ranges_find(tr->plan, tr->nplan, iova);
+	return *cur < tr->nplan ? &tr->plan[*cur] : NULL;
 }
 
 static const struct vfiomig_range *rng_next(const struct vfiomig_dirty *tr,
 					    bool plan, size_t *cur)
 {
-	const struct vfiomig_range *r = plan ? tr->plan : tr->ranges;
-	size_t n = plan ? tr->nplan : tr->nranges;
-
-	return ++*cur < n ? &r[*cur] : NULL;
+	if (!plan)
+		return vfm_rangeset_next(&tr->ranges, cur);
+	return ++*cur < tr->nplan ? &tr->plan[*cur] : NULL;
 }
 
 /* One query (or unmap) in progress, for one reader. */
@@ -783,7 +750,7 @@ static int read_whole(const struct query *q)
 			ret = forget(tr, gs, ge - gs);
 			if (ret)
 				return ret;
-			r = rng_first(tr, false, ge, &cur);
+			r = ge < q->end ? rng_first(tr, false, ge, &cur) : NULL;
 		}
 	}
 	return 0;

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "bitmap.h"
+#include "ranges.h"
 
 /* ------------------------------------------------------------- tracker */
 
@@ -36,7 +37,7 @@ struct vfiomig_dirty;
  */
 struct vfm_dirty_ops {
 	int backend;
-	/* Begin tracking tr->ranges; *page_size in: the caller's wish, out:
+	/* Begin tracking tr->start_ranges; *page_size in: the caller's wish, out:
 	 * the granularity the backend tracks at.  Sets tr->read_max. */
 	int (*start)(struct vfiomig_dirty *tr, uint64_t *page_size);
 	int (*stop)(struct vfiomig_dirty *tr);
@@ -89,10 +90,14 @@ struct vfiomig_dirty {
 	bool started;
 	uint64_t page_size;           /* tracking granularity once started */
 
-	/* The caller's ranges from start(), sorted, non-overlapping (not
-	 * merged: for Type1 each one is a mapping). */
-	struct vfiomig_range *ranges;
-	size_t nranges;
+	/* The caller's ranges from start(), sorted, non-overlapping, not
+	 * merged (for Type1 each one is a mapping); unmaps remove from it,
+	 * O(log n) each. */
+	struct vfm_rangeset ranges;
+	/* During start() only: the same, as a sorted array (backends plan
+	 * and check from it). */
+	const struct vfiomig_range *start_ranges;
+	size_t n_start_ranges;
 
 	uint64_t *scratch;             /* VFM_DIRTY_SCRATCH_BYTES, from start() */
 	size_t scratch_bytes;
