@@ -1711,6 +1711,69 @@ START_TEST(oracle_type1)
 }
 END_TEST
 
+/* Unmaps that trim, split and drop tracked ranges (the tracker's range
+ * set), against a page model: with "all" a query reports exactly the pages
+ * still tracked, an unmap exactly those it removes. */
+START_TEST(oracle_unmaps)
+{
+	enum { NP = 4096 }; /* pages of 4 KiB from base */
+	const uint64_t base = 1 * GiB;
+	static bool tracked[NP];
+	struct vfiomig_range r[60];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	uint64_t ps = 4096, *bm = bm_alloc(NP), *want = bm_alloc(NP);
+	size_t nr = 0;
+
+	add_mtty(MTTY0, 12, 2);
+	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
+	memset(tracked, 0, sizeof(tracked));
+	for (uint64_t at = 0; nr < 60 && at < NP - 100; nr++) {
+		r[nr].iova = base + at * 4096;
+		r[nr].length = (1 + trnd() % 60) * 4096;
+		for (uint64_t p = 0; p < r[nr].length / 4096; p++)
+			tracked[at + p] = true;
+		at += r[nr].length / 4096 + trnd() % 3;
+	}
+	tr = tracker(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, nr, &ps), 0);
+	for (int it = 0; it < 300; it++) {
+		uint64_t a = trnd() % NP, n = 1 + trnd() % (it % 10 ? 8 : 200);
+
+		if (a + n > NP)
+			n = NP - a;
+		memset(want, 0, (NP + 63) / 64 * 8);
+		for (uint64_t p = 0; p < n; p++)
+			if (tracked[a + p]) {
+				want[p / 64] |= 1ULL << (p % 64);
+				tracked[a + p] = false;
+			}
+		memset(bm, 0xa5, (NP + 63) / 64 * 8);
+		ck_assert_int_eq(vfiomig_dirty_unmap(tr, base + a * 4096,
+						     n * 4096, 4096, bm, 0), 0);
+		for (uint64_t w = 0; w < (n + 63) / 64; w++) {
+			uint64_t m = w == (n - 1) / 64 && n % 64 ?
+					     ~0ULL >> (64 - n % 64) : ~0ULL;
+
+			ck_assert_uint_eq(bm[w] & m, want[w]);
+		}
+		if (it % 10 == 0) {
+			memset(want, 0, (NP + 63) / 64 * 8);
+			for (uint64_t p = 0; p < NP; p++)
+				if (tracked[p])
+					want[p / 64] |= 1ULL << (p % 64);
+			ck_assert_int_eq(vfiomig_dirty_query(tr, base, NP * 4096,
+							     4096, bm, 0), 0);
+			ck_assert_mem_eq(bm, want, NP / 8);
+		}
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dirty");
@@ -1742,6 +1805,7 @@ int main(void)
 	tcase_add_test(tc, oracle_dmalog);
 	tcase_add_test(tc, oracle_iommufd);
 	tcase_add_test(tc, oracle_type1);
+	tcase_add_test(tc, oracle_unmaps);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
