@@ -449,6 +449,9 @@ static uint32_t rs_prio(struct vfm_rangeset *rs)
 }
 
 #define RS_SEED 0x9e3779b97f4a7c15ULL
+/* Up to this many whole ranges are deleted one by one; more are split
+ * out of the tree at once (two splits and a merge). */
+#define RS_FEW 4
 /* Indices are uint32_t and 0 is the sentinel. */
 #define RS_MAX_NODES ((size_t)UINT32_MAX)
 
@@ -544,18 +547,45 @@ static uint32_t rs_merge(struct vfm_rangeset *rs, uint32_t a, uint32_t b)
 	return root;
 }
 
-/* Put node x in the tree and in the list before node `succ` (0: last). */
+/* Put node x in the tree and in the list before node `succ` (0: last):
+ * down to where x's priority belongs, then split what hangs there. */
 static void rs_insert(struct vfm_rangeset *rs, uint32_t x, uint32_t succ)
 {
-	uint32_t l, r, pred = nd(rs, succ)->prev;
+	struct vfm_rs_node *nx = nd(rs, x);
+	uint32_t pred = nd(rs, succ)->prev, *slot = &rs->root;
 
-	rs_split(rs, rs->root, nd(rs, x)->r.iova, &l, &r);
-	rs->root = rs_merge(rs, rs_merge(rs, l, x), r);
-	nd(rs, x)->prev = pred;
-	nd(rs, x)->next = succ;
+	while (*slot && nd(rs, *slot)->prio > nx->prio) {
+		struct vfm_rs_node *t = nd(rs, *slot);
+
+		slot = nx->r.iova < t->r.iova ? &t->left : &t->right;
+	}
+	rs_split(rs, *slot, nx->r.iova, &nx->left, &nx->right);
+	*slot = x;
+	nx->prev = pred;
+	nx->next = succ;
 	nd(rs, pred)->next = x;
 	nd(rs, succ)->prev = x;
 	rs->count++;
+}
+
+/* Take node x out of the tree (its children merged in its place) and out
+ * of the list, onto the free list. */
+static void rs_delete(struct vfm_rangeset *rs, uint32_t x)
+{
+	struct vfm_rs_node *nx = nd(rs, x);
+	uint32_t *slot = &rs->root;
+
+	while (*slot != x) {
+		struct vfm_rs_node *t = nd(rs, *slot);
+
+		slot = nx->r.iova < t->r.iova ? &t->left : &t->right;
+	}
+	*slot = rs_merge(rs, nx->left, nx->right);
+	nd(rs, nx->prev)->next = nx->next;
+	nd(rs, nx->next)->prev = nx->prev;
+	nx->next = rs->free;
+	rs->free = x;
+	rs->count--;
 }
 
 /* The first node whose range ends after iova, or 0. */
@@ -709,7 +739,13 @@ int vfm_rangeset_remove(struct vfm_rangeset *rs, uint64_t iova,
 	for (g = f; g && nd(rs, g)->r.iova + nd(rs, g)->r.length <= end;
 	     g = nd(rs, g)->next)
 		k++;
-	if (k) {
+	if (k && k <= RS_FEW) {
+		/* one descent each */
+		for (uint32_t i = f, nx; i != g; i = nx) {
+			nx = nd(rs, i)->next;
+			rs_delete(rs, i);
+		}
+	} else if (k) {
 		/* Out of the tree: the keys [iova of f, iova of g). */
 		rs_split(rs, rs->root, nd(rs, f)->r.iova, &l, &r);
 		if (g)
