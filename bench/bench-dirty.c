@@ -172,15 +172,14 @@ static uint64_t bm_bytes(uint64_t ps)
 
 static void raw_report(struct path *p, int d, uint64_t *buf, uint64_t ps)
 {
+	/* struct vfio_device_feature and its payload */
 	struct {
-		struct vfio_device_feature f;
+		uint32_t argsz, flags;
 		struct vfio_device_feature_dma_logging_report r;
 	} a = {
-		.f = {
-			.argsz = sizeof(a),
-			.flags = VFIO_DEVICE_FEATURE_GET |
-				 VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-		},
+		.argsz = sizeof(a),
+		.flags = VFIO_DEVICE_FEATURE_GET |
+			 VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
 		.r = {
 			.iova = 0,
 			.length = guest,
@@ -202,6 +201,8 @@ static void base_dmalog(struct path *p)
 	for (int d = 0; d < p->ndev; d++)
 		raw_report(p, d, p->bm, p->ps);
 }
+
+_Static_assert(sizeof(struct vfio_device_feature) == 8, "feature header");
 
 /* ----------------------------------------------------------- iommufd */
 
@@ -293,10 +294,15 @@ static void base_type1_2m(struct path *p)
 
 /* ------------------------------------------------------------ unmaps */
 
+/* struct vfio_iommu_type1_dma_unmap and its struct vfio_bitmap */
 struct t1_unmap {
-	struct vfio_iommu_type1_dma_unmap u;
+	uint32_t argsz, flags;
+	uint64_t iova, size;
 	struct vfio_bitmap b;
 };
+_Static_assert(sizeof(struct t1_unmap) ==
+	       sizeof(struct vfio_iommu_type1_dma_unmap) +
+	       sizeof(struct vfio_bitmap), "t1_unmap");
 
 static struct vfiomig_range *unmap_ranges;
 
@@ -315,12 +321,10 @@ static void base_unmaps(struct path *p)
 {
 	for (unsigned int i = 0; i < nunmaps; i++) {
 		struct t1_unmap a = {
-			.u = {
-				.argsz = sizeof(a),
-				.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-				.iova = unmap_ranges[i].iova,
-				.size = 4096,
-			},
+			.argsz = sizeof(a),
+			.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+			.iova = unmap_ranges[i].iova,
+			.size = 4096,
 			.b = { .pgsize = 4096, .size = 8, .data = (__u64 *)p->bm },
 		};
 
