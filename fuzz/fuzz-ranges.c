@@ -17,6 +17,12 @@
  * `compact` style packs each range as a small gap after the previous one
  * and a small length, so that merging and reduction get exercised; the
  * other takes raw 64-bit values, for the edges of the address space.
+ *
+ * Style bit 1 fuzzes the tracker's range set (vfm_rangeset_*) instead:
+ * the input is a starting set and a list of adds and removes (small
+ * page-granular values, or raw 64-bit ones with `compact` off), run
+ * beside a plain sorted array; after each operation the set's count,
+ * copy and iteration from a few addresses must be the array's.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +30,7 @@
 #include <string.h>
 
 #include "vfiomig.h"
+#include "ranges.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -149,10 +156,144 @@ static void check_plan(const struct vfiomig_range *in, size_t n, u128 ps,
 	}
 }
 
+/* ------------------------------------------------------------ range set */
+
+#define MAX_SET 512
+
+struct arr {
+	struct vfiomig_range r[MAX_SET];
+	size_t n;
+};
+
+static void arr_put(struct arr *a, size_t at, uint64_t iova, uint64_t len)
+{
+	memmove(&a->r[at + 1], &a->r[at], (a->n - at) * sizeof(a->r[0]));
+	a->r[at].iova = iova;
+	a->r[at].length = len;
+	a->n++;
+}
+
+static void arr_remove(struct arr *a, uint64_t iova, uint64_t len)
+{
+	u128 end = (u128)iova + len;
+	struct arr *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		abort();
+	for (size_t i = 0; i < a->n; i++) {
+		uint64_t s = a->r[i].iova;
+		u128 e = (u128)s + a->r[i].length;
+
+		if (e <= iova || s >= end) {
+			arr_put(t, t->n, s, a->r[i].length);
+			continue;
+		}
+		if (s < iova)
+			arr_put(t, t->n, s, iova - s);
+		if (e > end)
+			arr_put(t, t->n, (uint64_t)end, (uint64_t)(e - end));
+	}
+	memcpy(a, t, sizeof(*a));
+	free(t);
+}
+
+/* 0 (added), -EEXIST, -EINVAL (empty, or ends at 2^64 or past) */
+static int arr_add(struct arr *a, uint64_t iova, uint64_t len)
+{
+	size_t i = 0;
+
+	if (!len || (u128)iova + len >= TOP)
+		return -EINVAL;
+	while (i < a->n && (u128)a->r[i].iova + a->r[i].length <= iova)
+		i++;
+	if (i < a->n && a->r[i].iova < (u128)iova + len)
+		return -EEXIST;
+	arr_put(a, i, iova, len);
+	return 0;
+}
+
+static void check_set(const struct vfm_rangeset *rs, const struct arr *a,
+		      uint64_t probe)
+{
+	const struct vfiomig_range *r;
+	struct vfiomig_range *c;
+	size_t cur, i;
+	ssize_t n;
+
+	CHECK(vfm_rangeset_count(rs) == a->n);
+	n = vfm_rangeset_copy(rs, &c);
+	CHECK(n == (ssize_t)a->n);
+	CHECK(!n || !memcmp(c, a->r, a->n * sizeof(*c)));
+	free(c);
+	for (i = 0; i < a->n && (u128)a->r[i].iova + a->r[i].length <= probe; i++)
+		;
+	for (r = vfm_rangeset_first(rs, probe, &cur); r;
+	     r = vfm_rangeset_next(rs, &cur), i++) {
+		CHECK(i < a->n);
+		CHECK(r->iova == a->r[i].iova && r->length == a->r[i].length);
+	}
+	CHECK(i == a->n);
+}
+
+static void fuzz_set(struct in *src, bool compact)
+{
+	struct arr *a = calloc(1, sizeof(*a));
+	unsigned int n0 = (unsigned int)take(src, 1) % 64;
+	struct vfm_rangeset rs;
+	uint64_t at = take(src, 2) << 12;
+
+	if (!a)
+		abort();
+	/* the starting set: sorted, disjoint, some touching */
+	for (unsigned int i = 0; i < n0 && src->len; i++) {
+		uint64_t gap = take(src, 1) % 4 << 12, len = (1 + take(src, 1) % 16) << 12;
+
+		arr_put(a, a->n, at + gap, len);
+		at += gap + len;
+	}
+	CHECK(vfm_rangeset_init(&rs, a->r, a->n) == 0);
+	check_set(&rs, a, 0);
+	while (src->len) {
+		unsigned int op = (unsigned int)take(src, 1);
+		uint64_t iova, len;
+		int ret;
+
+		if (compact) {
+			iova = take(src, 2) << 10;
+			len = take(src, 2) << 10;
+			if (op & 4)
+				len |= take(src, 1); /* unaligned */
+		} else {
+			iova = take(src, 8);
+			len = take(src, 8);
+		}
+		if (op & 1) {
+			if (a->n >= MAX_SET - 2)
+				continue;
+			ret = vfm_rangeset_add(&rs, iova, len);
+			CHECK(ret == arr_add(a, iova, len));
+		} else {
+			if (a->n >= MAX_SET - 2 && len)
+				continue; /* a split would overflow the array */
+			CHECK(vfm_rangeset_remove(&rs, iova, len) == 0);
+			if (len)
+				arr_remove(a, iova, len);
+		}
+		check_set(&rs, a, op & 2 ? iova : (uint64_t)(iova + len));
+	}
+	vfm_rangeset_fini(&rs);
+	free(a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in src = { data, size };
 	unsigned int style = (unsigned int)take(&src, 1);
+
+	if (style & 2) {
+		fuzz_set(&src, style & 1);
+		return 0;
+	}
 	unsigned int lg = take(&src, 1) % 64;
 	size_t max = take(&src, 1) % 80, n = 0;
 	bool compact = style & 1, zero = false, overflow = false;
