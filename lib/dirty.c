@@ -27,6 +27,7 @@
  */
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <linux/vfio.h>
 #include <linux/iommufd.h>
 
@@ -727,9 +728,19 @@ static int read_whole(const struct query *q)
 			buf = tr->scratch;
 			memset(buf, 0, bytes);
 		} else if (!buf) {
-			buf = calloc(1, bytes);
-			if (!buf)
+			/* One mapping (a group holds more only while it fits
+			 * the scratch buffer), whose words the kernel writes
+			 * every one of: no need to clear.  Huge pages when the
+			 * system gives them on request: 16 faults for a 1 TiB
+			 * mapping's 32 MiB, not 8192. */
+			size_t sz = (size_t)(vfm_div_round_up(bytes, 2u << 20)
+					     << 21);
+			void *t;
+
+			if (posix_memalign(&t, 2u << 20, sz))
 				return -ENOMEM;
+			madvise(t, sz, MADV_HUGEPAGE); /* a hint */
+			buf = t;
 			dbg(tr->ctx, "dirty %s: [%#" PRIx64 ", %#" PRIx64 ") "
 			    "needs a %#" PRIx64 "-byte bitmap for one call, "
 			    "more than the scratch buffer: allocated for the "
