@@ -501,44 +501,59 @@ static void bench_unmap(size_t n, int how, int pairs)
 	free(r);
 }
 
-/* Per-op times at n: remove (k random whole ranges), first() at random
- * addresses, remove+add of one range (n stays), and the old array's
- * remove up to 10^5.  Min/median over reps, in ns; out: remove's median
- * and min. */
-static void bench_asym(size_t n, int reps, double out[2])
+/*
+ * Per-op times at n, in ns, min/median over reps: remove of k whole ranges
+ * in random order and in address order, first() at random addresses and,
+ * as the yardstick of a lookup at that n, a binary search of the same
+ * ranges in a plain sorted array (vfm_ranges_find, the 0.1 tracker's
+ * lookup: O(log n) with no pointers), remove+add of one range (n stays),
+ * and the old array's remove up to 10^5.  Beyond the caches every
+ * structure pays memory latency per level; the yardstick shows how much
+ * of the growth that is.  out: remove's (random) median and min; first's
+ * and the binary search's medians, then their mins.
+ */
+static void bench_asym(size_t n, int reps, double out[6])
 {
 	size_t k = n / 2 < 65536 ? n / 2 : 65536;
 	struct vfiomig_range *r = set_ranges(n);
-	double *trm = calloc((size_t)reps, sizeof(double));
-	double *tfi = calloc((size_t)reps, sizeof(double));
-	double *tra = calloc((size_t)reps, sizeof(double));
-	double *tar = calloc((size_t)reps, sizeof(double));
+	double *t = calloc((size_t)reps * 6, sizeof(double));
+	double *trm = t, *tin = t + reps, *tfi = t + 2 * reps,
+	       *tbs = t + 3 * reps, *tra = t + 4 * reps, *tar = t + 5 * reps;
 	uint64_t lo = r[0].iova, span = r[n - 1].iova + r[n - 1].length - lo;
+	uint64_t *probe = malloc(k * sizeof(*probe));
+	size_t *seq = order(n, 0, 0);
 	bool arr = n <= 100000;
 	volatile uint64_t sink = 0;
 
-	if (!trm || !tfi || !tra || !tar)
+	if (!t || !probe)
 		abort();
 	for (int i = 0; i < reps; i++) {
 		size_t *ord = order(n, k, 2);
 		struct vfm_rangeset rs;
 		size_t cur;
-		double t;
+		double t0;
 
+		for (size_t j = 0; j < k; j++)
+			probe[j] = lo + rnd() % span;
 		trm[i] = time_set(r, n, ord, k) / (double)k * 1e9;
+		tin[i] = time_set(r, n, seq, k) / (double)k * 1e9;
 		if (arr)
 			tar[i] = time_arr(r, n, ord, k) / (double)k * 1e9;
 		if (vfm_rangeset_init(&rs, r, n))
 			abort();
-		t = now();
+		t0 = now();
 		for (size_t j = 0; j < k; j++) {
 			const struct vfiomig_range *p =
-				vfm_rangeset_first(&rs, lo + rnd() % span, &cur);
+				vfm_rangeset_first(&rs, probe[j], &cur);
 
 			sink += p ? p->iova : 0;
 		}
-		tfi[i] = (now() - t) / (double)k * 1e9;
-		t = now();
+		tfi[i] = (now() - t0) / (double)k * 1e9;
+		t0 = now();
+		for (size_t j = 0; j < k; j++)
+			sink += vfm_ranges_find(r, n, probe[j]);
+		tbs[i] = (now() - t0) / (double)k * 1e9;
+		t0 = now();
 		for (size_t j = 0; j < k; j++) {
 			const struct vfiomig_range *p = &r[ord[j]];
 
@@ -546,26 +561,32 @@ static void bench_asym(size_t n, int reps, double out[2])
 			    vfm_rangeset_add(&rs, p->iova, p->length))
 				abort();
 		}
-		tra[i] = (now() - t) / (double)k * 1e9;
+		tra[i] = (now() - t0) / (double)k * 1e9;
 		vfm_rangeset_fini(&rs);
 		free(ord);
 	}
 	(void)sink;
 	/* median() sorts: [0] is then the min */
-	double mfi = median(tfi, reps), mra = median(tra, reps);
+	double min_ = median(tin, reps), mfi = median(tfi, reps);
+	double mbs = median(tbs, reps), mra = median(tra, reps);
 	double mar = arr ? median(tar, reps) : 0;
 
 	out[0] = median(trm, reps);
 	out[1] = trm[0];
-	printf("n=%-8zu remove %5.0f/%5.0f  first %5.0f/%5.0f  remove+add "
-	       "%5.0f/%5.0f", n, trm[0], out[0], tfi[0], mfi, tra[0], mra);
+	out[2] = mfi;
+	out[3] = mbs;
+	out[4] = tfi[0];
+	out[5] = tbs[0];
+	printf("n=%-8zu remove %5.0f/%5.0f  in order %4.0f/%4.0f  first "
+	       "%5.0f/%5.0f  (binary search %4.0f/%4.0f)  remove+add %5.0f/%5.0f",
+	       n, trm[0], out[0], tin[0], min_, tfi[0], mfi, tbs[0], mbs,
+	       tra[0], mra);
 	if (arr)
-		printf("  | old array remove %7.0f/%7.0f", tar[0], mar);
+		printf("  | 0.1 array remove %6.0f/%6.0f", tar[0], mar);
 	printf("\n");
-	free(trm);
-	free(tfi);
-	free(tra);
-	free(tar);
+	free(t);
+	free(probe);
+	free(seq);
 	free(r);
 }
 
@@ -580,7 +601,7 @@ int main(int argc, char **argv)
 	static const size_t asym_n[] = { 1000, 10000, 100000, 1000000 };
 	bool quick = false;
 	int pairs = 15, opt, bad = 0;
-	double ns[4][2];
+	double ns[4][6];
 
 	while ((opt = getopt_long(argc, argv, "r:", lo, NULL)) != -1) {
 		switch (opt) {
@@ -614,6 +635,9 @@ int main(int argc, char **argv)
 		printf("RATIO\trangeset remove per op n=%zu\tthe same at n=1000"
 		       "\t%.2f\t%.2f\t-\n", asym_n[i], ns[0][1] / ns[i][1],
 		       ns[0][0] / ns[i][0]);
+		printf("RATIO\trangeset first n=%zu\tbinary search of a sorted "
+		       "array\t%.2f\t%.2f\t-\n", asym_n[i], ns[i][5] / ns[i][4],
+		       ns[i][3] / ns[i][2]);
 	}
 	return bad ? 1 : 0;
 }

@@ -58,8 +58,9 @@ uint64_t vfm_u64_select(uint64_t *a, size_t n, size_t k, unsigned int budget);
  * ranges of a window.  The fields are ranges.c's own: use the functions.
  *
  * Cost, n the live ranges (a treap: "expected" is over its own random
- * priorities, not over the caller's ranges, and holds for any input):
- *   init       O(n)
+ * priorities, not over the caller's ranges, and holds for any input;
+ * nothing is amortized but the pool's growth):
+ *   init       O(n); its ranges form a balanced tree (depth <= log2 n + 1)
  *   first      O(log n) expected
  *   next       O(1) worst case
  *   remove     O(log n) expected, plus O(1) per range it deletes whole
