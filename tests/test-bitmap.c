@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Bitmap helpers (lib/bitmap.c, compiled in): count, next_range, convert
- * and the private vfm_bitmap_merge, each against a naive per-bit model,
- * over every page-size ratio from 1/1024 to 1024, odd lengths and offsets,
- * sparse and dense inputs, with guard words to catch writes out of bounds.
+ * and the private vfm_bitmap_merge / vfm_bitmap_copy_conv / set / clear,
+ * each against a naive per-bit model, over every page-size ratio from
+ * 1/1024 to 1024, odd lengths and offsets, sparse and dense inputs, bitmaps
+ * large enough for the whole-word fast loops (and their AVX2 count), with
+ * guard words to catch writes out of bounds.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -127,10 +129,45 @@ static void model_merge(uint64_t *dst, uint64_t dbase, uint64_t dps,
 	}
 }
 
-/* The private merge against the model; src has a word of garbage past sn
- * (it must be ignored), dst garbage to OR into; guard words intact. */
-static void merge_case(unsigned int s, uint64_t sbase, uint64_t sn,
-		       unsigned int d, uint64_t dbase, uint64_t dn)
+/*
+ * The model of vfm_bitmap_copy_conv: a dst page wholly inside src's span
+ * (clipped at 2^64) is set to "any set src page overlaps it"; one only
+ * partly inside has that OR-ed in; the others are untouched.
+ */
+static void model_copy(uint64_t *dst, uint64_t dbase, uint64_t dps,
+		       uint64_t dnbits, const uint64_t *src, uint64_t sbase,
+		       uint64_t sps, uint64_t snbits)
+{
+	u128 send = (u128)sbase + (u128)snbits * sps;
+
+	if (send > TOP)
+		send = TOP;
+	for (uint64_t j = 0; j < dnbits; j++) {
+		u128 c = (u128)dbase + (u128)j * dps, e = c + dps, i, ilast;
+		bool any = false;
+
+		if (e > TOP)
+			e = TOP;
+		if (c >= TOP || e <= sbase || c >= send)
+			continue;
+		i = c > sbase ? (c - sbase) / sps : 0;
+		ilast = (e - 1 - sbase) / sps;
+		if (ilast >= snbits)
+			ilast = snbits - 1;
+		for (; i <= ilast && !any; i++)
+			any = tbit(src, (uint64_t)i);
+		if (c >= sbase && e <= send)
+			dst[j / 64] &= ~(UINT64_C(1) << (j % 64));
+		if (any)
+			sbit(dst, j);
+	}
+}
+
+/* The private merge (or copy_conv) against the model; src has a word of
+ * garbage past sn (it must be ignored), dst garbage to OR into or to
+ * overwrite; guard words intact. */
+static void conv_case(bool copy, unsigned int s, uint64_t sbase, uint64_t sn,
+		      unsigned int d, uint64_t dbase, uint64_t dn)
 {
 	uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
 	uint64_t sw = BITS_TO_WORDS(sn) + 1, dw = BITS_TO_WORDS(dn) + 1;
@@ -140,22 +177,46 @@ static void merge_case(unsigned int s, uint64_t sbase, uint64_t sn,
 	fill(src, sw, (int)(rnd() % 6));
 	fill(dst, dw, 2);
 	memcpy(want, dst, dw * 8);
-	model_merge(want, dbase, dps, dn, src, sbase, sps, sn);
-	vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
+	if (copy) {
+		model_copy(want, dbase, dps, dn, src, sbase, sps, sn);
+		vfm_bitmap_copy_conv(dst, dbase, dps, dn, src, sbase, sps, sn);
+	} else {
+		model_merge(want, dbase, dps, dn, src, sbase, sps, sn);
+		vfm_bitmap_merge(dst, dbase, dps, dn, src, sbase, sps, sn);
+	}
 	for (uint64_t i = 0; i < dw; i++)
-		ck_assert_msg(dst[i] == want[i],
-			      "sps 2^%u sbase %#" PRIx64 " sn %" PRIu64
+		if (dst[i] != want[i])
+			ck_abort_msg("%s sps 2^%u sbase %#" PRIx64 " sn %" PRIu64
 			      " dps 2^%u dbase %#" PRIx64 " dn %" PRIu64
-			      " word %" PRIu64, s, sbase, sn, d, dbase, dn, i);
+			      " word %" PRIu64 ": %016" PRIx64 " != %016" PRIx64,
+			      copy ? "copy" : "merge", s, sbase, sn, d, dbase,
+			      dn, i, dst[i], want[i]);
 	free(want);
 	gcheck_free(src, sw);
 	gcheck_free(dst, dw);
+}
+
+static void merge_case(unsigned int s, uint64_t sbase, uint64_t sn,
+		       unsigned int d, uint64_t dbase, uint64_t dn)
+{
+	conv_case(rnd() & 1, s, sbase, sn, d, dbase, dn);
 }
 
 START_TEST(count)
 {
 	for (int iter = 0; iter < 2000; iter++) {
 		uint64_t nbits = rnd() % 1500, words = BITS_TO_WORDS(nbits) + 1;
+		uint64_t *bm = galloc(words), n = 0;
+
+		fill(bm, words, (int)(rnd() % 6));
+		for (uint64_t i = 0; i < nbits; i++)
+			n += tbit(bm, i);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), n);
+		gcheck_free(bm, words);
+	}
+	/* long enough for the vector loop, its rounds and its tail */
+	for (int iter = 0; iter < 300; iter++) {
+		uint64_t nbits = rnd() % 40000, words = BITS_TO_WORDS(nbits) + 1;
 		uint64_t *bm = galloc(words), n = 0;
 
 		fill(bm, words, (int)(rnd() % 6));
@@ -190,11 +251,15 @@ START_TEST(next_range)
 				ck_assert_uint_eq(l, 0);
 				break;
 			}
-			ck_assert_int_eq(r, 1);
-			ck_assert_uint_eq(p, i);
+			if (r != 1 || p != i)
+				ck_abort_msg("nbits %" PRIu64 ": %d at %" PRIu64
+					     ", want a run at %" PRIu64, nbits, r,
+					     p, i);
 			while (i < nbits && tbit(bm, i))
 				i++;
-			ck_assert_uint_eq(l, i - p);
+			if (l != i - p)
+				ck_abort_msg("run at %" PRIu64 ": %" PRIu64
+					     " bits, want %" PRIu64, p, l, i - p);
 			p += l;
 		}
 		gcheck_free(bm, words);
@@ -238,8 +303,8 @@ START_TEST(convert_all_ratios)
 				ck_assert_int_eq(vfiomig_bitmap_convert(src, sps, dst,
 					dps, length, acc ? VFIOMIG_DIRTY_ACCUMULATE : 0), 0);
 				for (uint64_t i = 0; i < dw; i++)
-					ck_assert_msg(dst[i] == want[i],
-						"sps %" PRIu64 " dps %" PRIu64 " len %" PRIu64
+					if (dst[i] != want[i])
+						ck_abort_msg("sps %" PRIu64 " dps %" PRIu64 " len %" PRIu64
 						" acc %d word %" PRIu64 ": %016" PRIx64
 						" != %016" PRIx64, sps, dps, length, acc, i,
 						dst[i], want[i]);
@@ -302,9 +367,118 @@ START_TEST(set_range)
 
 		memset(bm, 0, words * 8);
 		vfm_bitmap_set(bm, start, n);
+		/* (one check per bit would be one write() per bit for Check) */
 		for (uint64_t i = 0; i < words * 64; i++)
-			ck_assert_int_eq(tbit(bm, i), i >= start && i < start + n);
+			if (tbit(bm, i) != (i >= start && i < start + n))
+				ck_abort_msg("set %" PRIu64 "+%" PRIu64 ": bit %"
+					     PRIu64, start, n, i);
+		memset(bm, 0xff, words * 8);
+		vfm_bitmap_clear(bm, start, n);
+		for (uint64_t i = 0; i < words * 64; i++)
+			if (tbit(bm, i) != (i < start || i >= start + n))
+				ck_abort_msg("clear %" PRIu64 "+%" PRIu64
+					     ": bit %" PRIu64, start, n, i);
 		gcheck_free(bm, words);
+	}
+}
+END_TEST
+
+/*
+ * Bitmaps of thousands of bits with bases on and off word boundaries, so
+ * that every whole-word loop runs (same size copy and OR, shifted words;
+ * spread and fold at ratios 2..32; fills and OR-tests at 64..1024, from a
+ * source page's start or its middle), for merge and copy_conv alike.
+ */
+START_TEST(conv_fast_paths)
+{
+	for (int iter = 0; iter < 3000; iter++) {
+		unsigned int s = 12 + (unsigned int)(rnd() % 11);
+		unsigned int d = 12 + (unsigned int)(rnd() % 11);
+		uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
+		uint64_t big = sps > dps ? sps : dps;
+		/* a common origin aligned to 64 of the larger page */
+		uint64_t org = (UINT64_C(1) << 40) + 64 * big * (rnd() % 4);
+		uint64_t sbase = org, dbase = org, sn, dn;
+
+		switch (rnd() % 4) {
+		case 0: break;
+		case 1: sbase += sps * (rnd() % 200); break;
+		case 2: dbase += dps * (rnd() % 200); break;
+		default:
+			/* whole words apart */
+			sbase += 64 * sps * (rnd() % 3);
+			dbase += 64 * dps * (rnd() % 3);
+			break;
+		}
+		/* a few thousand bits of the finer side, odd counts too */
+		if (sps <= dps) {
+			sn = 1 + rnd() % 6000;
+			dn = 1 + (sn * sps + (dbase > sbase ? 0 : sbase - dbase)) / dps
+			     + rnd() % 3;
+		} else {
+			dn = 1 + rnd() % 6000;
+			sn = 1 + (dn * dps + (sbase > dbase ? 0 : dbase - sbase)) / sps
+			     + rnd() % 3;
+		}
+		if (rnd() % 4 == 0)
+			dn = 1 + rnd() % dn;
+		if (rnd() % 4 == 0)
+			sn = 1 + rnd() % sn;
+		conv_case(rnd() & 1, s, sbase, sn, d, dbase, dn);
+	}
+}
+END_TEST
+
+/* Ratios of 2048 and 4096 (32 and 64 words per source bit when growing,
+ * per destination bit when shrinking), over whole destination words. */
+START_TEST(conv_large_ratios)
+{
+	for (int iter = 0; iter < 24; iter++) {
+		unsigned int lr = 11 + (unsigned int)(iter % 2);
+		unsigned int s = 12, d = 12 + lr;
+		uint64_t fine = 64 * 64 * (UINT64_C(1) << lr) + rnd() % 5000;
+		uint64_t org = UINT64_C(1) << 40, off;
+
+		if (iter & 4) {
+			unsigned int t = s;
+
+			s = d;
+			d = t;
+		}
+		/* the coarse side from a page start or a page's middle */
+		off = (iter & 8) ? (UINT64_C(1) << 12) * 64 * (rnd() % 8) : 0;
+		if (s < d)
+			conv_case(iter & 1, s, org + off, fine, d, org,
+				  fine >> lr);
+		else
+			conv_case(iter & 1, s, org, (fine >> lr) + 1, d,
+				  org + off, fine);
+	}
+}
+END_TEST
+
+/* copy_conv overwrites clean pages, at every ratio: a dst all ones, a src
+ * all zeros and the same span leave zeros (but the partial edge pages). */
+START_TEST(copy_conv_clears)
+{
+	for (unsigned int s = 12; s <= 22; s++) {
+		for (unsigned int d = 12; d <= 22; d++) {
+			uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
+			uint64_t len = (sps > dps ? sps : dps) * 100;
+			uint64_t sn = len / sps, dn = len / dps;
+			uint64_t sw = BITS_TO_WORDS(sn), dw = BITS_TO_WORDS(dn);
+			uint64_t *src = galloc(sw), *dst = galloc(dw);
+
+			memset(src, 0, sw * 8);
+			memset(dst, 0xff, dw * 8);
+			vfm_bitmap_copy_conv(dst, 0, dps, dn, src, 0, sps, sn);
+			for (uint64_t j = 0; j < dw * 64; j++)
+				if (tbit(dst, j) != (j >= dn))
+					ck_abort_msg("2^%u -> 2^%u: bit %" PRIu64,
+						     s, d, j);
+			gcheck_free(src, sw);
+			gcheck_free(dst, dw);
+		}
 	}
 }
 END_TEST
@@ -338,7 +512,8 @@ static void convert_case(unsigned int s, unsigned int d, uint64_t length,
 	ck_assert_int_eq(vfiomig_bitmap_convert(src, sps, dst, dps, length,
 			 acc ? VFIOMIG_DIRTY_ACCUMULATE : 0), 0);
 	for (uint64_t i = 0; i < dw; i++)
-		ck_assert_msg(dst[i] == want[i], "2^%u -> 2^%u, length %#" PRIx64
+		if (dst[i] != want[i])
+			ck_abort_msg("2^%u -> 2^%u, length %#" PRIx64
 			      ", pattern %d, acc %d, word %" PRIu64 ": %016"
 			      PRIx64 " != %016" PRIx64, s, d, length, pattern,
 			      acc, i, dst[i], want[i]);
@@ -533,6 +708,9 @@ int main(void)
 	tcase_add_test(tc, sizes_at_the_top);
 	tcase_add_test(tc, next_range_huge_nbits);
 	tcase_add_test(tc, merge_at_the_top);
+	tcase_add_test(tc, conv_fast_paths);
+	tcase_add_test(tc, copy_conv_clears);
+	tcase_add_test(tc, conv_large_ratios);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
