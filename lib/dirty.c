@@ -704,7 +704,8 @@ static int read_whole(const struct query *q)
 {
 	struct vfiomig_dirty *tr = q->tr;
 	bool can_direct = q->kps == q->ps &&
-			  !(q->flags & VFIOMIG_DIRTY_ACCUMULATE);
+			  !(tr->ops->overwrites &&
+			    (q->flags & VFIOMIG_DIRTY_ACCUMULATE));
 	uint64_t max = tr->read_max ? tr->read_max : UINT64_MAX;
 	size_t cur;
 	const struct vfiomig_range *r = rng_first(tr, false, q->iova, &cur);
