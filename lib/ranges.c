@@ -607,6 +607,9 @@ static uint32_t rs_find(const struct vfm_rangeset *rs, uint64_t iova)
 	while (t) {
 		const struct vfm_rs_node *x = nd(rs, t);
 
+		/* both ways down, before the comparison decides */
+		__builtin_prefetch(nd(rs, x->left));
+		__builtin_prefetch(nd(rs, x->right));
 		if (x->r.iova + x->r.length > iova) {
 			best = t;
 			t = x->left;
