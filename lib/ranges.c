@@ -61,8 +61,8 @@ static void insertion_sort(struct vfiomig_range *r, size_t n)
 
 /*
  * LSD radix sort of r[0..n) by iova, 8 bits a pass over the bits where the
- * keys differ (diff: non-zero; bits outside it are equal in every key).
- * tmp holds n ranges.
+ * keys differ (diff: non-zero; bits outside it are equal in every key),
+ * skipping digits in which no two keys differ.  tmp holds n ranges.
  * Returns the array that holds the sorted result: r or tmp.
  */
 static struct vfiomig_range *radix_sort(struct vfiomig_range *r,
@@ -86,6 +86,9 @@ static struct vfiomig_range *radix_sort(struct vfiomig_range *r,
 		unsigned int sh = lo + 8 * p;
 		size_t sum = 0;
 
+		/* a digit no key differs in (bits that vary on both sides) */
+		if (cnt[p][(r[0].iova >> sh) & 0xff] == n)
+			continue;
 		for (unsigned int b = 0; b < 256; b++) {
 			size_t c = cnt[p][b];
 

@@ -574,6 +574,31 @@ START_TEST(plan_vs_reference)
 }
 END_TEST
 
+/* Keys that differ in far-apart bits only: the radix passes over digits
+ * in which no key differs are skipped, the others still sort. */
+START_TEST(plan_radix_digits)
+{
+	struct vfiomig_range in[500], want[500], got[500];
+
+	for (int iter = 0; iter < 200; iter++) {
+		unsigned int hi = 20 + (unsigned int)(rnd() % 43); /* 20..62 */
+		size_t max = 1 + rnd() % 600, w;
+		int m;
+
+		for (size_t i = 0; i < 500; i++) {
+			in[i].iova = (rnd() % 2) << hi | (rnd() % 256) << 12;
+			if (iter % 3 == 0)
+				in[i].iova |= (rnd() % 2) << (hi / 2 + 6);
+			in[i].length = 1 + rnd() % 8192;
+		}
+		w = ref_plan(in, 500, 4096, want, max);
+		m = vfiomig_dirty_plan_ranges(in, 500, 4096, got, max);
+		EXPECT_EQ(m, w);
+		expect(!memcmp(got, want, w * sizeof(*got)));
+	}
+}
+END_TEST
+
 /* Ties: equal gaps close from the bottom of the address space up. */
 START_TEST(plan_ties)
 {
@@ -1054,6 +1079,7 @@ int main(void)
 	tcase_add_test(tc, counts);
 	tcase_add_test(tc, plan_vs_reference);
 	tcase_add_test(tc, plan_ties);
+	tcase_add_test(tc, plan_radix_digits);
 	tcase_add_test(tc, plan_enomem);
 	tcase_add_test(tc, select_vs_sort);
 	tcase_add_test(tc, plan_internal_errors);
