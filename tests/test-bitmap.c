@@ -391,7 +391,7 @@ END_TEST
  */
 START_TEST(conv_fast_paths)
 {
-	for (int iter = 0; iter < 3000; iter++) {
+	for (int iter = 0; iter < 1500; iter++) {
 		unsigned int s = 12 + (unsigned int)(rnd() % 11);
 		unsigned int d = 12 + (unsigned int)(rnd() % 11);
 		uint64_t sps = UINT64_C(1) << s, dps = UINT64_C(1) << d;
@@ -433,7 +433,7 @@ END_TEST
  * per destination bit when shrinking), over whole destination words. */
 START_TEST(conv_large_ratios)
 {
-	for (int iter = 0; iter < 24; iter++) {
+	for (int iter = 0; iter < 16; iter++) {
 		unsigned int lr = 11 + (unsigned int)(iter % 2);
 		unsigned int s = 12, d = 12 + lr;
 		uint64_t fine = 64 * 64 * (UINT64_C(1) << lr) + rnd() % 5000;
