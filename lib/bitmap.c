@@ -151,12 +151,29 @@ static const uint64_t spread_mask[5][6] = {
 	{ 0x0000000100000001ULL, 0x0000000000000003ULL, 0, 0, 0, 0 },
 };
 
+/* spread_fill for k = 4 and 2 bits: a table (one load a word). */
+#define F16 UINT64_C(0xffff)
+#define F32 UINT64_C(0xffffffff)
+static const uint64_t spread16[16] = {
+	0, F16, F16 << 16, F16 * 0x10001, F16 << 32, F16 * 0x100000001,
+	F16 * 0x100010000, F16 * 0x100010001, F16 << 48, F16 * 0x1000000000001,
+	F16 * 0x1000000010000, F16 * 0x1000000010001, F16 * 0x1000100000000,
+	F16 * 0x1000100000001, F16 * 0x1000100010000, F16 * 0x1000100010001,
+};
+static const uint64_t spread32[4] = { 0, F32, F32 << 32, ~UINT64_C(0) };
+#undef F16
+#undef F32
+
 /* k low bits of x (the rest 0) -> bit j at j*r, then each widened to r
  * bits.  lg is a constant at every call site, so the loops unroll. */
 static ALWAYS_INLINE uint64_t spread_fill(uint64_t x, unsigned int lg)
 {
 	const unsigned int r = 1u << lg;
 
+	if (lg == 4)
+		return spread16[x];
+	if (lg == 5)
+		return spread32[x];
 	UNROLL
 	for (int b = 5 - (int)lg; b >= 0; b--)
 		x = (x | (x << ((1u << b) * (r - 1)))) & spread_mask[lg - 1][b];
@@ -264,18 +281,24 @@ static ALWAYS_INLINE uint64_t gen(const struct conv *c, uint64_t t, int kind,
 	}
 }
 
-/* dw[0..n) |= sw[0..n), four words a step (no aliasing: the compiler
- * keeps them in registers or vectors). */
+/* Two words as one 128-bit vector (SSE2 on x86-64, NEON on arm64; GCC
+ * and clang lower it for any target), loaded and stored unaligned. */
+typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8), may_alias));
+
+/* dw[0..n) |= sw[0..n), eight words a step. */
 static void or_words(uint64_t *restrict dw, const uint64_t *restrict sw,
 		     uint64_t n)
 {
 	uint64_t i = 0;
 
-	for (; n - i >= 4; i += 4) {
-		dw[i] |= sw[i];
-		dw[i + 1] |= sw[i + 1];
-		dw[i + 2] |= sw[i + 2];
-		dw[i + 3] |= sw[i + 3];
+	for (; n - i >= 8; i += 8) {
+		v2u64 *d = (v2u64 *)&dw[i];
+		const v2u64 *s = (const v2u64 *)&sw[i];
+
+		d[0] |= s[0];
+		d[1] |= s[1];
+		d[2] |= s[2];
+		d[3] |= s[3];
 	}
 	for (; i < n; i++)
 		dw[i] |= sw[i];
