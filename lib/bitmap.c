@@ -428,7 +428,6 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 #define SHRINK_WHOLE(RW)                                                       \
 	for (uint64_t w = 0; w < full; w++) {                                  \
 		uint64_t v = 0;                                                \
-		UNROLL                                                         \
 		for (unsigned int j = 0; j < 64; j++) {                        \
 			uint64_t o = 0;                                        \
 			UNROLL                                                 \
@@ -466,6 +465,23 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 	}
 }
 
+/* gen() for the partial first and last words: one shared copy. */
+static __attribute__((noinline)) uint64_t gen_any(const struct conv *c,
+						  uint64_t t, int kind)
+{
+	switch (kind == EQUAL ? 0 : kind >= GROW_BIG ? 6 : c->lg) {
+	case 0: return gen(c, t, EQUAL, 0);
+	case 1: return kind == GROW ? gen(c, t, GROW, 1) : gen(c, t, SHRINK, 1);
+	case 2: return kind == GROW ? gen(c, t, GROW, 2) : gen(c, t, SHRINK, 2);
+	case 3: return kind == GROW ? gen(c, t, GROW, 3) : gen(c, t, SHRINK, 3);
+	case 4: return kind == GROW ? gen(c, t, GROW, 4) : gen(c, t, SHRINK, 4);
+	case 5: return kind == GROW ? gen(c, t, GROW, 5) : gen(c, t, SHRINK, 5);
+	default:
+		return kind == GROW_BIG ? gen(c, t, GROW_BIG, c->lg) :
+					  gen(c, t, SHRINK_BIG, c->lg);
+	}
+}
+
 static ALWAYS_INLINE void conv_run(uint64_t *dst, uint64_t d, uint64_t n,
 				   const struct conv *c, int kind,
 				   unsigned int lg, int mode)
@@ -478,7 +494,7 @@ static ALWAYS_INLINE void conv_run(uint64_t *dst, uint64_t d, uint64_t n,
 	if (off) {
 		uint64_t m = n < 64 - off ? low_mask(n) << off : ~UINT64_C(0) << off;
 
-		put_masked(dw, gen(c, 0, kind, lg) << off, m, mode);
+		put_masked(dw, gen_any(c, 0, kind) << off, m, mode);
 		t = 64 - off;
 		dw++;
 		if (t >= n)
@@ -489,7 +505,7 @@ static ALWAYS_INLINE void conv_run(uint64_t *dst, uint64_t d, uint64_t n,
 	for (; w < full; w++)
 		put(&dw[w], gen(c, t + 64 * w, kind, lg), mode);
 	if ((n - t) % 64)
-		put_masked(&dw[full], gen(c, t + 64 * full, kind, lg),
+		put_masked(&dw[full], gen_any(c, t + 64 * full, kind),
 			   low_mask((n - t) % 64), mode);
 }
 
