@@ -304,6 +304,24 @@ static void or_words(uint64_t *restrict dw, const uint64_t *restrict sw,
 		dw[i] |= sw[i];
 }
 
+/* dw[0..n) = v (or |= v), n a small constant: two words a vector. */
+static ALWAYS_INLINE void fill_words(uint64_t *dw, uint64_t v, unsigned int n,
+				     int mode)
+{
+	v2u64 vv = { v, v };
+	unsigned int i = 0;
+
+	UNROLL
+	for (; i + 2 <= n; i += 2) {
+		if (mode == MODE_COPY)
+			*(v2u64 *)&dw[i] = vv;
+		else
+			*(v2u64 *)&dw[i] |= vv;
+	}
+	if (i < n)
+		put(&dw[i], v, mode);
+}
+
 /*
  * Whole destination words dw[0..full), word w holding destination bits
  * from d + t + 64 * w, when the source lines up with them: returns how many
@@ -373,11 +391,15 @@ static ALWAYS_INLINE uint64_t fast(uint64_t *dw, uint64_t full,
 		}
 		switch (rw) {
 #define GROW_WHOLE(RW)                                                         \
-	for (; full - w >= (RW); w += (RW), a++) {                             \
-		uint64_t v = -(src[a / 64] >> (a % 64) & 1);                   \
-		for (unsigned int i = 0; i < (RW); i++)                        \
-			put(&dw[w + i], v, mode);                              \
+	/* a source word at a time while it lasts, then bit by bit */        \
+	for (; a % 64 == 0 && full - w >= 64 * (RW); w += 64 * (RW), a += 64) { \
+		uint64_t x = src[a / 64];                                      \
+		for (unsigned int b = 0; b < 64; b++)                          \
+			fill_words(&dw[w + b * (RW)], -(x >> b & 1), (RW),     \
+				   mode);                                      \
 	}                                                                      \
+	for (; full - w >= (RW); w += (RW), a++)                               \
+		fill_words(&dw[w], -(src[a / 64] >> (a % 64) & 1), (RW), mode); \
 	break;
 		case 1: GROW_WHOLE(1)
 		case 2: GROW_WHOLE(2)
