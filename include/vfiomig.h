@@ -150,6 +150,61 @@ int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
 int vfiomig_device_reset(struct vfiomig_device *dev);
 
 /* ------------------------------------------------------------------ */
+/* Regions (VFIO_DEVICE_GET_INFO / GET_REGION_INFO, region access).    */
+
+/* vfiomig_region_info.flags: the kernel's VFIO_REGION_INFO_FLAG_* bits,
+ * and what the library found in the capability chain. */
+#define VFIOMIG_REGION_READ (1u << 0)
+#define VFIOMIG_REGION_WRITE (1u << 1)
+#define VFIOMIG_REGION_MMAP (1u << 2)
+#define VFIOMIG_REGION_CAPS (1u << 3)
+#define VFIOMIG_REGION_TYPED (1u << 16)  /* type, subtype are valid */
+#define VFIOMIG_REGION_SPARSE (1u << 17) /* mmap only inside nr_areas areas */
+
+/* Out-struct: the caller sets sz; the library fills what sz covers. */
+struct vfiomig_region_info {
+	size_t sz;
+	uint32_t index;
+	uint32_t flags;     /* VFIOMIG_REGION_* */
+	uint64_t size;      /* bytes; 0: the device has nothing there */
+	uint64_t offset;    /* of the region in the device fd */
+	uint32_t type;      /* VFIO_REGION_INFO_CAP_TYPE (TYPED) */
+	uint32_t subtype;
+	uint32_t nr_areas;  /* sparse mmap areas (SPARSE) */
+};
+
+struct vfiomig_region_area {
+	uint64_t offset;    /* inside the region */
+	uint64_t size;
+};
+
+/* num_regions of VFIO_DEVICE_GET_INFO (cached), or a negative errno. */
+int vfiomig_region_count(struct vfiomig_device *dev);
+/* -EINVAL for an index >= vfiomig_region_count(); -EPROTO for a
+ * capability chain that does not hold together.  Cached per handle. */
+int vfiomig_region_info(struct vfiomig_device *dev, uint32_t index,
+			struct vfiomig_region_info *info);
+/* Copy up to max sparse areas; returns how many the region has. */
+int vfiomig_region_areas(struct vfiomig_device *dev, uint32_t index,
+			 struct vfiomig_region_area *areas, uint32_t max);
+/* The lowest index with that type/subtype capability: 0 or -ENOENT. */
+int vfiomig_region_find(struct vfiomig_device *dev, uint32_t type,
+			uint32_t subtype, uint32_t *index);
+/* All len bytes at offset inside the region, or a negative errno (-ERANGE
+ * outside it, -EACCES without READ/WRITE).  An aligned 1/2/4/8-byte access
+ * is one access of that width. */
+int vfiomig_region_read(struct vfiomig_device *dev, uint32_t index,
+			uint64_t offset, void *buf, size_t len);
+int vfiomig_region_write(struct vfiomig_device *dev, uint32_t index,
+			 uint64_t offset, const void *buf, size_t len);
+/* mmap(2) len bytes at a page-aligned offset of an MMAP region (inside
+ * one sparse area if SPARSE), MAP_SHARED, prot PROT_READ|PROT_WRITE
+ * bits; *addr on success.  Undo with vfiomig_region_munmap(). */
+int vfiomig_region_mmap(struct vfiomig_device *dev, uint32_t index,
+			uint64_t offset, size_t len, int prot, void **addr);
+int vfiomig_region_munmap(void *addr, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* Device enumeration.                                                 */
 
 struct vfiomig_device_info {

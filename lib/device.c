@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "region.h"
 #include "linux/vfio.h"
 
 /* "vfioN", "<dev_root>/vfio/devices/vfioN" or "/dev/vfio/devices/vfioN":
@@ -154,6 +155,16 @@ uint32_t vfm_dev_hwpt(const struct vfiomig_device *dev)
 void vfm_dev_set_hwpt(struct vfiomig_device *dev, uint32_t hwpt_id)
 {
 	__atomic_store_n(&dev->hwpt_id, hwpt_id, __ATOMIC_RELAXED);
+}
+
+void *vfm_dev_regions(struct vfiomig_device *dev)
+{
+	return dev->regions;
+}
+
+void vfm_dev_set_regions(struct vfiomig_device *dev, void *regions)
+{
+	dev->regions = regions;
 }
 
 int vfm_dev_state_cached(struct vfiomig_device *dev)
@@ -412,6 +423,7 @@ VFIOMIG_EXPORT void vfiomig_device_free(struct vfiomig_device *dev)
 		return;
 	vfm_dev_session_close(dev);
 	vfm_iommu_close(dev);
+	vfm_regions_free(dev->regions);
 	dev_release(dev);
 }
 

@@ -87,6 +87,9 @@ struct vfiomig_device {
 	 * a second START; mtty would accept it; a second HWPT attach would
 	 * steal the device).  vfm_dev_claim_logging(). */
 	bool dirty_logging;
+	/* region.c: the region cache (struct vfm_regions), NULL until
+	 * first used; vfm_dev_regions(). */
+	void *regions;
 };
 
 /* device.c: the device lock (see struct vfiomig_device). */
@@ -102,6 +105,11 @@ void vfm_dev_release_logging(struct vfiomig_device *dev);
  * records that here, readable from any thread. */
 uint32_t vfm_dev_hwpt(const struct vfiomig_device *dev);
 void vfm_dev_set_hwpt(struct vfiomig_device *dev, uint32_t hwpt_id);
+
+/* device.c: the handle's region cache slot (region.c fills it under the
+ * device lock; freed with the handle). */
+void *vfm_dev_regions(struct vfiomig_device *dev);
+void vfm_dev_set_regions(struct vfiomig_device *dev, void *regions);
 
 /* device.c: the remembered state (-1: unknown) and noting it. */
 int vfm_dev_state_cached(struct vfiomig_device *dev);

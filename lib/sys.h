@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -96,6 +97,18 @@ static inline ssize_t sys_pwrite(int fd, const void *buf, size_t len, off_t off)
 static inline int sys_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	return poll(fds, n, timeout);
+}
+
+/* A device region: mmap(2) of the device fd (MAP_FAILED + errno). */
+static inline void *sys_mmap(void *addr, size_t len, int prot, int flags,
+			     int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+static inline int sys_munmap(void *addr, size_t len)
+{
+	return munmap(addr, len);
 }
 
 #endif

@@ -10,7 +10,7 @@
 #                    failure, the input that made it (crash-*, timeout-*,
 #                    leak-*, oom-*): rerun it with OUTDIR/bin/fuzz-T FILE
 # Environment: FUZZ_SECONDS (default 30) per target; FUZZ_TARGETS, a subset
-# of: stream stream-crc bitmap ranges; CC (default clang).
+# of: stream stream-crc bitmap ranges regioncaps; CC (default clang).
 # Prints `PASS: fuzz-T` or `FAIL: fuzz-T (...)` per target; exit 1 if any
 # failed.  Needs clang's libFuzzer runtime (Debian 12: libclang-rt-14-dev,
 # tests/install-deps.sh test).
@@ -24,7 +24,7 @@ bin=$out/bin
 mkdir -p "$logs" "$bin" || exit 2
 seconds=${FUZZ_SECONDS:-30}
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-stream stream-crc bitmap ranges}
+targets=${FUZZ_TARGETS:-stream stream-crc bitmap ranges regioncaps}
 
 cflags=(-g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -D_GNU_SOURCE)
 san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
@@ -39,6 +39,8 @@ target_args() {
 	stream-crc) printf '%s\n' -DFUZZ_STREAM_FIX_CRC "${stream_src[@]}" ;;
 	bitmap) printf '%s\n' "${lib_inc[@]}" "$srcdir/fuzz/fuzz-bitmap.c" "$srcdir/lib/bitmap.c" ;;
 	ranges) printf '%s\n' "${lib_inc[@]}" "$srcdir/fuzz/fuzz-ranges.c" "$srcdir/lib/ranges.c" ;;
+	regioncaps) printf '%s\n' "${lib_inc[@]}" "$srcdir/fuzz/fuzz-regioncaps.c" \
+		"$srcdir/lib/region-caps.c" ;;
 	*) return 1 ;;
 	esac
 }
@@ -50,6 +52,7 @@ target_opts() {
 	stream | stream-crc) echo "-max_len=4096 -dict=$srcdir/fuzz/stream.dict" ;;
 	bitmap) echo "-max_len=600" ;;
 	ranges) echo "-max_len=2100" ;;
+	regioncaps) echo "-max_len=1024" ;;
 	esac
 }
 
@@ -91,7 +94,7 @@ run_target() {
 	local t=$1 log=$logs/fuzz-$t.log args corpus rc=0 found
 	mapfile -t args < <(target_args "$t") || true
 	if [ "${#args[@]}" -eq 0 ]; then
-		fail "$t" "unknown target (FUZZ_TARGETS: stream stream-crc bitmap ranges)"
+		fail "$t" "unknown target (FUZZ_TARGETS: stream stream-crc bitmap ranges regioncaps)"
 		return
 	fi
 	if ! "$cc" "${cflags[@]}" "${san[@]}" "${args[@]}" -o "$bin/fuzz-$t" >"$log" 2>&1; then

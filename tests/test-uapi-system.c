@@ -30,6 +30,10 @@
 enum {
 	vfm_older_vfio_group_status = 0,
 	vfm_older_vfio_device_info = 20,
+	vfm_older_vfio_region_info = 0,
+	vfm_older_vfio_region_sparse_mmap_area = 0,
+	vfm_older_vfio_region_info_cap_sparse_mmap = 0,
+	vfm_older_vfio_region_info_cap_type = 0,
 	vfm_older_vfio_iommu_type1_info = 0,
 	vfm_older_vfio_iommu_type1_info_cap_migration = 0,
 	vfm_older_vfio_iommu_type1_dma_map = 0,

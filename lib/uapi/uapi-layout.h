@@ -11,6 +11,11 @@
 #define VFM_UAPI_LAYOUT_VFIO_OLD(SZ, OFF)                                      \
 	SZ(vfio_group_status, 8);                                              \
 	SZ(vfio_device_info, 24);                                              \
+	SZ(vfio_region_info, 32);                                              \
+	OFF(vfio_region_info, cap_offset, 12);                                 \
+	SZ(vfio_region_sparse_mmap_area, 16);                                  \
+	SZ(vfio_region_info_cap_sparse_mmap, 16);                              \
+	SZ(vfio_region_info_cap_type, 16);                                     \
 	SZ(vfio_iommu_type1_info, 24);                                         \
 	OFF(vfio_iommu_type1_info, cap_offset, 16);                            \
 	SZ(vfio_iommu_type1_info_cap_migration, 32);                           \

@@ -1888,7 +1888,7 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		 * RESET when reset_works. */
 		info.flags = VFIO_DEVICE_FLAGS_PCI |
 			     (mtty ? 0 : VFIO_DEVICE_FLAGS_RESET);
-		info.num_regions = FAKE_VFIO_PCI_NUM_REGIONS;
+		info.num_regions = fake_region_count(d, FAKE_VFIO_PCI_NUM_REGIONS);
 		info.num_irqs = FAKE_VFIO_PCI_NUM_IRQS;
 		d->num_irqs = info.num_irqs;
 		memcpy(arg, &info, 16);
@@ -1896,19 +1896,30 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 	}
 	case VFIO_DEVICE_GET_REGION_INFO: {
 		struct vfio_region_info ri;
+		int r;
 
 		if (!arg)
 			return -EFAULT;
+		/* Both drivers: minsz = offsetofend(offset) = 32, copied in
+		 * and back; without a chain argsz and cap_offset go back as
+		 * the caller wrote them. */
 		memcpy(&ri, arg, sizeof(ri));
 		if (ri.argsz < sizeof(ri))
 			return -EINVAL;
-		if (ri.index >= FAKE_VFIO_PCI_NUM_REGIONS)
+		r = fake_region_info(d, arg); /* fake_dev_set_region() */
+		if (r != -ENOSYS)
+			return r;
+		/* vfio-pci without VGA: EINVAL at index 8 and at a
+		 * device-specific index it does not have. */
+		if (ri.index >= FAKE_VFIO_PCI_NUM_REGIONS ||
+		    (!mtty && ri.index == FAKE_VFIO_PCI_NUM_REGIONS - 1))
 			return -EINVAL;
 		/* mtty_get_region_info: READ|WRITE on every index, size 0
-		 * but for config (0xff) and the BARs of its ports (8). */
+		 * but for config (0xff) and the BARs of its ports (8);
+		 * vfio_pci: config (cfg_size 0x100) READ|WRITE, the fake
+		 * functions have no BAR or ROM (size 0, flags 0). */
 		ri.offset = (uint64_t)ri.index << FAKE_REGION_SHIFT;
 		ri.size = 0;
-		ri.cap_offset = 0;
 		if (ri.index == FAKE_VFIO_PCI_CONFIG_INDEX)
 			ri.size = mtty ? 0xff : 0x100;
 		else if (mtty && (ri.index == 0 ||
@@ -2108,6 +2119,14 @@ static ssize_t dev_rw(struct fake_fd *f, void *buf, size_t len, uint64_t pos,
 
 	if (f->cdev && !f->bound)
 		return -EINVAL;
+	{
+		ssize_t out;
+
+		if (fake_region_rw(d, pos >> FAKE_REGION_SHIFT,
+				   pos & ((1ULL << FAKE_REGION_SHIFT) - 1),
+				   buf, len, write, &out))
+			return out;
+	}
 	while (done < len) {
 		uint64_t p = pos + done;
 		unsigned int index = p >> FAKE_REGION_SHIFT;
@@ -3218,6 +3237,7 @@ FAKE_EXPORT int fake_fini(void)
 	for (int i = 0; i < F.ndevs; i++) {
 		fake_dirty_fini_dev(F.devs[i]);
 		fake_mig_fini_dev(F.devs[i]);
+		fake_region_fini_dev(F.devs[i]);
 		free(F.devs[i]);
 	}
 	while (F.nictxs) {

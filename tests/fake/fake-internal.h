@@ -94,6 +94,7 @@ struct fake_dev {
 	uint8_t regs[2][8];
 	void *mig;              /* fake-mig.c */
 	void *dirty;            /* fake-dirty.c */
+	void *regions;          /* fake-region.c */
 	/* Extensions (fake-core). */
 	struct fake_iommufd_obj *idev; /* bound: DEVICE (PCI) or ACCESS (mdev)
 					* object; NULL when not bound */
@@ -277,6 +278,18 @@ int fake_type1_unmap_dirty(struct fake_container *c, void *unmap_arg);
 int fake_iommufd_dirty_ioctl(struct fake_fd *f, unsigned long req, void *arg);
 void fake_dirty_init_dev(struct fake_dev *d);
 void fake_dirty_fini_dev(struct fake_dev *d);
+
+/* fake-region.c: programmable regions (fake_dev_set_region()).  With the
+ * lock held.  count: num_regions (base unless regions were added past it);
+ * info: -ENOSYS when index is not programmed (the personality answers),
+ * else the answer (arg is the user's struct, argsz already checked); rw:
+ * 0 when not programmed, else 1 with *out the pread/pwrite result. */
+#define FAKE_PCI_NUM_REGIONS 9
+uint32_t fake_region_count(struct fake_dev *d, uint32_t base);
+int fake_region_info(struct fake_dev *d, void *arg);
+int fake_region_rw(struct fake_dev *d, uint32_t index, uint64_t off,
+		   void *buf, size_t len, bool write, ssize_t *out);
+void fake_region_fini_dev(struct fake_dev *d);
 /* Type1 max_dirty_bitmap_size now (fake_set_dirty_bitmap_max()): GET_INFO
  * reports it, GET_BITMAP and UNMAP with a bitmap enforce it. */
 uint64_t fake_dirty_bitmap_max(void);

@@ -201,4 +201,35 @@ struct fake_dirty_stats {
 void fake_dirty_get_stats(struct fake_dirty_stats *s);
 void fake_dirty_reset_stats(void);
 
+/* Programmable regions (fake-region.c): region index of the device answers
+ * GET_REGION_INFO like vfio-pci answers a device-specific region: offset
+ * index << 40, these flags (CAPS added when there is a chain), size, and
+ * caps_len bytes of chain copied verbatim after the 32-byte info (so the
+ * test writes the next offsets itself, counted from the info start: the
+ * first capability sits at 32) when argsz is large enough, else argsz
+ * grown to what is needed and cap_offset 0.  Index 9 and above adds
+ * device-specific regions (num_regions becomes index + 1; the missing ones
+ * answer EINVAL); 0-8 replace the personality's answer.  pread/pwrite
+ * reach min(size, 1 MiB) bytes of memory (past it EINVAL, clipped at it). */
+struct fake_region {
+	uint32_t flags;          /* VFIO_REGION_INFO_FLAG_READ/WRITE/MMAP */
+	uint64_t size;
+	const void *caps;        /* copied */
+	size_t caps_len;
+	int64_t cap_offset;      /* reported when the chain fits; -1 = 32 */
+	uint32_t argsz_grow;     /* each call needs this much more than the
+				  * one before (a chain that keeps growing) */
+	size_t max_xfer;         /* pread/pwrite move at most this (0: all) */
+	unsigned int eintr;      /* first N accesses fail with EINTR */
+};
+int fake_dev_set_region(int id, uint32_t index, const struct fake_region *r);
+struct fake_region_stats {
+	unsigned int calls;      /* pread/pwrite calls that reached it */
+	unsigned int eintrs;
+	size_t last_len;         /* length asked by the last call */
+	uint64_t last_off;
+};
+void fake_dev_region_stats(int id, uint32_t index,
+			   struct fake_region_stats *out);
+
 #endif

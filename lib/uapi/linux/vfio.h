@@ -63,6 +63,18 @@ struct vfio_region_info {
 	__aligned_u64 offset;
 };
 #define VFIO_DEVICE_GET_REGION_INFO _IO(VFIO_TYPE, VFIO_BASE + 8)
+
+/* Region capabilities (after struct vfio_region_info, chained by
+ * struct vfio_info_cap_header below). */
+#define VFIO_REGION_INFO_CAP_SPARSE_MMAP 1
+struct vfio_region_sparse_mmap_area {
+	__aligned_u64 offset;
+	__aligned_u64 size;
+};
+#define VFIO_REGION_INFO_CAP_TYPE 2
+#define VFIO_REGION_INFO_CAP_MSIX_MAPPABLE 3
+#define VFIO_REGION_TYPE_MIGRATION_DEPRECATED (3)
+#define VFIO_REGION_SUBTYPE_MIGRATION_DEPRECATED (1)
 #define VFIO_DEVICE_RESET _IO(VFIO_TYPE, VFIO_BASE + 11)
 
 /* VFIO_DEVICE_FEATURE */
@@ -172,6 +184,19 @@ struct vfio_info_cap_header {
 	__u16 id;
 	__u16 version;
 	__u32 next;
+};
+
+struct vfio_region_info_cap_sparse_mmap {
+	struct vfio_info_cap_header header;
+	__u32 nr_areas;
+	__u32 reserved;
+	struct vfio_region_sparse_mmap_area areas[];
+};
+
+struct vfio_region_info_cap_type {
+	struct vfio_info_cap_header header;
+	__u32 type;
+	__u32 subtype;
 };
 
 struct vfio_iommu_type1_info {
