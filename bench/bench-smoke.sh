@@ -12,7 +12,7 @@ found=0
 fail=0
 seen=
 others=$(for p in bench/bench-*; do
-	case $p in *.o | *.obj | *.c | *.h | *.sh | *.log | *.in) continue ;; esac
+	case $p in *.o | *.obj | *.c | *.h | *.sh | *.log | *.trs | *.in) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] && echo "${p##*/}"
 done)
 for name in $known $others; do

@@ -31,7 +31,7 @@ if [ -n "${BENCH_PROGS:-}" ]; then
 else
 	for p in bench/bench-*; do
 		# programs only: no objects, scripts of ours or logs
-		case $p in *.o | *.obj | *.c | *.h | *.sh | *.log | *.in) continue ;; esac
+		case $p in *.o | *.obj | *.c | *.h | *.sh | *.log | *.trs | *.in) continue ;; esac
 		[ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
 	done
 fi

@@ -2,8 +2,8 @@
 /*
  * libFuzzer target for the dirty-bitmap helpers (lib/bitmap.c, compiled
  * in): vfiomig_bitmap_count, vfiomig_bitmap_next_range,
- * vfiomig_bitmap_convert and the private vfm_bitmap_merge, each against a
- * bit-at-a-time model.  The word-at-a-time code has many paths (ratios 2
+ * vfiomig_bitmap_convert and the private vfm_bitmap_merge and
+ * vfm_bitmap_copy_conv, each against a bit-at-a-time model.  The word-at-a-time code has many paths (ratios 2
  * to 32 by spread/fold, larger by whole words, unaligned starts); the
  * model has one.  Page sizes go up to 2^63 and lengths to 2^64 - 1, so
  * the arithmetic at the top of the address space is exercised too: a
@@ -15,11 +15,12 @@
  * (repeated to fill it).  Bitmaps are allocated to their exact size so
  * that ASan sees a word read or written past the end.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dirty.h"
+#include "bitmap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -218,18 +219,21 @@ static void fuzz_convert(struct in *in)
 /* -------------------------------------------------------------- merge */
 
 /*
- * vfm_bitmap_merge at arbitrary bases (multiples of their page sizes),
- * the path vfiomig_dirty_query takes for a range that a backend reports
- * at another page size or offset.  Either bitmap may end at 2^64.
+ * vfm_bitmap_merge (OR) and vfm_bitmap_copy_conv (overwrite whole dst
+ * pages, OR partial ones) at arbitrary bases (multiples of their page
+ * sizes), the paths vfiomig_dirty_query takes for a range that a backend
+ * reports at another page size or offset.  Either bitmap may end at 2^64.
  */
 static void fuzz_merge(struct in *in)
 {
+	bool copy = take(in, 1) & 1;
 	unsigned int slg = take(in, 1) % 48, dlg = take(in, 1) % 48;
 	uint64_t snbits = take(in, 2) % MAX_BITS + 1;
 	uint64_t dnbits = take(in, 2) % MAX_BITS + 1;
 	uint64_t sbase = take(in, 8) >> slg << slg;
 	uint64_t dbase = take(in, 8) >> dlg << dlg;
-	uint64_t dwords = BITS_TO_WORDS(dnbits), *src, *dst, *want;
+	uint64_t dwords = BITS_TO_WORDS(dnbits), *src, *dst, *want, *hit;
+	u128 send;
 
 	/* Bring the two close enough to overlap, mostly. */
 	if (take(in, 1) & 1)
@@ -240,7 +244,8 @@ static void fuzz_merge(struct in *in)
 	src = bitmap_from(in, BITS_TO_WORDS(snbits));
 	dst = malloc(dwords * sizeof(*dst));
 	want = malloc(dwords * sizeof(*want));
-	if (!dst || !want)
+	hit = calloc(dwords, sizeof(*hit));
+	if (!dst || !want || !hit)
 		abort();
 	for (uint64_t i = 0; i < dwords; i++)
 		dst[i] = want[i] = src[0] * (i + 1);
@@ -259,13 +264,32 @@ static void fuzz_merge(struct in *in)
 		if (last >= dnbits)
 			last = dnbits - 1;
 		for (u128 j = first; j <= last; j++)
-			sbit(want, (uint64_t)j);
+			sbit(hit, (uint64_t)j);
 	}
-	vfm_bitmap_merge(dst, dbase, UINT64_C(1) << dlg, dnbits, src, sbase,
-			 UINT64_C(1) << slg, snbits);
+	/* dst page j: [dbase + j * dps, + dps) clipped at 2^64; copy
+	 * overwrites it when wholly inside src's span, else ORs. */
+	send = (u128)sbase + ((u128)snbits << slg);
+	send = send > (u128)1 << 64 ? (u128)1 << 64 : send;
+	for (uint64_t j = 0; j < dnbits; j++) {
+		u128 c = (u128)dbase + ((u128)j << dlg);
+		u128 e = c + ((u128)1 << dlg);
+
+		e = e > (u128)1 << 64 ? (u128)1 << 64 : e;
+		if (copy && c >= sbase && e <= send)
+			want[j / 64] &= ~(UINT64_C(1) << (j % 64));
+		if (tbit(hit, j))
+			sbit(want, j);
+	}
+	if (copy)
+		vfm_bitmap_copy_conv(dst, dbase, UINT64_C(1) << dlg, dnbits,
+				     src, sbase, UINT64_C(1) << slg, snbits);
+	else
+		vfm_bitmap_merge(dst, dbase, UINT64_C(1) << dlg, dnbits, src,
+				 sbase, UINT64_C(1) << slg, snbits);
 	for (uint64_t j = 0; j < dnbits; j++)
 		CHECK(tbit(dst, j) == tbit(want, j));
 	CHECK(same_tail(dst, want, dnbits));
+	free(hit);
 	free(want);
 	free(dst);
 	free(src);
