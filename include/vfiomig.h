@@ -66,6 +66,9 @@ int vfiomig_ctx_get_log_priority(const struct vfiomig_ctx *ctx);
 /* Device handles.                                                     */
 
 struct vfiomig_device;
+/* An IOMMU context (a Type1 container or an iommufd IOAS) devices are
+ * opened into and guest memory is mapped in: vfiomig_iommu_new(3). */
+struct vfiomig_iommu;
 
 enum vfiomig_iommu_path {
 	VFIOMIG_IOMMU_AUTO = 0,    /* open: iommufd when usable, else Type1 */
@@ -86,6 +89,10 @@ struct vfiomig_open_opts {
 	/* Optional: share an already open container or iommufd (not owned). */
 	int iommu_fd;        /* 0 = none (a real fd 0 cannot be shared) */
 	uint32_t ioas_id;    /* with an iommufd: attach to this IOAS */
+	/* Open into this IOMMU context (it then decides the path; iommu_fd
+	 * and ioas_id must be 0, iommu AUTO or the context's path).  The
+	 * device holds a reference to it until vfiomig_device_free(). */
+	struct vfiomig_iommu *iommu_ctx;
 };
 
 /*
@@ -148,6 +155,43 @@ int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
 			       uint32_t *hwpt_id);
 
 int vfiomig_device_reset(struct vfiomig_device *dev);
+
+/* ------------------------------------------------------------------ */
+/* IOMMU contexts and DMA mappings (vfiomig_iommu_new(3)).             */
+
+struct vfiomig_range;
+
+struct vfiomig_iommu_opts {
+	size_t sz;
+	unsigned int flags;  /* none defined: 0 */
+	int iommu;           /* enum vfiomig_iommu_path: AUTO, IOMMUFD, TYPE1 */
+	/* Optional: adopt a container or an iommufd the caller holds (not
+	 * owned: it stays open while the context lives).  0 = none. */
+	int container_fd;
+	int iommufd;
+	uint32_t ioas_id;    /* with iommufd: this IOAS (0: allocate one) */
+};
+
+int vfiomig_iommu_new(struct vfiomig_ctx *ctx,
+		      const struct vfiomig_iommu_opts *opts,
+		      struct vfiomig_iommu **iop);
+/* Drops the caller's reference; devices opened into it keep it alive. */
+void vfiomig_iommu_free(struct vfiomig_iommu *io);
+/* The device's context (its own or the one it was opened into), valid
+ * while the device lives; NULL for a device without one (adopted). */
+struct vfiomig_iommu *vfiomig_device_iommu(const struct vfiomig_device *dev);
+
+#define VFIOMIG_DMA_READ (1u << 0)  /* the device may read the memory */
+#define VFIOMIG_DMA_WRITE (1u << 1) /* the device may write it */
+int vfiomig_iommu_map(struct vfiomig_iommu *io, void *vaddr, uint64_t iova,
+		      uint64_t size, unsigned int flags);
+int vfiomig_iommu_unmap(struct vfiomig_iommu *io, uint64_t iova,
+			uint64_t size);
+/* Fill r[0..min(n, count)) and return the count, or -errno. */
+ssize_t vfiomig_iommu_iova_ranges(struct vfiomig_iommu *io,
+				  struct vfiomig_range *r, size_t n);
+ssize_t vfiomig_iommu_mappings(struct vfiomig_iommu *io,
+			       struct vfiomig_range *r, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Regions (VFIO_DEVICE_GET_INFO / GET_REGION_INFO, region access).    */

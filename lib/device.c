@@ -251,6 +251,7 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 				       struct vfiomig_device **devp)
 {
 	struct vfiomig_device *dev = NULL;
+	struct vfiomig_iommu *io;
 	struct vfm_devinfo *di = NULL;
 	unsigned int flags;
 	int path, iommu_fd, ret;
@@ -265,6 +266,7 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 	path = OPTS_GET(opts, iommu, VFIOMIG_IOMMU_AUTO);
 	iommu_fd = OPTS_GET(opts, iommu_fd, 0);
 	ioas_id = OPTS_GET(opts, ioas_id, 0u);
+	io = OPTS_GET(opts, iommu_ctx, NULL);
 	if (flags & ~VFIOMIG_OPEN_NO_PRECOPY_V2) {
 		err(ctx, "%s: unknown open flags 0x%x", name, flags);
 		return -EINVAL;
@@ -293,9 +295,24 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 		ret = -ENODEV;
 		goto out;
 	}
+	if (io) {
+		ret = vfm_iommu_attach_check(dev, io, path, iommu_fd, ioas_id,
+					     &path, &iommu_fd, &ioas_id);
+		if (ret)
+			goto out;
+	}
 	ret = vfm_iommu_open(dev, di, path, iommu_fd, ioas_id);
 	if (ret)
 		goto out;
+	if (io) {
+		vfm_iommu_attached(dev, io);
+	} else {
+		ret = vfm_iommu_borrow(dev);
+		if (ret) {
+			vfm_iommu_close(dev);
+			goto out;
+		}
+	}
 	dev->no_precopy_v2 = flags & VFIOMIG_OPEN_NO_PRECOPY_V2;
 	*devp = dev;
 	dev = NULL;
@@ -381,6 +398,10 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 		dev->ioas_id = OPTS_GET(opts, ioas_id, 0u);
 		dev->hwpt_id = OPTS_GET(opts, hwpt_id, 0u);
 	}
+	if (vfm_iommu_borrow(dev)) {
+		dev_release(dev);
+		return -ENOMEM;
+	}
 	dbg(ctx, "%s: adopted fd %d (%s)", vfm_dev_name(dev), device_fd,
 	    own ? "owned" : "not owned");
 	*devp = dev;
@@ -423,6 +444,7 @@ VFIOMIG_EXPORT void vfiomig_device_free(struct vfiomig_device *dev)
 		return;
 	vfm_dev_session_close(dev);
 	vfm_iommu_close(dev);
+	vfm_iommu_detach(dev);
 	vfm_regions_free(dev->regions);
 	dev_release(dev);
 }

@@ -87,6 +87,9 @@ struct vfiomig_device {
 	 * a second START; mtty would accept it; a second HWPT attach would
 	 * steal the device).  vfm_dev_claim_logging(). */
 	bool dirty_logging;
+	/* The IOMMU context (dma.c): the one the device was opened into
+	 * (a reference), or its own borrowing its fds; NULL without one. */
+	struct vfiomig_iommu *io;
 	/* region.c: the region cache (struct vfm_regions), NULL until
 	 * first used; vfm_dev_regions(). */
 	void *regions;
@@ -236,5 +239,17 @@ int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 		   int path, int iommu_fd, uint32_t ioas_id);
 /* Close what the device owns, device fd first. */
 void vfm_iommu_close(struct vfiomig_device *dev);
+/* dma.c: opening into a context: check it fits (-EINVAL, logged) and
+ * give the path, fd and IOAS to open with; after a successful open,
+ * vfm_iommu_attached() takes the device's reference. */
+int vfm_iommu_attach_check(struct vfiomig_device *dev, struct vfiomig_iommu *io,
+			   int path, int iommu_fd, uint32_t ioas_id,
+			   int *pathp, int *fdp, uint32_t *ioasp);
+void vfm_iommu_attached(struct vfiomig_device *dev, struct vfiomig_iommu *io);
+/* dma.c: a device opened without a context gets one borrowing its fds
+ * (none without an IOMMU fd); 0 or -ENOMEM. */
+int vfm_iommu_borrow(struct vfiomig_device *dev);
+/* dma.c: drop the device's context, after its fds are closed. */
+void vfm_iommu_detach(struct vfiomig_device *dev);
 
 #endif

@@ -13,6 +13,7 @@ int main(void)
 	srunner_add_suite(sr, kcase_dirty_suite());
 	srunner_add_suite(sr, kcase_devset_suite());
 	srunner_add_suite(sr, kcase_region_suite());
+	srunner_add_suite(sr, kcase_dma_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1231,9 +1231,15 @@ static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 	ioas = ictx_obj(x, cmd->ioas_id);
 	if (!ioas || ioas->type != FIO_IOAS)
 		return -ENOENT;
-	if (!cmd->length)
-		return -EINVAL; /* iopt_alloc_pages */
+	/* iopt_alloc_pages */
+	if (!cmd->length || cmd->length > UINT64_MAX - FAKE_PAGE_SIZE)
+		return -EINVAL;
+	if (cmd->user_va + cmd->length < cmd->user_va)
+		return -EOVERFLOW;
 	a = fake_ioas_alignment(ioas);
+	/* iopt_alloc_area_pages: the length before the iova */
+	if (cmd->length & (a - 1))
+		return -EINVAL;
 	if (cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA) {
 		iova = cmd->iova;
 		/* iopt_check_iova */
@@ -1279,8 +1285,8 @@ static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 			return -ENOSPC;
 		iova = cand;
 	}
-	/* iopt_insert_area: length must be aligned too */
-	if (cmd->length & (a - 1))
+	/* iopt_insert_area: the page offset */
+	if ((cmd->user_va % FAKE_PAGE_SIZE) & (a - 1))
 		return -EINVAL;
 	if (ioas->nmaps == ioas->maps_cap) {
 		int cap = ioas->maps_cap ? ioas->maps_cap * 2 : 16;

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Kernel-facing cases of IOMMU contexts and DMA mappings
+ * (vfiomig_iommu_new(3)): mtty devices opened into a shared context on both
+ * IOMMU paths (_i 0: Type1, 1: iommufd), map/unmap/lists, every rule of bad
+ * input with the kernel's errno and nothing changed, a device's own
+ * context, Type1 before the first and after the last device.  Run on the
+ * fake (kt-fake) and on the real kernel in the VM (kt-real).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kenv.h"
+
+#define PG 4096ULL
+#define BUFSZ (64 * PG)
+
+static int path_of(int i)
+{
+	return i ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
+}
+
+#define NEED_PATH(i)                                                           \
+	do {                                                                   \
+		if ((i) && !kenv_has_iommufd()) {                              \
+			fprintf(stderr, "%s: skipped: no cdev/iommufd path\n", \
+				__func__);                                     \
+			return;                                                \
+		}                                                              \
+	} while (0)
+
+static void *buf_new(void)
+{
+	void *p = mmap(NULL, BUFSZ, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0x5a, BUFSZ);
+	return p;
+}
+
+static struct vfiomig_iommu *iommu_new(int path)
+{
+	VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommu = path);
+	struct vfiomig_iommu *io = NULL;
+
+	ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	ck_assert_ptr_nonnull(io);
+	return io;
+}
+
+static struct vfiomig_device *open_into(const char *uuid,
+					struct vfiomig_iommu *io)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu_ctx = io);
+	struct vfiomig_device *dev = NULL;
+
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), uuid, &o, &dev), 0);
+	return dev;
+}
+
+/* The context's mappings are exactly want[0..n). */
+static void expect_maps(struct vfiomig_iommu *io,
+			const struct vfiomig_range *want, size_t n)
+{
+	struct vfiomig_range got[8];
+
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), (ssize_t)n);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, got, 8), (ssize_t)n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(got[i].iova, want[i].iova);
+		ck_assert_uint_eq(got[i].length, want[i].length);
+	}
+}
+
+/* Two mtty devices share one context: one container or IOAS, one set of
+ * mappings; the caller's reference can go first. */
+START_TEST(shared_ctx)
+{
+	int path = path_of(_i);
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *a, *b;
+	struct vfiomig_range r[16];
+	struct vfiomig_range m1 = { 1ULL << 20, 16 * PG }, m2 = { 1ULL << 32, PG };
+	uint32_t ia = 0, ib = 0;
+	ssize_t n;
+	char *buf;
+	bool inside = false;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	io = iommu_new(path);
+	if (path == VFIOMIG_IOMMU_TYPE1) {
+		/* No IOMMU before the first group: EAGAIN, nothing recorded. */
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, m1.iova, m1.length,
+						   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE),
+				 -EAGAIN);
+		ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 16), -EAGAIN);
+		expect_maps(io, NULL, 0);
+	} else {
+		/* An IOAS takes mappings before any device. */
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + 16 * PG, m2.iova,
+						   m2.length, VFIOMIG_DMA_READ),
+				 0);
+	}
+	a = open_into(KENV_MTTY2B_UUID, io);
+	b = open_into(KENV_MTTY2C_UUID, io);
+	vfiomig_iommu_free(io); /* the devices keep it */
+	ck_assert_ptr_eq(vfiomig_device_iommu(a), io);
+	ck_assert_ptr_eq(vfiomig_device_iommu(b), io);
+	ck_assert_int_eq(vfiomig_device_iommu_path(a), path);
+	ck_assert_int_eq(vfiomig_device_iommu_fd(a), vfiomig_device_iommu_fd(b));
+	if (path == VFIOMIG_IOMMU_IOMMUFD) {
+		ck_assert_int_eq(vfiomig_device_iommufd_ids(a, NULL, &ia, NULL), 0);
+		ck_assert_int_eq(vfiomig_device_iommufd_ids(b, NULL, &ib, NULL), 0);
+		ck_assert_uint_ne(ia, 0);
+		ck_assert_uint_eq(ia, ib);
+	}
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, m1.iova, m1.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE),
+			 0);
+	if (path == VFIOMIG_IOMMU_TYPE1)
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + 16 * PG, m2.iova,
+						   m2.length, VFIOMIG_DMA_WRITE),
+				 0);
+	{
+		struct vfiomig_range want[2] = { m1, m2 };
+
+		expect_maps(io, want, 2);
+	}
+	n = vfiomig_iommu_iova_ranges(io, NULL, 0);
+	ck_assert_int_ge(n, 1);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 16), n);
+	for (ssize_t i = 0; i < n && i < 16; i++)
+		if (m1.iova >= r[i].iova && m1.iova + m1.length <= r[i].iova + r[i].length)
+			inside = true;
+	ck_assert(inside);
+
+	/* Unmapping through either device's context is the same thing. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(vfiomig_device_iommu(b), m1.iova,
+					     m1.length),
+			 0);
+	expect_maps(io, &m2, 1);
+	vfiomig_device_free(a);
+	expect_maps(io, &m2, 1);
+	/* The whole range, beyond the one mapping in it. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0, 1ULL << 40), 0);
+	expect_maps(io, NULL, 0);
+	vfiomig_device_free(b); /* the last reference */
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* Every rule of bad input: the kernel's errno, nothing changed (the
+ * library's record and the kernel's, seen by mapping the same range after). */
+START_TEST(bad_input)
+{
+	int path = path_of(_i);
+	bool t1 = path == VFIOMIG_IOMMU_TYPE1;
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_range m = { 1ULL << 20, 16 * PG };
+	const unsigned int RW = VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE;
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	io = iommu_new(path);
+	dev = open_into(KENV_MTTY2B_UUID, io);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, m.iova, m.length, RW), 0);
+
+	/* flags */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 1ULL << 30, PG, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 1ULL << 30, PG, 4), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_map(NULL, buf, 1ULL << 30, PG, RW), -EINVAL);
+	/* zero size */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 1ULL << 30, 0, RW), -EINVAL);
+	/* misaligned iova, size, address (page alignment on both paths:
+	 * Type1's page size, the mtty access's IOAS alignment) */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, (1ULL << 30) + 512, PG, RW), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 1ULL << 30, PG + 512, RW), -EINVAL);
+	if (t1) /* iommufd maps any user address with a page offset the IOVA shares */
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG + 8, 1ULL << 30, PG, RW), -EINVAL);
+	/* wrap past 2^64 */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 0ULL - PG, 2 * PG, RW),
+			 t1 ? -EINVAL : -EOVERFLOW);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 0, UINT64_MAX, RW),
+			 t1 ? -EINVAL : -EOVERFLOW);
+	/* overlap: inside, across the start, across the end, around */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, m.iova + PG, PG, RW), -EEXIST);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, m.iova - PG, 2 * PG, RW), -EEXIST);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, m.iova + m.length - PG, 2 * PG, RW), -EEXIST);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, m.iova - PG, m.length + 2 * PG, RW), -EEXIST);
+	expect_maps(io, &m, 1);
+
+	/* unmap: cutting a mapping, misaligned, zero, wrapping */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova + PG, PG), t1 ? -EINVAL : -ENOENT);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova, PG), t1 ? -EINVAL : -ENOENT);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova - PG, 2 * PG), t1 ? -EINVAL : -ENOENT);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0ULL - PG, 2 * PG), t1 ? -EINVAL : -EOVERFLOW);
+	if (t1)
+		ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova + 512, PG), -EINVAL);
+	/* nothing mapped there: Type1 unmaps nothing, iommufd says ENOENT */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 1ULL << 40, PG), t1 ? 0 : -ENOENT);
+	expect_maps(io, &m, 1);
+	/* The kernel still has exactly m: mapping next to it works, over
+	 * it does not. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 16 * PG, m.iova + m.length, PG, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 16 * PG, m.iova, PG, RW), -EEXIST);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova, m.length + PG), 0);
+	expect_maps(io, NULL, 0);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* Type1's dma_entry_limit (65535 by default): ENOSPC at the limit, the
+ * failed map changes nothing, one unmap frees every entry. */
+START_TEST(type1_limit)
+{
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	char *buf = buf_new();
+	uint64_t n = 0;
+	int ret;
+
+	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	dev = open_into(KENV_MTTY2B_UUID, io);
+	vfiomig_iommu_free(io);
+	/* One page mapped again and again (gaps between: no merging). */
+	while ((ret = vfiomig_iommu_map(io, buf, (n + 1) * 2 * PG, PG,
+					VFIOMIG_DMA_READ)) == 0 && n < 200000)
+		n++;
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_uint_ge(n, 1);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), (ssize_t)n);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0, 0ULL - PG), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 2 * PG, PG, VFIOMIG_DMA_READ), 0);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+}
+END_TEST
+
+/* A device's own context: usable for mappings, closed with the device,
+ * takes no other device; the last device of a Type1 context takes its
+ * mappings with it (the kernel released the IOMMU). */
+START_TEST(own_and_last)
+{
+	int path = path_of(_i);
+	const unsigned int RW = VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE;
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
+	struct vfiomig_device *dev = NULL, *other = NULL;
+	struct vfiomig_iommu *own, *io;
+	struct vfiomig_range m = { 1ULL << 21, 4 * PG };
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2B_UUID, &o, &dev), 0);
+	own = vfiomig_device_iommu(dev);
+	ck_assert_ptr_nonnull(own);
+	ck_assert_int_eq(vfiomig_iommu_map(own, buf, m.iova, m.length, RW), 0);
+	expect_maps(own, &m, 1);
+	{
+		VFIOMIG_OPTS(vfiomig_open_opts, o2, .iommu_ctx = own);
+
+		ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2C_UUID,
+						     &o2, &other), -EINVAL);
+		ck_assert_ptr_null(other);
+	}
+	vfiomig_device_free(dev); /* its context and mappings with it */
+
+	io = iommu_new(path);
+	{
+		/* A context's path and an iommu_fd do not mix. */
+		VFIOMIG_OPTS(vfiomig_open_opts, o3, .iommu_ctx = io,
+			     .iommu = path == VFIOMIG_IOMMU_TYPE1 ?
+					      VFIOMIG_IOMMU_IOMMUFD :
+					      VFIOMIG_IOMMU_TYPE1);
+
+		ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2C_UUID,
+						     &o3, &other), -EINVAL);
+	}
+	dev = open_into(KENV_MTTY2C_UUID, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, m.iova, m.length, RW), 0);
+	vfiomig_device_free(dev);
+	if (path == VFIOMIG_IOMMU_TYPE1) {
+		expect_maps(io, NULL, 0);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, m.iova, m.length, RW),
+				 -EAGAIN);
+		/* A new first device: a fresh IOMMU, nothing mapped. */
+		dev = open_into(KENV_MTTY2C_UUID, io);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, m.iova, m.length, RW), 0);
+		vfiomig_device_free(dev);
+	} else {
+		/* The IOAS keeps its mappings without devices. */
+		expect_maps(io, &m, 1);
+		ck_assert_int_eq(vfiomig_iommu_unmap(io, m.iova, m.length), 0);
+	}
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+Suite *kcase_dma_suite(void)
+{
+	Suite *s = suite_create("dma");
+	TCase *tc;
+
+	tc = tcase_create("dma-map");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, shared_ctx, 0, 2);
+	tcase_add_loop_test(tc, bad_input, 0, 2);
+	tcase_add_test(tc, type1_limit);
+	tcase_add_loop_test(tc, own_and_last, 0, 2);
+	suite_add_tcase(s, tc);
+	return s;
+}

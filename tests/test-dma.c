@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Fake-only tests of IOMMU contexts and DMA mappings (vfiomig_iommu_new(3)):
+ * options, adopting a caller's container or iommufd, a PCI function's
+ * Type1 IOVA ranges (the MSI window) and a map outside them, the log line
+ * naming each rule, random maps and unmaps against a model of the
+ * kernel's mappings, every failing call of open+map failing in turn
+ * without leaks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <check.h>
+
+#include "vfiomig.h"
+#include "fake.h"
+
+#define UUID1 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+#define UUID2 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002"
+#define BDF "0000:3b:00.1"
+#define PG 4096ULL
+#define RW (VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE)
+
+static char logbuf[16384];
+static struct vfiomig_ctx *ctx;
+static char *buf;
+#define BUFSZ (256 * PG)
+
+__attribute__((format(printf, 6, 0)))
+static void log_capture(void *data, int prio, const char *file, int line,
+			const char *fn, const char *fmt, va_list ap)
+{
+	size_t n = strlen(logbuf);
+
+	(void)data, (void)prio, (void)file, (void)line, (void)fn;
+	if (n + 1 < sizeof(logbuf)) {
+		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
+		strcat(logbuf, "\n");
+	}
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "%s", logbuf + n);
+}
+
+static void setup(void)
+{
+	VFIOMIG_OPTS(vfiomig_ctx_opts, o);
+	struct fake_dev_cfg c;
+
+	ck_assert_int_eq(fake_init(true), 0);
+	fake_cfg_mtty(&c, UUID1, 1, 20, 0);
+	ck_assert_int_ge(fake_add_device(&c), 0);
+	fake_cfg_mtty(&c, UUID2, 2, 21, 1);
+	ck_assert_int_ge(fake_add_device(&c), 0);
+	fake_cfg_pci(&c, BDF, 12, 3, 0x7);
+	ck_assert_int_ge(fake_add_device(&c), 0);
+	o.sysfs_root = fake_sysfs_root();
+	o.dev_root = fake_dev_root();
+	ck_assert_int_eq(vfiomig_ctx_new(&o, &ctx), 0);
+	vfiomig_ctx_set_log_fn(ctx, log_capture, NULL);
+	vfiomig_ctx_set_log_priority(ctx, LOG_DEBUG);
+	logbuf[0] = '\0';
+	buf = mmap(NULL, BUFSZ, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(buf, MAP_FAILED);
+}
+
+static void teardown(void)
+{
+	fake_fail_nth(0, 0);
+	munmap(buf, BUFSZ);
+	vfiomig_ctx_free(ctx);
+	ctx = NULL;
+	ck_assert_int_eq(fake_fini(), 0);
+}
+
+static struct vfiomig_iommu *iommu_new(int path)
+{
+	VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommu = path);
+	struct vfiomig_iommu *io = NULL;
+
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), 0);
+	return io;
+}
+
+static struct vfiomig_device *open_into(const char *name,
+					struct vfiomig_iommu *io)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu_ctx = io);
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_device_open(ctx, name, &o, &dev);
+
+	ck_assert_msg(ret == 0, "open %s: %s\n%s", name, strerror(-ret), logbuf);
+	return dev;
+}
+
+static bool logged(const char *s)
+{
+	bool yes = strstr(logbuf, s) != NULL;
+
+	logbuf[0] = '\0';
+	return yes;
+}
+
+START_TEST(options)
+{
+	struct vfiomig_iommu *io = NULL;
+	VFIOMIG_OPTS(vfiomig_iommu_opts, o);
+
+	ck_assert_int_eq(vfiomig_iommu_new(NULL, NULL, &io), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, NULL, NULL), -EINVAL);
+	o.flags = 1;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.flags = 0;
+	o.iommu = 7;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommu = VFIOMIG_IOMMU_NONE;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommu = 0;
+	o.ioas_id = 3; /* without an iommufd */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.ioas_id = 0;
+	o.container_fd = 5;
+	o.iommufd = 6;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommufd = 0;
+	o.iommu = VFIOMIG_IOMMU_IOMMUFD; /* a container on the iommufd path */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	ck_assert_ptr_null(io);
+	/* A larger struct with non-zero bytes past what the library knows. */
+	{
+		struct {
+			struct vfiomig_iommu_opts o;
+			uint64_t more;
+		} big = { .o.sz = sizeof(big), .more = 1 };
+
+		ck_assert_int_eq(vfiomig_iommu_new(ctx, &big.o, &io), -E2BIG);
+	}
+	/* AUTO: iommufd here. */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, NULL, &io), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	vfiomig_iommu_free(NULL);
+	ck_assert_ptr_null(vfiomig_device_iommu(NULL));
+	ck_assert_int_eq(vfiomig_iommu_mappings(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_unmap(NULL, 0, PG), -EINVAL);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* A PCI function's Type1 container: the domain's aperture minus the MSI
+ * window; a map across the window is EINVAL, logged as outside the valid
+ * ranges, after the overlap and limit checks (the kernel's order). */
+START_TEST(type1_ranges)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	struct vfiomig_range r[4];
+
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 1), 2);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 4), 2);
+	ck_assert_uint_eq(r[0].iova, 0);
+	ck_assert_uint_eq(r[0].length, 0xfee00000ULL);
+	ck_assert_uint_eq(r[1].iova, 0xfef00000ULL);
+	ck_assert_uint_eq(r[1].iova + r[1].length, 1ULL << 48);
+	logbuf[0] = '\0';
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0xfee00000ULL - PG, 2 * PG, RW), -EINVAL);
+	ck_assert(logged("outside the valid IOVA ranges"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 48, PG, RW), -EINVAL);
+	ck_assert(logged("outside the valid IOVA ranges"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0xfee00000ULL - PG, PG, RW), 0);
+	/* Overlap comes before the range check. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0xfee00000ULL - PG, 2 * PG, RW), -EEXIST);
+	ck_assert(logged("overlaps the mapping"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, 0, RW), -EINVAL);
+	ck_assert(logged("size 0"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 512, PG, RW), -EINVAL);
+	ck_assert(logged("page-aligned"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EINVAL);
+	ck_assert(logged("wraps"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0xfee00000ULL - PG, PG / 2), -EINVAL);
+	ck_assert(logged("page-aligned"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 4), 1);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* Log lines of the iommufd rules. */
+START_TEST(iommufd_rules)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	struct vfiomig_device *dev = open_into(UUID1, io);
+	struct vfiomig_range r[2];
+
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 2), 1);
+	ck_assert_uint_eq(r[0].iova, 0);
+	ck_assert_uint_eq(r[0].length, UINT64_MAX);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, UINT64_MAX, PG, RW), -EOVERFLOW);
+	ck_assert(logged("below 2^64 - 1"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, UINT64_MAX - PG + 1, RW), -EINVAL);
+	ck_assert(logged("iopt_alloc_pages"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, (void *)(uintptr_t)(0ULL - PG), 0, 2 * PG, RW), -EOVERFLOW);
+	ck_assert(logged("user address wraps"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG + 8, PG, RW), -EINVAL);
+	ck_assert(logged("IOVA alignment 0x1000"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EOVERFLOW);
+	ck_assert(logged("wraps past 2^64"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, 2 * PG, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 2 * PG, 2 * PG, RW), -EEXIST);
+	ck_assert(logged("overlaps the mapping [0x1000, +0x2000)"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 2 * PG, PG), -ENOENT);
+	ck_assert(logged("cuts the mapping"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 8 * PG, PG), -ENOENT);
+	ck_assert(logged("nothing is mapped there"));
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+}
+END_TEST
+
+/* Adopting the caller's container (IOMMU already set by a device the
+ * library opened on it) and the caller's iommufd + IOAS: the fds stay
+ * open after the context goes. */
+START_TEST(adopt)
+{
+	struct vfiomig_device *dev = NULL;
+	struct vfiomig_iommu *io = NULL;
+	uint32_t ioas = 0;
+	int fd;
+
+	{
+		VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_TYPE1);
+
+		ck_assert_int_eq(vfiomig_device_open(ctx, UUID1, &o, &dev), 0);
+	}
+	fd = vfiomig_device_iommu_fd(dev);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .container_fd = fd);
+
+		ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	/* The device's own context sees the kernel's mapping, not the
+	 * other context's record. */
+	ck_assert_int_eq(vfiomig_iommu_map(vfiomig_device_iommu(dev), buf, PG, PG, RW), -EEXIST);
+	ck_assert(logged("did not make"));
+	vfiomig_iommu_free(io);
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	vfiomig_device_free(dev);
+
+	{
+		VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_IOMMUFD);
+
+		ck_assert_int_eq(vfiomig_device_open(ctx, UUID1, &o, &dev), 0);
+	}
+	fd = vfiomig_device_iommu_fd(dev);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(dev, NULL, &ioas, NULL), 0);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd, .ioas_id = ioas);
+
+		ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	/* Its own IOAS on the same iommufd, destroyed with it. */
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd);
+
+		ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	vfiomig_device_free(dev);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* Random maps and unmaps against a model of the kernel's mappings (one
+ * entry per page: the id of the mapping, 0 when free); the record must
+ * equal the model after every call, a failure must change nothing. */
+#define NPG 64
+START_TEST(random_model)
+{
+	int path = _i ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(UUID1, io);
+	unsigned int model[NPG] = { 0 }, next_id = 1;
+	unsigned int seed = 12345 + _i;
+
+	vfiomig_ctx_set_log_priority(ctx, LOG_ERR);
+	for (int step = 0; step < 2000; step++) {
+		uint64_t a = rand_r(&seed) % NPG, n = 1 + rand_r(&seed) % 8;
+		bool map = rand_r(&seed) % 2;
+		int ret, want = 0;
+		struct vfiomig_range r[NPG];
+		ssize_t cnt;
+		size_t k = 0;
+
+		if (a + n > NPG)
+			n = NPG - a;
+		if (map) {
+			for (uint64_t p = a; p < a + n; p++)
+				if (model[p])
+					want = -EEXIST;
+			ret = vfiomig_iommu_map(io, buf + a * PG, a * PG, n * PG, RW);
+			ck_assert_int_eq(ret, want);
+			if (!ret) {
+				for (uint64_t p = a; p < a + n; p++)
+					model[p] = next_id;
+				next_id++;
+			}
+		} else {
+			bool any = false;
+
+			for (uint64_t p = a; p < a + n; p++)
+				any |= model[p] != 0;
+			if ((a > 0 && model[a] && model[a - 1] == model[a]) ||
+			    (a + n < NPG && model[a + n - 1] &&
+			     model[a + n] == model[a + n - 1]))
+				want = path == VFIOMIG_IOMMU_TYPE1 ? -EINVAL : -ENOENT;
+			else if (!any && path == VFIOMIG_IOMMU_IOMMUFD)
+				want = -ENOENT;
+			ret = vfiomig_iommu_unmap(io, a * PG, n * PG);
+			ck_assert_int_eq(ret, want);
+			if (!ret)
+				for (uint64_t p = a; p < a + n; p++)
+					model[p] = 0;
+		}
+		cnt = vfiomig_iommu_mappings(io, r, NPG);
+		for (uint64_t p = 0; p < NPG;) {
+			uint64_t q = p;
+
+			if (!model[p]) {
+				p++;
+				continue;
+			}
+			while (q < NPG && model[q] == model[p])
+				q++;
+			ck_assert_uint_lt(k, (size_t)cnt);
+			ck_assert_uint_eq(r[k].iova, p * PG);
+			ck_assert_uint_eq(r[k].length, (q - p) * PG);
+			k++;
+			p = q;
+		}
+		ck_assert_int_eq(cnt, (ssize_t)k);
+	}
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+}
+END_TEST
+
+/* Every call of context + open + map + unmap failing in turn: an error
+ * or success, never a leak, the record never ahead of the kernel. */
+START_TEST(fail_nth)
+{
+	int path = _i ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
+
+	vfiomig_ctx_set_log_priority(ctx, LOG_ERR);
+	for (unsigned int nth = 1; nth < 200; nth++) {
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommu = path);
+		VFIOMIG_OPTS(vfiomig_open_opts, oo);
+		struct vfiomig_iommu *io = NULL;
+		struct vfiomig_device *dev = NULL;
+		unsigned int before;
+		int ret;
+
+		fake_fail_nth(nth, EIO);
+		before = fake_calls();
+		(void)before;
+		ret = vfiomig_iommu_new(ctx, &o, &io);
+		if (ret) {
+			ck_assert_ptr_null(io);
+			fake_fail_nth(0, 0);
+			ck_assert_int_eq(fake_open_fds(), 0);
+			continue;
+		}
+		oo.iommu_ctx = io;
+		ret = vfiomig_device_open(ctx, UUID1, &oo, &dev);
+		if (!ret) {
+			if (vfiomig_iommu_map(io, buf, PG, PG, RW) == 0) {
+				ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+				if (vfiomig_iommu_unmap(io, PG, PG) == 0)
+					ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+				else
+					ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+			} else {
+				ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+			}
+			vfiomig_device_free(dev);
+		} else {
+			ck_assert_ptr_null(dev);
+		}
+		vfiomig_iommu_free(io);
+		fake_fail_nth(0, 0);
+		ck_assert_int_eq(fake_open_fds(), 0);
+	}
+}
+END_TEST
+
+static Suite *dma_suite(void)
+{
+	Suite *s = suite_create("dma");
+	TCase *tc = tcase_create("dma");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, options);
+	tcase_add_test(tc, type1_ranges);
+	tcase_add_test(tc, iommufd_rules);
+	tcase_add_test(tc, adopt);
+	tcase_add_loop_test(tc, random_model, 0, 2);
+	tcase_add_loop_test(tc, fail_nth, 0, 2);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(dma_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
