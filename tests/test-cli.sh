@@ -244,6 +244,48 @@ run region $MTTY2 1 7 --json
 expect 0 "region read --json"
 json "region"
 [ "$(pyq "d['value']")" = 0 ] && ok "region read of a fresh register" || bad "region read of a fresh register"
+run region $MTTY2
+expect 0 "region list"
+grep_out "^7 *0xff *0x70000000000 *rw-- " "region list: mtty config space, offset from the kernel"
+grep_out "^3 *0x0 " "region list: the empty regions too"
+run region $MTTY2 --json
+expect 0 "region list --json"
+json "region list"
+[ "$(pyq "(d['num_regions'], [r['size'] for r in d['regions']], d['regions'][1]['offset'], d['regions'][0]['flags'], d['regions'][0]['type'], d['regions'][0]['sparse_areas'])")" = \
+	"(9, [8, 8, 0, 0, 0, 0, 0, 255, 0], 1099511627776, ['read', 'write'], None, None)" ] &&
+	ok "region list --json: mtty-2's sizes, offsets, flags" || bad "region list --json: mtty-2's regions"
+run region $MTTY1 1 --json
+expect 0 "region INDEX --json"
+[ "$(pyq "(len(d['regions']), d['regions'][0]['index'], d['regions'][0]['size'])")" = "(1, 1, 0)" ] &&
+	ok "region INDEX: mtty-1 has no BAR1" || bad "region INDEX: mtty-1 has no BAR1"
+run region $MTTY2 9
+expect 1 "region list of an index past num_regions"
+grep_err "has no region 9 (it has 9: 0..8)" "region: no region 9, said so"
+run region $MTTY2 9 0
+expect 1 "region read past num_regions"
+grep_err "has no region 9" "region read: no region 9, said so"
+# mtty's regions 2-6 are empty: nothing reaches the driver (2-5 would be a
+# kernel out-of-bounds access).
+for i in 2 5 6; do
+	run region $MTTY2 $i 0 0x11
+	expect 1 "region write to empty region $i refused"
+done
+grep_err "region 6 of $MTTY2 is empty (size 0): nothing to write" "region: an empty region, said so"
+run region $MTTY1 1 7
+expect 1 "region read of mtty-1's missing BAR1"
+run region $MTTY2 0 8
+expect 1 "region read past the BAR"
+grep_err "offset 0x8 is outside region 0 (size 0x8)" "region: an offset outside, said so"
+run region $MTTY2 7 0xff
+expect 1 "region read past mtty's 0xff bytes of config space"
+run region $MTTY2 7 0 --json
+expect 0 "region read of config space"
+[ "$(pyq "d['value']")" = 72 ] && ok "region read: mtty's vendor id low byte (0x48)" || bad "region read of config space"
+run region $GSRC
+expect 0 "region list of a vfio-pci function"
+grep_out "^8 .*refused: " "region list: vfio-pci refuses VGA index 8 (no VGA)"
+run region $GSRC 0 0
+expect 1 "region read of an empty BAR of a vfio-pci function"
 
 echo "== save"
 f=$tmp/gen.vfm

@@ -43,7 +43,7 @@ static const struct cli_cmd commands[] = {
 	{ "dirty", cmd_dirty, "exercise dirty page tracking", usage_dirty, false },
 	{ "conform", cmd_conform, "check a driver's migration support", usage_conform, false },
 	{ "devlink", cmd_devlink, "show or set a devlink port function's migratable cap", usage_devlink, false },
-	{ "region", cmd_region, "read or write one byte of a device region (debug)", usage_region, true },
+	{ "region", cmd_region, "list the regions of a device, read or write a byte of one (debug)", usage_region, true },
 };
 
 static void print_help(FILE *f);

@@ -163,6 +163,30 @@ setreg "$m2" 0 7 0x5a && setreg "$m2" 1 7 0xa5 && setreg "$m2" 0 3 0x1b
 	bad "region write and read on the source"
 run region "$m2" 0 7 --json
 json "region"
+# The layout from the kernel (GET_REGION_INFO), not assumed; what the
+# device does not have is refused before the driver sees it (mtty's
+# regions 2-5 would be a kernel out-of-bounds access).
+run region "$m2" --json
+expect 0 "region list of the real mtty-2"
+json "region list"
+[ "$(pyq "(d['num_regions'], [r['size'] for r in d['regions']], [r['offset'] >> 40 for r in d['regions']], sorted({tuple(r['flags']) for r in d['regions']}))")" = \
+	"(9, [8, 8, 0, 0, 0, 0, 0, 255, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8], [('read', 'write')])" ] &&
+	ok "region list: mtty_get_region_info's sizes, offsets and flags" || bad "region list of mtty-2"
+run region "$m1" 1 --json
+expect 0 "region INDEX of the real mtty-1"
+[ "$(pyq "d['regions'][0]['size']")" = 0 ] && ok "region: mtty-1 has no BAR1" || bad "region: mtty-1's BAR1"
+for args in "3 0" "5 0 0x11" "9 0" "0 8"; do
+	# shellcheck disable=SC2086 # a list of arguments
+	run region "$m2" $args
+	expect 1 "region $args refused"
+done
+grep_err "outside region 0 (size 0x8)" "region: an offset outside, said so"
+run region "$m1" 1 7
+expect 1 "region read of mtty-1's missing BAR1 refused"
+grep_err "is empty (size 0)" "region: an empty region, said so"
+run region "$m2" 7 0
+expect 0 "region read of config space"
+[ "$(cat "$tmp/out")" = 0x48 ] && ok "region: mtty's vendor id low byte" || bad "region read of config space"
 run migrate "$m2" "$m2b" --progress --json
 expect 0 "migrate mtty-2 -> mtty-2b"
 json "migrate"
