@@ -428,6 +428,75 @@ static int cmp_range(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
+/* No ranges from the caller: the mappings the library made in the devices'
+ * IOMMU contexts (vfiomig_iommu_map).  One context (the devices share it):
+ * its mappings as they are, one range each (what Type1 needs).  Several:
+ * their union, overlapping and adjacent ranges merged.  -EINVAL when no
+ * context has a mapping. */
+static ssize_t ranges_from_mappings(struct vfiomig_dirty *tr,
+				    struct vfiomig_range **outp)
+{
+	struct vfiomig_iommu *first = NULL;
+	struct vfiomig_range *all = NULL;
+	size_t n = 0;
+	bool several = false;
+	ssize_t ret;
+
+	for (size_t i = 0; i < tr->ndevs; i++) {
+		struct vfiomig_iommu *io = vfiomig_device_iommu(tr->devs[i]);
+		struct vfiomig_range *m, *grown;
+		bool seen = false;
+
+		if (!io)
+			continue;
+		for (size_t k = 0; k < i; k++)
+			if (vfiomig_device_iommu(tr->devs[k]) == io)
+				seen = true;
+		if (seen)
+			continue;
+		if (first && io != first)
+			several = true;
+		if (!first)
+			first = io;
+		ret = vfm_iommu_mappings_copy(io, &m);
+		if (ret < 0) {
+			free(all);
+			return ret;
+		}
+		if (!ret)
+			continue;
+		grown = realloc(all, (n + (size_t)ret) * sizeof(*all));
+		if (!grown) {
+			free(m);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		memcpy(all + n, m, (size_t)ret * sizeof(*m));
+		n += (size_t)ret;
+		free(m);
+	}
+	if (!n) {
+		err(tr->ctx, "dirty start: no ranges given and the devices' IOMMU contexts have no mappings made through the library");
+		free(all);
+		return -EINVAL;
+	}
+	if (several) {
+		struct vfiomig_range *merged;
+
+		ret = vfm_ranges_normalize(all, n, 4096, &merged);
+		free(all);
+		if (ret < 0)
+			return ret;
+		all = merged;
+		n = (size_t)ret;
+	}
+	dbg(tr->ctx, "dirty start: %zu range(s) from the mappings of the devices' IOMMU context%s",
+	    n, several ? "s (merged)" : "");
+	*outp = all;
+	return (ssize_t)n;
+}
+
 VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 				       const struct vfiomig_range *ranges,
 				       size_t nranges, uint64_t *page_size)
@@ -437,8 +506,19 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 	size_t bytes;
 	int ret;
 
-	if (!tr || !ranges || !nranges || !page_size)
+	struct vfiomig_range *mapped = NULL;
+
+	if (!tr || !page_size || (!ranges && nranges) || (ranges && !nranges))
 		return -EINVAL;
+	if (!ranges) {
+		ssize_t n = ranges_from_mappings(tr, &mapped);
+
+		if (n < 0)
+			return (int)n;
+		ret = vfiomig_dirty_start(tr, mapped, (size_t)n, page_size);
+		free(mapped);
+		return ret;
+	}
 	ps = *page_size ? *page_size : 4096;
 	if (!vfm_is_pow2(ps) || ps < 4096) {
 		err(tr->ctx, "dirty start: page size %#" PRIx64 " is not a "

@@ -861,3 +861,15 @@ out:
 	pthread_mutex_unlock(&io->lock);
 	return ret;
 }
+
+ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
+				struct vfiomig_range **out)
+{
+	ssize_t n;
+
+	*out = NULL;
+	pthread_mutex_lock(&io->lock);
+	n = vfm_rangeset_copy(&io->maps, out);
+	pthread_mutex_unlock(&io->lock);
+	return n;
+}

@@ -251,5 +251,10 @@ void vfm_iommu_attached(struct vfiomig_device *dev, struct vfiomig_iommu *io);
 int vfm_iommu_borrow(struct vfiomig_device *dev);
 /* dma.c: drop the device's context, after its fds are closed. */
 void vfm_iommu_detach(struct vfiomig_device *dev);
+/* dma.c: the context's mappings (the library's record) in a new sorted
+ * array (*out, freed by the caller; NULL when none): the count or
+ * -ENOMEM. */
+ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
+				struct vfiomig_range **out);
 
 #endif

@@ -29,6 +29,7 @@
 
 static char logbuf[16384];
 static struct vfiomig_ctx *ctx;
+static int pci_id;
 static char *buf;
 #define BUFSZ (256 * PG)
 
@@ -58,7 +59,8 @@ static void setup(void)
 	fake_cfg_mtty(&c, UUID2, 2, 21, 1);
 	ck_assert_int_ge(fake_add_device(&c), 0);
 	fake_cfg_pci(&c, BDF, 12, 3, 0x7);
-	ck_assert_int_ge(fake_add_device(&c), 0);
+	pci_id = fake_add_device(&c);
+	ck_assert_int_ge(pci_id, 0);
 	o.sysfs_root = fake_sysfs_root();
 	o.dev_root = fake_dev_root();
 	ck_assert_int_eq(vfiomig_ctx_new(&o, &ctx), 0);
@@ -405,6 +407,47 @@ START_TEST(fail_nth)
 }
 END_TEST
 
+
+/* A tracker started without ranges takes the mappings the library made
+ * (one range per mapping), on each back-end of a PCI function: DMA logging
+ * (iommufd context), iommufd HWPT, Type1 (the whole mapping reported on
+ * the first query); without any mapping: EINVAL. */
+START_TEST(dirty_from_mappings)
+{
+	static const int backend[] = { VFIOMIG_DIRTY_DMA_LOGGING,
+				       VFIOMIG_DIRTY_IOMMUFD, VFIOMIG_DIRTY_TYPE1 };
+	int path = _i == 2 ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend[_i]);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
+	uint64_t bm[4], ps = PG;
+
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
+	ck_assert(logged("no mappings"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	if (_i == 0)
+		fake_dev_dma_write(pci_id, a.iova + 3 * PG, 2 * PG);
+	else if (_i == 1)
+		fake_dma_write(a.iova + 3 * PG, 2 * PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i == 2 ? 0xffffULL : 0x18ULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i == 2 ? 0x3ULL : 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 static Suite *dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -418,6 +461,7 @@ static Suite *dma_suite(void)
 	tcase_add_test(tc, adopt);
 	tcase_add_loop_test(tc, random_model, 0, 2);
 	tcase_add_loop_test(tc, fail_nth, 0, 2);
+	tcase_add_loop_test(tc, dirty_from_mappings, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
