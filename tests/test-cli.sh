@@ -748,6 +748,25 @@ expect 0 "dirty start report stop"
 json "dirty"
 run dirty $GSRC --range 0x100000:2M --page-size 4096
 expect 0 "dirty with the default actions"
+run dirty $MTTY2 --map 1M --map 64K@0x40000000 --json
+expect 0 "dirty --map: anonymous memory mapped through the library"
+json "dirty --map"
+[ "$(pyq "[(m['iova'], m['length']) for m in d['maps']], [(r['iova'], r['length']) for r in d['actions'][1]['ranges']]")" = \
+	"[(0, 1048576), (1073741824, 65536)] [(0, 1048576), (1073741824, 65536)]" ] &&
+	ok "dirty --map: placed after each other or at @IOVA, tracked as mapped" || bad "dirty --map: mappings and tracked ranges"
+run dirty $GSRC --iommu type1 --backend type1 --map 2M --json
+expect 0 "dirty --map on Type1"
+[ "$(pyq "d['actions'][1]['ranges'][0]['dirty_pages'], d['actions'][1]['ranges'][0]['runs']")" = \
+	"512 [{'iova': 0, 'pages': 512}]" ] &&
+	ok "dirty --map on Type1: the mapping reported whole (no pinned-page scope), as one run" ||
+	bad "dirty --map on Type1: the whole mapping dirty"
+run dirty $GSRC --iommu type1 --map 8K@0xfee00000
+expect 1 "dirty --map across the MSI window"
+grep_err "outside the valid IOVA ranges" "dirty --map: the rule named"
+run dirty $MTTY2 --map 4K --page-size 64K
+expect 2 "dirty --map smaller than the page size"
+run dirty $MTTY2 --map 0x1800
+expect 2 "dirty --map of part of a page"
 
 echo "== conform"
 run conform $MTTY2 --peer $MTTY2B

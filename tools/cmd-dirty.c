@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include "cli.h"
 
@@ -19,13 +20,20 @@ const char usage_dirty[] =
 	"Between start and the next action the command can pause (--sleep,\n"
 	"--wait) so that the device can do DMA meanwhile.\n"
 	"\n"
-	"The tool maps no memory: with the Type1 and iommufd backends only\n"
-	"IOVA that the device's IOMMU context already maps can be reported.\n"
+	"Without --map the tool maps no memory: with the Type1 and iommufd\n"
+	"backends only IOVA that the device's IOMMU context already maps can be\n"
+	"reported.  With --map, the DEVICEs share one IOMMU context and the\n"
+	"tool maps anonymous memory in it (read/write) before tracking; the\n"
+	"ranges default to the mappings.\n"
 	"\n"
 	"  start               create the tracker and start tracking the ranges\n"
 	"  report              query each range and print the dirty pages\n"
 	"  stop                stop tracking\n"
-	"  --range IOVA:LEN    a range to track (repeatable; default 0:1G);\n"
+	"  --map SIZE[@IOVA]   map SIZE bytes of anonymous memory at IOVA\n"
+	"                      (repeatable; default: after the previous one,\n"
+	"                      inside the context's valid IOVA ranges)\n"
+	"  --range IOVA:LEN    a range to track (repeatable; default 0:1G, or\n"
+	"                      the --map mappings);\n"
 	"                      numbers take 0x and K/M/G/T suffixes\n"
 	"  --page-size N       tracking page size (default 4096; power of two)\n"
 	"  --report-page-size N  bitmap page size of reports (default: the\n"
@@ -46,6 +54,14 @@ enum {
 	OPT_SLEEP,
 	OPT_WAIT,
 	OPT_NO_CLEAR,
+	OPT_MAP,
+};
+
+struct dmap {
+	uint64_t size, iova;
+	bool fixed;  /* @IOVA given */
+	void *mem;   /* MAP_FAILED until mapped */
+	bool mapped;
 };
 
 #define MAX_RANGES 256
@@ -74,6 +90,88 @@ static int parse_range(const char *s, struct vfiomig_range *r)
 	if (cli_parse_u64(buf, &r->iova) || cli_parse_u64(colon + 1, &r->length) ||
 	    !r->length || r->iova + r->length < r->iova)
 		return -EINVAL;
+	return 0;
+}
+
+/* SIZE[@IOVA] */
+static int parse_map(const char *s, struct dmap *m)
+{
+	char buf[64];
+	char *at;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	at = strchr(buf, '@');
+	if (at)
+		*at = 0;
+	m->fixed = at != NULL;
+	m->iova = 0;
+	m->mem = MAP_FAILED;
+	m->mapped = false;
+	if (cli_parse_u64(buf, &m->size) || !m->size || m->size % 4096 ||
+	    (at && (cli_parse_u64(at + 1, &m->iova) || m->iova % 4096 ||
+		    m->iova + m->size < m->iova)))
+		return -EINVAL;
+	return 0;
+}
+
+/* Place the --map mappings that have no IOVA (after the previous one,
+ * inside a valid range), mmap and map them all. */
+static int map_all(struct cli *c, struct vfiomig_iommu *io, struct dmap *maps,
+		   size_t nmaps, uint64_t align)
+{
+	struct vfiomig_range vr[64];
+	ssize_t nvr = vfiomig_iommu_iova_ranges(io, vr, ARRAY_SIZE(vr));
+	uint64_t next = 0;
+
+	if (nvr < 0) {
+		cli_err_lib(c, (int)nvr, "cannot read the valid IOVA ranges");
+		return (int)nvr;
+	}
+	if (nvr > (ssize_t)ARRAY_SIZE(vr))
+		nvr = ARRAY_SIZE(vr);
+	for (size_t i = 0; i < nmaps; i++) {
+		struct dmap *m = &maps[i];
+		int ret;
+
+		if (!m->fixed) {
+			ssize_t k;
+
+			for (k = 0; k < nvr; k++) {
+				uint64_t a = next > vr[k].iova ? next : vr[k].iova;
+
+				a = (a + align - 1) & ~(align - 1);
+				if (a >= vr[k].iova && a - vr[k].iova < vr[k].length &&
+				    m->size <= vr[k].length - (a - vr[k].iova)) {
+					m->iova = a;
+					break;
+				}
+			}
+			if (k == nvr) {
+				cli_err(c, "--map 0x%" PRIx64 ": no room in the valid IOVA ranges after 0x%" PRIx64,
+					m->size, next);
+				return -ENOSPC;
+			}
+		}
+		m->mem = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m->mem == MAP_FAILED) {
+			ret = -errno;
+			cli_err(c, "--map: cannot allocate 0x%" PRIx64 " bytes: %s",
+				m->size, cli_strerror(ret));
+			return ret;
+		}
+		ret = vfiomig_iommu_map(io, m->mem, m->iova, m->size,
+					VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE);
+		if (ret) {
+			cli_err_lib(c, ret, "cannot map 0x%" PRIx64 "+0x%" PRIx64,
+				    m->iova, m->size);
+			return ret;
+		}
+		m->mapped = true;
+		next = m->iova + m->size;
+	}
 	return 0;
 }
 
@@ -183,6 +281,7 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		{ "sleep", required_argument, NULL, OPT_SLEEP },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "no-clear", no_argument, NULL, OPT_NO_CLEAR },
+		{ "map", required_argument, NULL, OPT_MAP },
 		CLI_END_OPT,
 	};
 	static const char *const default_actions[] = { "start", "report", "stop" };
@@ -191,7 +290,9 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 	const char *actions[64], *names[MAX_DEVS];
 	VFIOMIG_OPTS(vfiomig_dirty_opts, dopts, .backend = VFIOMIG_DIRTY_AUTO);
 	struct vfiomig_dirty *tr = NULL;
-	size_t nranges = 0, ndevs = 0, nactions = 0;
+	struct vfiomig_iommu *io = NULL;
+	struct dmap maps[MAX_RANGES];
+	size_t nranges = 0, ndevs = 0, nactions = 0, nmaps = 0;
 	uint64_t pgsize = 4096, rpgsize = 0;
 	unsigned int qflags = 0;
 	double sleep_s = 0;
@@ -247,6 +348,14 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		case OPT_NO_CLEAR:
 			qflags |= VFIOMIG_DIRTY_NO_CLEAR;
 			continue;
+		case OPT_MAP:
+			if (nmaps == MAX_RANGES)
+				return cli_usage(c, "at most %d --map", MAX_RANGES);
+			if (parse_map(optarg, &maps[nmaps]))
+				return cli_usage(c, "--map: expected SIZE[@IOVA] (page multiples), not '%s'",
+						 optarg);
+			nmaps++;
+			continue;
 		}
 		ret = cli_common_opt(c, opt, optarg);
 		if (ret == -1)
@@ -274,12 +383,25 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		for (size_t i = 0; i < ARRAY_SIZE(default_actions); i++)
 			actions[nactions++] = default_actions[i];
 	}
-	if (!nranges) {
+	if (!rpgsize)
+		rpgsize = pgsize;
+
+	for (size_t i = 0; i < nmaps && !nranges; i++) {
+		uint64_t al = pgsize > rpgsize ? pgsize : rpgsize;
+
+		if (maps[i].size % al || maps[i].iova % al)
+			return cli_usage(c, "--map 0x%" PRIx64 "@0x%" PRIx64
+					 " is not aligned to the page size",
+					 maps[i].size, maps[i].iova);
+		if (maps[i].size / rpgsize > MAX_REPORT_PAGES)
+			return cli_usage(c, "--map 0x%" PRIx64
+					 " has too many pages for one bitmap",
+					 maps[i].size);
+	}
+	if (!nranges && !nmaps) {
 		ranges[0] = (struct vfiomig_range){ 0, 1ull << 30 };
 		nranges = 1;
 	}
-	if (!rpgsize)
-		rpgsize = pgsize;
 	for (size_t i = 0; i < nranges; i++) {
 		if (ranges[i].iova % pgsize || ranges[i].length % pgsize ||
 		    ranges[i].iova % rpgsize || ranges[i].length % rpgsize)
@@ -292,7 +414,40 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 					 ranges[i].iova, ranges[i].length);
 	}
 
-	for (size_t i = 0; i < ndevs; i++)
+	if (nmaps) {
+		VFIOMIG_OPTS(vfiomig_iommu_opts, io_o, .iommu = c->iommu);
+		struct vfiomig_ctx *ctx = cli_ctx(c);
+
+		ret = ctx ? vfiomig_iommu_new(ctx, &io_o, &io) : -ENOMEM;
+		if (ret) {
+			cli_err_lib(c, ret, "cannot create an IOMMU context");
+			status = EXIT_FAIL;
+			goto out;
+		}
+		for (size_t i = 0; i < ndevs; i++) {
+			VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu_ctx = io);
+
+			cli_clear_err(c);
+			ret = vfiomig_device_open(ctx, names[i], &o, &devs[i]);
+			if (ret) {
+				devs[i] = NULL;
+				cli_err_lib(c, ret, "cannot open %s", names[i]);
+				status = EXIT_FAIL;
+				goto out;
+			}
+		}
+		if (map_all(c, io, maps, nmaps,
+			    pgsize > rpgsize ? pgsize : rpgsize)) {
+			status = EXIT_FAIL;
+			goto out;
+		}
+		if (!nranges) {
+			for (size_t i = 0; i < nmaps; i++)
+				ranges[i] = (struct vfiomig_range){ maps[i].iova, maps[i].size };
+			nranges = nmaps;
+		}
+	}
+	for (size_t i = 0; i < ndevs && !io; i++)
 		if (cli_open(c, names[i], &devs[i])) {
 			status = EXIT_FAIL;
 			goto out;
@@ -313,11 +468,22 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		json_str(&j, "backend", vfiomig_dirty_backend_name(vfiomig_dirty_backend(tr)));
 		json_str(&j, "reason", vfiomig_dirty_reason(tr));
 		json_u64(&j, "page_size", pgsize);
+		json_begin_arr(&j, "maps");
+		for (size_t i = 0; i < nmaps; i++) {
+			json_begin_obj(&j, NULL);
+			json_u64(&j, "iova", maps[i].iova);
+			json_u64(&j, "length", maps[i].size);
+			json_end(&j);
+		}
+		json_end(&j);
 		json_begin_arr(&j, "actions");
 	} else {
 		printf("backend %s: %s\n",
 		       vfiomig_dirty_backend_name(vfiomig_dirty_backend(tr)),
 		       vfiomig_dirty_reason(tr) ? cli_esc(vfiomig_dirty_reason(tr)) : "");
+		for (size_t i = 0; i < nmaps; i++)
+			printf("mapped 0x%" PRIx64 "+0x%" PRIx64 " (anonymous memory, read/write)\n",
+			       maps[i].iova, maps[i].size);
 	}
 	for (size_t a = 0; a < nactions; a++) {
 		if (c->json) {
@@ -368,7 +534,14 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 	}
 out:
 	vfiomig_dirty_free(tr);
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].mapped)
+			vfiomig_iommu_unmap(io, maps[i].iova, maps[i].size);
 	for (size_t i = 0; i < ndevs; i++)
 		vfiomig_device_free(devs[i]);
+	vfiomig_iommu_free(io);
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].mem != MAP_FAILED)
+			munmap(maps[i].mem, maps[i].size);
 	return status;
 }

@@ -36,7 +36,7 @@ _vfiomig_ctl()
 			else
 				case ${words[i - 1]} in
 				-o | --output | -i | --input | --iommu | --recover | --max-rounds | --step | \
-					--peer | --range | --page-size | --report-page-size | \
+					--peer | --map | --range | --page-size | --report-page-size | \
 					--backend | --sleep | --only) ;;
 				*) ((nargs++)) ;;
 				esac
@@ -70,7 +70,7 @@ _vfiomig_ctl()
 		COMPREPLY=($(compgen -W "$(_vfiomig_ctl_devices)" -- "$cur"))
 		return
 		;;
-	--max-rounds | --step | --range | --page-size | --report-page-size | --sleep | --only)
+	--max-rounds | --step | --map | --range | --page-size | --report-page-size | --sleep | --only)
 		return
 		;;
 	esac
@@ -109,7 +109,7 @@ _vfiomig_ctl()
 		((nargs < 2)) && args=$(_vfiomig_ctl_devices)
 		;;
 	dirty)
-		opts="--range --page-size --report-page-size --backend --sleep --wait --no-clear --json --iommu"
+		opts="--map --range --page-size --report-page-size --backend --sleep --wait --no-clear --json --iommu"
 		args="$(_vfiomig_ctl_devices) start report stop"
 		;;
 	conform)
