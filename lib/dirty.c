@@ -975,6 +975,19 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 		    "(%s): reporting every page of it dirty", iova, length,
 		    strerror(-ret));
 		vfm_bitmap_set(bitmap, 0, nbits);
+	} else {
+		/* The devices' IOMMU contexts forget what went (each once). */
+		for (size_t i = 0; i < tr->ndevs; i++) {
+			struct vfiomig_iommu *io = vfiomig_device_iommu(tr->devs[i]);
+			bool seen = false;
+
+			for (size_t k = 0; k < i; k++)
+				seen |= vfiomig_device_iommu(tr->devs[k]) == io;
+			if (!seen)
+				vfm_iommu_forget(io, tr->container_fd >= 0 ?
+						 tr->container_fd : tr->iommufd,
+						 tr->ioas_id, iova, length);
+		}
 	}
 	return ret < 0 ? ret : 0;
 }

@@ -873,3 +873,20 @@ ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
 	pthread_mutex_unlock(&io->lock);
 	return n;
 }
+
+void vfm_iommu_forget(struct vfiomig_iommu *io, int fd, uint32_t ioas_id,
+		      uint64_t iova, uint64_t length)
+{
+	int ret;
+
+	if (!io || io->fd != fd ||
+	    (io->path == VFIOMIG_IOMMU_IOMMUFD && io->ioas_id != ioas_id))
+		return;
+	pthread_mutex_lock(&io->lock);
+	ret = vfm_rangeset_remove(&io->maps, iova, length);
+	pthread_mutex_unlock(&io->lock);
+	if (ret)
+		err(io->ctx, "unmap [%#llx, +%#llx) through a dirty tracker: the context's record keeps it (%s)",
+		    (unsigned long long)iova, (unsigned long long)length,
+		    strerror(-ret));
+}

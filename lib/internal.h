@@ -256,5 +256,10 @@ void vfm_iommu_detach(struct vfiomig_device *dev);
  * -ENOMEM. */
 ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
 				struct vfiomig_range **out);
+/* dma.c: [iova, +length) was unmapped behind the context's back (a
+ * tracker's vfiomig_dirty_unmap on container fd, or iommufd fd + IOAS):
+ * drop it from the record if the context is that one. */
+void vfm_iommu_forget(struct vfiomig_iommu *io, int fd, uint32_t ioas_id,
+		      uint64_t iova, uint64_t length);
 
 #endif

@@ -448,6 +448,39 @@ START_TEST(dirty_from_mappings)
 }
 END_TEST
 
+/* vfiomig_dirty_unmap on a range the library mapped: its dirty bits come
+ * back (iommufd: what the device wrote; Type1: the whole mapping) and the
+ * context's record drops it (the other mapping stays). */
+START_TEST(dirty_unmap_forgets)
+{
+	int path = _i ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i ? VFIOMIG_DIRTY_TYPE1 :
+							     VFIOMIG_DIRTY_IOMMUFD);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG }, r[2];
+	uint64_t bm[4] = { 0 }, ps = PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	fake_dma_write(a.iova + 5 * PG, PG);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i ? 0xffffULL : 0x20ULL);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 2), 1);
+	ck_assert_uint_eq(r[0].iova, b.iova);
+	/* The kernel's mapping is gone too: the IOVA maps again. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 static Suite *dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -462,6 +495,7 @@ static Suite *dma_suite(void)
 	tcase_add_loop_test(tc, random_model, 0, 2);
 	tcase_add_loop_test(tc, fail_nth, 0, 2);
 	tcase_add_loop_test(tc, dirty_from_mappings, 0, 3);
+	tcase_add_loop_test(tc, dirty_unmap_forgets, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
