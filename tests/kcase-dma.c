@@ -4,16 +4,26 @@
  * (vfiomig_iommu_new(3)): mtty devices opened into a shared context on both
  * IOMMU paths (_i 0: Type1, 1: iommufd), map/unmap/lists, every rule of bad
  * input with the kernel's errno and nothing changed, a device's own
- * context, Type1 before the first and after the last device.  Run on the
- * fake (kt-fake) and on the real kernel in the VM (kt-real).
+ * context, Type1 before the first and after the last device; the iommufd
+ * selftest mock reporting dirty bits through mappings the library made.
+ * Run on the fake (kt-fake) and on the real kernel in the VM (kt-real).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/iommufd.h>
 
+#include "iommufd_test.h"
 #include "kenv.h"
+
+#define MOCK_IO_PAGE_SIZE 2048UL
+#define MOCK_APERTURE_START (1UL << 24)
 
 #define PG 4096ULL
 #define BUFSZ (64 * PG)
@@ -312,6 +322,124 @@ START_TEST(own_and_last)
 }
 END_TEST
 
+/* The iommufd selftest mock: an IOAS the caller holds, adopted by a
+ * context; two mappings made through the library; a tracker (the mock
+ * device's id) sees the mock's dirty bits through them; unmapping one
+ * through the tracker returns its bits and the kernel's mapping is gone
+ * (the IOVA maps again). */
+START_TEST(mock_dirty)
+{
+	const uint64_t half = 1ULL << 20, base = MOCK_APERTURE_START;
+	uint8_t bits[2 * (1 << 20) / MOCK_IO_PAGE_SIZE / 8];
+	uint64_t bm[2 * (1 << 20) / 4096 / 64], ps = 4096;
+	struct vfiomig_range r[2] = { { base, half }, { base + half, half } }, got[4];
+	struct vfiomig_iommu *io = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	uint32_t ioas_a = 0, ioas_b = 0, idev;
+	char path[PATH_MAX];
+	char *mem;
+	int fd, hwpt;
+
+	if (!kenv_has_iommufd()) {
+		fprintf(stderr, "%s: skipped: no /dev/iommu\n", __func__);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/iommu",
+		 kenv_dev_root() ? kenv_dev_root() : "/dev");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	{
+		struct iommu_ioas_alloc a = { .size = sizeof(a) };
+
+		ck_assert_int_eq(ioctl(fd, IOMMU_IOAS_ALLOC, &a), 0);
+		ioas_a = a.out_ioas_id;
+		ck_assert_int_eq(ioctl(fd, IOMMU_IOAS_ALLOC, &a), 0);
+		ioas_b = a.out_ioas_id;
+	}
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c),
+			.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+			.id = ioas_a,
+		};
+
+		if (ioctl(fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
+			fprintf(stderr, "%s: skipped: no CONFIG_IOMMUFD_TEST\n",
+				__func__);
+			close(fd);
+			return;
+		}
+		idev = c.mock_domain.out_idev_id;
+		ck_assert_uint_ne(idev, 0);
+	}
+	mem = mmap(NULL, 2 * half, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	memset(mem, 0, 2 * half);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd, .ioas_id = ioas_b);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem, r[0].iova, r[0].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + half, r[1].iova, r[1].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, got, 4), 2);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = fd,
+			     .ioas_id = ioas_b, .dev_ids = &idev, .n_dev_ids = 1,
+			     .ctx = kenv_ctx());
+
+		ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, &o, &tr), 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	hwpt = vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_gt(hwpt, 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, got, 2, &ps), 0);
+	/* Mock pages 0 (first mapping) and 512 + 6 (second). */
+	memset(bits, 0, sizeof(bits));
+	bits[0] = 1;
+	bits[(512 + 6) / 8] |= 1u << ((512 + 6) % 8);
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c),
+			.op = IOMMU_TEST_OP_DIRTY,
+			.id = (uint32_t)hwpt,
+			.dirty = { .iova = base, .length = 2 * half,
+				   .page_size = MOCK_IO_PAGE_SIZE,
+				   .uptr = (uintptr_t)bits },
+		};
+
+		ck_assert_int_eq(ioctl(fd, IOMMU_TEST_CMD, &c), 0);
+		ck_assert_uint_eq(c.dirty.out_nr_dirty, 2);
+	}
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, 2 * half, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 512), 2);
+	ck_assert_uint_eq(bm[0], 1);          /* 4 KiB page 0 */
+	ck_assert_uint_eq(bm[4], 1ULL << 3);  /* page 256 + 3 */
+	/* Unmap the second mapping through the tracker: its bit comes back. */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, r[1].iova, r[1].length, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 1);
+	ck_assert_uint_eq(bm[0], 1ULL << 3);
+	/* The kernel's mapping is gone: the IOVA maps again. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + half, r[1].iova, r[1].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, base, 2 * half), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+	vfiomig_iommu_free(io);
+	munmap(mem, 2 * half);
+	close(fd);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -324,6 +452,7 @@ Suite *kcase_dma_suite(void)
 	tcase_add_loop_test(tc, bad_input, 0, 2);
 	tcase_add_test(tc, type1_limit);
 	tcase_add_loop_test(tc, own_and_last, 0, 2);
+	tcase_add_test(tc, mock_dirty);
 	suite_add_tcase(s, tc);
 	return s;
 }
