@@ -53,7 +53,9 @@ int vfm_dmalog_probe(struct vfiomig_dirty *tr, char *why, size_t len)
 	return 0;
 }
 
-static int log_stop(struct vfiomig_dirty *tr, size_t i)
+/* STOP on device i; the claim on its logging kept (a restart) or given
+ * back. */
+static int stop_dev(struct vfiomig_dirty *tr, size_t i, bool release)
 {
 	struct vfiomig_device *dev = tr->devs[i];
 	int ret;
@@ -68,20 +70,76 @@ static int log_stop(struct vfiomig_dirty *tr, size_t i)
 		return ret;
 	}
 	tr->dd[i].logging = false;
-	vfm_dev_release_logging(dev);
+	if (release)
+		vfm_dev_release_logging(dev);
 	return 0;
 }
 
-/* Does every planned range, aligned out to kps, end below 2^64? */
-static bool plan_fits(const struct vfiomig_dirty *tr, uint64_t kps)
+static int log_stop(struct vfiomig_dirty *tr, size_t i)
 {
-	for (size_t i = 0; i < tr->nplan; i++) {
-		uint64_t last = tr->plan[i].iova + tr->plan[i].length - 1, end;
+	return stop_dev(tr, i, true);
+}
+
+/* Does every planned range, aligned out to kps, end below 2^64? */
+static bool plan_fits(const struct vfiomig_range *plan, size_t nplan,
+		      uint64_t kps)
+{
+	for (size_t i = 0; i < nplan; i++) {
+		uint64_t last = plan[i].iova + plan[i].length - 1, end;
 
 		if (!vfm_range_end(vfm_align_down(last, kps), kps, &end))
 			return false;
 	}
 	return true;
+}
+
+/* START on device i with plan[0..n) at tr->plan_align.  A page size
+ * answered that REPORT cannot use stops the logging again (the claim
+ * kept): on failure the device logs nothing, unless that STOP failed. */
+static int start_dev(struct vfiomig_dirty *tr, size_t i,
+		     const struct vfiomig_range *plan, size_t n)
+{
+	struct vfiomig_device *dev = tr->devs[i];
+	uint64_t ps = tr->plan_align;
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = ps,
+		.num_ranges = (uint32_t)n,
+		.ranges = (uintptr_t)plan,
+	};
+	int ret;
+
+	ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_SET |
+			       VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			  &ctl, sizeof(ctl));
+	if (ret) {
+		err(tr->ctx, "%s: DMA_LOGGING_START (%zu ranges, page size %#"
+		    PRIx64 "): %s", vfm_dev_name(dev), n, ps, strerror(-ret));
+		return ret;
+	}
+	tr->dd[i].logging = true;
+	if (ctl.page_size != ps)
+		dbg(tr->ctx, "%s: DMA logging page size %#" PRIx64 " (asked %#"
+		    PRIx64 ")", vfm_dev_name(dev), (uint64_t)ctl.page_size, ps);
+	/* REPORT takes only powers of two >= 4096 (contract 8.3), and must
+	 * end below 2^64: so must every planned range once rounded out to
+	 * the driver's page. */
+	if (!vfm_is_pow2(ctl.page_size) || ctl.page_size < 4096) {
+		err(tr->ctx, "%s: DMA_LOGGING_START answered page size %#"
+		    PRIx64 ", which REPORT cannot use", vfm_dev_name(dev),
+		    (uint64_t)ctl.page_size);
+		ret = -EPROTO;
+	} else if (!plan_fits(plan, n, ctl.page_size)) {
+		err(tr->ctx, "%s: DMA logging page size %#" PRIx64 " rounds a "
+		    "range up to 2^64, which REPORT cannot express",
+		    vfm_dev_name(dev), (uint64_t)ctl.page_size);
+		ret = -EOVERFLOW;
+	}
+	if (ret) {
+		stop_dev(tr, i, false);
+		return ret;
+	}
+	tr->dd[i].log_pgsize = ctl.page_size;
+	return 0;
 }
 
 static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
@@ -130,51 +188,13 @@ static int dmalog_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	    "%zu), %#" PRIx64 " bytes logged", tr->n_start_ranges, tr->nplan, max,
 	    area);
 
+	tr->plan_align = ps;
 	for (i = 0; i < tr->ndevs; i++) {
-		struct vfiomig_device *dev = tr->devs[i];
-		struct vfio_device_feature_dma_logging_control ctl = {
-			.page_size = ps,
-			.num_ranges = (uint32_t)tr->nplan,
-			.ranges = (uintptr_t)tr->plan,
-		};
-
-		ret = vfm_feature(dev, VFIO_DEVICE_FEATURE_SET |
-				       VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
-				  &ctl, sizeof(ctl));
-		if (ret) {
-			err(tr->ctx, "%s: DMA_LOGGING_START (%zu ranges, page "
-			    "size %#" PRIx64 "): %s", vfm_dev_name(dev),
-			    tr->nplan, ps, strerror(-ret));
+		ret = start_dev(tr, i, tr->plan, tr->nplan);
+		if (ret)
 			goto undo;
-		}
-		tr->dd[i].logging = true;
-		if (ctl.page_size != ps)
-			dbg(tr->ctx, "%s: DMA logging page size %#" PRIx64
-			    " (asked %#" PRIx64 ")", vfm_dev_name(dev),
-			    (uint64_t)ctl.page_size, ps);
-		/* REPORT takes only powers of two >= 4096 (contract 8.3). */
-		if (!vfm_is_pow2(ctl.page_size) || ctl.page_size < 4096) {
-			err(tr->ctx, "%s: DMA_LOGGING_START answered page size "
-			    "%#" PRIx64 ", which REPORT cannot use",
-			    vfm_dev_name(dev), (uint64_t)ctl.page_size);
-			ret = -EPROTO;
-			i++;
-			goto undo;
-		}
-		/* A REPORT must end below 2^64 (contract 8.3): so must every
-		 * planned range once rounded out to the driver's page. */
-		if (!plan_fits(tr, ctl.page_size)) {
-			err(tr->ctx, "%s: DMA logging page size %#" PRIx64
-			    " rounds a range up to 2^64, which REPORT cannot "
-			    "express", vfm_dev_name(dev),
-			    (uint64_t)ctl.page_size);
-			ret = -EOVERFLOW;
-			i++;
-			goto undo;
-		}
-		tr->dd[i].log_pgsize = ctl.page_size;
-		if (ctl.page_size > out_ps)
-			out_ps = ctl.page_size;
+		if (tr->dd[i].log_pgsize > out_ps)
+			out_ps = tr->dd[i].log_pgsize;
 	}
 	*page_size = out_ps;
 	return 0;
@@ -199,12 +219,16 @@ static int dmalog_stop(struct vfiomig_dirty *tr)
 {
 	int ret = 0;
 
+	/* Every device is claimed while started; one a failed restart left
+	 * not logging is only released. */
 	for (size_t i = 0; i < tr->ndevs; i++) {
 		if (tr->dd[i].logging) {
 			int r = log_stop(tr, i);
 
 			if (r && !ret)
 				ret = r;
+		} else {
+			vfm_dev_release_logging(tr->devs[i]);
 		}
 	}
 	return ret;
@@ -236,6 +260,80 @@ static int dmalog_read(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
 	return ret;
 }
 
+/* Device i logs plan[0..n) instead of what it logged: STOP then START
+ * (there is no way to add a range, and mlx5 refuses a second START),
+ * the claim kept across.  *lost once a STOP dropped the device's log. */
+static int restart_dev(struct vfiomig_dirty *tr, size_t i,
+		       const struct vfiomig_range *plan, size_t n, bool *lost)
+{
+	int ret = 0;
+
+	if (tr->dd[i].logging) {
+		ret = stop_dev(tr, i, false);
+		if (ret)
+			return ret;
+		*lost = true;
+	}
+	return start_dev(tr, i, plan, n);
+}
+
+/*
+ * Re-plan with [iova, +length) added to the tracked ranges and restart
+ * every device on the new plan.  A failure puts every device back on the
+ * old plan (the map is then undone); if that fails too the tracker is
+ * broken (tr->broken: queries report all dirty and fail with EIO until
+ * it is stopped), never silently blind.
+ */
+static int dmalog_add_range(struct vfiomig_dirty *tr, uint64_t iova,
+			    uint64_t length, bool *lost)
+{
+	long pgsz = sysconf(_SC_PAGESIZE);
+	size_t max = pgsz > 0 ? (size_t)pgsz / 16 : 256, i, k;
+	struct vfiomig_range *all, *grown, *plan = NULL;
+	ssize_t n = vfm_rangeset_copy(&tr->ranges, &all);
+	int np, ret = 0;
+
+	if (n < 0)
+		return (int)n;
+	grown = realloc(all, ((size_t)n + 1) * sizeof(*all));
+	if (!grown) {
+		free(all);
+		return -ENOMEM;
+	}
+	all = grown;
+	all[n].iova = iova;
+	all[n].length = length;
+	np = vfm_ranges_plan(all, (size_t)n + 1, tr->plan_align, max, &plan);
+	free(all);
+	if (np <= 0)
+		return np < 0 ? np : -EINVAL;
+	info(tr->ctx, "DMA logging: [%#" PRIx64 ", +%#" PRIx64 ") mapped "
+	     "outside the %zu planned ranges: restarting on %d ranges (the "
+	     "pages tracked so far are reported dirty by the next query)",
+	     iova, length, tr->nplan, np);
+	for (i = 0; i < tr->ndevs && !ret; i++)
+		ret = restart_dev(tr, i, plan, (size_t)np, lost);
+	if (!ret) {
+		free(tr->plan);
+		tr->plan = plan;
+		tr->nplan = (size_t)np;
+		return 0;
+	}
+	free(plan);
+	/* Devices 0..i-1 log the new plan but the last, which failed: it logs
+	 * the old plan (its STOP failed) or nothing.  All back. */
+	for (k = 0; k < i; k++) {
+		if (restart_dev(tr, k, tr->plan, tr->nplan, lost)) {
+			tr->broken = true;
+			err(tr->ctx, "%s: DMA logging cannot be put back on its "
+			    "ranges: the tracker is broken (queries report "
+			    "every page dirty and fail with EIO; stop and "
+			    "start it again)", vfm_dev_name(tr->devs[k]));
+		}
+	}
+	return ret;
+}
+
 /* Last chance for a STOP that failed; the device is released anyway. */
 static void dmalog_release(struct vfiomig_dirty *tr)
 {
@@ -253,6 +351,7 @@ const struct vfm_dirty_ops vfm_dirty_dmalog_ops = {
 	.start = dmalog_start,
 	.stop = dmalog_stop,
 	.read = dmalog_read,
+	.add_range = dmalog_add_range,
 	.release = dmalog_release,
 	/* Chunk rule: per device at its page size, the planned ranges (what
 	 * the devices log), any length. */

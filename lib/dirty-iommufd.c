@@ -250,6 +250,21 @@ static int iommufd_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	return set_tracking(tr, true);
 }
 
+/* A mapping added to the IOAS while tracking: the HWPT's domain tracks it
+ * (its IOPTEs start clean); reads need it on the tracking page. */
+static int iommufd_add_range(struct vfiomig_dirty *tr, uint64_t iova,
+			     uint64_t length, bool *lost)
+{
+	(void)lost;
+	if (iova % tr->page_size || length % tr->page_size) {
+		err(tr->ctx, "iommufd dirty tracking: mapping [%#" PRIx64 ", +%#"
+		    PRIx64 ") not aligned to the page size %#" PRIx64, iova,
+		    length, tr->page_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int iommufd_stop(struct vfiomig_dirty *tr)
 {
 	return set_tracking(tr, false);
@@ -289,6 +304,7 @@ const struct vfm_dirty_ops vfm_dirty_iommufd_ops = {
 	.start = iommufd_start,
 	.stop = iommufd_stop,
 	.read = iommufd_read,
+	.add_range = iommufd_add_range,
 	.release = iommufd_release,
 	/* Chunk rule: one read per contiguous stretch of tracked ranges
 	 * (touching ones merged: the kernel walks contiguous areas), any

@@ -139,29 +139,40 @@ static int dirty_pages(struct vfiomig_dirty *tr, uint32_t flag)
 	return ret < 0 ? ret : 0;
 }
 
+/* Can one mapping be tracked: on the IOMMU page, its bitmap within what
+ * one call may fill? */
+static int check_mapping(struct vfiomig_dirty *tr, const char *what,
+			 uint64_t iova, uint64_t length)
+{
+	uint64_t b;
+
+	if (iova % tr->t1_pgsize || length % tr->t1_pgsize) {
+		err(tr->ctx, "Type1 dirty %s: mapping [%#" PRIx64 ", +%#" PRIx64
+		    ") not aligned to the IOMMU page size %#" PRIx64, what,
+		    iova, length, tr->t1_pgsize);
+		return -EINVAL;
+	}
+	b = bitmap_bytes(tr, length);
+	if (b > tr->t1_max_bitmap) {
+		err(tr->ctx, "Type1 dirty %s: mapping [%#" PRIx64 ", +%#" PRIx64
+		    ") needs a %#" PRIx64 "-byte bitmap, more than the "
+		    "kernel's %#" PRIx64, what, iova, length, b,
+		    tr->t1_max_bitmap);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 {
 	int ret;
 
 	for (size_t i = 0; i < tr->n_start_ranges; i++) {
 		const struct vfiomig_range *r = &tr->start_ranges[i];
-		uint64_t b;
 
-		if (r->iova % tr->t1_pgsize || r->length % tr->t1_pgsize) {
-			err(tr->ctx, "Type1 dirty start: mapping [%#" PRIx64
-			    ", +%#" PRIx64 ") not aligned to the IOMMU page "
-			    "size %#" PRIx64, r->iova, r->length,
-			    tr->t1_pgsize);
-			return -EINVAL;
-		}
-		b = bitmap_bytes(tr, r->length);
-		if (b > tr->t1_max_bitmap) {
-			err(tr->ctx, "Type1 dirty start: mapping [%#" PRIx64
-			    ", +%#" PRIx64 ") needs a %#" PRIx64 "-byte "
-			    "bitmap, more than the kernel's %#" PRIx64,
-			    r->iova, r->length, b, tr->t1_max_bitmap);
-			return -E2BIG;
-		}
+		ret = check_mapping(tr, "start", r->iova, r->length);
+		if (ret)
+			return ret;
 	}
 	/* Reads fill at most the kernel's bitmap limit; the query loop
 	 * groups mappings under it (and under its scratch buffer when the
@@ -171,6 +182,16 @@ static int type1_start(struct vfiomig_dirty *tr, uint64_t *page_size)
 	if (!ret)
 		*page_size = tr->t1_pgsize;
 	return ret;
+}
+
+/* A mapping made while tracking: the kernel gives it a bitmap of its own
+ * (vfio_dma_do_map, contract 9.5); the tracker needs it to be one it can
+ * read. */
+static int type1_add_range(struct vfiomig_dirty *tr, uint64_t iova,
+			   uint64_t length, bool *lost)
+{
+	(void)lost;
+	return check_mapping(tr, "tracking", iova, length);
 }
 
 static int type1_stop(struct vfiomig_dirty *tr)
@@ -269,6 +290,7 @@ const struct vfm_dirty_ops vfm_dirty_type1_ops = {
 	.check_range = type1_check_range,
 	.read = type1_read,
 	.unmap_read = type1_unmap_read,
+	.add_range = type1_add_range,
 	/* Chunk rule: whole mappings (several, holes between them allowed)
 	 * up to the kernel's bitmap limit per call; the kernel writes whole
 	 * words. */

@@ -154,6 +154,9 @@ static const struct vfm_dirty_ops all_ops = {
 
 static void tracker_free(struct vfiomig_dirty *tr)
 {
+	pthread_mutex_destroy(&tr->lock);
+	vfm_rangeset_fini(&tr->pending);
+	free(tr->follow);
 	vfm_rangeset_fini(&tr->ranges);
 	free(tr->plan);
 	free(tr->scratch);
@@ -348,6 +351,10 @@ VFIOMIG_EXPORT int vfiomig_dirty_new(struct vfiomig_device *const *devs,
 	tr = calloc(1, sizeof(*tr));
 	if (!tr)
 		return -ENOMEM;
+	if (pthread_mutex_init(&tr->lock, NULL)) {
+		free(tr);
+		return -ENOMEM;
+	}
 	tr->ctx = ctx;
 	tr->container_fd = -1;
 	tr->iommufd = -1;
@@ -413,6 +420,8 @@ VFIOMIG_EXPORT int vfiomig_dirty_hwpt_id(const struct vfiomig_dirty *tr)
 static void drop_started(struct vfiomig_dirty *tr)
 {
 	vfm_rangeset_fini(&tr->ranges);
+	vfm_rangeset_fini(&tr->pending);
+	tr->broken = false;
 	free(tr->plan);
 	tr->plan = NULL;
 	tr->nplan = 0;
@@ -428,37 +437,86 @@ static int cmp_range(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
-/* No ranges from the caller: the mappings the library made in the devices'
- * IOMMU contexts (vfiomig_iommu_map).  One context (the devices share it):
- * its mappings as they are, one range each (what Type1 needs).  Several:
- * their union, overlapping and adjacent ranges merged.  -EINVAL when no
- * context has a mapping. */
-static ssize_t ranges_from_mappings(struct vfiomig_dirty *tr,
-				    struct vfiomig_range **outp)
-{
-	struct vfiomig_iommu *first = NULL;
-	struct vfiomig_range *all = NULL;
-	size_t n = 0;
-	bool several = false;
-	ssize_t ret;
+/* ------------------------------------------- following the mappings */
 
+/*
+ * The IOMMU contexts whose mappings a tracker follows and whose record its
+ * unmaps update, each once, a reference held on each (put_contexts): the
+ * devices' contexts; without devices, the library's contexts on the
+ * tracker's iommufd and IOAS (vfiomig_iommu_new adopting them).  The
+ * count, or -ENOMEM.
+ */
+static ssize_t get_contexts(struct vfiomig_dirty *tr,
+			    struct vfiomig_iommu ***out)
+{
+	size_t cap = tr->ndevs ? tr->ndevs : 4, n = 0, cur = 0;
+	struct vfiomig_iommu **ios = calloc(cap, sizeof(*ios)), *io;
+
+	*out = NULL;
+	if (!ios)
+		return -ENOMEM;
 	for (size_t i = 0; i < tr->ndevs; i++) {
-		struct vfiomig_iommu *io = vfiomig_device_iommu(tr->devs[i]);
-		struct vfiomig_range *m, *grown;
 		bool seen = false;
 
-		if (!io)
+		io = vfiomig_device_iommu(tr->devs[i]);
+		for (size_t k = 0; k < n; k++)
+			seen |= ios[k] == io;
+		if (!io || seen)
 			continue;
-		for (size_t k = 0; k < i; k++)
-			if (vfiomig_device_iommu(tr->devs[k]) == io)
-				seen = true;
-		if (seen)
-			continue;
-		if (first && io != first)
-			several = true;
-		if (!first)
-			first = io;
-		ret = vfm_iommu_mappings_copy(io, &m);
+		vfm_iommu_get(io);
+		ios[n++] = io;
+	}
+	while (!tr->ndevs && tr->ctx && tr->iommufd >= 0 &&
+	       (io = vfm_iommu_find(tr->ctx, tr->iommufd, tr->ioas_id, &cur))) {
+		if (n == cap) {
+			struct vfiomig_iommu **g = realloc(ios, 2 * cap * sizeof(*ios));
+
+			if (!g) {
+				vfm_iommu_put(io);
+				while (n)
+					vfm_iommu_put(ios[--n]);
+				free(ios);
+				return -ENOMEM;
+			}
+			ios = g;
+			cap *= 2;
+		}
+		ios[n++] = io;
+	}
+	*out = ios;
+	return (ssize_t)n;
+}
+
+static void put_contexts(struct vfiomig_iommu **ios, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vfm_iommu_put(ios[i]);
+	free(ios);
+}
+
+/* Contexts are locked in address order: two trackers starting over the
+ * same contexts cannot deadlock. */
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* No ranges from the caller: the mappings the library made in the
+ * contexts ios[0..n) (locked).  One context: its mappings as they are,
+ * one range each (what Type1 needs).  Several: their union, overlapping
+ * and adjacent ranges merged.  -EINVAL when no context has a mapping. */
+static ssize_t ranges_from_mappings(struct vfiomig_dirty *tr,
+				    struct vfiomig_iommu **ios, size_t nios,
+				    struct vfiomig_range **outp)
+{
+	struct vfiomig_range *all = NULL, *m, *grown;
+	size_t n = 0;
+	ssize_t ret;
+
+	for (size_t i = 0; i < nios; i++) {
+		ret = vfm_iommu_mappings_copy_locked(ios[i], &m);
 		if (ret < 0) {
 			free(all);
 			return ret;
@@ -477,11 +535,12 @@ static ssize_t ranges_from_mappings(struct vfiomig_dirty *tr,
 		free(m);
 	}
 	if (!n) {
-		err(tr->ctx, "dirty start: no ranges given and the devices' IOMMU contexts have no mappings made through the library");
+		err(tr->ctx, "dirty start: no ranges given and the %s IOMMU contexts have no mappings made through the library",
+		    tr->ndevs ? "devices'" : "tracker's");
 		free(all);
 		return -EINVAL;
 	}
-	if (several) {
+	if (nios > 1) {
 		struct vfiomig_range *merged;
 
 		ret = vfm_ranges_normalize(all, n, 4096, &merged);
@@ -491,34 +550,271 @@ static ssize_t ranges_from_mappings(struct vfiomig_dirty *tr,
 		all = merged;
 		n = (size_t)ret;
 	}
-	dbg(tr->ctx, "dirty start: %zu range(s) from the mappings of the devices' IOMMU context%s",
-	    n, several ? "s (merged)" : "");
+	dbg(tr->ctx, "dirty start: %zu range(s) from the mappings of %zu IOMMU context(s)%s",
+	    n, nios, nios > 1 ? " (merged)" : "");
 	*outp = all;
 	return (ssize_t)n;
+}
+
+/* Is [iova, +length) inside the DMA logging plan (planned ranges that
+ * touch taken together)? */
+static bool plan_covers(const struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length)
+{
+	size_t i = vfm_ranges_find(tr->plan, tr->nplan, iova);
+	uint64_t at = iova, end = iova + length;
+
+	for (; i < tr->nplan && tr->plan[i].iova <= at; i++) {
+		at = tr->plan[i].iova + tr->plan[i].length;
+		if (at >= end)
+			return true;
+	}
+	return false;
+}
+
+/* The spans to report dirty if the backend drops its log now: the pending
+ * ones and every tracked range, merged (O(ranges)).  Made before the
+ * backend acts, so that committing it cannot fail after bits are gone. */
+static int pending_prepare(struct vfiomig_dirty *tr, struct vfm_rangeset *out)
+{
+	struct vfiomig_range *a, *b, *all, *merged;
+	ssize_t na = vfm_rangeset_copy(&tr->ranges, &a), nb;
+	int n, ret;
+
+	if (na < 0)
+		return (int)na;
+	nb = vfm_rangeset_copy(&tr->pending, &b);
+	if (nb < 0) {
+		free(a);
+		return (int)nb;
+	}
+	all = realloc(a, ((size_t)na + (size_t)nb + 1) * sizeof(*all));
+	if (!all) {
+		free(a);
+		free(b);
+		return -ENOMEM;
+	}
+	if (nb)
+		memcpy(all + na, b, (size_t)nb * sizeof(*b));
+	free(b);
+	n = na + nb ? vfm_ranges_normalize(all, (size_t)(na + nb), 4096, &merged) : 0;
+	free(all);
+	if (n < 0)
+		return n;
+	ret = vfm_rangeset_init(out, n ? merged : NULL, (size_t)n);
+	if (n)
+		free(merged);
+	return ret;
+}
+
+/* Add [iova, +length) to the tracked ranges: the parts no range covers
+ * (contexts followed together may map the same IOVA). */
+static int ranges_add(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length)
+{
+	uint64_t at = iova, end = iova + length;
+
+	while (at < end) {
+		size_t cur;
+		const struct vfiomig_range *r = vfm_rangeset_first(&tr->ranges, at, &cur);
+		uint64_t stop = r && r->iova < end ? r->iova : end;
+		int ret;
+
+		if (r && r->iova <= at) {
+			at = r->iova + r->length;
+			continue;
+		}
+		ret = vfm_rangeset_add(&tr->ranges, at, stop - at);
+		if (ret)
+			return ret;
+		at = stop;
+	}
+	return 0;
+}
+
+/* A followed context mapped [iova, +length): track it from now on.  The
+ * tracker's lock is held. */
+static int track_add(struct vfiomig_dirty *tr, uint64_t iova, uint64_t length)
+{
+	struct vfm_rangeset np = { 0 };
+	bool lost = false, from_plan = tr->ops->from_plan;
+	uint64_t end;
+	int ret = 0;
+
+	if (!tr->started)
+		return 0;
+	if (tr->broken) {
+		err(tr->ctx, "dirty tracking: [%#" PRIx64 ", +%#" PRIx64 ") cannot be tracked: the tracker is broken (stop it)",
+		    iova, length);
+		return -EIO;
+	}
+	if (iova % 4096 || length % 4096 || !vfm_range_end(iova, length, &end)) {
+		err(tr->ctx, "dirty tracking: mapping [%#" PRIx64 ", +%#" PRIx64 ") is not 4 KiB aligned",
+		    iova, length);
+		return -EINVAL;
+	}
+	if (tr->ops->add_range && !(from_plan && plan_covers(tr, iova, length))) {
+		if (from_plan)
+			ret = pending_prepare(tr, &np);
+		if (!ret)
+			ret = tr->ops->add_range(tr, iova, length, &lost);
+		if (lost) {
+			vfm_rangeset_fini(&tr->pending);
+			tr->pending = np;
+		} else {
+			vfm_rangeset_fini(&np);
+		}
+	}
+	if (!ret)
+		ret = ranges_add(tr, iova, length);
+	if (!ret)
+		dbg(tr->ctx, "dirty tracking: following the new mapping [%#" PRIx64 ", +%#" PRIx64 ")",
+		    iova, length);
+	return ret;
+}
+
+static struct vfiomig_dirty *follower_tracker(struct vfm_iommu_follower *f)
+{
+	return ((struct vfm_dirty_follow *)f)->tr;
+}
+
+static int follow_mapped(struct vfm_iommu_follower *f, uint64_t iova,
+			 uint64_t size)
+{
+	struct vfiomig_dirty *tr = follower_tracker(f);
+	int ret;
+
+	pthread_mutex_lock(&tr->lock);
+	ret = track_add(tr, iova, size);
+	pthread_mutex_unlock(&tr->lock);
+	return ret;
+}
+
+/* A map undone (another follower refused it): forget it again.  Removing
+ * what was added whole splits nothing; a failure only over-reports. */
+static void follow_unmapped(struct vfm_iommu_follower *f, uint64_t iova,
+			    uint64_t size)
+{
+	struct vfiomig_dirty *tr = follower_tracker(f);
+
+	pthread_mutex_lock(&tr->lock);
+	if (tr->started)
+		vfm_rangeset_remove(&tr->ranges, iova, size);
+	pthread_mutex_unlock(&tr->lock);
+}
+
+/* vfiomig_iommu_unmap of tracked IOVA would drop its dirty bits unseen:
+ * refused, vfiomig_dirty_unmap returns them. */
+static int follow_unmapping(struct vfm_iommu_follower *f, uint64_t iova,
+			    uint64_t size)
+{
+	struct vfiomig_dirty *tr = follower_tracker(f);
+	const struct vfiomig_range *r;
+	size_t cur;
+	bool busy;
+
+	pthread_mutex_lock(&tr->lock);
+	r = vfm_rangeset_first(&tr->ranges, iova, &cur);
+	busy = tr->started && r && r->iova - iova < size;
+	pthread_mutex_unlock(&tr->lock);
+	return busy ? -EBUSY : 0;
+}
+
+/* Stop following (before stopping: no context calls in afterwards).  The
+ * tracker's lock is not held: a map in progress holds its context's lock
+ * and waits for ours. */
+static void unfollow_all(struct vfiomig_dirty *tr)
+{
+	for (size_t i = 0; i < tr->nfollow; i++)
+		vfm_iommu_unfollow(&tr->follow[i].f);
+	free(tr->follow);
+	tr->follow = NULL;
+	tr->nfollow = 0;
+}
+
+static int start_locked(struct vfiomig_dirty *tr,
+			const struct vfiomig_range *ranges, size_t nranges,
+			uint64_t *page_size);
+
+/*
+ * Start over the library's mappings and follow them: the contexts locked
+ * (in address order) from the snapshot of their mappings until the
+ * tracker follows them, so that no mapping falls in between.
+ */
+static int start_following(struct vfiomig_dirty *tr, uint64_t *page_size)
+{
+	struct vfiomig_iommu **ios;
+	struct vfiomig_range *mapped = NULL;
+	struct vfm_dirty_follow *fl = NULL;
+	ssize_t nios = get_contexts(tr, &ios), n;
+	int ret;
+
+	if (nios < 0)
+		return (int)nios;
+	if (tr->nfollow) {
+		put_contexts(ios, (size_t)nios);
+		err(tr->ctx, "dirty start: tracking already started");
+		return -EBUSY;
+	}
+	if (nios)
+		fl = calloc((size_t)nios, sizeof(*fl));
+	if (nios && !fl) {
+		put_contexts(ios, (size_t)nios);
+		return -ENOMEM;
+	}
+	qsort(ios, (size_t)nios, sizeof(*ios), cmp_ptr);
+	for (ssize_t i = 0; i < nios; i++)
+		vfm_iommu_lock(ios[i]);
+	n = ranges_from_mappings(tr, ios, (size_t)nios, &mapped);
+	ret = n < 0 ? (int)n : 0;
+	pthread_mutex_lock(&tr->lock);
+	if (!ret)
+		ret = start_locked(tr, mapped, (size_t)n, page_size);
+	for (ssize_t i = 0; !ret && i < nios; i++) {
+		fl[i].tr = tr;
+		fl[i].f.mapped = follow_mapped;
+		fl[i].f.unmapped = follow_unmapped;
+		fl[i].f.unmapping = follow_unmapping;
+		vfm_iommu_follow_locked(ios[i], &fl[i].f);
+	}
+	if (!ret) {
+		tr->follow = fl;
+		tr->nfollow = (size_t)nios;
+		fl = NULL;
+	}
+	pthread_mutex_unlock(&tr->lock);
+	for (ssize_t i = nios; i--;)
+		vfm_iommu_unlock(ios[i]);
+	put_contexts(ios, (size_t)nios);
+	free(fl);
+	free(mapped);
+	return ret;
 }
 
 VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 				       const struct vfiomig_range *ranges,
 				       size_t nranges, uint64_t *page_size)
 {
+	int ret;
+
+	if (!tr || !page_size || (!ranges && nranges) || (ranges && !nranges))
+		return -EINVAL;
+	if (!ranges)
+		return start_following(tr, page_size);
+	pthread_mutex_lock(&tr->lock);
+	ret = start_locked(tr, ranges, nranges, page_size);
+	pthread_mutex_unlock(&tr->lock);
+	return ret;
+}
+
+static int start_locked(struct vfiomig_dirty *tr,
+			const struct vfiomig_range *ranges, size_t nranges,
+			uint64_t *page_size)
+{
 	struct vfiomig_range *r;
 	uint64_t ps, end;
 	size_t bytes;
 	int ret;
 
-	struct vfiomig_range *mapped = NULL;
-
-	if (!tr || !page_size || (!ranges && nranges) || (ranges && !nranges))
-		return -EINVAL;
-	if (!ranges) {
-		ssize_t n = ranges_from_mappings(tr, &mapped);
-
-		if (n < 0)
-			return (int)n;
-		ret = vfiomig_dirty_start(tr, mapped, (size_t)n, page_size);
-		free(mapped);
-		return ret;
-	}
 	ps = *page_size ? *page_size : 4096;
 	if (!vfm_is_pow2(ps) || ps < 4096) {
 		err(tr->ctx, "dirty start: page size %#" PRIx64 " is not a "
@@ -580,15 +876,18 @@ VFIOMIG_EXPORT int vfiomig_dirty_start(struct vfiomig_dirty *tr,
 
 VFIOMIG_EXPORT int vfiomig_dirty_stop(struct vfiomig_dirty *tr)
 {
-	int ret;
+	int ret = 0;
 
 	if (!tr)
 		return -EINVAL;
-	if (!tr->started)
-		return 0;
-	ret = tr->ops->stop(tr);
-	tr->started = false;
-	drop_started(tr);
+	unfollow_all(tr);
+	pthread_mutex_lock(&tr->lock);
+	if (tr->started) {
+		ret = tr->ops->stop(tr);
+		tr->started = false;
+		drop_started(tr);
+	}
+	pthread_mutex_unlock(&tr->lock);
 	return ret;
 }
 
@@ -907,16 +1206,39 @@ static int query_loop(struct vfiomig_dirty *tr, uint64_t iova,
 	return 0;
 }
 
-VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
-				       uint64_t length, uint64_t page_size,
-				       uint64_t *bitmap, unsigned int flags)
+/* OR into bm (based at iova, ps-byte pages) the pending spans inside
+ * [iova, iova + length), and forget them unless NO_CLEAR (a removal that
+ * finds no memory to split keeps them: reported again, never lost). */
+static void report_pending(struct vfiomig_dirty *tr, uint64_t iova,
+			   uint64_t length, uint64_t ps, uint64_t *bm,
+			   bool clear)
+{
+	uint64_t end = iova + length;
+	size_t cur;
+	const struct vfiomig_range *r = vfm_rangeset_first(&tr->pending, iova, &cur);
+	bool any = false;
+
+	for (; r && r->iova < end; r = vfm_rangeset_next(&tr->pending, &cur)) {
+		uint64_t a = r->iova > iova ? r->iova : iova;
+		uint64_t b = r->iova + r->length < end ? r->iova + r->length : end;
+		uint64_t first = (a - iova) / ps, last = (b - 1 - iova) / ps;
+
+		vfm_bitmap_set(bm, first, last - first + 1);
+		any = true;
+	}
+	if (any && clear && vfm_rangeset_remove(&tr->pending, iova, length))
+		dbg(tr->ctx, "dirty: the pending spans of [%#" PRIx64 ", +%#"
+		    PRIx64 ") stay (no memory): reported again", iova, length);
+}
+
+static int query_locked(struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length, uint64_t page_size, uint64_t *bitmap,
+			unsigned int flags)
 {
 	uint64_t nbits;
 	size_t bytes;
 	int ret;
 
-	if (!tr || flags & ~(VFIOMIG_DIRTY_ACCUMULATE | VFIOMIG_DIRTY_NO_CLEAR))
-		return -EINVAL;
 	ret = check_query(tr, iova, length, page_size, bitmap, &bytes,
 			  "query");
 	if (ret)
@@ -924,27 +1246,70 @@ VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
 	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
 		memset(bitmap, 0, bytes);
-	ret = query_loop(tr, iova, length, page_size, bitmap, flags, false);
+	ret = tr->broken ? -EIO :
+	      query_loop(tr, iova, length, page_size, bitmap, flags, false);
 	if (ret < 0) {
 		/* The log is unreliable now: lose nothing. */
 		err(tr->ctx, "dirty query [%#" PRIx64 ", +%#" PRIx64 ") failed "
 		    "(%s): reporting every page of it dirty", iova, length,
-		    strerror(-ret));
+		    tr->broken ? "the tracker is broken: stop it" :
+				 strerror(-ret));
 		vfm_bitmap_set(bitmap, 0, nbits);
+		return ret;
 	}
-	return ret < 0 ? ret : 0;
+	report_pending(tr, iova, length, page_size, bitmap,
+		       !(flags & VFIOMIG_DIRTY_NO_CLEAR));
+	return 0;
 }
 
-VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
+VFIOMIG_EXPORT int vfiomig_dirty_query(struct vfiomig_dirty *tr, uint64_t iova,
 				       uint64_t length, uint64_t page_size,
 				       uint64_t *bitmap, unsigned int flags)
 {
-	uint64_t nbits;
+	int ret;
+
+	if (!tr || flags & ~(VFIOMIG_DIRTY_ACCUMULATE | VFIOMIG_DIRTY_NO_CLEAR))
+		return -EINVAL;
+	pthread_mutex_lock(&tr->lock);
+	ret = query_locked(tr, iova, length, page_size, bitmap, flags);
+	pthread_mutex_unlock(&tr->lock);
+	return ret;
+}
+
+/* The kernel side of an unmap with its bits (bitmap cleared or not per
+ * flags already): Type1 in one operation, else read without clearing (the
+ * IOPTEs go with the unmap anyway) and unmap.  A broken tracker reads
+ * nothing: every page is reported. */
+static int unmap_read_all(struct vfiomig_dirty *tr, uint64_t iova,
+			  uint64_t length, uint64_t page_size,
+			  uint64_t *bitmap, unsigned int flags)
+{
+	int ret;
+
+	if (tr->broken) {
+		vfm_bitmap_set(bitmap, 0, length / page_size);
+		ret = unmap_plain(tr, iova, length);
+		return ret ? ret : forget(tr, iova, length);
+	}
+	if (tr->ops->unmap_read)
+		return query_loop(tr, iova, length, page_size, bitmap, flags,
+				  true);
+	ret = query_loop(tr, iova, length, page_size, bitmap,
+			 flags | VFIOMIG_DIRTY_NO_CLEAR, false);
+	if (!ret)
+		ret = unmap_plain(tr, iova, length);
+	if (!ret)
+		ret = forget(tr, iova, length);
+	return ret;
+}
+
+static int unmap_locked(struct vfiomig_dirty *tr, uint64_t iova,
+			uint64_t length, uint64_t page_size, uint64_t *bitmap,
+			unsigned int flags)
+{
 	size_t bytes;
 	int ret;
 
-	if (!tr || flags & ~VFIOMIG_DIRTY_ACCUMULATE)
-		return -EINVAL;
 	ret = check_query(tr, iova, length, page_size, bitmap, &bytes,
 			  "unmap");
 	if (ret)
@@ -954,40 +1319,47 @@ VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
 		    "(container or IOAS) to unmap from");
 		return -EOPNOTSUPP;
 	}
-	nbits = length / page_size;
 	if (!(flags & VFIOMIG_DIRTY_ACCUMULATE))
 		memset(bitmap, 0, bytes);
-	if (tr->ops->unmap_read) {
-		ret = query_loop(tr, iova, length, page_size, bitmap, flags,
-				 true);
-	} else {
-		/* Read what is dirty without clearing (the IOPTEs go away
-		 * with the unmap anyway), then unmap. */
-		ret = query_loop(tr, iova, length, page_size, bitmap,
-				 flags | VFIOMIG_DIRTY_NO_CLEAR, false);
-		if (!ret)
-			ret = unmap_plain(tr, iova, length);
-		if (!ret)
-			ret = forget(tr, iova, length);
-	}
+	ret = unmap_read_all(tr, iova, length, page_size, bitmap, flags);
 	if (ret < 0) {
 		err(tr->ctx, "dirty unmap [%#" PRIx64 ", +%#" PRIx64 ") failed "
 		    "(%s): reporting every page of it dirty", iova, length,
 		    strerror(-ret));
-		vfm_bitmap_set(bitmap, 0, nbits);
-	} else {
-		/* The devices' IOMMU contexts forget what went (each once). */
-		for (size_t i = 0; i < tr->ndevs; i++) {
-			struct vfiomig_iommu *io = vfiomig_device_iommu(tr->devs[i]);
-			bool seen = false;
-
-			for (size_t k = 0; k < i; k++)
-				seen |= vfiomig_device_iommu(tr->devs[k]) == io;
-			if (!seen)
-				vfm_iommu_forget(io, tr->container_fd >= 0 ?
-						 tr->container_fd : tr->iommufd,
-						 tr->ioas_id, iova, length);
-		}
+		vfm_bitmap_set(bitmap, 0, length / page_size);
+		return ret;
 	}
-	return ret < 0 ? ret : 0;
+	report_pending(tr, iova, length, page_size, bitmap, true);
+	return 0;
+}
+
+VFIOMIG_EXPORT int vfiomig_dirty_unmap(struct vfiomig_dirty *tr, uint64_t iova,
+				       uint64_t length, uint64_t page_size,
+				       uint64_t *bitmap, unsigned int flags)
+{
+	struct vfiomig_iommu **ios;
+	ssize_t nios;
+	int ret;
+
+	if (!tr || flags & ~VFIOMIG_DIRTY_ACCUMULATE)
+		return -EINVAL;
+	pthread_mutex_lock(&tr->lock);
+	ret = unmap_locked(tr, iova, length, page_size, bitmap, flags);
+	pthread_mutex_unlock(&tr->lock);
+	if (ret)
+		return ret;
+	/* The contexts on that container or IOAS forget what went (after
+	 * the tracker's lock: a context's lock comes first).  A tracker
+	 * without devices finds them by its iommufd and IOAS. */
+	nios = get_contexts(tr, &ios);
+	if (nios < 0) {
+		err(tr->ctx, "dirty unmap [%#" PRIx64 ", +%#" PRIx64 "): the IOMMU context's record keeps it (%s)",
+		    iova, length, strerror((int)-nios));
+		return 0;
+	}
+	for (ssize_t i = 0; i < nios; i++)
+		vfm_iommu_forget(ios[i], tr->container_fd >= 0 ? tr->container_fd :
+				 tr->iommufd, tr->ioas_id, iova, length);
+	put_contexts(ios, (size_t)nios);
+	return 0;
 }

@@ -60,6 +60,16 @@ struct vfm_dirty_ops {
 	 * dirty.c reads with NO_CLEAR then unmaps. */
 	int (*unmap_read)(struct vfiomig_dirty *tr, uint64_t iova,
 			  uint64_t length, uint64_t kps, uint64_t *buf);
+	/*
+	 * Optional: a mapping [iova, +length) was added to a followed IOMMU
+	 * context while tracking (tr->ranges does not have it yet): make the
+	 * kernel track it, or -errno (logged; the map is undone).  *lost:
+	 * set when bits logged before were dropped (DMA logging restarted):
+	 * dirty.c then reports every page tracked before as dirty.
+	 * Without it the kernel covers new mappings by itself.
+	 */
+	int (*add_range)(struct vfiomig_dirty *tr, uint64_t iova,
+			 uint64_t length, bool *lost);
 	/* Undo what backend setup did (re-attach devices, free HWPT). */
 	void (*release)(struct vfiomig_dirty *tr);
 
@@ -81,6 +91,9 @@ struct vfm_dirty_dev {
 
 struct vfiomig_dirty {
 	struct vfiomig_ctx *ctx;
+	/* Serialises the caller's calls with the mappings a followed IOMMU
+	 * context reports from other threads (vfm_iommu_follower). */
+	pthread_mutex_t lock;
 	struct vfiomig_device **devs;
 	struct vfm_dirty_dev *dd;     /* per device */
 	size_t ndevs;
@@ -109,9 +122,23 @@ struct vfiomig_dirty {
 	int iommufd;                  /* -1 if none */
 	uint32_t ioas_id;
 
-	/* DMA logging: the ranges given to the kernel. */
+	/* DMA logging: the ranges given to the kernel, aligned to
+	 * plan_align (the page size asked at start). */
 	struct vfiomig_range *plan;
 	size_t nplan;
+	uint64_t plan_align;
+
+	/* Following the library's mappings (start without ranges): one
+	 * follower per IOMMU context (vfm_iommu_follower). */
+	struct vfm_dirty_follow *follow;
+	size_t nfollow;
+	/* Spans whose bits the kernel dropped (DMA logging restarted for a
+	 * new mapping): reported dirty by the next query or unmap covering
+	 * them.  O(ranges), never a bitmap. */
+	struct vfm_rangeset pending;
+	/* A restart failed and could not be undone: the kernel no longer
+	 * logs what it should.  Queries report all dirty and fail. */
+	bool broken;
 
 	/* iommufd */
 	uint32_t hwpt_id;
@@ -124,6 +151,11 @@ struct vfiomig_dirty {
 	/* Type1 migration capability */
 	uint64_t t1_pgsize;
 	uint64_t t1_max_bitmap;
+};
+
+struct vfm_dirty_follow {
+	struct vfm_iommu_follower f;   /* first: container_of */
+	struct vfiomig_dirty *tr;
 };
 
 extern const struct vfm_dirty_ops vfm_dirty_dmalog_ops;

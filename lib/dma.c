@@ -54,6 +54,10 @@ struct vfiomig_iommu {
 	bool borrowed;         /* a device's fds: the device owns them */
 	bool iommu_set;        /* Type1: VFIO_SET_IOMMU done (a group attached) */
 	struct vfm_rangeset maps;
+	/* Trackers following the mappings (dirty.c), each holding a
+	 * reference: the context outlives them. */
+	struct vfm_iommu_follower *followers;
+	struct vfiomig_iommu *next; /* ctx->iommus */
 };
 
 /* IOMMU_IOAS_IOVA_RANGES (0x84), not in the private uAPI copy. */
@@ -65,6 +69,21 @@ struct vfm_iova_range {
 	uint64_t start, last;
 };
 #define VFM_IOMMU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, 0x84)
+
+/* The library context's list of IOMMU contexts: a tracker made without
+ * devices (an iommufd fd and IOAS in its options) finds its context there.
+ * A spin lock: the context has no mutex of its own, the walks are short. */
+static void list_lock(struct vfiomig_ctx *ctx)
+{
+	while (atomic_flag_test_and_set_explicit(&ctx->iommus_lock,
+						 memory_order_acquire))
+		;
+}
+
+static void list_unlock(struct vfiomig_ctx *ctx)
+{
+	atomic_flag_clear_explicit(&ctx->iommus_lock, memory_order_release);
+}
 
 static struct vfiomig_iommu *io_alloc(struct vfiomig_ctx *ctx)
 {
@@ -79,11 +98,30 @@ static struct vfiomig_iommu *io_alloc(struct vfiomig_ctx *ctx)
 	io->ctx = ctx;
 	io->refs = 1;
 	io->fd = -1;
+	list_lock(ctx);
+	io->next = ctx->iommus;
+	ctx->iommus = io;
+	list_unlock(ctx);
 	return io;
+}
+
+static void io_unlist(struct vfiomig_iommu *io)
+{
+	struct vfiomig_iommu **pp;
+
+	list_lock(io->ctx);
+	for (pp = &io->ctx->iommus; *pp; pp = &(*pp)->next) {
+		if (*pp == io) {
+			*pp = io->next;
+			break;
+		}
+	}
+	list_unlock(io->ctx);
 }
 
 static void io_destroy(struct vfiomig_iommu *io)
 {
+	io_unlist(io);
 	if (io->path == VFIOMIG_IOMMU_IOMMUFD && io->own_ioas) {
 		struct iommu_destroy d = { .size = sizeof(d), .id = io->ioas_id };
 
@@ -692,6 +730,44 @@ static int ioas_map(struct vfiomig_iommu *io, void *vaddr, uint64_t iova,
 	return sys_ioctl(io->fd, IOMMU_IOAS_MAP, &map);
 }
 
+/* Undo a mapping just made (its record or a follower failed). */
+static void kernel_unmap(struct vfiomig_iommu *io, uint64_t iova,
+			 uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap u1 = {
+		.argsz = sizeof(u1), .iova = iova, .size = size,
+	};
+	struct iommu_ioas_unmap u2 = {
+		.size = sizeof(u2), .ioas_id = io->ioas_id,
+		.iova = iova, .length = size,
+	};
+
+	if (io->path == VFIOMIG_IOMMU_TYPE1)
+		sys_ioctl(io->fd, VFIO_IOMMU_UNMAP_DMA, &u1);
+	else
+		sys_ioctl(io->fd, IOMMU_IOAS_UNMAP, &u2);
+}
+
+/* A mapping was made: every tracker following the context tracks it from
+ * now on.  One that cannot fails the map; those told before it forget it
+ * again (all or none track it, as the map is undone). */
+static int tell_followers(struct vfiomig_iommu *io, uint64_t iova,
+			  uint64_t size)
+{
+	struct vfm_iommu_follower *f, *g;
+	int ret = 0;
+
+	for (f = io->followers; f; f = f->next) {
+		ret = f->mapped(f, iova, size);
+		if (ret)
+			break;
+	}
+	if (ret)
+		for (g = io->followers; g != f; g = g->next)
+			g->unmapped(g, iova, size);
+	return ret;
+}
+
 VFIOMIG_EXPORT int vfiomig_iommu_map(struct vfiomig_iommu *io, void *vaddr,
 				     uint64_t iova, uint64_t size,
 				     unsigned int flags)
@@ -742,19 +818,17 @@ VFIOMIG_EXPORT int vfiomig_iommu_map(struct vfiomig_iommu *io, void *vaddr,
 	if (!ret)
 		ret = vfm_rangeset_add(&io->maps, iova, size);
 	if (ret) {
-		struct vfio_iommu_type1_dma_unmap u1 = {
-			.argsz = sizeof(u1), .iova = iova, .size = size,
-		};
-		struct iommu_ioas_unmap u2 = {
-			.size = sizeof(u2), .ioas_id = io->ioas_id,
-			.iova = iova, .length = size,
-		};
-
-		if (io->path == VFIOMIG_IOMMU_TYPE1)
-			sys_ioctl(io->fd, VFIO_IOMMU_UNMAP_DMA, &u1);
-		else
-			sys_ioctl(io->fd, IOMMU_IOAS_UNMAP, &u2);
+		kernel_unmap(io, iova, size);
 		err(io->ctx, "map [%#llx, +%#llx): cannot record it: %s (unmapped)",
+		    (unsigned long long)iova, (unsigned long long)size,
+		    strerror(-ret));
+		goto out;
+	}
+	ret = tell_followers(io, iova, size);
+	if (ret) {
+		kernel_unmap(io, iova, size);
+		vfm_rangeset_remove(&io->maps, iova, size);
+		err(io->ctx, "map [%#llx, +%#llx): a dirty tracker following the context cannot track it: %s (unmapped)",
 		    (unsigned long long)iova, (unsigned long long)size,
 		    strerror(-ret));
 		goto out;
@@ -831,6 +905,17 @@ VFIOMIG_EXPORT int vfiomig_iommu_unmap(struct vfiomig_iommu *io, uint64_t iova,
 		ret = bad;
 		goto out;
 	}
+	/* A tracker following the context would lose the range's dirty
+	 * bits: they come back only through vfiomig_dirty_unmap. */
+	for (struct vfm_iommu_follower *f = io->followers; f; f = f->next) {
+		ret = f->unmapping(f, iova, size);
+		if (ret) {
+			err(io->ctx, "unmap [%#llx, +%#llx): a dirty tracker follows the mappings there: unmap through vfiomig_dirty_unmap(3) to get their dirty bits, or stop the tracker first (%s)",
+			    (unsigned long long)iova, (unsigned long long)size,
+			    strerror(-ret));
+			goto out;
+		}
+	}
 	if (t1) {
 		struct vfio_iommu_type1_dma_unmap u = {
 			.argsz = sizeof(u), .iova = iova, .size = size,
@@ -889,4 +974,95 @@ void vfm_iommu_forget(struct vfiomig_iommu *io, int fd, uint32_t ioas_id,
 		err(io->ctx, "unmap [%#llx, +%#llx) through a dirty tracker: the context's record keeps it (%s)",
 		    (unsigned long long)iova, (unsigned long long)length,
 		    strerror(-ret));
+}
+
+/* ------------------------------------------------------------ followers */
+
+void vfm_iommu_get(struct vfiomig_iommu *io)
+{
+	pthread_mutex_lock(&io->lock);
+	io->refs++;
+	pthread_mutex_unlock(&io->lock);
+}
+
+void vfm_iommu_put(struct vfiomig_iommu *io)
+{
+	if (io)
+		io_put(io);
+}
+
+static bool io_is(const struct vfiomig_iommu *io, int fd, uint32_t ioas_id)
+{
+	return io->fd == fd &&
+	       (io->path == VFIOMIG_IOMMU_TYPE1 || io->ioas_id == ioas_id);
+}
+
+struct vfiomig_iommu *vfm_iommu_find(struct vfiomig_ctx *ctx, int fd,
+				     uint32_t ioas_id, size_t *cur)
+{
+	struct vfiomig_iommu *io, *found = NULL;
+	size_t k = 0;
+
+	list_lock(ctx);
+	for (io = ctx->iommus; io && !found; io = io->next) {
+		if (!io_is(io, fd, ioas_id) || k++ < *cur)
+			continue;
+		/* A context whose last reference is gone is being
+		 * destroyed: not handed out again. */
+		pthread_mutex_lock(&io->lock);
+		if (io->refs) {
+			io->refs++;
+			found = io;
+		}
+		pthread_mutex_unlock(&io->lock);
+	}
+	list_unlock(ctx);
+	*cur = k;
+	return found;
+}
+
+void vfm_iommu_lock(struct vfiomig_iommu *io)
+{
+	pthread_mutex_lock(&io->lock);
+}
+
+void vfm_iommu_unlock(struct vfiomig_iommu *io)
+{
+	pthread_mutex_unlock(&io->lock);
+}
+
+ssize_t vfm_iommu_mappings_copy_locked(struct vfiomig_iommu *io,
+				       struct vfiomig_range **out)
+{
+	*out = NULL;
+	return vfm_rangeset_copy(&io->maps, out);
+}
+
+void vfm_iommu_follow_locked(struct vfiomig_iommu *io,
+			     struct vfm_iommu_follower *f)
+{
+	io->refs++;
+	f->io = io;
+	f->next = io->followers;
+	io->followers = f;
+}
+
+void vfm_iommu_unfollow(struct vfm_iommu_follower *f)
+{
+	struct vfiomig_iommu *io = f->io;
+	struct vfm_iommu_follower **pp;
+
+	if (!io)
+		return;
+	pthread_mutex_lock(&io->lock);
+	for (pp = &io->followers; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&io->lock);
+	f->io = NULL;
+	f->next = NULL;
+	io_put(io);
 }

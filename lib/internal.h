@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,11 @@ struct vfiomig_ctx {
 	int log_priority;
 	char *sysfs_root;
 	char *dev_root;
+	/* dma.c: the IOMMU contexts made with this context (vfm_iommu_find),
+	 * a list behind a spin lock held for a list walk only.  Zeroed with
+	 * the context (calloc): an empty list and a clear flag. */
+	struct vfiomig_iommu *iommus;
+	atomic_flag iommus_lock;
 };
 
 /* A data session: the data fd the kernel returned on an fd-creating arc. */
@@ -41,6 +47,10 @@ struct vfiomig_session {
 	bool busy;
 	/* PRECOPY_INFOv2 was on when the session opened: flags are real. */
 	bool v2;
+	/* How the stream moves (migv1.c: chosen per handle when the session
+	 * opens); with shares_device_fd, fd is the device fd (v1: the stream
+	 * is the migration region's), never closed by the session. */
+	const struct vfm_mig_ops *ops;
 	/* A REINIT was reported and initial_bytes has not been seen at 0
 	 * since; reinits counts the reports of this session. */
 	bool reinit_pending;
@@ -93,6 +103,12 @@ struct vfiomig_device {
 	/* region.c: the region cache (struct vfm_regions), NULL until
 	 * first used; vfm_dev_regions(). */
 	void *regions;
+	/* migv1.c: the migration protocol (VFIOMIG_PROTO_*; -1 until
+	 * detected on first use, written once under the lock), the one the
+	 * caller forced (0: detect), and the v1 state (struct vfm_v1). */
+	int proto;
+	int proto_forced;
+	void *v1;
 };
 
 /* device.c: the device lock (see struct vfiomig_device). */
@@ -168,6 +184,56 @@ int vfm_opts_check(const void *opts, size_t user_sz, size_t known_sz);
 		if (OPTS_HAS(opts, FIELD))                                     \
 			(opts)->FIELD = (VAL);                                 \
 	} while (0)
+
+/*
+ * The migration protocol a handle speaks (migv1.c chooses, on first use):
+ * v2 (VFIO_DEVICE_FEATURE, feature.c and session.c) or v1 (the migration
+ * region of Linux 5.8-5.17, migv1.c).  state.c and session.c call these
+ * and never ask which protocol it is.
+ */
+struct vfm_mig_ops {
+	const char *name;
+	/* The session's fd is the device fd (not owned). */
+	bool shares_device_fd;
+	/* VFIOMIG_MIG_* (cached by the caller's protocol), -ENOTTY without. */
+	int (*flags)(struct vfiomig_device *dev, uint64_t *flags);
+	/* The device's state as a v2 state number (ERROR for a v1 error). */
+	int (*state_read)(struct vfiomig_device *dev, uint32_t *state);
+	/* One state change; *fd: the new session's fd, or -1. */
+	int (*state_write)(struct vfiomig_device *dev, int to, int *fd);
+	/* The stream: > 0 bytes, 0 = nothing more now (PRE_COPY) or the end,
+	 * -errno with *what naming the failing step. */
+	ssize_t (*data_read)(struct vfiomig_device *dev, int fd, void *buf,
+			     size_t n, const char **what);
+	/* All of buf into the resuming session, or -errno. */
+	int (*data_write)(struct vfiomig_device *dev, int fd, const void *buf,
+			  size_t n, const char **what);
+	/* VFIO_MIG_GET_PRECOPY_INFO's answer (flags as the kernel wrote). */
+	int (*precopy_info)(struct vfiomig_device *dev, int fd,
+			    struct vfiomig_precopy_info *info);
+	/* The session ended: forget its stream position (may be NULL). */
+	void (*session_end)(struct vfiomig_device *dev);
+};
+extern const struct vfm_mig_ops vfm_mig_v2_ops;
+extern const struct vfm_mig_ops vfm_mig_v1_ops;
+/* migv1.c: the handle's protocol, detected once (v2 FEATURE_MIGRATION
+ * first, the v1 region on ENOTTY, or what the caller forced): a
+ * VFIOMIG_PROTO_* or -errno (not cached: asked again next time). */
+int vfm_mig_proto(struct vfiomig_device *dev);
+/* migv1.c: the protocol's ops; v2's for a device without migration or
+ * when detection failed (its calls then say so). */
+const struct vfm_mig_ops *vfm_mig_ops(struct vfiomig_device *dev);
+/* migv1.c: free the v1 state (unmap the data area); device.c at free. */
+void vfm_v1_free(struct vfiomig_device *dev);
+/* feature.c: FEATURE_GET|MIGRATION of v2, cached; -ENOTTY unlogged. */
+int vfm_v2_mig_flags(struct vfiomig_device *dev, uint64_t *flags);
+/* session.c: the v2 stream on the data fd. */
+ssize_t vfm_v2_data_read(struct vfiomig_device *dev, int fd, void *buf,
+			 size_t n, const char **what);
+int vfm_v2_data_write(struct vfiomig_device *dev, int fd, const void *buf,
+		      size_t n, const char **what);
+int vfm_v2_precopy_info(struct vfiomig_device *dev, int fd,
+			struct vfiomig_precopy_info *info);
 
 /* feature.c: VFIO_DEVICE_FEATURE with the header filled in. */
 int vfm_feature(struct vfiomig_device *dev, uint32_t flags, void *data,
@@ -261,5 +327,43 @@ ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
  * drop it from the record if the context is that one. */
 void vfm_iommu_forget(struct vfiomig_iommu *io, int fd, uint32_t ioas_id,
 		      uint64_t iova, uint64_t length);
+
+/*
+ * dma.c: a dirty tracker following a context's mappings (dirty.c): told of
+ * each mapping made through vfiomig_iommu_map() and asked before each
+ * vfiomig_iommu_unmap().  The callbacks run with the context's lock held;
+ * lock order: context, then tracker.
+ */
+struct vfm_iommu_follower {
+	struct vfm_iommu_follower *next;  /* the context's list */
+	struct vfiomig_iommu *io;         /* a reference while linked */
+	/* [iova, +size) was mapped: track it from now on, or -errno (the
+	 * map is undone: unmapped() for the followers told before). */
+	int (*mapped)(struct vfm_iommu_follower *f, uint64_t iova,
+		      uint64_t size);
+	void (*unmapped)(struct vfm_iommu_follower *f, uint64_t iova,
+			 uint64_t size);
+	/* May [iova, +size) be unmapped outside the tracker?  0 or -EBUSY. */
+	int (*unmapping)(struct vfm_iommu_follower *f, uint64_t iova,
+			 uint64_t size);
+};
+/* dma.c: references to contexts; a context of ctx on that container fd,
+ * or iommufd fd and IOAS, with a reference taken (NULL: none; *cur 0
+ * starts, then the next one). */
+void vfm_iommu_get(struct vfiomig_iommu *io);
+void vfm_iommu_put(struct vfiomig_iommu *io);
+struct vfiomig_iommu *vfm_iommu_find(struct vfiomig_ctx *ctx, int fd,
+				     uint32_t ioas_id, size_t *cur);
+/* dma.c: the context's lock, held across a tracker's start so that no
+ * mapping falls between its snapshot and its following; the snapshot
+ * (vfm_iommu_mappings_copy without the lock) and linking a follower
+ * (a reference taken) under it.  Unlinking takes the lock itself. */
+void vfm_iommu_lock(struct vfiomig_iommu *io);
+void vfm_iommu_unlock(struct vfiomig_iommu *io);
+ssize_t vfm_iommu_mappings_copy_locked(struct vfiomig_iommu *io,
+				       struct vfiomig_range **out);
+void vfm_iommu_follow_locked(struct vfiomig_iommu *io,
+			     struct vfm_iommu_follower *f);
+void vfm_iommu_unfollow(struct vfm_iommu_follower *f);
 
 #endif

@@ -481,6 +481,265 @@ START_TEST(dirty_unmap_forgets)
 }
 END_TEST
 
+/* A tracker started without ranges follows the context: a mapping made
+ * while it runs is tracked from then on, on every back-end of a PCI
+ * function (DMA logging on an iommufd context, iommufd HWPT, Type1).  DMA
+ * logging restarts on a new plan: the pages tracked before (a) are
+ * reported dirty once by the next query, none lost. */
+START_TEST(follow_map)
+{
+	static const int backend[] = { VFIOMIG_DIRTY_DMA_LOGGING,
+				       VFIOMIG_DIRTY_IOMMUFD, VFIOMIG_DIRTY_TYPE1 };
+	int path = _i == 2 ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend[_i]);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct fake_dirty_stats st;
+	uint64_t bm[4], ps = PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	fake_dirty_get_stats(&st);
+	/* Only DMA logging needs the kernel told: one restart. */
+	ck_assert_uint_eq(st.log_starts, _i == 0);
+	if (_i == 0)
+		fake_dev_dma_write(pci_id, b.iova + PG, 2 * PG);
+	else if (_i == 1)
+		fake_dma_write(b.iova + PG, 2 * PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i == 2 ? 0xfULL : 0x6ULL);
+	/* a: DMA logging reports the span tracked before the restart once;
+	 * iommufd nothing written; Type1 the whole mapping, as always. */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i == 1 ? 0 : 0xffffULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], _i == 2 ? 0xffffULL : 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	/* Stopped: no longer followed, a map touches no tracker. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* DMA logging: a mapping inside the planned ranges needs no restart (the
+ * plan keeps a range unmapped through the tracker); NO_CLEAR leaves the
+ * pending span for the next query. */
+START_TEST(follow_dmalog_covered)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct fake_dirty_stats st;
+	uint64_t bm[4], ps = PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	fake_dirty_get_stats(&st);
+	ck_assert_uint_eq(st.log_starts, 0);
+	fake_dev_dma_write(pci_id, b.iova, PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	/* Outside the plan: restarted; NO_CLEAR keeps the pending span. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 64 * PG, 8ULL << 20, PG, RW), 0);
+	for (int k = 0; k < 2; k++) {
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm,
+						     VFIOMIG_DIRTY_NO_CLEAR), 0);
+		ck_assert_uint_eq(bm[0], 0xffffULL);
+	}
+	/* An unmap through the tracker returns the pending bits too. */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 2);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* Every ioctl of a map that restarts DMA logging failing in turn: the map
+ * fails whole (undone, the record unchanged) or succeeds, and the page the
+ * device wrote before is reported either way; the tracker stays usable. */
+START_TEST(follow_dmalog_fail_nth)
+{
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	bool done = false;
+
+	for (unsigned int nth = 1; !done; nth++) {
+		struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+		struct vfiomig_device *dev = open_into(BDF, io);
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+		struct vfiomig_dirty *tr = NULL;
+		uint64_t bm[4], ps = PG;
+		int ret;
+
+		ck_assert_uint_lt(nth, 20);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+		fake_dev_dma_write(pci_id, a.iova + 3 * PG, PG);
+		fake_fail_nth_call("ioctl", nth, EIO);
+		ret = vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW);
+		done = ret == 0;
+		fake_fail_nth(0, 0);
+		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), done ? 2 : 1);
+		ck_assert(fake_dev_logging(pci_id));
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+		ck_assert_msg(bm[0] & 8, "nth %u: the page written is lost", nth);
+		if (done) {
+			fake_dev_dma_write(pci_id, b.iova, PG);
+			memset(bm, 0, sizeof(bm));
+			ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+			ck_assert_uint_eq(bm[0], 1);
+		} else {
+			/* Undone: the IOVA is free in the kernel. */
+			ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova,
+							   b.length, RW), 0);
+		}
+		ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+		ck_assert(!fake_dev_logging(pci_id));
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(io);
+		ck_assert_int_eq(fake_open_fds(), 0);
+	}
+}
+END_TEST
+
+/* A restart that fails and cannot be undone (the driver answers a page
+ * size REPORT cannot use to every START from now on): the map fails, the
+ * tracker says it is broken (queries: every page dirty and EIO), a stop
+ * and a new start make it work again. */
+START_TEST(follow_dmalog_broken)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	uint64_t bm[4], ps = PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	fake_dev_set_log_pgsize(pci_id, 2048);
+	logbuf[0] = '\0';
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+			 -EPROTO);
+	ck_assert(logged("the tracker is broken"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), -EIO);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	/* Further maps are refused while broken. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+			 -EIO);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	fake_dev_set_log_pgsize(pci_id, 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	fake_dev_dma_write(pci_id, a.iova, PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* vfiomig_iommu_unmap of IOVA a following tracker tracks is refused
+ * (EBUSY, the log names vfiomig_dirty_unmap): its bits would be lost;
+ * outside the tracked ranges, or once stopped, it unmaps.  A follower
+ * refusing a map (iommufd: off the tracking page) undoes it. */
+START_TEST(follow_unmap_busy)
+{
+	int path = _i ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i ? VFIOMIG_DIRTY_TYPE1 :
+							     VFIOMIG_DIRTY_IOMMUFD);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 2ULL << 20, 16 * PG };
+	uint64_t ps = _i ? PG : 2 * PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	logbuf[0] = '\0';
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, a.iova, a.length), -EBUSY);
+	ck_assert(logged("vfiomig_dirty_unmap"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0, 1ULL << 20), _i ? 0 : -ENOENT);
+	if (!_i) {
+		/* 8 KiB tracking pages: a 4 KiB mapping cannot be tracked. */
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 8ULL << 20,
+						   PG, RW), -EINVAL);
+		ck_assert(logged("not aligned to the page size"));
+		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, 8ULL << 20,
+						   2 * PG, RW), 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0, 16ULL << 20), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
+/* The tracker freed while following, then the context: the context's
+ * reference kept it alive, nothing leaks; and the other order (the
+ * caller's context reference and the device gone first). */
+START_TEST(follow_free_order)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_IOMMUFD);
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t ps = PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, PG, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	if (_i) {
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(io);
+	} else {
+		vfiomig_iommu_free(io);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf + PG, 2ULL << 20, PG, RW), 0);
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(dev);
+	}
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 static Suite *dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -496,6 +755,12 @@ static Suite *dma_suite(void)
 	tcase_add_loop_test(tc, fail_nth, 0, 2);
 	tcase_add_loop_test(tc, dirty_from_mappings, 0, 3);
 	tcase_add_loop_test(tc, dirty_unmap_forgets, 0, 2);
+	tcase_add_loop_test(tc, follow_map, 0, 3);
+	tcase_add_test(tc, follow_dmalog_covered);
+	tcase_add_test(tc, follow_dmalog_fail_nth);
+	tcase_add_test(tc, follow_dmalog_broken);
+	tcase_add_loop_test(tc, follow_unmap_busy, 0, 2);
+	tcase_add_loop_test(tc, follow_free_order, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
