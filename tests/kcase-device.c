@@ -104,11 +104,8 @@ static void no_leaks(void)
 
 #define NEED_IOMMUFD()                                                         \
 	do {                                                                   \
-		if (!kenv_has_iommufd()) {                                     \
-			fprintf(stderr, "%s: skipped: no cdev/iommufd path\n", \
-				__func__);                                     \
-			return;                                                \
-		}                                                              \
+		if (!kenv_has_iommufd())                                       \
+			kenv_skip("no cdev/iommufd path");                     \
 	} while (0)
 
 /* What vfiomig_device_enum says about one device. */

@@ -151,10 +151,8 @@ END_TEST
 
 START_TEST(dmalog_raw_iommufd)
 {
-	if (!kenv_has_iommufd()) {
-		fprintf(stderr, "%s: skipped: no cdev/iommufd path\n", __func__);
-		return;
-	}
+	if (!kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path");
 	dmalog_core_checks(VFIOMIG_IOMMU_IOMMUFD);
 }
 END_TEST
@@ -603,10 +601,8 @@ START_TEST(iommufd_mock)
 	int fd, hwpt;
 	void *mem;
 
-	if (!kenv_has_iommufd()) {
-		fprintf(stderr, "%s: skipped: no /dev/iommu\n", __func__);
-		return;
-	}
+	if (!kenv_has_iommufd())
+		kenv_skip("no /dev/iommu");
 	snprintf(path, sizeof(path), "%s/iommu",
 		 kenv_dev_root() ? kenv_dev_root() : "/dev");
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -620,11 +616,8 @@ START_TEST(iommufd_mock)
 		};
 
 		if (ioctl(fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
-			fprintf(stderr, "%s: skipped: IOMMU_TEST_CMD: ENOTTY "
-				"(kernel without CONFIG_IOMMUFD_TEST)\n",
-				__func__);
 			close(fd);
-			return;
+			kenv_skip("IOMMU_TEST_CMD: ENOTTY (kernel without CONFIG_IOMMUFD_TEST)");
 		}
 		ck_assert_uint_ne(c.mock_domain.out_idev_id, 0);
 		idev = c.mock_domain.out_idev_id;
@@ -741,10 +734,8 @@ static bool mock_up(struct mock *m, const char *who)
 				    .op = IOMMU_TEST_OP_MOCK_DOMAIN };
 
 	memset(m, 0, sizeof(*m));
-	if (!kenv_has_iommufd()) {
-		fprintf(stderr, "%s: skipped: no /dev/iommu\n", who);
-		return false;
-	}
+	if (!kenv_has_iommufd())
+		kenv_skip("%s: no /dev/iommu", who);
 	snprintf(path, sizeof(path), "%s/iommu",
 		 kenv_dev_root() ? kenv_dev_root() : "/dev");
 	m->fd = open(path, O_RDWR | O_CLOEXEC);
@@ -752,10 +743,9 @@ static bool mock_up(struct mock *m, const char *who)
 	ck_assert_int_eq(ioas_alloc(m->fd, &m->ioas_a), 0);
 	c.id = m->ioas_a;
 	if (ioctl(m->fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
-		fprintf(stderr, "%s: skipped: IOMMU_TEST_CMD: ENOTTY (kernel "
-			"without CONFIG_IOMMUFD_TEST)\n", who);
 		close(m->fd);
-		return false;
+		kenv_skip("%s: IOMMU_TEST_CMD: ENOTTY (kernel without "
+			  "CONFIG_IOMMUFD_TEST)", who);
 	}
 	m->idev = c.mock_domain.out_idev_id;
 	m->stdev = c.mock_domain.out_stdev_id;
