@@ -440,6 +440,185 @@ START_TEST(mock_dirty)
 }
 END_TEST
 
+/* The mock's environment of mock_dirty: an iommufd with IOAS a (the mock
+ * device's) and IOAS b (the library's context adopting it); -1 without
+ * the mock (skipped). */
+static int mock_open(uint32_t *ioas_b, uint32_t *idev)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	struct iommu_test_cmd c = { .size = sizeof(c),
+				    .op = IOMMU_TEST_OP_MOCK_DOMAIN };
+	char path[PATH_MAX];
+	int fd;
+
+	if (!kenv_has_iommufd())
+		return -1;
+	snprintf(path, sizeof(path), "%s/iommu",
+		 kenv_dev_root() ? kenv_dev_root() : "/dev");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(ioctl(fd, IOMMU_IOAS_ALLOC, &a), 0);
+	c.id = a.out_ioas_id;
+	ck_assert_int_eq(ioctl(fd, IOMMU_IOAS_ALLOC, &a), 0);
+	*ioas_b = a.out_ioas_id;
+	if (ioctl(fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
+		close(fd);
+		return -1;
+	}
+	*idev = c.mock_domain.out_idev_id;
+	ck_assert_uint_ne(*idev, 0);
+	return fd;
+}
+
+/* Mark mock pages (MOCK_IO_PAGE_SIZE units from base) dirty in the HWPT. */
+static void mock_mark(int fd, int hwpt, uint64_t base, uint64_t len,
+		      const unsigned int *pages, size_t n)
+{
+	uint8_t bits[2 * (1 << 20) / MOCK_IO_PAGE_SIZE / 8] = { 0 };
+	struct iommu_test_cmd c = {
+		.size = sizeof(c),
+		.op = IOMMU_TEST_OP_DIRTY,
+		.id = (uint32_t)hwpt,
+		.dirty = { .iova = base, .length = len,
+			   .page_size = MOCK_IO_PAGE_SIZE,
+			   .uptr = (uintptr_t)bits },
+	};
+
+	ck_assert_uint_le(len / MOCK_IO_PAGE_SIZE / 8, sizeof(bits));
+	for (size_t i = 0; i < n; i++)
+		bits[pages[i] / 8] |= 1u << (pages[i] % 8);
+	ck_assert_int_eq(ioctl(fd, IOMMU_TEST_CMD, &c), 0);
+	ck_assert_uint_eq(c.dirty.out_nr_dirty, n);
+}
+
+/* A tracker made from the mock's device id alone, started without ranges
+ * over the context adopting the caller's iommufd + IOAS: it follows the
+ * context.  A mapping added mid-tracking has its mock dirty bits read back
+ * by the next query; an unmap through the tracker returns its bit and the
+ * context's record drops it (no VFIO device links the two: the library
+ * context does); an unmap around the tracker is refused (EBUSY). */
+START_TEST(mock_follow)
+{
+	const uint64_t half = 1ULL << 20, base = MOCK_APERTURE_START;
+	const unsigned int pages[2] = { 0, 512 + 6 };
+	uint64_t bm[2 * (1 << 20) / 4096 / 64], ps = 4096;
+	struct vfiomig_range r[2] = { { base, half }, { base + half, half } }, got[4];
+	struct vfiomig_iommu *io = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	uint32_t ioas_b = 0, idev = 0;
+	char *mem;
+	int fd = mock_open(&ioas_b, &idev), hwpt;
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: skipped: no iommufd selftest mock\n", __func__);
+		return;
+	}
+	mem = mmap(NULL, 2 * half, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	memset(mem, 0, 2 * half);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd, .ioas_id = ioas_b);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem, r[0].iova, r[0].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = fd,
+			     .ioas_id = ioas_b, .dev_ids = &idev, .n_dev_ids = 1,
+			     .ctx = kenv_ctx());
+
+		ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, &o, &tr), 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	hwpt = vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_gt(hwpt, 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	/* Mapped while tracking. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + half, r[1].iova, r[1].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	mock_mark(fd, hwpt, base, 2 * half, pages, 2);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, 2 * half, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 512), 2);
+	ck_assert_uint_eq(bm[0], 1);          /* 4 KiB page 0 */
+	ck_assert_uint_eq(bm[4], 1ULL << 3);  /* page 256 + 3 */
+	/* Not around the tracker: its bits would be lost. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, r[1].iova, r[1].length), -EBUSY);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, r[1].iova, r[1].length, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 1);
+	ck_assert_uint_eq(bm[0], 1ULL << 3);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, got, 4), 1);
+	ck_assert_uint_eq(got[0].iova, r[0].iova);
+	/* Mapped again mid-tracking: followed again, clean. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + half, r[1].iova, r[1].length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	mock_mark(fd, hwpt, base, 2 * half, &pages[1], 1);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, 2 * half, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 512), 2);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_uint_eq(bm[4], 1ULL << 3);  /* page 256 + 3 again */
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, base, 2 * half), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+	vfiomig_iommu_free(io);
+	munmap(mem, 2 * half);
+	close(fd);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* DMA logging on mtty (its log_ops log nothing, START/STOP/REPORT answer
+ * 0) following its context on each IOMMU path: a mapping outside the plan
+ * restarts logging (the pages tracked before reported dirty once), an
+ * unmap around the tracker is refused, one through it unmaps. */
+START_TEST(mtty_dmalog_follow)
+{
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 8ULL << 20, 4 * PG };
+	uint64_t bm[4], ps = PG;
+	char *mem;
+
+	NEED_PATH(_i);
+	io = iommu_new(path_of(_i));
+	dev = open_into(KENV_MTTY2_UUID, io);
+	mem = buf_new();
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem, a.iova, a.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + 32 * PG, b.iova, b.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, a.iova, a.length), 0);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(mem, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -453,6 +632,8 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, type1_limit);
 	tcase_add_loop_test(tc, own_and_last, 0, 2);
 	tcase_add_test(tc, mock_dirty);
+	tcase_add_test(tc, mock_follow);
+	tcase_add_loop_test(tc, mtty_dmalog_follow, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
