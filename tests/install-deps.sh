@@ -6,7 +6,7 @@
 #   test      valgrind, clang, libFuzzer, xz (valgrind, clang, fuzz, distcheck phases)
 #   vm        qemu and the kernel source + its build tools (the real-kernel tier)
 #   deb       debhelper, lintian (the package build)
-#   abi       abigail-tools (optional `make check-abi`)
+#   abi       abigail-tools (`make check-abi`, the abi phase of tests/run-all.sh)
 # Runs apt-get as root, or through sudo when not root.
 set -eu
 

@@ -19,18 +19,23 @@
 #   vm         the real-kernel tier under qemu: make check-vm, make check-vm-cli,
 #              the main job (tests/main-job-host.sh); a SKIP is a failure
 #   deb        make dist -> dpkg-buildpackage -us -uc, lintian, symbols, autopkgtest
-#   abi        make check-abi (abidiff against abi/libvfiomig.abi; not by default)
+#   abi        make check-abi (abidiff against abi/libvfiomig.abi; a missing
+#              abidiff is a failure here: VFIOMIG_REQUIRE_ABI=1)
 # Environment: VFIOMIG_BUILD_ROOT (default <srcdir>/build-ci), VFIOMIG_JOBS
 # (default nproc), VFIOMIG_AUTORECONF=0 to keep an existing configure.
 #
-# Counting: every Check case (CK_VERBOSITY=verbose lines `file:line:P|F|E:...`)
-# and every `PASS: name` / `FAIL: name` / `SKIP: name` line of a test script
-# (tests/test-cli.sh, the VM scripts) is one result; a test program without
-# such lines is one result by its
-# Automake .trs (PASS, XFAIL: passed; FAIL, ERROR, XPASS: failed; SKIP:
+# Counting: every Check case is one result: the programs print TAP, a line
+# per case (`ok N - ...`, `not ok N - ...`, `ok N - ... # SKIP why`; Check
+# writes it, CK_TAP_LOG_FILE_NAME=- from Makefile.am; tests/kt-main.c writes
+# its own with skips); so is every `PASS: name` / `FAIL: name` /
+# `SKIP: name` line of a test script (tests/test-cli.sh, the VM scripts,
+# tests/run-fuzz.sh).  A test program without such lines is one result by
+# its Automake .trs (PASS, XFAIL: passed; FAIL, ERROR, XPASS: failed; SKIP:
 # skipped); a program that failed although all its cases passed (sanitizer,
 # valgrind, crash at exit) adds one failure; every other step (a build,
-# distcheck, lintian, ...) is one result. A SKIP of the VM tier is a failure.
+# distcheck, lintian, ...) is one result. A SKIP of the VM tier (a program
+# or a kernel-facing case) is a failure; the fake tiers report skips as
+# skipped.
 # The last line is `N passed, N failed[, N skipped]`; exit 1 if N failed > 0.
 set -u -o pipefail
 
@@ -49,7 +54,7 @@ done
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd -P)
 all_phases="build check asan valgrind clang tsan fuzz distcheck vm deb abi"
-phases=${VFIOMIG_PHASES:-build check asan valgrind clang tsan fuzz distcheck vm deb}
+phases=${VFIOMIG_PHASES:-build check asan valgrind clang tsan fuzz distcheck vm deb abi}
 for p in $phases; do
 	case " $all_phases " in *" $p "*) ;; *)
 		echo "run-all.sh: unknown phase '$p' (phases: $all_phases)" >&2
@@ -65,9 +70,11 @@ rm -rf "$logs"
 mkdir -p "$logs"
 : >"$results"
 
-# Check's per-test lines in every log; the default fork mode (timeouts work).
-export CK_VERBOSITY=verbose
-unset CK_FORK CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS
+# Check's TAP lines (Makefile.am asks for them) and its own summary; the
+# default fork mode (timeouts work).
+unset CK_VERBOSITY CK_FORK CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS
+# check-abi: without abidiff it must fail here, not skip.
+export VFIOMIG_REQUIRE_ABI=1
 # Our flags only.
 unset CFLAGS CXXFLAGS CPPFLAGS LDFLAGS CC CXX MAKEFLAGS
 export LC_ALL=C.UTF-8
@@ -108,27 +115,39 @@ mkvar() {
 }
 
 # ck_results PROG LOG: one result line per case in LOG (PROG names it;
-# `== real kernel: X ==` banners of the VM tier rename it): Check's verbose
-# lines, and the `PASS: name` / `FAIL: name` / `SKIP: name` lines of the
-# shell test scripts.
+# `== real kernel: X ==` banners of the VM tier rename it): TAP lines of
+# Check programs, and the `PASS: name` / `FAIL: name` / `SKIP: name`
+# lines of the shell test scripts.  In the vm phase a skipped TAP case
+# (a kernel-facing case kt-real did not run) is a failure.
 ck_results() {
-	awk -v ph="$phase" -v prog="$1" -F: '
-	/^(PASS|FAIL|SKIP|XFAIL): / { r = $1; sub(/^[A-Z]+: /, ""); if (r == "XFAIL") r = "PASS"
-		printf "%s\t%s\t%s: %s\n", r, ph, prog, $0; next }
-	/^== real kernel: .* ==$/ { p = $0; sub(/^== real kernel: /, "", p); sub(/ ==$/, "", p)
-		if (p !~ /: (SKIP|FAIL)/) prog = p; next }
-	/:[0-9]+:[PFE]:[^:]*:[^:]*:-?[0-9]+: / {
-		for (i = 2; i <= NF - 4; i++)
-			if ($i ~ /^[0-9]+$/ && $(i + 1) ~ /^[PFE]$/ && $(i + 4) ~ /^-?[0-9]+$/)
-				break
-		if (i > NF - 4) next
-		msg = ""
-		for (j = i + 5; j <= NF; j++) msg = msg (j > i + 5 ? ":" : "") $j
-		if ($(i + 1) == "P")
-			printf "PASS\t%s\t%s: %s:%s\n", ph, prog, $(i + 2), $(i + 3)
-		else
-			printf "FAIL\t%s\t%s: %s:%s:%s\n", ph, prog, $(i + 2), $(i + 3), msg
-	}' "$2"
+	local prog=$1 line r what
+	while IFS= read -r line; do
+		case $line in
+		"== real kernel: "*" ==")
+			what=${line#== real kernel: }
+			what=${what% ==}
+			case $what in *": SKIP" | *": FAIL"*) ;; *) prog=$what ;; esac
+			continue
+			;;
+		"ok "[0-9]*" # SKIP"*)
+			r=SKIP what=${line#* - }
+			# a kernel-facing case the VM did not run
+			[ "$phase" != vm ] || r=FAIL what="$what (a skip in the VM is a failure)"
+			;;
+		"ok "[0-9]*) r=PASS what=${line#* - } ;;
+		"not ok "[0-9]*) r=FAIL what=${line#* - } ;;
+		"PASS: "* | "XFAIL: "*) r=PASS what=${line#*: } ;;
+		"FAIL: "*) r=FAIL what=${line#FAIL: } ;;
+		"SKIP: "*) r=SKIP what=${line#SKIP: } ;;
+		*) continue ;;
+		esac
+		# TAP: "DIR/FILE.c:TCASE:TEST: MESSAGE" -> "FILE.c:TCASE:TEST: ..."
+		case $line in *ok\ [0-9]*\ -\ */*:*)
+			local f=${what%%:*}
+			what=${f##*/}:${what#*:} ;;
+		esac
+		printf '%s\t%s\t%s: %s\n' "$r" "$phase" "$prog" "$what"
+	done <"$2"
 }
 
 # trs_results BUILDDIR: results of the last `make check` there; keeps a copy

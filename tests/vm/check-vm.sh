@@ -1,10 +1,15 @@
 #!/bin/sh
-# `make check-vm`: run test programs against the real kernel in one VM boot.
+# `make check-vm`: run test programs against the real kernel in one VM boot,
+# then say how many kernel-facing cases ran there and how many only on the
+# fake, and why (tests/vm/fake-only.txt).
 # usage: check-vm.sh BUILDDIR TESTPROG...
 # TESTPROG paths are taken relative to BUILDDIR (libtool wrappers are fine:
-# builddir and srcdir are mounted at the same paths in the guest).
-# Exit: 0 all passed or skipped, 1 some failed, 77 VM not available or every
-# test skipped; other run-vm.sh codes (124 timeout, 125 VM died) pass through.
+# builddir and srcdir are mounted at the same paths in the guest).  The
+# fake tier's counts come from BUILDDIR's make-check logs (TAP lines of
+# tests/kt-fake.log and tests/test-*.log: run make check first).
+# Exit: 0 all passed, 1 some failed (a skipped case of tests/kt-real is a
+# failure: kt-real exits 1), 77 VM not available or every test skipped;
+# other run-vm.sh codes (124 timeout, 125 VM died) pass through.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -21,7 +26,8 @@ kernel=$("$here/build-kernel.sh") || rc=$?
 [ "$rc" -eq 0 ] || exit "$rc"
 kernel=$(printf '%s\n' "$kernel" | tail -n 1)
 
-# Runs in the guest: banner, each program with verbose Check output, summary.
+# Runs in the guest: banner, each program (Check programs print TAP; kt-real
+# its own, with skips), summary.
 # shellcheck disable=SC2016 # expanded by the guest's sh
 runner='
 pass=0 fail=0 skip=0 failed=
@@ -29,7 +35,7 @@ for t; do
 	case $t in */*) ;; *) t=./$t ;; esac
 	echo "== real kernel: $t =="
 	rc=0
-	CK_VERBOSITY=verbose CK_FORK=yes "$t" || rc=$?
+	CK_TAP_LOG_FILE_NAME=- CK_FORK=yes "$t" || rc=$?
 	case $rc in
 	0) pass=$((pass + 1)) ;;
 	77) skip=$((skip + 1)); echo "== real kernel: $t: SKIP ==" ;;
@@ -42,7 +48,69 @@ echo "== real kernel summary: $pass passed, $fail failed, $skip skipped${failed:
 [ "$pass" -gt 0 ] || [ "$skip" -eq 0 ] || exit 77
 '
 
+# tap_tcases LOG: "TCASE" of each TAP case line of a Check program's log
+# (Check's TAP: "ok N - FILE:TCASE:TEST: MESSAGE").
+tap_tcases() {
+	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - [^:]*:\([^:]*\):.*/\2/p' "$1"
+}
+
+# reason PROG TCASE: why its cases are fake-only (tests/vm/fake-only.txt).
+reason() {
+	{
+		grep -F "$(printf '%s:%s\t' "$1" "$2")" "$here/fake-only.txt" ||
+			grep -F "$(printf '%s:*\t' "$1")" "$here/fake-only.txt" ||
+			printf 'x\t(no reason recorded: add one to tests/vm/fake-only.txt)\n'
+	} | head -n 1 | cut -f2-
+}
+
+# coverage VMLOG: the kernel-facing cases in the VM and on the fake only.
+coverage() {
+	tab=$(printf '\t')
+	vm=$(sed -n '/^== real kernel: .*kt-real ==$/,/^== real kernel/p' "$1" |
+		grep -c '^\(not \)\{0,1\}ok [0-9]* - ') || true
+	vmskip=$(sed -n '/^== real kernel: .*kt-real ==$/,/^== real kernel/p' "$1" |
+		grep -c '^ok [0-9]* - .* # SKIP ') || true
+	vm=$((vm - vmskip))
+	kfake=0
+	if [ -f "$builddir/tests/kt-fake.log" ]; then
+		kfake=$(tap_tcases "$builddir/tests/kt-fake.log" | wc -l)
+	else
+		echo "== no make-check logs in $builddir: run make check first for the fake's counts =="
+	fi
+	table=$(mktemp)
+	for log in "$builddir"/tests/test-*.log; do
+		case $log in *.sh.log | *'*'*) continue ;; esac
+		prog=$(basename "$log" .log)
+		tap_tcases "$log" | sort | uniq -c | while read -r n tc; do
+			printf '%s\t%s:%s\t%s\n' "$n" "$prog" "$tc" "$(reason "$prog" "$tc")"
+		done
+	done >"$table"
+	fo=0 pure=0
+	while IFS="$tab" read -r n what why; do
+		case $why in pure:*) pure=$((pure + n)) ;; *) fo=$((fo + n)) ;; esac
+	done <"$table"
+	only=$((fo + (kfake > vm ? kfake - vm : 0)))
+	echo "== kernel-facing cases: $vm ran in the VM (tests/kcase-*.c; $kfake on the fake);" \
+		"$only ran only on the fake ($((kfake > vm ? kfake - vm : 0)) kcase skipped in the VM," \
+		"$fo in tests/test-*.c); $((vm + only > 0 ? 100 * vm / (vm + only) : 0))% on both =="
+	echo "== fake-only cases (tests/vm/fake-only.txt: why not in the VM); $pure more are pure (no kernel) =="
+	grep -v "${tab}pure:" "$table" | sort -t "$tab" -k2 |
+		while IFS="$tab" read -r n what why; do
+			printf '  %4d  %-22s %s\n' "$n" "$what" "$why"
+		done
+	rm -f "$table"
+}
+
 # run-vm.sh drops the duplicate share when srcdir = builddir.
 cd "$builddir"
-exec "$here/run-vm.sh" --kernel "$kernel" --share "$builddir" --share "$srcdir" \
-	-- sh -c "$runner" sh "$@"
+out=$(mktemp)
+trap 'rm -f "$out" "$out.rc"' EXIT
+{
+	rc=0
+	"$here/run-vm.sh" --kernel "$kernel" --share "$builddir" --share "$srcdir" \
+		-- sh -c "$runner" sh "$@" || rc=$?
+	echo "$rc" >"$out.rc"
+} 2>&1 | tee "$out"
+rc=$(cat "$out.rc" 2>/dev/null || echo 125)
+coverage "$out" || echo "check-vm.sh: could not count the cases (ignored)"
+exit "$rc"
