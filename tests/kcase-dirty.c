@@ -136,8 +136,7 @@ static void dmalog_core_checks(int path)
 	ck_assert_int_eq(raw_report(d, 0, 64 * KiB, 4096, bm), 0);
 	ck_assert_uint_eq(bm[0], 0); /* mtty never logs anything */
 	/* mtty takes a second START without complaint */
-	if (kenv_quirk(KQ_LOG_DOUBLE_START_OK))
-		ck_assert_int_eq(raw_start(d, 4096, r, 1), 0);
+	ck_assert_int_eq(raw_start(d, 4096, r, 1), 0);
 	ck_assert_int_eq(raw_stop(d), 0);
 	ck_assert_int_eq(raw_stop(d), 0);
 	vfiomig_device_free(d);

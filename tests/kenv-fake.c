@@ -70,18 +70,6 @@ int kenv_open_fake_fds(void)
 	return fake_open_fds();
 }
 
-bool kenv_quirk(int quirk)
-{
-	switch (quirk) {
-	case KQ_PRECOPY_END_ZERO:
-	case KQ_DIRTY_BYTES_ZERO:
-	case KQ_LOG_DOUBLE_START_OK:
-		return true;
-	default:
-		return false;
-	}
-}
-
 unsigned int kenv_kernel_complaints(void)
 {
 	return fake_mig_warnings();

@@ -146,18 +146,6 @@ int kenv_open_fake_fds(void)
 	return 0;
 }
 
-bool kenv_quirk(int quirk)
-{
-	switch (quirk) {
-	case KQ_PRECOPY_END_ZERO:
-	case KQ_DIRTY_BYTES_ZERO:
-	case KQ_LOG_DOUBLE_START_OK:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static bool complaint(const char *line)
 {
 	static const char *const words[] = { "BUG:", "Oops", "WARNING:",

@@ -65,17 +65,9 @@ int kenv_open_fake_fds(void);
  * grow. */
 unsigned int kenv_kernel_complaints(void);
 
-enum kenv_quirk {
-	/* mtty: read() returns 0, not ENOMSG, at the end of precopy data */
-	KQ_PRECOPY_END_ZERO = 1,
-	/* mtty: dirty_bytes always 0 */
-	KQ_DIRTY_BYTES_ZERO,
-	/* mtty: a second DMA_LOGGING_START is not refused */
-	KQ_LOG_DOUBLE_START_OK,
-};
-/* Both kernels model mtty, so these hold in both; kept explicit so a case
- * says which driver behaviour it relies on. */
-bool kenv_quirk(int quirk);
+/* Every kernel-facing case runs on mtty, on both kernels: a case that
+ * relies on a behaviour of mtty's (read() 0 at the end of precopy data,
+ * dirty_bytes 0, a second DMA_LOGGING_START taken) says so in a comment. */
 
 /* Suites of kernel-facing cases. */
 Suite *kcase_device_suite(void);
