@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* vfiomig-ctl: what the command files share.  Public libvfiomig API only. */
+/*
+ * vfiomig-ctl: what the command files share.  Public libvfiomig API only.
+ * main() and the command table are vfiomig-ctl.c's; the helpers below
+ * live in cli-opt.c (options, parsing), cli-msg.c (messages), cli-dev.c
+ * (context, devices), cli-fmt.c (formatting), cli-signal.c (signals) and
+ * progress.c.
+ */
 #ifndef VFM_CLI_H
 #define VFM_CLI_H
 
@@ -23,8 +29,16 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The migration flags this tool knows the meaning of (the others are
+ * shown as a number). */
+#define CLI_MIG_KNOWN                                                          \
+	((uint64_t)(VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P | VFIOMIG_MIG_PRE_COPY))
+
+struct cli_cmd;
+
 struct cli {
 	const char *cmd;          /* command being run */
+	const struct cli_cmd *command; /* ... its entry (NULL before) */
 	const char *sysfs_root;   /* NULL: library default */
 	const char *dev_root;
 	int verbose;
@@ -63,7 +77,12 @@ struct cli_cmd {
 	const char *summary;
 	const char *usage;   /* full --help text (after "usage: vfiomig-ctl ") */
 	bool hidden;         /* not listed in the main help */
+	/* Prints the whole --help text instead of usage (a text made from
+	 * a table); NULL: usage. */
+	void (*help)(FILE *f);
 };
+/* cli-opt.c: a command's --help text. */
+void cli_print_usage(const struct cli_cmd *cmd, FILE *f);
 
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_probe(struct cli *c, int argc, char **argv);
@@ -77,16 +96,18 @@ int cmd_devlink(struct cli *c, int argc, char **argv);
 int cmd_region(struct cli *c, int argc, char **argv);
 
 extern const char usage_list[], usage_probe[], usage_state[], usage_save[],
-	usage_load[], usage_migrate[], usage_dirty[], usage_conform[],
-	usage_devlink[], usage_region[];
+	usage_load[], usage_migrate[], usage_dirty[], usage_devlink[],
+	usage_region[];
+void help_conform(FILE *f);
 
 /*
- * Handles a shared option inside a command's getopt loop: returns -1 if
+ * cli-opt.c: handles a shared option inside a command's getopt loop: returns -1 if
  * opt is not shared, else an EXIT_* code to return now (help, bad value)
  * or -2 to go on.
  */
 int cli_common_opt(struct cli *c, int opt, const char *arg);
-/* Prints "vfiomig-ctl: CMD: msg" and the "Try --help" hint; EXIT_USAGE. */
+/* cli-msg.c: prints "vfiomig-ctl: CMD: msg" and the "Try --help" hint;
+ * EXIT_USAGE. */
 int cli_usage(struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Prints "vfiomig-ctl: CMD: msg" on stderr. */
@@ -110,15 +131,17 @@ const char *cli_strerror(int err);
 /* Errno name ("ENOTTY") for a negative or positive errno. */
 const char *cli_errname(int err);
 
-/* The context, created on first use (roots, log function). */
+/* cli-dev.c: the context, created on first use (roots, log function). */
 struct vfiomig_ctx *cli_ctx(struct cli *c);
 /* Opens a device with the --iommu choice; -EBUSY for a device in use by
  * another process on either path.  Prints nothing. */
 int cli_try_open(struct cli *c, const char *name, struct vfiomig_device **devp);
 /* The same, printing the error. */
 int cli_open(struct cli *c, const char *name, struct vfiomig_device **devp);
+/* Writes all of buf into dev's RESUMING session (0, or -EIO if short). */
+int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len);
 
-/* SIGINT/SIGTERM/SIGHUP and SIGXFSZ (a file size limit) set
+/* cli-signal.c: SIGINT/SIGTERM/SIGHUP and SIGXFSZ (a file size limit) set
  * cli_interrupted instead of killing the process, so that a transfer can
  * remove its temporary file and put its devices back first; SIGPIPE is
  * ignored (writes fail with EPIPE, an error like any other).  A second
@@ -133,13 +156,10 @@ void cli_remove_on_signal(const char *path);
  * for SIGXFSZ, else -EINTR. */
 int cli_interrupt_err(void);
 
-/* Writes all of buf into dev's RESUMING session (0, or -EIO if short). */
-int cli_load_buf(struct vfiomig_device *dev, const void *buf, size_t len);
-
-/* Parsing. */
+/* cli-opt.c: parsing. */
 int cli_parse_u64(const char *s, uint64_t *v);       /* 0x.., K/M/G/T */
 int cli_parse_state(struct cli *c, const char *s);   /* prints on error */
-/* Formatting. */
+/* cli-fmt.c: formatting. */
 const char *cli_state_name(int state);               /* never NULL */
 const char *cli_iommu_name(int path);
 void cli_mig_flags_str(uint64_t flags, char *buf, size_t len);
@@ -148,7 +168,7 @@ void cli_json_mig_flags(struct json *j, const char *key, uint64_t flags);
 /* A device's identity for list/probe output. */
 void cli_json_identity(struct json *j, struct vfiomig_device *dev);
 
-/* Progress display on stderr: a bar on a terminal, lines with
+/* progress.c: progress display on stderr: a bar on a terminal, lines with
  * --progress, nothing otherwise. */
 struct progress {
 	bool tty, lines, active;
