@@ -4,6 +4,11 @@
  * comma-separated lists (a device set, paired by position); every state
  * change of a set goes through the library's device set (vfiomig_devset_*),
  * so the P2P barrier and the rollback are the library's.
+ *
+ * xfer-set.c: the lists, their sets, state changes and the way back;
+ * xfer-save.c: saving a set (precopy rounds, STOP_COPY) into a sink;
+ * xfer-ident.c: a device's identity in a stream, compatibility;
+ * xfer-opt.c: the shared options, fd I/O, per-member JSON.
  */
 #ifndef VFM_XFER_H
 #define VFM_XFER_H
