@@ -8,6 +8,7 @@
  * without leaks.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -740,6 +741,65 @@ START_TEST(follow_free_order)
 }
 END_TEST
 
+/* Maps from another thread while the tracker is queried in this one (a
+ * VMM's memory listener and its migration thread): every mapping made is
+ * followed, no query sees a half-added range (ThreadSanitizer watches). */
+struct mapper {
+	struct vfiomig_iommu *io;
+	int n, failed, err, at;
+};
+
+static void *map_thread(void *arg)
+{
+	struct mapper *m = arg;
+
+	for (int i = 0; i < m->n; i++) {
+		int ret = vfiomig_iommu_map(m->io, buf + 64 * PG + (uint64_t)i * PG,
+					    (16ULL << 20) + (uint64_t)i * 2 * PG,
+					    PG, RW);
+
+		if (ret && !m->failed++) {
+			m->err = ret;
+			m->at = i;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(follow_threads)
+{
+	int path = _i ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD;
+	struct vfiomig_iommu *io = iommu_new(path);
+	struct vfiomig_device *dev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i ? VFIOMIG_DIRTY_TYPE1 :
+							     VFIOMIG_DIRTY_DMA_LOGGING);
+	struct mapper m = { .io = io, .n = 32 }; /* the fake's Type1 limit is 64 */
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[1], ps = PG;
+	pthread_t t;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, 16 * PG, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &m), 0);
+	for (int k = 0; k < 50; k++)
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 16ULL << 20, 64 * PG, PG,
+						     bm, 0), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(m.failed == 0, "%d maps failed, the first (%d): %s",
+		      m.failed, m.at, strerror(-m.err));
+	if (!_i)
+		fake_dev_dma_write(pci_id, 16ULL << 20, 64 * PG);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 16ULL << 20, 64 * PG, PG, bm, 0), 0);
+	/* Every other page is a mapping: all of them dirty. */
+	ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 static Suite *dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -761,6 +821,7 @@ static Suite *dma_suite(void)
 	tcase_add_test(tc, follow_dmalog_broken);
 	tcase_add_loop_test(tc, follow_unmap_busy, 0, 2);
 	tcase_add_loop_test(tc, follow_free_order, 0, 2);
+	tcase_add_loop_test(tc, follow_threads, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
