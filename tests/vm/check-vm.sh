@@ -91,7 +91,7 @@ coverage() {
 	done <"$table"
 	only=$((fo + (kfake > vm ? kfake - vm : 0)))
 	echo "== kernel-facing cases: $vm ran in the VM (tests/kcase-*.c; $kfake on the fake);" \
-		"$only ran only on the fake ($((kfake > vm ? kfake - vm : 0)) kcase skipped in the VM," \
+		"$only ran only on the fake ($((kfake > vm ? kfake - vm : 0)) kcase not run in the VM," \
 		"$fo in tests/test-*.c); $((vm + only > 0 ? 100 * vm / (vm + only) : 0))% on both =="
 	echo "== fake-only cases (tests/vm/fake-only.txt: why not in the VM); $pure more are pure (no kernel) =="
 	grep -v "${tab}pure:" "$table" | sort -t "$tab" -k2 |
