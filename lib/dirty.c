@@ -713,8 +713,10 @@ static int follow_unmapping(struct vfm_iommu_follower *f, uint64_t iova,
 	bool busy;
 
 	pthread_mutex_lock(&tr->lock);
+	/* The first range ending after iova overlaps when it starts by the
+	 * last byte (dma.c refused a wrap already). */
 	r = vfm_rangeset_first(&tr->ranges, iova, &cur);
-	busy = tr->started && r && r->iova - iova < size;
+	busy = tr->started && r && r->iova <= iova + (size - 1);
 	pthread_mutex_unlock(&tr->lock);
 	return busy ? -EBUSY : 0;
 }
