@@ -619,6 +619,49 @@ START_TEST(mtty_dmalog_follow)
 }
 END_TEST
 
+/* Type1 dirty tracking on mtty following its container: a mapping made
+ * while tracking gets a bitmap from the kernel (vfio_dma_do_map), so the
+ * tracker reads it (GET_BITMAP over it, mdev-only: all clear) and unmaps
+ * it with its bitmap; around the tracker the unmap is refused. */
+START_TEST(mtty_type1_follow)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = open_into(KENV_MTTY2_UUID, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 8ULL << 20, 4 * PG };
+	uint64_t bm[4], ps = PG;
+	char *mem = buf_new();
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem, a.iova, a.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + 32 * PG, b.iova, b.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	/* One GET_BITMAP over both mappings and the hole between. */
+	memset(bm, 0xff, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 16ULL << 20, 1ULL << 20, bm,
+					     0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
+	memset(bm, 0xff, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	/* Gone from the kernel too (the tracker unmapped it): maps again. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, mem + 32 * PG, b.iova, b.length,
+					   VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 0, 16ULL << 20), 0);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(mem, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -634,6 +677,7 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, mock_dirty);
 	tcase_add_test(tc, mock_follow);
 	tcase_add_loop_test(tc, mtty_dmalog_follow, 0, 2);
+	tcase_add_test(tc, mtty_type1_follow);
 	suite_add_tcase(s, tc);
 	return s;
 }
