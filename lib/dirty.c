@@ -17,6 +17,16 @@
  * the migration capability, else all.  opts->backend or the environment
  * variable VFIOMIG_DIRTY_BACKEND forces one.
  *
+ * Started without ranges, a tracker follows the library's mappings in its
+ * IOMMU contexts (dma.c calls it under the context's lock, so the lock
+ * order is context, then tracker): a new mapping is added to its ranges,
+ * and DMA logging, whose ranges are fixed at START, restarts on a new
+ * plan when the mapping falls outside the old one.  The STOP drops what
+ * the devices logged; a REPORT first would not save it (a write logged
+ * between the REPORT and the STOP would still be dropped), so every page
+ * tracked before is kept as a pending span (tr->pending, O(ranges)) and
+ * reported dirty by the next query or unmap covering it.
+ *
  * Queries: the caller's bitmap is cleared (unless ACCUMULATE), then the
  * one query loop below asks each backend's read primitive for stretches of
  * the tracked ranges, following the backend's chunk rule: the kernel

@@ -8,7 +8,14 @@
  * one of its own that borrows the device's fds (vfm_iommu_borrow).
  *
  * The library records what it mapped in a vfm_rangeset (O(log n) per map
- * and unmap).  Rules it knows are checked before the kernel with the
+ * and unmap).  Dirty trackers started without ranges follow a context
+ * (struct vfm_iommu_follower, linked at their start, unlinked at their
+ * stop, each holding a reference so the context outlives them): a map
+ * tells each of them under the context's lock and is undone if one cannot
+ * track it; an unmap of what one tracks is refused (EBUSY: its dirty bits
+ * come back only through vfiomig_dirty_unmap).  The library context lists
+ * its IOMMU contexts, so a tracker made without devices finds the ones on
+ * its iommufd and IOAS.  Rules it knows are checked before the kernel with the
  * kernel's errno; the kernel checks the rest (its own order) and a failure
  * is logged with the rule it names.  Nothing changes on failure: the
  * kernel's MAP fails whole, and an UNMAP that would cut a mapping (iommufd
