@@ -1979,6 +1979,7 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		 * variant's reset_done does the same. */
 		d->ioc.resets++;
 		fake_mig_reset(d);
+		fake_region_reset(d); /* fake-v1.c: back to _RUNNING */
 		return 0;
 	default:
 		return -ENOTTY;

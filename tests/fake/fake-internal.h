@@ -290,6 +290,28 @@ int fake_region_info(struct fake_dev *d, void *arg);
 int fake_region_rw(struct fake_dev *d, uint32_t index, uint64_t off,
 		   void *buf, size_t len, bool write, ssize_t *out);
 void fake_region_fini_dev(struct fake_dev *d);
+/* A room's model of a programmed region (fake-v1.c): rw answers every
+ * pread/pwrite that reaches the region (after the EINTR injection) with
+ * the result; mem is the region's memory (msize bytes).  With mmap_ok the
+ * memory becomes a memfd's shared mapping and mmap() of the device fd
+ * maps it where mmap_ok(priv, off, len) allows.  fini frees priv with the
+ * region.  Set once, after fake_dev_set_region(); lock held. */
+struct fake_region_hook {
+	ssize_t (*rw)(void *priv, unsigned char *mem, size_t msize,
+		      uint64_t off, void *buf, size_t len, bool write);
+	bool (*mmap_ok)(void *priv, uint64_t off, size_t len);
+	void (*fini)(void *priv);
+	void (*reset)(void *priv);      /* VFIO_DEVICE_RESET */
+	void *priv;
+};
+int fake_region_set_hook(struct fake_dev *d, uint32_t index,
+			 const struct fake_region_hook *h);
+/* The priv of d's first region hooked with rw (NULL: none). */
+void *fake_region_hook_priv(struct fake_dev *d,
+			    ssize_t (*rw)(void *, unsigned char *, size_t,
+					  uint64_t, void *, size_t, bool));
+/* VFIO_DEVICE_RESET of d (fake-core.c): every hooked region's reset. */
+void fake_region_reset(struct fake_dev *d);
 /* Type1 max_dirty_bitmap_size now (fake_set_dirty_bitmap_max()): GET_INFO
  * reports it, GET_BITMAP and UNMAP with a bitmap enforce it. */
 uint64_t fake_dirty_bitmap_max(void);

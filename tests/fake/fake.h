@@ -231,5 +231,75 @@ struct fake_region_stats {
 };
 void fake_dev_region_stats(int id, uint32_t index,
 			   struct fake_region_stats *out);
+/* Live mappings of programmed regions made through mmap() of a device fd
+ * and not yet munmap()ed (leak checks). */
+int fake_region_mmaps(void);
+
+/*
+ * A migration v1 device (Linux 5.8-5.17, fake-v1.c): give a device added
+ * with mig_flags 0 (VFIO_DEVICE_FEATURE answers ENOTTY) a region of type
+ * 3 (VFIO_REGION_TYPE_MIGRATION_DEPRECATED) subtype 1 at index, whose
+ * first bytes are struct vfio_device_migration_info: device_state (u32
+ * at 0), reserved (u32 at 4), pending_bytes (8), data_offset (16),
+ * data_size (24) and, with pfns, the proposal's start_pfn (32), page_size
+ * (40), total_pfns (48), copied_pfns (56).  What it enforces, as a v1
+ * vendor driver did:
+ *  - a header field is reached only by one access of exactly its width
+ *    at its offset (device_state: 4 bytes at 0; the u64s: 8 bytes at
+ *    theirs); anything else in the header, the reserved word included,
+ *    and anything between the header and the data area: EINVAL;
+ *  - device_state: bits 0-2 _RUNNING, _SAVING, _RESUMING; _RESUMING with
+ *    any other bit (SAVING|RESUMING is the error encoding) is EINVAL;
+ *    bits 3-31 are the driver's (cfg.reserved) and a write must carry
+ *    them unchanged (read-modify-write), else EINVAL; a refused write
+ *    leaves the state as it was;
+ *  - read-only fields (pending_bytes, data_offset, copied_pfns) refuse a
+ *    write with EINVAL; pending_bytes outside _SAVING and data_offset or
+ *    data_size outside _SAVING/_RESUMING are EINVAL;
+ *  - saving: reading pending_bytes commits the chunk staged before (it
+ *    "was read") and returns what is left; reading data_offset stages the
+ *    next chunk (at most chunk_max bytes) in the data area, once until
+ *    pending_bytes is read again; data_size is the staged chunk.  In
+ *    _SAVING|_RUNNING only the first precopy_initial bytes are offered;
+ *    in _SAVING the whole state, and a session continues from where it
+ *    was (entering _SAVING from a state without it starts over);
+ *  - resuming: data_offset is the data area; writing data_size (at most
+ *    the data area) consumes that many bytes of it into the state;
+ *  - the data area is any access inside it; with mmap it is mappable
+ *    (the region has VFIO_REGION_INFO_FLAG_MMAP and a sparse mmap
+ *    capability covering exactly the data area; mmap elsewhere: EINVAL).
+ */
+struct fake_v1_cfg {
+	uint32_t index;          /* region index, >= 9 */
+	uint64_t region_size;    /* 0: 64 KiB (at most 1 MiB) */
+	uint64_t data_offset;    /* the data area; 0: 4096 */
+	uint64_t data_size;      /* 0: the rest of the region */
+	size_t chunk_max;        /* largest chunk staged; 0: data_size */
+	bool mmap;               /* mappable data area */
+	bool pfns;               /* header with the pfn fields */
+	size_t state_size;       /* the device's state (the saved stream) */
+	size_t precopy_initial;  /* offered in _SAVING|_RUNNING */
+	uint32_t reserved;       /* driver bits 3-31 of device_state */
+};
+int fake_dev_set_v1(int id, const struct fake_v1_cfg *cfg);
+/* device_state as the driver holds it (bits 0-2 and the reserved ones). */
+uint32_t fake_v1_state(int id);
+void fake_v1_set_state(int id, uint32_t state);
+/* The next write of device_state fails with err (state unchanged). */
+void fake_v1_fail_state(int id, int err);
+/* Fill the device state from a seed; copy it out (returns its size). */
+void fake_v1_fill(int id, uint32_t seed);
+size_t fake_v1_blob(int id, void *buf, size_t len);
+/* Is this a v1 device? */
+bool fake_dev_is_v1(int id);
+struct fake_v1_stats {
+	unsigned int chunks_saved;  /* chunks staged and committed */
+	unsigned int chunks_loaded; /* data_size writes consumed */
+	unsigned int refused;       /* accesses refused (EINVAL) */
+	unsigned int state_writes;  /* device_state writes (refused too) */
+	uint64_t bytes_saved, bytes_loaded;
+	uint64_t last_chunk;        /* size of the last chunk either way */
+};
+void fake_v1_stats(int id, struct fake_v1_stats *out);
 
 #endif
