@@ -800,6 +800,51 @@ START_TEST(follow_threads)
 }
 END_TEST
 
+/* Two trackers follow one context (DMA logging on the mtty, the HWPT on
+ * the PCI function at 8 KiB pages).  A 4 KiB mapping the second cannot
+ * track fails whole: the first, told before, forgets it again, the map is
+ * undone.  An 8 KiB one at that IOVA is then tracked by both (the first
+ * restarts again: the new plan has only 4 KiB there). */
+START_TEST(follow_two_trackers)
+{
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	struct vfiomig_device *mdev = open_into(UUID1, io), *pdev = open_into(BDF, io);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o1, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o2, .backend = VFIOMIG_DIRTY_IOMMUFD);
+	struct vfiomig_dirty *t1 = NULL, *t2 = NULL;
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 8ULL << 20, 2 * PG };
+	struct fake_dirty_stats st;
+	uint64_t bm[1], ps1 = PG, ps2 = 2 * PG;
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&pdev, 1, &o2, &t2), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(t2, NULL, 0, &ps2), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&mdev, 1, &o1, &t1), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(t1, NULL, 0, &ps1), 0);
+	logbuf[0] = '\0';
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, PG, RW), -EINVAL);
+	ck_assert(strstr(logbuf, "restarting") && logged("not aligned to the page size"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	/* Undone for the first too: nothing there to refuse an unmap for. */
+	fake_dirty_reset_stats();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	fake_dirty_get_stats(&st);
+	ck_assert_uint_eq(st.log_starts, 1);
+	fake_dma_write(b.iova + PG, PG);
+	ck_assert_int_eq(vfiomig_dirty_query(t2, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 3); /* one 8 KiB page of the HWPT's */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
+	vfiomig_dirty_free(t1);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
+	vfiomig_dirty_free(t2);
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
+	vfiomig_device_free(mdev);
+	vfiomig_device_free(pdev);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(fake_open_fds(), 0);
+}
+END_TEST
+
 static Suite *dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -822,6 +867,7 @@ static Suite *dma_suite(void)
 	tcase_add_loop_test(tc, follow_unmap_busy, 0, 2);
 	tcase_add_loop_test(tc, follow_free_order, 0, 2);
 	tcase_add_loop_test(tc, follow_threads, 0, 2);
+	tcase_add_test(tc, follow_two_trackers);
 	suite_add_tcase(s, tc);
 	return s;
 }
