@@ -81,6 +81,10 @@ enum vfiomig_iommu_path {
  * reported; the kernel's 6.12 behaviour).  By default the library turns it
  * on wherever the kernel has it (vfiomig_precopy_info(3)). */
 #define VFIOMIG_OPEN_NO_PRECOPY_V2 (1u << 0)
+/* Open/adopt: speak this migration protocol only, without detecting the
+ * other (vfiomig_device_protocol(3)).  At most one of the two. */
+#define VFIOMIG_OPEN_PROTO_V2 (1u << 1)
+#define VFIOMIG_OPEN_PROTO_V1 (1u << 2)
 
 struct vfiomig_open_opts {
 	size_t sz;
@@ -110,6 +114,8 @@ int vfiomig_device_open(struct vfiomig_ctx *ctx, const char *name,
  * not read it back.  (A session state is left as any session the library
  * does not hold: vfiomig_state_set(3).) */
 #define VFIOMIG_ADOPT_STATE_KNOWN (1u << 2)
+#define VFIOMIG_ADOPT_PROTO_V2 (1u << 4) /* see VFIOMIG_OPEN_PROTO_V2 */
+#define VFIOMIG_ADOPT_PROTO_V1 (1u << 5)
 
 struct vfiomig_adopt_opts {
 	size_t sz;
@@ -155,6 +161,17 @@ int vfiomig_device_iommufd_ids(const struct vfiomig_device *dev,
 			       uint32_t *hwpt_id);
 
 int vfiomig_device_reset(struct vfiomig_device *dev);
+
+/* The migration protocol a device speaks behind the same calls. */
+enum vfiomig_protocol {
+	VFIOMIG_PROTO_NONE = 0, /* no migration support */
+	VFIOMIG_PROTO_V1 = 1,   /* the migration region (Linux 5.8-5.17) */
+	VFIOMIG_PROTO_V2 = 2,   /* VFIO_DEVICE_FEATURE_MIGRATION (5.18+) */
+};
+/* Detected on first use (v2 first, the v1 region when the device answers
+ * ENOTTY) unless forced at open; then fixed for the handle.  A
+ * VFIOMIG_PROTO_* or a negative errno (detection failed: asked again). */
+int vfiomig_device_protocol(struct vfiomig_device *dev);
 
 /* ------------------------------------------------------------------ */
 /* IOMMU contexts and DMA mappings (vfiomig_iommu_new(3)).             */

@@ -189,7 +189,9 @@ void vfm_dev_session_close(struct vfiomig_device *dev)
 	struct vfiomig_session *ss = &dev->session;
 
 	vfm_dev_lock(dev);
-	if (ss->fd >= 0)
+	if (ss->fd >= 0 && ss->ops && ss->ops->session_end)
+		ss->ops->session_end(dev);
+	if (ss->fd >= 0 && !(ss->ops && ss->ops->shares_device_fd))
 		sys_close(ss->fd);
 	free(ss->buf);
 	*ss = (struct vfiomig_session){ .fd = -1, .refused = ss->refused };
@@ -210,6 +212,7 @@ static struct vfiomig_device *dev_new(struct vfiomig_ctx *ctx)
 	dev->iommu_path = VFIOMIG_IOMMU_NONE;
 	dev->session.fd = -1;
 	dev->state = -1;
+	dev->proto = -1;
 	if (dev_lock_init(dev)) {
 		free(dev);
 		return NULL;
@@ -267,8 +270,13 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 	iommu_fd = OPTS_GET(opts, iommu_fd, 0);
 	ioas_id = OPTS_GET(opts, ioas_id, 0u);
 	io = OPTS_GET(opts, iommu_ctx, NULL);
-	if (flags & ~VFIOMIG_OPEN_NO_PRECOPY_V2) {
+	if (flags & ~(VFIOMIG_OPEN_NO_PRECOPY_V2 | VFIOMIG_OPEN_PROTO_V2 |
+		      VFIOMIG_OPEN_PROTO_V1)) {
 		err(ctx, "%s: unknown open flags 0x%x", name, flags);
+		return -EINVAL;
+	}
+	if ((flags & VFIOMIG_OPEN_PROTO_V2) && (flags & VFIOMIG_OPEN_PROTO_V1)) {
+		err(ctx, "%s: both migration protocols forced", name);
 		return -EINVAL;
 	}
 	if (path != VFIOMIG_IOMMU_AUTO && path != VFIOMIG_IOMMU_IOMMUFD &&
@@ -314,6 +322,8 @@ VFIOMIG_EXPORT int vfiomig_device_open(struct vfiomig_ctx *ctx,
 		}
 	}
 	dev->no_precopy_v2 = flags & VFIOMIG_OPEN_NO_PRECOPY_V2;
+	dev->proto_forced = flags & VFIOMIG_OPEN_PROTO_V1 ? VFIOMIG_PROTO_V1 :
+			    flags & VFIOMIG_OPEN_PROTO_V2 ? VFIOMIG_PROTO_V2 : 0;
 	*devp = dev;
 	dev = NULL;
 out:
@@ -343,8 +353,13 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 	iommufd = OPTS_GET(opts, iommufd, -1);
 	name = OPTS_GET(opts, name, NULL);
 	if (flags & ~(VFIOMIG_ADOPT_OWN | VFIOMIG_ADOPT_NO_PRECOPY_V2 |
-		      VFIOMIG_ADOPT_STATE_KNOWN)) {
+		      VFIOMIG_ADOPT_STATE_KNOWN | VFIOMIG_ADOPT_PROTO_V2 |
+		      VFIOMIG_ADOPT_PROTO_V1)) {
 		err(ctx, "adopt: unknown flags 0x%x", flags);
+		return -EINVAL;
+	}
+	if ((flags & VFIOMIG_ADOPT_PROTO_V2) && (flags & VFIOMIG_ADOPT_PROTO_V1)) {
+		err(ctx, "adopt: both migration protocols forced");
 		return -EINVAL;
 	}
 	if (flags & VFIOMIG_ADOPT_STATE_KNOWN) {
@@ -386,6 +401,8 @@ VFIOMIG_EXPORT int vfiomig_device_adopt(struct vfiomig_ctx *ctx, int device_fd,
 	dev->own_fd = own;
 	dev->state = state;
 	dev->no_precopy_v2 = flags & VFIOMIG_ADOPT_NO_PRECOPY_V2;
+	dev->proto_forced = flags & VFIOMIG_ADOPT_PROTO_V1 ? VFIOMIG_PROTO_V1 :
+			    flags & VFIOMIG_ADOPT_PROTO_V2 ? VFIOMIG_PROTO_V2 : 0;
 	if (container_fd > 0) {
 		dev->iommu_path = VFIOMIG_IOMMU_TYPE1;
 		dev->container_fd = container_fd;
@@ -445,6 +462,7 @@ VFIOMIG_EXPORT void vfiomig_device_free(struct vfiomig_device *dev)
 	vfm_dev_session_close(dev);
 	vfm_iommu_close(dev);
 	vfm_iommu_detach(dev);
+	vfm_v1_free(dev); /* unmaps through the region cache's info */
 	vfm_regions_free(dev->regions);
 	dev_release(dev);
 }

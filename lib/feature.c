@@ -140,7 +140,7 @@ VFIOMIG_EXPORT int vfiomig_feature_set(struct vfiomig_device *dev,
 }
 
 /* FEATURE_GET|MIGRATION, cached; -ENOTTY (unlogged) without mig_ops. */
-static int mig_flags(struct vfiomig_device *dev, uint64_t *flags)
+int vfm_v2_mig_flags(struct vfiomig_device *dev, uint64_t *flags)
 {
 	struct vfio_device_feature_migration mig = { 0 };
 	int ret;
@@ -159,6 +159,18 @@ static int mig_flags(struct vfiomig_device *dev, uint64_t *flags)
 	}
 	*flags = __atomic_load_n(&dev->mig_flags, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* The handle's protocol answers (v1: migv1.c); -ENOTTY without one. */
+static int mig_flags(struct vfiomig_device *dev, uint64_t *flags)
+{
+	int p = vfm_mig_proto(dev);
+
+	if (p < 0)
+		return p;
+	if (p == VFIOMIG_PROTO_NONE)
+		return -ENOTTY;
+	return vfm_mig_ops(dev)->flags(dev, flags);
 }
 
 int vfm_device_mig_flags(struct vfiomig_device *dev, uint64_t *flags)
@@ -220,7 +232,7 @@ VFIOMIG_EXPORT int vfiomig_device_caps(struct vfiomig_device *dev,
 /* ------------------------------------------------------------------ */
 /* MIG_DEVICE_STATE, remembered                                        */
 
-int vfm_mig_state_read(struct vfiomig_device *dev)
+static int v2_state_read(struct vfiomig_device *dev, uint32_t *state)
 {
 	struct vfio_device_feature_mig_state mig = { .data_fd = -1 };
 	int ret;
@@ -229,10 +241,20 @@ int vfm_mig_state_read(struct vfiomig_device *dev)
 			  VFIO_DEVICE_FEATURE_GET |
 				  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
 			  &mig, sizeof(mig));
-	if (!ret && mig.device_state >= VFIO_DEVICE_STATE_NR)
+	*state = mig.device_state;
+	return ret;
+}
+
+int vfm_mig_state_read(struct vfiomig_device *dev)
+{
+	uint32_t state = 0;
+	int ret;
+
+	ret = vfm_mig_ops(dev)->state_read(dev, &state);
+	if (!ret && state >= VFIO_DEVICE_STATE_NR)
 		ret = -EPROTO;
-	vfm_dev_state_note(dev, ret < 0 ? -1 : (int)mig.device_state);
-	return ret < 0 ? ret : (int)mig.device_state;
+	vfm_dev_state_note(dev, ret < 0 ? -1 : (int)state);
+	return ret < 0 ? ret : (int)state;
 }
 
 int vfm_mig_state(struct vfiomig_device *dev)
@@ -242,7 +264,7 @@ int vfm_mig_state(struct vfiomig_device *dev)
 	return s >= 0 ? s : vfm_mig_state_read(dev);
 }
 
-int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd)
+static int v2_state_write(struct vfiomig_device *dev, int to, int *fd)
 {
 	struct vfio_device_feature_mig_state mig = {
 		.device_state = (uint32_t)to,
@@ -271,6 +293,21 @@ int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd)
 	*fd = ret;
 	return 0;
 }
+
+int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd)
+{
+	return vfm_mig_ops(dev)->state_write(dev, to, fd);
+}
+
+const struct vfm_mig_ops vfm_mig_v2_ops = {
+	.name = "v2",
+	.flags = vfm_v2_mig_flags,
+	.state_read = v2_state_read,
+	.state_write = v2_state_write,
+	.data_read = vfm_v2_data_read,
+	.data_write = vfm_v2_data_write,
+	.precopy_info = vfm_v2_precopy_info,
+};
 
 /* ------------------------------------------------------------------ */
 /* PRECOPY_INFOv2 (contract 16)                                        */

@@ -45,6 +45,13 @@
 #define XFER_MIN (64u << 10)
 #define XFER_MAX (1u << 20)
 
+/* The session's stream ops: v2's unless the session was opened by
+ * another protocol (a session set up by hand, as tests do, is v2's). */
+static const struct vfm_mig_ops *session_ops(const struct vfiomig_session *ss)
+{
+	return ss->ops ? ss->ops : &vfm_mig_v2_ops;
+}
+
 void vfm_session_end(struct vfiomig_device *dev)
 {
 	vfm_dev_lock(dev);
@@ -102,6 +109,7 @@ void vfm_session_install(struct vfiomig_device *dev, int fd, int from, int to)
 		.fd = fd,
 		.saving = to != VFIOMIG_STATE_RESUMING,
 		.v2 = v2,
+		.ops = vfm_mig_ops(dev),
 	};
 	dbg(dev->ctx, "%s: %s session on fd %d%s", vfm_dev_name(dev),
 	    dev->session.saving ? "saving" : "resuming", fd,
@@ -145,6 +153,10 @@ VFIOMIG_EXPORT int vfiomig_data_fd(const struct vfiomig_device *dev)
 		return -EINVAL;
 	vfm_dev_lock((struct vfiomig_device *)dev);
 	fd = dev->session.fd >= 0 ? dev->session.fd : -ENOENT;
+	/* v1: the stream is the migration region's, reached through
+	 * vfiomig_save()/vfiomig_load() only; there is no data fd. */
+	if (fd >= 0 && dev->session.ops && dev->session.ops->shares_device_fd)
+		fd = -EOPNOTSUPP;
 	vfm_dev_unlock((struct vfiomig_device *)dev);
 	return fd;
 }
@@ -224,17 +236,33 @@ static void note_reinit(struct vfiomig_device *dev,
 	}
 }
 
-int vfm_precopy_info(struct vfiomig_device *dev,
-		     struct vfiomig_precopy_info *info)
+int vfm_v2_precopy_info(struct vfiomig_device *dev, int fd,
+			struct vfiomig_precopy_info *info)
 {
 	/* flags 0 in: 6.12 drivers echo what they get (contract 16). */
 	struct vfio_precopy_info pi = { .argsz = sizeof(pi), .flags = 0 };
+	int ret = sys_ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
+
+	(void)dev;
+	if (!ret) {
+		info->initial_bytes = pi.initial_bytes;
+		info->dirty_bytes = pi.dirty_bytes;
+		info->flags = pi.flags;
+	}
+	return ret;
+}
+
+int vfm_precopy_info(struct vfiomig_device *dev,
+		     struct vfiomig_precopy_info *info)
+{
+	struct vfiomig_precopy_info pi = { 0 };
 	int ret;
 
 	/* Under the lock: no state change can close the fd meanwhile. */
 	vfm_dev_lock(dev);
 	ret = dev->session.fd < 0 ? -ENODEV :
-	      sys_ioctl(dev->session.fd, VFIO_MIG_GET_PRECOPY_INFO, &pi);
+	      session_ops(&dev->session)->precopy_info(dev, dev->session.fd,
+						       &pi);
 	/* The transfer in flight, if any, ends the session itself. */
 	if (ret == -ENODEV && dev->session.fd >= 0 && !dev->session.busy) {
 		vfm_session_end(dev);
@@ -302,6 +330,7 @@ VFIOMIG_EXPORT int vfm_precopy_info_0_2(struct vfiomig_device *dev,
 struct xfer {
 	struct vfiomig_device *dev;
 	int dfd;                /* the data fd */
+	const struct vfm_mig_ops *ops; /* how the session's stream moves */
 	int kind;
 	void *buf;
 	size_t len;
@@ -418,12 +447,33 @@ static int cb_write_all(struct xfer *x, const void *p, size_t n)
 	return 0;
 }
 
-/* Read the next piece of the stream: from the data fd (save) or from the
+/* The v2 stream: the data fd, read and written as a file. */
+ssize_t vfm_v2_data_read(struct vfiomig_device *dev, int fd, void *buf,
+			 size_t n, const char **what)
+{
+	struct xfer x = { .dev = dev };
+	ssize_t r = read_fd(&x, fd, true, buf, n);
+
+	*what = x.what;
+	return r;
+}
+
+int vfm_v2_data_write(struct vfiomig_device *dev, int fd, const void *buf,
+		      size_t n, const char **what)
+{
+	struct xfer x = { .dev = dev };
+	int r = write_all(&x, fd, buf, n, "write to the data fd");
+
+	*what = x.what;
+	return r;
+}
+
+/* Read the next piece of the stream: from the session (save) or from the
  * caller's source (load).  > 0, 0 at the end, or -errno. */
 static ssize_t stream_read(struct xfer *x, bool save, void *p, size_t n)
 {
 	if (save)
-		return read_fd(x, x->dfd, true, p, n);
+		return x->ops->data_read(x->dev, x->dfd, p, n, &x->what);
 	if (x->kind == VFIOMIG_IO_CB) {
 		ssize_t r = x->read_fn(x->arg, p, n);
 
@@ -441,7 +491,7 @@ static ssize_t stream_read(struct xfer *x, bool save, void *p, size_t n)
 static int stream_write(struct xfer *x, bool save, const void *p, size_t n)
 {
 	if (!save)
-		return write_all(x, x->dfd, p, n, "write to the data fd");
+		return x->ops->data_write(x->dev, x->dfd, p, n, &x->what);
 	if (x->kind == VFIOMIG_IO_CB)
 		return cb_write_all(x, p, n);
 	return write_all(x, x->fd, p, n, "write to the destination fd");
@@ -482,15 +532,16 @@ static int buf_xfer(struct xfer *x, bool save)
 	int ret;
 
 	if (!save) {
-		ret = write_all(x, x->dfd, x->buf, x->len,
-				"write to the data fd");
+		ret = x->ops->data_write(x->dev, x->dfd, x->buf, x->len,
+					 &x->what);
 		if (!ret)
 			x->done = x->len;
 		return ret;
 	}
 	while (x->done < x->len) {
-		ssize_t r = read_fd(x, x->dfd, true, (char *)x->buf + x->done,
-				    x->len - (size_t)x->done);
+		ssize_t r = x->ops->data_read(x->dev, x->dfd,
+					      (char *)x->buf + x->done,
+					      x->len - (size_t)x->done, &x->what);
 
 		if (r <= 0)
 			return (int)r;
@@ -523,7 +574,8 @@ static size_t buffer_size(struct vfiomig_device *dev, bool save)
 
 /* Under the device lock: the session a save or a load may use, marked
  * busy (one transfer at a time; no state change ends it meanwhile). */
-static int take_session(struct vfiomig_device *dev, bool save, int *fd)
+static int take_session(struct vfiomig_device *dev, bool save, int *fd,
+			const struct vfm_mig_ops **ops)
 {
 	if (!save && dev->session.refused) {
 		err(dev->ctx, "%s: load: an earlier load failed; the session is spoiled",
@@ -548,6 +600,7 @@ static int take_session(struct vfiomig_device *dev, bool save, int *fd)
 	}
 	dev->session.busy = true;
 	*fd = dev->session.fd;
+	*ops = session_ops(&dev->session);
 	return 0;
 }
 
@@ -620,7 +673,7 @@ static int64_t xfer(struct vfiomig_device *dev, const struct vfiomig_io *io,
 		return ret;
 	}
 	vfm_dev_lock(dev);
-	ret = take_session(dev, save, &x.dfd);
+	ret = take_session(dev, save, &x.dfd, &x.ops);
 	vfm_dev_unlock(dev);
 	if (ret)
 		return ret;
