@@ -11,7 +11,9 @@ const char usage_probe[] =
 	"\n"
 	"Show what libvfiomig learns about DEVICE (PCI address, mdev UUID,\n"
 	"sysfs path or /dev/vfio/devices/vfioN) without changing its state:\n"
-	"identity, IOMMU path, migration flags, current state, MIG_DATA_SIZE,\n"
+	"identity, IOMMU path, the migration protocol (v2: VFIO_DEVICE_FEATURE,\n"
+	"v1: the migration region of Linux 5.8-5.17), migration flags, current\n"
+	"state, MIG_DATA_SIZE,\n"
 	"DMA logging support, the dirty tracking backend that would be chosen\n"
 	"and why, the Type1 migration capability (page size, max bitmap) and\n"
 	"the iommufd hardware dirty tracking capability.\n"
@@ -19,6 +21,33 @@ const char usage_probe[] =
 	"  --json        machine-readable output\n"
 	"  --iommu PATH  open through auto (default), iommufd or type1\n"
 	"  -v            show the library's log\n";
+
+/* vfiomig_device_protocol()'s answer, named. */
+static const char *proto_name(int p)
+{
+	switch (p) {
+	case VFIOMIG_PROTO_V2:
+		return "v2";
+	case VFIOMIG_PROTO_V1:
+		return "v1";
+	case VFIOMIG_PROTO_NONE:
+		return "none";
+	default:
+		return NULL;
+	}
+}
+
+static const char *proto_what(int p)
+{
+	switch (p) {
+	case VFIOMIG_PROTO_V2:
+		return "VFIO_DEVICE_FEATURE_MIGRATION";
+	case VFIOMIG_PROTO_V1:
+		return "migration region, Linux 5.8-5.17";
+	default:
+		return "no migration support";
+	}
+}
 
 /* One answer: a value or an error, for text and JSON alike. */
 struct answer {
@@ -47,7 +76,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 	struct vfiomig_pci_ids ids;
 	struct answer state, dsize, logging, t1pg, t1max, hwcaps;
 	uint32_t devid = 0, ioas = 0, hwpt = 0;
-	int opt, ret, caps_err, dirty_err, backend = -1, path;
+	int opt, ret, caps_err, dirty_err, backend = -1, path, proto;
 	const char *reason = NULL;
 	char flags[64];
 	struct json j;
@@ -64,6 +93,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 	if (cli_open(c, argv[optind], &dev))
 		return EXIT_FAIL;
 
+	proto = vfiomig_device_protocol(dev);
 	caps_err = vfiomig_device_caps(dev, &caps);
 	path = vfiomig_device_iommu_path(dev);
 	ret = vfiomig_state_get(dev);
@@ -95,6 +125,12 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 			json_u64(&j, "ioas_id", ioas);
 			json_u64(&j, "hwpt_id", hwpt);
 			json_end(&j);
+		}
+		if (proto < 0) {
+			json_null(&j, "protocol");
+			json_str(&j, "protocol_error", cli_strerror(proto));
+		} else {
+			json_str(&j, "protocol", proto_name(proto));
 		}
 		if (!caps_err && (caps.features & VFIOMIG_CAP_MIGRATION))
 			cli_json_mig_flags(&j, "migration", caps.migration_flags);
@@ -173,6 +209,11 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 		if (devid || ioas || hwpt)
 			printf(" (devid %u, ioas %u, hwpt %u)", devid, ioas, hwpt);
 		putchar('\n');
+		printf("%-22s ", "migration protocol");
+		if (proto < 0)
+			printf("unavailable (%s)\n", cli_strerror(proto));
+		else
+			printf("%s (%s)\n", proto_name(proto), proto_what(proto));
 		if (caps_err) {
 			printf("%-22s unavailable (%s)\n", "migration", cli_strerror(caps_err));
 		} else if (!(caps.features & VFIOMIG_CAP_MIGRATION)) {

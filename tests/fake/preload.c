@@ -25,6 +25,12 @@
  *                               0000:3d:00.3 STOP_COPY|P2P (pds),
  *                               0000:3d:00.5 STOP_COPY|PRE_COPY (hisi)
  *                      type1    no /dev/iommu (Type1 path only)
+ *                      v1       two migration v1 functions (fake-v1.c:
+ *                               the migration region of Linux 5.8-5.17)
+ *                               0000:3e:00.1 (source, filled from a seed)
+ *                               and 0000:3e:00.2, 1 MiB of state, 256 KiB
+ *                               of precopy data, 48 KiB chunks through a
+ *                               mappable 64 KiB data area
  * VFIOMIG_FAKE_PROG  activate only in programs whose name contains this
  *                    (default "vfiomig-ctl": not in the libtool wrapper's
  *                    shell or in other tools of a test script)
@@ -177,10 +183,44 @@ __attribute__((constructor)) static void preload_init(void)
 		fake_cfg_pci(&cfg, "0000:3c:00.0", group++, cdev++, 0);
 		add(&cfg);
 	}
+	if (has_part(spec, "v1")) {
+		static const char *const bdf[] = { "0000:3e:00.1", "0000:3e:00.2" };
+		struct fake_v1_cfg v = {
+			.index = 9,
+			.region_size = 128u << 10,
+			.data_offset = 64u << 10,
+			.chunk_max = 48u << 10,
+			.mmap = true,
+			.state_size = 1u << 20,
+			.precopy_initial = 256u << 10,
+		};
+
+		for (int i = 0; i < 2; i++) {
+			int id;
+
+			fake_cfg_pci(&cfg, bdf[i], group++, cdev++, 0);
+			id = add(&cfg);
+			ret = fake_dev_set_v1(id, &v);
+			if (ret)
+				fail("fake_dev_set_v1", ret);
+			if (i == 0)
+				fake_v1_fill(id, GENERIC_SEED);
+		}
+	}
 	fail_arcs(getenv("VFIOMIG_FAKE_FAIL_ARC"));
 	if (setenv("VFIOMIG_SYSFS_ROOT", fake_sysfs_root(), 1) ||
 	    setenv("VFIOMIG_DEV_ROOT", fake_dev_root(), 1))
 		fail("setenv", errno);
+}
+
+/* A v1 device's state as the v2 number the library reports for it. */
+static int v1_state(int id)
+{
+	static const int v2[8] = { 1 /* STOP */, 2 /* RUNNING */,
+				   3 /* STOP_COPY */, 6 /* PRE_COPY */,
+				   4 /* RESUMING */, 0, 0, 0 /* ERROR */ };
+
+	return v2[fake_v1_state(id) & 7];
 }
 
 static void dump(const char *path)
@@ -193,7 +233,9 @@ static void dump(const char *path)
 		return;
 	}
 	for (int i = 0; i < nids; i++) {
-		size_t n = fake_dev_blob(ids[i], buf, sizeof(buf));
+		bool v1 = fake_dev_is_v1(ids[i]);
+		size_t n = v1 ? fake_v1_blob(ids[i], buf, sizeof(buf)) :
+				fake_dev_blob(ids[i], buf, sizeof(buf));
 		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
 
 		if (n > sizeof(buf))
@@ -201,7 +243,7 @@ static void dump(const char *path)
 		for (size_t k = 0; k < n; k++)
 			h = (h ^ buf[k]) * 0x100000001b3ull;
 		fprintf(f, "%s state=%d size=%zu fnv=%016" PRIx64 " hex=", names[i],
-			fake_dev_state(ids[i]), n, h);
+			v1 ? v1_state(ids[i]) : fake_dev_state(ids[i]), n, h);
 		for (size_t k = 0; k < n && k < 128; k++)
 			fprintf(f, "%02x", buf[k]);
 		fputc('\n', f);
