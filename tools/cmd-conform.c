@@ -15,61 +15,66 @@
 
 #include "conform.h"
 
+/* When a check runs. */
+enum check_when {
+	AFTER_GATE, /* once the gate, migration-flags, passed (migration v2) */
+	ANY_DEVICE, /* whether the device has migration v2 or not */
+};
+
 struct check {
 	const char *name;
 	/* Reports this check; several entries may share a function (one
 	 * pass over the device reports them all): it runs once, when any
 	 * of them is wanted, and reports those that are (want()). */
 	void (*run)(struct conform *k);
+	enum check_when when;
 	/* For --help: lines after the first are indented under it. */
 	const char *help;
-	/* Runs whether the device has migration v2 or not; the others run
-	 * only once the gate, migration-flags, passed. */
-	bool any_device;
 };
 
 /*
  * In the order they run.  A check that any device can answer (e.g. which
  * migration protocol it speaks, v1 region or v2) goes before or right
- * after migration-flags with .any_device = true, its id in conform.h.
+ * after migration-flags with ANY_DEVICE, its id in conform.h.
  */
 static const struct check checks[CK_NR] = {
-	[CK_MIGRATION_FLAGS] = { "migration-flags", check_flags,
-		"FEATURE_MIGRATION answers, STOP_COPY is set", .any_device = true },
-	[CK_INITIAL_STATE] = { "initial-state", check_initial,
+	[CK_MIGRATION_FLAGS] = { "migration-flags", check_flags, ANY_DEVICE,
+		"FEATURE_MIGRATION answers, STOP_COPY is set" },
+	[CK_INITIAL_STATE] = { "initial-state", check_initial, AFTER_GATE,
 		"GET works; the device is RUNNING after a reset" },
-	[CK_INVALID_TARGETS] = { "invalid-targets", check_invalid_targets,
+	[CK_INVALID_TARGETS] = { "invalid-targets", check_invalid_targets, AFTER_GATE,
 		"ERROR, 8 and unsupported states are refused\n"
 		"(EINVAL) and leave the state alone" },
-	[CK_STATE_PAIRS] = { "state-pairs", check_pairs,
+	[CK_STATE_PAIRS] = { "state-pairs", check_pairs, AFTER_GATE,
 		"every pair of supported states: the SET\n"
 		"succeeds, GET answers the target, and a data fd\n"
 		"comes back exactly on the fd-creating arcs" },
-	[CK_DATA_FD] = { "data-fd", check_data_fd,
+	[CK_DATA_FD] = { "data-fd", check_data_fd, AFTER_GATE,
 		"data fds are O_CLOEXEC, one-way (EBADF), streams\n"
 		"(ESPIPE)" },
 	[CK_STOP_COPY_TO_PRE_COPY] = { "stop-copy-to-pre-copy",
-		check_no_stop_copy_to_pre_copy,
+		check_no_stop_copy_to_pre_copy, AFTER_GATE,
 		"STOP_COPY -> PRE_COPY(_P2P) refused (EINVAL)" },
-	[CK_PRECOPY_INFO] = { "precopy-info", check_precopy_info,
+	[CK_PRECOPY_INFO] = { "precopy-info", check_precopy_info, AFTER_GATE,
 		"PRECOPY_INFO valid in PRE_COPY states only" },
-	[CK_PRECOPY_END] = { "precopy-end", check_precopy_stream,
+	[CK_PRECOPY_END] = { "precopy-end", check_precopy_stream, AFTER_GATE,
 		"end of precopy data: ENOMSG (read() 0: WARN)" },
 	[CK_PRECOPY_TO_STOP_COPY] = { "precopy-to-stop-copy", check_precopy_stream,
+		AFTER_GATE,
 		"PRE_COPY -> STOP_COPY keeps the fd (no new\n"
 		"one), the stream goes on in it" },
-	[CK_STOP_COPY_END] = { "stop-copy-end", check_stop_copy,
+	[CK_STOP_COPY_END] = { "stop-copy-end", check_stop_copy, AFTER_GATE,
 		"end of stop-copy data: read() 0, never ENOMSG" },
-	[CK_MIG_DATA_SIZE] = { "mig-data-size", check_stop_copy,
+	[CK_MIG_DATA_SIZE] = { "mig-data-size", check_stop_copy, AFTER_GATE,
 		"MIG_DATA_SIZE against the real stream size" },
-	[CK_ROUND_TRIP] = { "round-trip", check_round_trip,
+	[CK_ROUND_TRIP] = { "round-trip", check_round_trip, AFTER_GATE,
 		"save, load into --peer, RUNNING, save again and\n"
 		"compare; an incomplete stream is refused\n"
 		"(SKIP without --peer)" },
-	[CK_RESET] = { "reset", check_reset,
+	[CK_RESET] = { "reset", check_reset, AFTER_GATE,
 		"VFIO_DEVICE_RESET ends saving and resuming\n"
 		"sessions and returns to RUNNING" },
-	[CK_DMA_LOGGING] = { "dma-logging", check_dma_logging,
+	[CK_DMA_LOGGING] = { "dma-logging", check_dma_logging, AFTER_GATE,
 		"DMA_LOGGING_START/REPORT/STOP validation" },
 };
 
@@ -186,7 +191,7 @@ static void run_checks(struct conform *k)
 	for (size_t i = 0; i < CK_NR; i++) {
 		if (i > 0 && checks[i - 1].run == checks[i].run)
 			continue; /* the same pass, run already */
-		if (!checks[i].any_device && !k->has_mig)
+		if (checks[i].when == AFTER_GATE && !k->has_mig)
 			continue;
 		/* Every check after it starts from RUNNING: initial-state
 		 * first looks at what the device was left in. */

@@ -116,7 +116,7 @@ static void note_fd(struct conform *k, int fd)
 
 void check_pairs(struct conform *k)
 {
-	int pairs = 0, bad = 0, ret, fd, st, path[16], n;
+	int pairs = 0, bad = 0, ret, fd, st, path[VFIOMIG_STATE_NR], n;
 	char first[256] = "";
 	struct membuf own = { 0 };
 

@@ -6,10 +6,11 @@
  * helpers (conform-dev.c).
  *
  * The driver is driven with raw VFIO_DEVICE_FEATURE SETs
- * (vfiomig_feature_set with the uAPI's payloads, lib/uapi/linux/vfio.h)
- * so that what is checked is the driver, not the library's path
- * planning; what the driver should do comes from the library: which
- * states the migration flags support and the paths between them
+ * (vfiomig_feature_set with the uAPI's payloads from the private copy
+ * lib/uapi/linux/vfio.h, their layout pinned in lib/uapi-check.c) so
+ * that what is checked is the driver, not the library's path planning;
+ * what the driver should do comes from the library: which states the
+ * migration flags support and the paths between them
  * (vfiomig_state_plan), which arcs open a data session
  * (vfiomig_arc_opens_session).
  */
