@@ -210,8 +210,12 @@ static int probe_backend(struct vfiomig_dirty *tr, int b, char *why,
 			 size_t len)
 {
 	switch (b) {
-	case VFIOMIG_DIRTY_DMA_LOGGING:
-		return vfm_dmalog_probe(tr, why, len);
+	case VFIOMIG_DIRTY_DMA_LOGGING: {
+		int ret = vfm_dmalog_probe(tr, why, len);
+
+		/* or migration v1's dirty pfns (dirty-v1.c) */
+		return ret && !vfm_v1dirty_probe(tr, why, len) ? 0 : ret;
+	}
 	case VFIOMIG_DIRTY_IOMMUFD:
 		return vfm_iommufd_probe(tr, why, len);
 	case VFIOMIG_DIRTY_TYPE1:
@@ -287,7 +291,8 @@ static int select_backend(struct vfiomig_dirty *tr, int forced,
 		}
 		if (!ret) {
 			tr->backend = b;
-			tr->ops = backend_ops(b);
+			tr->ops = tr->v1_pfns && b == VFIOMIG_DIRTY_DMA_LOGGING ?
+					  &vfm_dirty_v1_ops : backend_ops(b);
 			reason_add(tr, "%s: %s", backend_names[b], why);
 			if (forced != VFIOMIG_DIRTY_AUTO)
 				reason_add(tr, " (forced by %s)", by);

@@ -57,6 +57,10 @@ struct vfm_v1 {
 	unsigned char hdr[8];
 	unsigned int hdr_left;
 	uint64_t chunk_off, chunk_left, pending;
+	/* The rest of the staged chunk, copied out of the data area before
+	 * something else used it (dirty pfns, vfm_v1_quiesce()). */
+	unsigned char *spill;
+	uint64_t spill_off;
 	/* Resuming: the record being written in. */
 	unsigned char in_hdr[8];
 	unsigned int in_got;
@@ -174,6 +178,7 @@ void vfm_v1_free(struct vfiomig_device *dev)
 	for (unsigned int i = 0; i < v->nmaps; i++)
 		if (v->maps[i].p)
 			vfiomig_region_munmap(v->maps[i].p, v->maps[i].size);
+	free(v->spill);
 	free(v);
 	dev->v1 = NULL;
 }
@@ -264,6 +269,8 @@ static int v1_state_read(struct vfiomig_device *dev, uint32_t *state)
 
 static void stream_reset(struct vfm_v1 *v)
 {
+	free(v->spill);
+	v->spill = NULL;
 	v->hdr_left = 0;
 	v->chunk_left = 0;
 	v->pending = 0;
@@ -481,16 +488,59 @@ static ssize_t v1_data_read(struct vfiomig_device *dev, int fd, void *buf,
 			continue;
 		}
 		m = n - done < v->chunk_left ? n - done : (size_t)v->chunk_left;
-		ret = data_io(dev, v->chunk_off, b + done, m, false);
-		if (ret < 0) {
-			*what = "v1: read the data area";
-			return ret;
+		if (v->spill) {
+			memcpy(b + done, v->spill + v->spill_off, m);
+			v->spill_off += m;
+		} else {
+			ret = data_io(dev, v->chunk_off, b + done, m, false);
+			if (ret < 0) {
+				*what = "v1: read the data area";
+				return ret;
+			}
 		}
 		v->chunk_off += m;
 		v->chunk_left -= m;
 		done += m;
+		if (!v->chunk_left && v->spill) {
+			free(v->spill);
+			v->spill = NULL;
+		}
 	}
 	return (ssize_t)done;
+}
+
+int vfm_v1_data_read(struct vfiomig_device *dev, uint64_t off, void *buf,
+		     size_t n)
+{
+	if (!data_ok(v1_of(dev), off, n))
+		return -EPROTO;
+	return data_io(dev, off, buf, n, false);
+}
+
+int vfm_v1_quiesce(struct vfiomig_device *dev)
+{
+	struct vfm_v1 *v = v1_of(dev);
+	int ret;
+
+	if (dev->session.busy)
+		return -EBUSY; /* a transfer is using the data area */
+	if (v->in_rec)
+		return -EBUSY; /* a record half written into it */
+	if (!v->chunk_left || v->spill)
+		return 0;
+	if (v->chunk_left > SIZE_MAX)
+		return -ENOMEM;
+	v->spill = malloc((size_t)v->chunk_left);
+	if (!v->spill)
+		return -ENOMEM;
+	ret = data_io(dev, v->chunk_off, v->spill, (size_t)v->chunk_left, false);
+	if (ret < 0) {
+		free(v->spill);
+		v->spill = NULL;
+		return ret;
+	}
+	v->spill_off = 0;
+	return 0;
 }
 
 /* PRE_COPY's pending_bytes as initial_bytes (v1 has no split into initial

@@ -72,6 +72,14 @@ static int add_pci(const char *bdf, int group, uint64_t flags)
 	return id;
 }
 
+static int add_v1_cfg(const char *bdf, int group, struct fake_v1_cfg *v)
+{
+	int id = add_pci(bdf, group, 0);
+
+	ck_assert_int_eq(fake_dev_set_v1(id, v), 0);
+	return id;
+}
+
 static int add_v1(const char *bdf, int group, bool map, size_t chunk)
 {
 	struct fake_v1_cfg v = {
@@ -591,6 +599,129 @@ START_TEST(precopy_info)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Dirty pfns                                                          */
+
+#define V1_PFNS "0000:3e:00.5"
+
+/* A tracker over a v1 device with the pfn fields: its dma-logging is the
+ * device's dirty pfns, whole, partial, NONE and ALL answers. */
+START_TEST(dirty_pfns)
+{
+	struct fake_v1_cfg c = {
+		.index = V1_INDEX,
+		.data_offset = 8192,
+		.pfns = true,
+		.state_size = STATE_SIZE,
+		.precopy_initial = PRECOPY,
+		.pfns_max = _i == 1 ? 100 : 0,
+		.pfns_answer = _i >= 2 ? _i - 1 : 0,
+	};
+	struct vfiomig_range r = { .iova = 1u << 20, .length = 4u << 20 };
+	uint64_t bm[1024 / 64], ps = 4096, want[1024 / 64] = { 0 };
+	struct vfiomig_dirty *tr;
+	struct vfiomig_device *d;
+	int id;
+
+	up(false);
+	id = add_v1_cfg(V1_PFNS, 20, &c);
+	d = open_dev(V1_PFNS, 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr), "migration v1"));
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	/* pfn 256 is iova 1 MiB: bit 0 */
+	fake_v1_dirty(id, 256 + 3, 1);
+	fake_v1_dirty(id, 256 + 100, 64);
+	fake_v1_dirty(id, 256 + 1000, 1);
+	fake_v1_dirty(id, 100, 10); /* outside the range */
+	for (int i = 0; i < 1024; i++)
+		if (_i == 3 || (_i != 2 && (i == 3 || (i >= 100 && i < 164) || i == 1000)))
+			want[i / 64] |= 1ull << (i % 64);
+	memset(bm, 0xee, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, r.iova, r.length, 4096, bm, 0), 0);
+	ck_assert_int_eq(memcmp(bm, want, sizeof(bm)), 0);
+	/* reported and cleared */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, r.iova, r.length, 4096, bm, 0), 0);
+	for (size_t i = 0; i < 1024 / 64; i++)
+		ck_assert_uint_eq(bm[i], _i == 3 ? ~0ull : 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	down();
+}
+END_TEST
+
+/* A query in the middle of a saved chunk: the rest of the chunk is kept
+ * and the stream still loads. */
+START_TEST(dirty_mid_chunk)
+{
+	struct fake_v1_cfg c = {
+		.index = V1_INDEX,
+		.data_offset = 8192,
+		.chunk_max = 12u << 10,
+		.pfns = true,
+		.state_size = STATE_SIZE,
+		.precopy_initial = PRECOPY,
+	};
+	struct vfiomig_range r = { .iova = 0, .length = 1u << 20 };
+	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_CB, .write_fn = cb_write);
+	uint64_t bm[256 / 64], ps = 4096;
+	struct vfiomig_device *s, *t;
+	struct vfiomig_dirty *tr;
+	struct vec v = { 0 };
+	int sid, tid;
+
+	up(false);
+	sid = add_v1_cfg("0000:3e:00.5", 20, &c);
+	tid = add_v1_cfg("0000:3e:00.6", 21, &c);
+	fake_v1_fill(sid, 77);
+	s = open_dev("0000:3e:00.5", 0);
+	t = open_dev("0000:3e:00.6", 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&s, 1, NULL, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(vfiomig_state_set(s, ST(PRE_COPY), NULL), 0);
+	io.arg = &v;
+	io.limit = 5000; /* stops inside the first chunk */
+	ck_assert_int_eq(vfiomig_save(s, &io, 0), 5000);
+	fake_v1_dirty(sid, 7, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, r.length, 4096, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1u << 7);
+	io.limit = 0;
+	ck_assert_int_gt(vfiomig_save(s, &io, 0), 0);
+	ck_assert_int_eq(vfiomig_state_set(s, ST(STOP_COPY), NULL), 0);
+	ck_assert_int_gt(vfiomig_save(s, &io, 0), 0);
+	ck_assert_int_eq(vfiomig_state_set(s, ST(STOP), NULL), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_state_set(t, ST(RESUMING), NULL), 0);
+	ck_assert_int_eq(load_from(t, &v, IO_C), (int64_t)v.n);
+	ck_assert_int_eq(vfiomig_load_finish(t, ST(RUNNING), NULL), 0);
+	ck_assert(blobs_equal(sid, tid, true));
+	vfiomig_device_free(s);
+	vfiomig_device_free(t);
+	free(v.p);
+	down();
+}
+END_TEST
+
+/* The merged 5.8 layout (no pfn fields): not this backend. */
+START_TEST(dirty_merged_layout)
+{
+	struct vfiomig_dirty *tr;
+	struct vfiomig_device *d;
+
+	up(false);
+	d = open_dev(V1_SRC, 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), 0);
+	ck_assert_int_ne(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_ptr_null(strstr(vfiomig_dirty_reason(tr), "migration v1"));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	down();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* A device set with a v1 and a v2 member                              */
 
 START_TEST(devset_mixed)
@@ -657,6 +788,13 @@ int main(void)
 	tcase_add_loop_test(tc, roundtrip, 0, K_NR * IO_NR * IO_NR);
 	tcase_add_test(tc, precopy_info);
 	tcase_add_test(tc, devset_mixed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dirty");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, dirty_pfns, 0, 4);
+	tcase_add_test(tc, dirty_mid_chunk);
+	tcase_add_test(tc, dirty_merged_layout);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("protocol");

@@ -53,6 +53,8 @@ struct v1 {
 	size_t lpos;
 	/* dirty pfns (the proposal's fields) */
 	uint64_t start_pfn, page_size, total_pfns;
+	uint64_t *dirty;        /* DIRTY_PFNS bits */
+	bool bitmap_staged;     /* data_offset names the bitmap next */
 	struct fake_v1_stats st;
 };
 
@@ -142,6 +144,48 @@ static int consume(struct v1 *v, unsigned char *mem, uint64_t n)
 	return 0;
 }
 
+#define DIRTY_PFNS (1u << 20)
+
+static bool dirty_bit(const struct v1 *v, uint64_t pfn)
+{
+	return pfn < DIRTY_PFNS && (v->dirty[pfn / 64] >> (pfn % 64) & 1);
+}
+
+static void dirty_clear(struct v1 *v, uint64_t pfn, uint64_t n)
+{
+	for (uint64_t p = pfn; p < pfn + n && p < DIRTY_PFNS; p++)
+		v->dirty[p / 64] &= ~(1ull << (p % 64));
+}
+
+/* Reading copied_pfns: the answer for [start_pfn, +total_pfns). */
+static int copied_pfns(struct v1 *v, unsigned char *mem, uint64_t *val)
+{
+	uint64_t s = v->start_pfn, n = v->total_pfns, max;
+	unsigned char *area = mem + v->cfg.data_offset;
+	bool any = false;
+
+	if (v->page_size != 4096 || !n || s >= UINT64_MAX - n)
+		return -EINVAL;
+	max = v->cfg.pfns_max ? v->cfg.pfns_max : v->cfg.data_size * 8;
+	for (uint64_t p = s; p < s + n && p < DIRTY_PFNS && !any; p++)
+		any = dirty_bit(v, p);
+	if (v->cfg.pfns_answer || !any) {
+		dirty_clear(v, s, n);
+		*val = v->cfg.pfns_answer == 2 ? ~0ull : 0;
+		return 0;
+	}
+	if (n > max)
+		n = max;
+	memset(area, 0, (size_t)((n + 63) / 64 * 8));
+	for (uint64_t i = 0; i < n; i++)
+		if (dirty_bit(v, s + i))
+			area[i / 8] |= (unsigned char)(1u << (i % 8));
+	dirty_clear(v, s, n);
+	v->bitmap_staged = true;
+	*val = n;
+	return 0;
+}
+
 static int read_u64(struct v1 *v, unsigned char *mem, uint64_t off,
 		    uint64_t *val)
 {
@@ -154,6 +198,11 @@ static int read_u64(struct v1 *v, unsigned char *mem, uint64_t off,
 		*val = pending(v);
 		return 0;
 	case OFF_DATA_OFFSET:
+		if (v->bitmap_staged) {
+			v->bitmap_staged = false;
+			*val = v->cfg.data_offset;
+			return 0;
+		}
 		if (!saving && !resuming)
 			return -EINVAL;
 		if (saving)
@@ -175,9 +224,7 @@ static int read_u64(struct v1 *v, unsigned char *mem, uint64_t off,
 		*val = v->total_pfns;
 		return 0;
 	case OFF_COPIED_PFNS:
-		/* No device DMA is modelled: nothing is dirty. */
-		*val = 0; /* VFIO_DEVICE_DIRTY_PFNS_NONE */
-		return 0;
+		return copied_pfns(v, mem, val);
 	}
 	return -EINVAL;
 }
@@ -219,7 +266,8 @@ static int header_rw(struct v1 *v, unsigned char *mem, uint64_t off,
 		memcpy(&s, buf, 4);
 		return state_write(v, s);
 	}
-	if (off == OFF_RESERVED || off % 8 || len != 8)
+	if (off == OFF_RESERVED || off % 8 || len != 8 ||
+	    off >= hdr_size(v))
 		return -EINVAL;
 	if (write) {
 		memcpy(&val, buf, 8);
@@ -277,6 +325,7 @@ static void v1_reset(void *priv)
 	v->staged = 0;
 	v->pos = 0;
 	v->lpos = 0;
+	v->bitmap_staged = false;
 }
 
 static void v1_fini(void *priv)
@@ -284,6 +333,7 @@ static void v1_fini(void *priv)
 	struct v1 *v = priv;
 
 	free(v->blob);
+	free(v->dirty);
 	free(v);
 }
 
@@ -338,7 +388,8 @@ static int cfg_fill(struct fake_v1_cfg *c)
 		c->chunk_max = c->data_size;
 	if (c->precopy_initial > c->state_size)
 		c->precopy_initial = c->state_size;
-	if (c->reserved & V1_MASK)
+	if ((c->reserved & V1_MASK) || c->pfns_answer < 0 || c->pfns_answer > 2 ||
+	    c->pfns_max > c->data_size * 8)
 		return -EINVAL;
 	return 0;
 }
@@ -363,7 +414,9 @@ FAKE_EXPORT int fake_dev_set_v1(int id, const struct fake_v1_cfg *cfg)
 	ret = cfg_fill(&v->cfg);
 	if (!ret) {
 		v->blob = calloc(1, v->cfg.state_size ? v->cfg.state_size : 1);
-		if (!v->blob)
+		if (v->cfg.pfns)
+			v->dirty = calloc(DIRTY_PFNS / 64, 8);
+		if (!v->blob || (v->cfg.pfns && !v->dirty))
 			ret = -ENOMEM;
 	}
 	if (ret) {
@@ -459,6 +512,15 @@ FAKE_EXPORT size_t fake_v1_blob(int id, void *buf, size_t len)
 		return 0;
 	memcpy(buf, v->blob, len < v->cfg.state_size ? len : v->cfg.state_size);
 	return v->cfg.state_size;
+}
+
+FAKE_EXPORT void fake_v1_dirty(int id, uint64_t pfn, uint64_t n)
+{
+	FAKE_LOCKED();
+	struct v1 *v = v1_of(id);
+
+	for (uint64_t p = pfn; v && v->dirty && p < pfn + n && p < DIRTY_PFNS; p++)
+		v->dirty[p / 64] |= 1ull << (p % 64);
 }
 
 FAKE_EXPORT void fake_v1_stats(int id, struct fake_v1_stats *out)

@@ -267,7 +267,15 @@ int fake_region_mmaps(void);
  *    the data area) consumes that many bytes of it into the state;
  *  - the data area is any access inside it; with mmap it is mappable
  *    (the region has VFIO_REGION_INFO_FLAG_MMAP and a sparse mmap
- *    capability covering exactly the data area; mmap elsewhere: EINVAL).
+ *    capability covering exactly the data area; mmap elsewhere: EINVAL);
+ *  - dirty pfns (pfns): start_pfn, page_size, total_pfns are written,
+ *    reading copied_pfns answers for [start_pfn, +total_pfns) of the pages
+ *    marked by fake_v1_dirty() (4 KiB pfns; page_size other than 4096 or
+ *    total_pfns 0: EINVAL): 0 (VFIO_DEVICE_DIRTY_PFNS_NONE) when none is
+ *    dirty, else the bits of the first min(total_pfns, pfns_max) pfns
+ *    copied into the data area (LSB-first u64 words; data_offset then
+ *    names it without staging a chunk) and cleared; pfns_answer forces
+ *    NONE or ALL (~0) instead, clearing the range all the same.
  */
 struct fake_v1_cfg {
 	uint32_t index;          /* region index, >= 9 */
@@ -280,6 +288,9 @@ struct fake_v1_cfg {
 	size_t state_size;       /* the device's state (the saved stream) */
 	size_t precopy_initial;  /* offered in _SAVING|_RUNNING */
 	uint32_t reserved;       /* driver bits 3-31 of device_state */
+	uint64_t pfns_max;       /* most pfns one answer copies (partial
+				  * answers); 0: what the data area holds */
+	int pfns_answer;         /* 0: the bits, 1: always NONE, 2: ALL */
 };
 int fake_dev_set_v1(int id, const struct fake_v1_cfg *cfg);
 /* device_state as the driver holds it (bits 0-2 and the reserved ones). */
@@ -290,6 +301,8 @@ void fake_v1_fail_state(int id, int err);
 /* Fill the device state from a seed; copy it out (returns its size). */
 void fake_v1_fill(int id, uint32_t seed);
 size_t fake_v1_blob(int id, void *buf, size_t len);
+/* Mark pfns [pfn, +n) (4 KiB pages, below 2^20) dirty, as device DMA. */
+void fake_v1_dirty(int id, uint64_t pfn, uint64_t n);
 /* Is this a v1 device? */
 bool fake_dev_is_v1(int id);
 struct fake_v1_stats {
