@@ -12,8 +12,8 @@
  * device, group, container, iommufd or data fd must also be one the fake
  * interposes, or the fake cannot stand in for it.
  *
- * The libc calls the library makes on kernel objects (fds of the /dev/vfio nodes,
- * /dev/iommu, device and data fds), and where:
+ * The libc calls the library makes on kernel objects (fds of the
+ * /dev/vfio nodes, /dev/iommu, device and data fds), and where:
  *
  *   open      sys_open (dma.c, iommu.c)
  *   close     sys_close, sys_fd_above_stdio
