@@ -48,10 +48,11 @@ echo "== real kernel summary: $pass passed, $fail failed, $skip skipped${failed:
 [ "$pass" -gt 0 ] || [ "$skip" -eq 0 ] || exit 77
 '
 
-# tap_tcases LOG: "TCASE" of each TAP case line of a Check program's log
-# (Check's TAP: "ok N - FILE:TCASE:TEST: MESSAGE").
-tap_tcases() {
-	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - [^:]*:\([^:]*\):.*/\2/p' "$1"
+# tap_cases: "TCASE<tab>TEST" of each TAP case line of a Check program's
+# output on stdin (Check's TAP: "ok N - FILE:TCASE:TEST: MESSAGE"; a loop
+# test prints a line per iteration, counted here once).
+tap_cases() {
+	sed -n 's/^\(not \)\{0,1\}ok [0-9]* - [^:]*:\([^:]*\):\([A-Za-z0-9_]*\).*/\2	\3/p'
 }
 
 # reason PROG TCASE: why its cases are fake-only (tests/vm/fake-only.txt).
@@ -63,17 +64,15 @@ reason() {
 	} | head -n 1 | cut -f2-
 }
 
-# coverage VMLOG: the kernel-facing cases in the VM and on the fake only.
+# coverage VMLOG: the kernel-facing cases (Check test functions, a loop
+# test once) in the VM and on the fake only, and why (fake-only.txt).
 coverage() {
 	tab=$(printf '\t')
 	vm=$(sed -n '/^== real kernel: .*kt-real ==$/,/^== real kernel/p' "$1" |
-		grep -c '^\(not \)\{0,1\}ok [0-9]* - ') || true
-	vmskip=$(sed -n '/^== real kernel: .*kt-real ==$/,/^== real kernel/p' "$1" |
-		grep -c '^ok [0-9]* - .* # SKIP ') || true
-	vm=$((vm - vmskip))
+		grep -v ' # SKIP ' | tap_cases | sort -u | wc -l)
 	kfake=0
 	if [ -f "$builddir/tests/kt-fake.log" ]; then
-		kfake=$(tap_tcases "$builddir/tests/kt-fake.log" | wc -l)
+		kfake=$(tap_cases <"$builddir/tests/kt-fake.log" | sort -u | wc -l)
 	else
 		echo "== no make-check logs in $builddir: run make check first for the fake's counts =="
 	fi
@@ -81,7 +80,7 @@ coverage() {
 	for log in "$builddir"/tests/test-*.log; do
 		case $log in *.sh.log | *'*'*) continue ;; esac
 		prog=$(basename "$log" .log)
-		tap_tcases "$log" | sort | uniq -c | while read -r n tc; do
+		tap_cases <"$log" | sort -u | cut -f1 | uniq -c | while read -r n tc; do
 			printf '%s\t%s:%s\t%s\n' "$n" "$prog" "$tc" "$(reason "$prog" "$tc")"
 		done
 	done >"$table"
@@ -89,11 +88,13 @@ coverage() {
 	while IFS="$tab" read -r n what why; do
 		case $why in pure:*) pure=$((pure + n)) ;; *) fo=$((fo + n)) ;; esac
 	done <"$table"
-	only=$((fo + (kfake > vm ? kfake - vm : 0)))
-	echo "== kernel-facing cases: $vm ran in the VM (tests/kcase-*.c; $kfake on the fake);" \
-		"$only ran only on the fake ($((kfake > vm ? kfake - vm : 0)) kcase not run in the VM," \
-		"$fo in tests/test-*.c); $((vm + only > 0 ? 100 * vm / (vm + only) : 0))% on both =="
-	echo "== fake-only cases (tests/vm/fake-only.txt: why not in the VM); $pure more are pure (no kernel) =="
+	notrun=$((kfake > vm ? kfake - vm : 0))
+	only=$((fo + notrun))
+	echo "== kernel-facing cases: $vm ran in the VM (tests/kcase-*.c: $kfake on the fake);" \
+		"$only ran only on the fake ($notrun kcase not run in the VM, $fo in" \
+		"tests/test-*.c); $((vm + only > 0 ? 100 * vm / (vm + only) : 0))% on both =="
+	echo "== fake-only cases by test case group, and why not in the VM (tests/vm/fake-only.txt);" \
+		"$pure more cases are pure (no kernel) =="
 	grep -v "${tab}pure:" "$table" | sort -t "$tab" -k2 |
 		while IFS="$tab" read -r n what why; do
 			printf '  %4d  %-22s %s\n' "$n" "$what" "$why"
