@@ -877,6 +877,16 @@ static int type1_map_dma(struct fake_container *c, void *arg)
 	m->size = map.size;
 	m->vaddr = map.vaddr;
 	m->prot = prot;
+	/* vfio_pin_map_dma, only with a domain (an IOMMU-backed group),
+	 * before the dirty bitmap: vaddr_get_pfns pins with FOLL_WRITE for a
+	 * writable map -> EFAULT, and the mapping is removed again */
+	if (c->n_iommu_groups &&
+	    !fake_user_pages_pinnable(map.vaddr, map.size,
+				      prot & VFIO_DMA_MAP_FLAG_WRITE)) {
+		memmove(&c->maps[i], &c->maps[i + 1],
+			(c->nmaps - i) * sizeof(*m));
+		return -EFAULT;
+	}
 	if (c->dirty_tracking) {
 		/* vfio_dma_bitmap_alloc: > INT_MAX pages -> EINVAL. */
 		uint64_t npages = map.size / pgsize;
@@ -1073,9 +1083,13 @@ static void obj_free(struct fake_iommufd_obj *o)
 	if (o->destroy)
 		o->destroy(o);
 	if ((o->type == FIO_HWPT_PAGING || o->type == FIO_HWPT_NESTED) &&
-	    o->ioas && !o->ictx->closing)
+	    o->ioas && !o->ictx->closing) {
 		o->ioas->users--;
+		/* iopt_table_remove_domain: its aperture spans go */
+		fake_ioas_unreserve(o->ioas, o);
+	}
 	free(o->maps);
+	free(o->resv);
 	free(o);
 }
 
@@ -1212,11 +1226,125 @@ static void hwpt_put(struct fake_iommufd_obj *h)
 		obj_free(h);
 }
 
+/* ------------------------------------------------------------------ */
+/* IOAS reserved spans and user page pinning (io_pagetable.c, gup).    */
+
+int fake_ioas_reserve(struct fake_iommufd_obj *ioas, uint64_t start,
+		      uint64_t last, const void *owner)
+{
+	struct fake_ioas_resv *n;
+
+	for (int i = 0; i < ioas->nmaps; i++) {
+		const struct fake_ioas_map *m = &ioas->maps[i];
+
+		if (m->iova <= last && m->iova + m->length - 1 >= start)
+			return -EADDRINUSE;
+	}
+	n = realloc(ioas->resv, (ioas->nresv + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ioas->resv = n;
+	n[ioas->nresv++] = (struct fake_ioas_resv){ start, last, owner };
+	return 0;
+}
+
+void fake_ioas_unreserve(struct fake_iommufd_obj *ioas, const void *owner)
+{
+	int j = 0;
+
+	for (int i = 0; i < ioas->nresv; i++)
+		if (ioas->resv[i].owner != owner)
+			ioas->resv[j++] = ioas->resv[i];
+	ioas->nresv = j;
+}
+
+int fake_domain_aperture(struct fake_iommufd_obj *h, uint64_t start,
+			 uint64_t last)
+{
+	int ret = 0;
+
+	if (start)
+		ret = fake_ioas_reserve(h->ioas, 0, start - 1, h);
+	if (!ret && last != UINT64_MAX)
+		ret = fake_ioas_reserve(h->ioas, last + 1, UINT64_MAX, h);
+	if (ret)
+		fake_ioas_unreserve(h->ioas, h);
+	return ret;
+}
+
+/* Last byte of the first reserved span or area meeting [start, last];
+ * false when the range is free. */
+static bool ioas_used(const struct fake_iommufd_obj *ioas, uint64_t start,
+		      uint64_t last, bool areas, uint64_t *end)
+{
+	for (int i = 0; i < ioas->nresv; i++) {
+		const struct fake_ioas_resv *r = &ioas->resv[i];
+
+		if (r->start <= last && r->last >= start) {
+			*end = r->last;
+			return true;
+		}
+	}
+	for (int i = 0; areas && i < ioas->nmaps; i++) {
+		const struct fake_ioas_map *m = &ioas->maps[i];
+
+		if (m->iova <= last && m->iova + m->length - 1 >= start) {
+			*end = m->iova + m->length - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Does the IOAS have a domain (iopt->domains), so that a map pins its
+ * pages at once (iopt_fill_domains_pages)?  An mdev access does not. */
+static bool ioas_has_domain(const struct fake_iommufd_obj *ioas)
+{
+	for (struct fake_iommufd_obj *o = ioas->ictx->objs; o; o = o->next)
+		if (o->type == FIO_HWPT_PAGING && o->ioas == ioas)
+			return true;
+	return false;
+}
+
+/* One /proc/self/maps line: does it forbid a pin of [va, last]? */
+static bool maps_line_forbids(const char *line, uint64_t va, uint64_t last,
+			      bool write)
+{
+	unsigned long long lo, hi;
+	char perm[5];
+
+	if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perm) != 3)
+		return false;
+	if (hi <= va || lo > last)
+		return false;
+	return perm[0] != 'r' || (write && perm[1] != 'w');
+}
+
+bool fake_user_pages_pinnable(uint64_t va, uint64_t len, bool write)
+{
+	uint64_t last = va + len - 1;
+	char line[512];
+	bool ok = true;
+	FILE *fp;
+
+	if (!len)
+		return true;
+	/* gup's check_vma_flags: a VMA without VM_READ, or without VM_WRITE
+	 * under FOLL_WRITE, is EFAULT (no FOLL_FORCE for DMA pins). */
+	fp = fopen("/proc/self/maps", "re");
+	if (!fp)
+		return true;
+	while (ok && fgets(line, sizeof(line), fp))
+		ok = !maps_line_forbids(line, va, last, write);
+	fclose(fp);
+	return ok;
+}
+
 /* ioas.c:iommufd_ioas_map + io_pagetable.c:iopt_map_pages. */
 static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 {
 	struct fake_iommufd_obj *ioas;
-	uint64_t a, iova, last;
+	uint64_t a, iova, last, end;
 	int i;
 
 	if ((cmd->flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA |
@@ -1247,12 +1375,11 @@ static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 			return -EINVAL;
 		if (__builtin_add_overflow(iova, cmd->length - 1, &last))
 			return -EOVERFLOW;
-		for (i = 0; i < ioas->nmaps; i++) {
-			struct fake_ioas_map *m = &ioas->maps[i];
-
-			if (m->iova <= last && m->iova + m->length - 1 >= iova)
-				return -EEXIST;
-		}
+		/* no reserved span in the range, then no area */
+		if (ioas_used(ioas, iova, last, false, &end))
+			return -EINVAL;
+		if (ioas_used(ioas, iova, last, true, &end))
+			return -EEXIST;
 	} else {
 		/* iopt_alloc_iova: first hole from PAGE_SIZE, aligned like
 		 * the user address (at most 2 MiB), at least like the IOAS. */
@@ -1271,15 +1398,15 @@ static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 		cand = FAKE_PAGE_SIZE;
 		cand = (cand + al - 1) & ~(al - 1);
 		cand += (cmd->user_va % FAKE_PAGE_SIZE) & (al - 1);
-		for (i = 0; i < ioas->nmaps; i++) {
-			struct fake_ioas_map *m = &ioas->maps[i];
-
-			if (cand + cmd->length - 1 < m->iova)
-				break;
-			if (m->iova + m->length > cand) {
-				cand = m->iova + m->length;
-				cand = (cand + al - 1) & ~(al - 1);
-			}
+		/* the first hole of areas and reserved spans that fits */
+		while (cand + cmd->length - 1 >= cand &&
+		       ioas_used(ioas, cand, cand + cmd->length - 1, true,
+				 &end)) {
+			if (end == UINT64_MAX)
+				return -ENOSPC;
+			cand = (end + 1 + al - 1) & ~(al - 1);
+			if (!cand)
+				return -ENOSPC;
 		}
 		if (cand + cmd->length - 1 < cand)
 			return -ENOSPC;
@@ -1288,6 +1415,12 @@ static int ioas_map(struct fake_iommufd *x, struct iommu_ioas_map *cmd)
 	/* iopt_insert_area: the page offset */
 	if ((cmd->user_va % FAKE_PAGE_SIZE) & (a - 1))
 		return -EINVAL;
+	/* iopt_fill_domains_pages: with a domain the pages are pinned now,
+	 * FOLL_WRITE for a writable map (pfn_reader_user_pin -> EFAULT) */
+	if (ioas_has_domain(ioas) &&
+	    !fake_user_pages_pinnable(cmd->user_va, cmd->length,
+				      cmd->flags & IOMMU_IOAS_MAP_WRITEABLE))
+		return -EFAULT;
 	if (ioas->nmaps == ioas->maps_cap) {
 		int cap = ioas->maps_cap ? ioas->maps_cap * 2 : 16;
 		struct fake_ioas_map *n = realloc(ioas->maps, cap * sizeof(*n));
@@ -1374,29 +1507,50 @@ struct fake_iova_ranges {
 	uint64_t allowed_iovas, out_iova_alignment;
 };
 
-/* ioas.c:iommufd_ioas_iova_ranges; no reserved regions in the fake:
- * one range [0, ULONG_MAX].  Too small an array -> EMSGSIZE with
- * num_iovas written back. */
+/* ioas.c:iommufd_ioas_iova_ranges: __reserved first, then the IOAS; the
+ * holes between reserved spans, as many as fit copied, all counted; too
+ * small an array -> EMSGSIZE with num_iovas written back. */
 static int ioas_iova_ranges(struct fake_iommufd *x,
 			    struct fake_iova_ranges *cmd, bool *respond)
 {
-	struct fake_iommufd_obj *ioas = ictx_obj(x, cmd->ioas_id);
+	struct fake_iommufd_obj *ioas;
 	uint64_t *r = (uint64_t *)(uintptr_t)cmd->allowed_iovas;
+	uint32_t max = cmd->num_iovas, n = 0;
+	uint64_t cur = 0, end;
+	bool more = true;
 
-	if (!ioas || ioas->type != FIO_IOAS)
-		return -ENOENT;
 	if (cmd->__reserved)
 		return -EOPNOTSUPP;
+	ioas = ictx_obj(x, cmd->ioas_id);
+	if (!ioas || ioas->type != FIO_IOAS)
+		return -ENOENT;
 	*respond = true;
 	cmd->out_iova_alignment = fake_ioas_alignment(ioas);
-	if (cmd->num_iovas < 1) {
-		cmd->num_iovas = 1;
-		return -EMSGSIZE;
+	while (more) {
+		uint64_t hole_last = UINT64_MAX;
+
+		/* skip the spans that cover cur */
+		if (ioas_used(ioas, cur, cur, false, &end)) {
+			if (end == UINT64_MAX)
+				break;
+			cur = end + 1;
+			continue;
+		}
+		/* the hole ends before the nearest span above cur */
+		for (int i = 0; i < ioas->nresv; i++)
+			if (ioas->resv[i].start > cur &&
+			    ioas->resv[i].start - 1 < hole_last)
+				hole_last = ioas->resv[i].start - 1;
+		if (n < max) {
+			r[2 * n] = cur;
+			r[2 * n + 1] = hole_last;
+		}
+		n++;
+		more = hole_last != UINT64_MAX;
+		cur = hole_last + 1;
 	}
-	r[0] = 0;
-	r[1] = ULONG_MAX;
-	cmd->num_iovas = 1;
-	return 0;
+	cmd->num_iovas = n;
+	return n > max ? -EMSGSIZE : 0;
 }
 
 /* Per-command sizes for iommufd_fops_ioctl: struct size and min_size
@@ -1657,9 +1811,41 @@ static void dev_detach(struct fake_dev *d)
 	if (d->cfg.mdev) {
 		a->users--;
 	} else {
+		if (a->ioas)
+			fake_ioas_unreserve(a->ioas, d->idev);
 		hwpt_put(a);
 		d->idev->users--;
 	}
+}
+
+/* iommufd_device_attach_reserved_iova: a physical device behind VT-d
+ * reserves its MSI window in the IOAS it attaches to (an area there ->
+ * EADDRINUSE), and drops it from the IOAS it leaves. */
+static int dev_resv_check(struct fake_dev *d, struct fake_iommufd_obj *ioas)
+{
+	if (!ioas || (d->attached && d->attached->ioas == ioas))
+		return 0;
+	for (int i = 0; i < ioas->nmaps; i++) {
+		const struct fake_ioas_map *m = &ioas->maps[i];
+
+		if (m->iova <= FAKE_MSI_END &&
+		    m->iova + m->length - 1 >= FAKE_MSI_START)
+			return -EADDRINUSE;
+	}
+	return 0;
+}
+
+static int dev_reserve(struct fake_dev *d, struct fake_iommufd_obj *ioas)
+{
+	struct fake_iommufd_obj *old = d->attached ? d->attached->ioas : NULL;
+	int ret;
+
+	if (!ioas || old == ioas)
+		return 0;
+	ret = fake_ioas_reserve(ioas, FAKE_MSI_START, FAKE_MSI_END, d->idev);
+	if (!ret && old)
+		fake_ioas_unreserve(old, d->idev);
+	return ret;
 }
 
 /* vfio_df_unbind_iommufd (close of a bound cdev fd). */
@@ -1739,6 +1925,7 @@ static int dev_attach(struct fake_fd *f, void *arg)
 	struct vfio_device_attach_iommufd_pt at;
 	struct fake_dev *d = f->dev;
 	struct fake_iommufd_obj *pt, *hwpt = NULL;
+	int ret;
 
 	if (!arg)
 		return -EFAULT;
@@ -1765,14 +1952,21 @@ static int dev_attach(struct fake_fd *f, void *arg)
 	switch (pt->type) {
 	case FIO_HWPT_PAGING:
 	case FIO_HWPT_NESTED:
-		/* Driver attach: a dirty-tracking domain on an IOMMU
-		 * without it -> EINVAL (contract 10.2). */
+		/* The reserved regions first, then the driver attach: a
+		 * dirty-tracking domain on an IOMMU without it -> EINVAL
+		 * (contract 10.2). */
+		ret = dev_resv_check(d, pt->ioas);
+		if (ret)
+			return ret;
 		if ((pt->flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) &&
 		    !d->cfg.hw_dirty)
 			return -EINVAL;
 		hwpt = pt;
 		break;
 	case FIO_IOAS:
+		ret = dev_resv_check(d, pt);
+		if (ret)
+			return ret;
 		/* iommufd_device_auto_get_domain: reuse an auto domain of
 		 * this IOAS, else make one (flags 0, no dirty ops). */
 		for (struct fake_iommufd_obj *o = f->ictx->objs; o; o = o->next)
@@ -1786,6 +1980,12 @@ static int dev_attach(struct fake_fd *f, void *arg)
 			hwpt->auto_domain = true;
 			hwpt->ioas = pt;
 			pt->users++;
+			/* VT-d: a 48-bit aperture */
+			ret = fake_domain_aperture(hwpt, 0, FAKE_APERTURE_END);
+			if (ret) {
+				obj_free(hwpt);
+				return ret;
+			}
 		}
 		at.pt_id = hwpt->id;
 		break;
@@ -1795,6 +1995,9 @@ static int dev_attach(struct fake_fd *f, void *arg)
 	if (d->attached != hwpt) {
 		struct fake_iommufd_obj *old = d->attached;
 
+		ret = dev_reserve(d, hwpt->ioas);
+		if (ret)
+			return ret;
 		hwpt->users++;
 		d->attached = hwpt;
 		if (old)

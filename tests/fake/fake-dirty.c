@@ -10,8 +10,9 @@
  *   IOMMU_GET_HW_INFO, IOMMU_HWPT_ALLOC (10.2 order),
  *   IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP (10.4, with
  *                               6.12's swallowed walk errors)
- *   IOMMU_TEST_CMD              MOCK_DOMAIN(_FLAGS) and DIRTY of the selftest
- *                               mock, 2048-byte mock pages (13)
+ *   IOMMU_TEST_CMD              ADD_RESERVED, MOCK_DOMAIN(_FLAGS) and DIRTY
+ *                               of the selftest mock, 2048-byte mock pages
+ *                               (13); the mock domain's aperture reserved
  *
  * Dirty state is kept as sets of byte intervals: per device (DMA log), per
  * Type1 mapping (the fake_map bitmap the core allocates) and per HWPT
@@ -30,6 +31,8 @@
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_PAGE 4096ULL
+/* VT-d domain aperture: 48 bits (fake-core.c FAKE_APERTURE_END) */
+#define FAKE_VTD_LAST ((1ULL << 48) - 1)
 /* LOG_MAX_RANGES = PAGE_SIZE / sizeof(range) */
 #define LOG_MAX_RANGES (FAKE_PAGE / 16)
 #define BITMAP_SIZE_MAX_DEFAULT 268435456ULL /* ALIGN(INT_MAX, 64) / 8 */
@@ -819,6 +822,7 @@ static int hwpt_alloc(struct fake_fd *f, struct iommu_hwpt_alloc *cmd)
 	struct hwpt_state *st;
 	uint64_t pgsize;
 	bool mock;
+	int ret;
 
 	if (cmd->__reserved)
 		return -EOPNOTSUPP;
@@ -865,6 +869,13 @@ static int hwpt_alloc(struct fake_fd *f, struct iommu_hwpt_alloc *cmd)
 	h->pgsize = pgsize;
 	h->ioas = pt;
 	pt->users++;
+	/* iopt_table_add_domain: the mock's aperture, VT-d's 48 bits */
+	ret = fake_domain_aperture(h, mock ? MOCK_APERTURE_START : 0,
+				   mock ? MOCK_APERTURE_LAST : FAKE_VTD_LAST);
+	if (ret) {
+		fake_iommufd_obj_destroy(f, h->id);
+		return ret;
+	}
 	cmd->out_hwpt_id = h->id;
 	G.stats.hwpt_allocs++;
 	return 0;
@@ -1024,6 +1035,15 @@ static int test_mock_domain(struct fake_fd *f, struct iommu_test_cmd *cmd)
 		hwpt->pgsize = MOCK_IO_PAGE_SIZE;
 		hwpt->ioas = pt;
 		pt->users++;
+		if (fake_domain_aperture(hwpt, MOCK_APERTURE_START,
+					 MOCK_APERTURE_LAST)) {
+			fake_iommufd_obj_destroy(f, hwpt->id);
+			idev->users = 1;
+			fake_iommufd_obj_destroy(f, idev->id);
+			fake_iommufd_obj_destroy(f, so->id);
+			free(s);
+			return -EADDRINUSE;
+		}
 	} else {
 		hwpt = pt;
 	}
@@ -1037,6 +1057,22 @@ static int test_mock_domain(struct fake_fd *f, struct iommu_test_cmd *cmd)
 	cmd->mock_domain.out_hwpt_id = hwpt->id;
 	cmd->mock_domain.out_idev_id = idev->id;
 	return 0;
+}
+
+/* selftest.c:iommufd_test_add_reserved: a reserved span in an IOAS. */
+static int test_add_reserved(struct fake_fd *f, struct iommu_test_cmd *cmd)
+{
+	uint64_t start = cmd->add_reserved.start, last;
+	struct fake_iommufd_obj *ioas;
+
+	if (!cmd->add_reserved.length)
+		return -EINVAL;
+	if (__builtin_add_overflow(start, cmd->add_reserved.length - 1, &last))
+		return -EOVERFLOW;
+	ioas = fake_iommufd_obj_type(f, cmd->id, FIO_IOAS);
+	if (!ioas)
+		return -ENOENT;
+	return fake_ioas_reserve(ioas, start, last, NULL);
 }
 
 /* selftest.c:iommufd_test_dirty (13): mark mock PTEs dirty. */
@@ -1093,6 +1129,8 @@ int fake_iommufd_dirty_ioctl(struct fake_fd *f, unsigned long req, void *arg)
 		struct iommu_test_cmd *cmd = arg;
 
 		switch (cmd->op) {
+		case IOMMU_TEST_OP_ADD_RESERVED:
+			return test_add_reserved(f, cmd);
 		case IOMMU_TEST_OP_MOCK_DOMAIN:
 		case IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS:
 			return test_mock_domain(f, cmd);

@@ -126,6 +126,15 @@ struct fake_ioas_map {
 	uint32_t flags;         /* IOMMU_IOAS_MAP_* */
 };
 
+/* A reserved IOVA span of an IOAS (io_pagetable.c's iopt_reserved): maps
+ * into it are EINVAL, IOAS_IOVA_RANGES reports the holes between them.
+ * owner: who removes it (a HWPT: its aperture; a device: its MSI window;
+ * NULL: the selftest's ADD_RESERVED, for the IOAS's life). */
+struct fake_ioas_resv {
+	uint64_t start, last;
+	const void *owner;
+};
+
 struct fake_iommufd;
 
 struct fake_iommufd_obj {
@@ -148,6 +157,9 @@ struct fake_iommufd_obj {
 	/* IOAS: its mappings, sorted by iova, non-overlapping. */
 	struct fake_ioas_map *maps;
 	int nmaps, maps_cap;
+	/* IOAS: reserved spans, unsorted, may overlap. */
+	struct fake_ioas_resv *resv;
+	int nresv;
 	void *priv;             /* owner module's data (fake-dirty: HWPT state) */
 	/* Called just before the object is freed (IOMMU_DESTROY, auto HWPT
 	 * release, unbind, iommufd close, fake_fini).  Must not free obj. */
@@ -175,6 +187,23 @@ uint64_t fake_container_pgsize(struct fake_container *c);
 /* IOAS iova alignment as iopt->iova_alignment: 1, or 4096 once a device
  * or a pinning access (mdev) is attached. */
 uint64_t fake_ioas_alignment(struct fake_iommufd_obj *ioas);
+/* iopt_reserve_iova: reserve [start, last] of an IOAS for owner; an area
+ * inside -> -EADDRINUSE (allowed ranges are not modeled), -ENOMEM. */
+int fake_ioas_reserve(struct fake_iommufd_obj *ioas, uint64_t start,
+		      uint64_t last, const void *owner);
+/* iopt_remove_reserved_iova: drop every span of owner. */
+void fake_ioas_unreserve(struct fake_iommufd_obj *ioas, const void *owner);
+/* iopt_table_add_domain: a domain's aperture [start, last] on the IOAS
+ * of HWPT h (h->ioas set): the rest reserved, owned by h (freeing h drops
+ * it); an area outside -> -EADDRINUSE with nothing reserved. */
+int fake_domain_aperture(struct fake_iommufd_obj *h, uint64_t start,
+			 uint64_t last);
+/* Could the kernel pin [va, va + len) for DMA (pin_user_pages with
+ * FOLL_WRITE when write)?  False when a page lies in a mapping without
+ * read (or, with write, write) permission: the kernel's EFAULT.  Pages
+ * in no mapping at all pass: fake tests map made-up addresses the fake
+ * never touches. */
+bool fake_user_pages_pinnable(uint64_t va, uint64_t len, bool write);
 /* Is O_NONBLOCK set on the fake fd now (follows fcntl(F_SETFL))? */
 bool fake_fd_nonblock(struct fake_fd *f);
 

@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Kernel-facing cases of the raw uAPI, without the library: the errno of
+ * each bad argsz / flags / order case of the Type1 container (contract 9)
+ * and of iommufd's IOAS map/unmap and size convention (10, 11), and the
+ * two rules of guest-memory mapping the fake learnt from 6.12 (issue 12):
+ * an IOVA in a reserved span is EINVAL before an overlap is EEXIST
+ * (iopt_check_iova; the selftest's ADD_RESERVED, the mock domain's
+ * aperture), and a writable map of read-only pages is EFAULT when the
+ * pages are pinned at once (a domain on the IOAS), not when they are not
+ * (an mdev's container or access).  Written once; run on the fake and on
+ * the real kernel in the VM, which is Linux checking the fake.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/vfio.h>
+#include <linux/iommufd.h>
+
+#include "vfio-args.h"
+#include "iommufd_test.h"
+#include "kenv.h"
+
+Suite *kcase_uapi_suite(void);
+
+#define KiB 1024ULL
+#define MiB (1024 * KiB)
+
+/* IOMMU_IOAS_IOVA_RANGES (0x84): not in the private uAPI copy. */
+struct ku_iova_ranges {
+	__u32 size, ioas_id, num_iovas, __reserved;
+	__aligned_u64 allowed_iovas, out_iova_alignment;
+};
+#define KU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, 0x84)
+#define KU_TEST_CMD_NR _IO(IOMMUFD_TYPE, 0xa0)
+
+/* Expect a -1 return with errno e. */
+#define ck_errno(expr, e)                                                     \
+	do {                                                                  \
+		errno = 0;                                                    \
+		long r_ = (long)(expr);                                       \
+		int e_ = errno;                                               \
+		ck_assert_msg(r_ == -1 && e_ == (e),                          \
+			      "%s: returned %ld errno %d (%s), want %d (%s)",  \
+			      #expr, r_, e_, strerror(e_), (e), strerror(e)); \
+	} while (0)
+
+#define ck_ok(expr)                                                           \
+	do {                                                                  \
+		errno = 0;                                                    \
+		long r_ = (long)(expr);                                       \
+		ck_assert_msg(r_ >= 0, "%s: returned %ld errno %d (%s)",      \
+			      #expr, r_, errno, strerror(errno));            \
+	} while (0)
+
+static char kpath[PATH_MAX];
+
+/* A node under the dev root (/dev on the real kernel). */
+static const char *node(const char *rel)
+{
+	const char *root = kenv_dev_root();
+
+	snprintf(kpath, sizeof(kpath), "%s/%s", root ? root : "/dev", rel);
+	return kpath;
+}
+
+static int open_node(const char *rel)
+{
+	int fd = open(node(rel), O_RDWR | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "%s: %s", kpath, strerror(errno));
+	return fd;
+}
+
+/* The group of an mtty instance, as its iommu_group link says. */
+static int open_group(const char *uuid)
+{
+	char link[PATH_MAX], rp[PATH_MAX], rel[32];
+
+	snprintf(link, sizeof(link), "%s/iommu_group", kenv_sysfs_path(uuid));
+	ck_assert_msg(realpath(link, rp), "%s: %s", link, strerror(errno));
+	snprintf(rel, sizeof(rel), "vfio/%s", strrchr(rp, '/') + 1);
+	return open_node(rel);
+}
+
+/* Group + container with Type1 type; returns the device fd. */
+static int type1_device(const char *uuid, int type, int *g, int *c)
+{
+	int dfd;
+
+	*g = open_group(uuid);
+	*c = open_node("vfio/vfio");
+	ck_ok(ioctl(*g, VFIO_GROUP_SET_CONTAINER, c));
+	ck_ok(ioctl(*c, VFIO_SET_IOMMU, type));
+	dfd = ioctl(*g, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	ck_assert_int_ge(dfd, 0);
+	return dfd;
+}
+
+static int iommufd_open(void)
+{
+	if (!kenv_has_iommufd())
+		kenv_skip("no /dev/iommu");
+	return open_node("iommu");
+}
+
+static uint32_t ioas_alloc(int ifd)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, &a));
+	return a.out_ioas_id;
+}
+
+static int destroy(int ifd, uint32_t id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = id };
+
+	return ioctl(ifd, IOMMU_DESTROY, &d) ? -errno : 0;
+}
+
+/* A fixed-IOVA map; 0 or -errno. */
+static int ioas_map(int ifd, uint32_t ioas, uint64_t iova, const void *va,
+		    uint64_t len, uint32_t prot)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m), .ioas_id = ioas,
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | prot,
+		.user_va = (uintptr_t)va, .length = len, .iova = iova,
+	};
+
+	return ioctl(ifd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+}
+
+static int ioas_unmap(int ifd, uint32_t ioas, uint64_t iova, uint64_t len)
+{
+	struct iommu_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas,
+				      .iova = iova, .length = len };
+
+	return ioctl(ifd, IOMMU_IOAS_UNMAP, &u) ? -errno : 0;
+}
+
+/* IOAS_IOVA_RANGES into r (room for max); returns the count or -errno. */
+static int iova_ranges(int ifd, uint32_t ioas, uint64_t (*r)[2], int max,
+		       uint64_t *align)
+{
+	struct ku_iova_ranges c = { .size = sizeof(c), .ioas_id = ioas,
+				    .num_iovas = max,
+				    .allowed_iovas = (uintptr_t)r };
+	int ret = ioctl(ifd, KU_IOAS_IOVA_RANGES, &c) ? -errno : 0;
+
+	if (align)
+		*align = c.out_iova_alignment;
+	return ret ? ret : (int)c.num_iovas;
+}
+
+/* The selftest's mock domain on IOAS ioas; -errno, or the stdev id. */
+static int mock_domain(int ifd, uint32_t ioas, uint32_t *hwpt)
+{
+	struct iommu_test_cmd c = { .size = sizeof(c),
+				    .op = IOMMU_TEST_OP_MOCK_DOMAIN,
+				    .id = ioas };
+
+	if (ioctl(ifd, IOMMU_TEST_CMD, &c))
+		return errno == ENOTTY ? (kenv_skip("no CONFIG_IOMMUFD_TEST"),
+					  -ENOTTY) : -errno;
+	if (hwpt)
+		*hwpt = c.mock_domain.out_hwpt_id;
+	return (int)c.mock_domain.out_stdev_id;
+}
+
+static int add_reserved(int ifd, uint32_t ioas, uint64_t start, uint64_t len)
+{
+	struct iommu_test_cmd c = { .size = sizeof(c),
+				    .op = IOMMU_TEST_OP_ADD_RESERVED,
+				    .id = ioas,
+				    .add_reserved = { start, len } };
+
+	return ioctl(ifd, IOMMU_TEST_CMD, &c) ? -errno : 0;
+}
+
+/* Anonymous memory, touched, then made read-only. */
+static void *ro_mem(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0x5a, len);
+	ck_ok(mprotect(p, len, PROT_READ));
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Type1 container (contract 9), on an mtty group.                     */
+
+START_TEST(container_before_iommu)
+{
+	struct vfio_iommu_type1_info info = { .argsz = sizeof(info) };
+	int c = open_node("vfio/vfio");
+
+	ck_assert_int_eq(ioctl(c, VFIO_GET_API_VERSION), VFIO_API_VERSION);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 1);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU), 1);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 2 /* SPAPR */), 0);
+	/* container.c: SET_IOMMU needs a group; other ioctls need SET_IOMMU */
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_GET_INFO, &info), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &info), EINVAL);
+	ck_errno(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &info), EINVAL);
+	ck_errno(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 50)), EINVAL);
+	ck_ok(close(c));
+}
+END_TEST
+
+/* DMA_AVAIL of GET_INFO: the kernel's count of free mapping slots. */
+static uint32_t dma_avail(int c)
+{
+	unsigned char buf[256] = { 0 };
+	struct vfio_iommu_type1_info *info = (void *)buf;
+
+	info->argsz = sizeof(buf);
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	/* mdev-only container: MIGRATION at 24, DMA_AVAIL at 56 */
+	ck_assert_uint_eq(((struct vfio_info_cap_header *)(buf + 56))->id,
+			  VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
+	return *(uint32_t *)(buf + 64);
+}
+
+START_TEST(type1_info)
+{
+	unsigned char buf[256];
+	struct vfio_iommu_type1_info *info = (void *)buf;
+	struct vfio_iommu_type1_info_cap_migration *mig;
+	struct vfio_info_cap_header *h;
+	int g, c, dfd;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	memset(buf, 0xee, sizeof(buf));
+	info->argsz = 15;
+	ck_errno(ioctl(c, VFIO_IOMMU_GET_INFO, info), EINVAL);
+	/* argsz 16: required size written back, only 16 bytes copied */
+	info->argsz = 16;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->flags,
+			  VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS);
+	ck_assert_uint_eq(info->iova_pgsizes, ~0xfffULL);
+	ck_assert_uint_eq(info->cap_offset, 0xeeeeeeee);
+	/* argsz 71: still too small for the caps */
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 71;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->cap_offset, 0);
+	/* argsz 72: the chain MIGRATION -> DMA_AVAIL, no IOVA_RANGE */
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 72;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 72);
+	ck_assert_uint_eq(info->cap_offset, 24);
+	mig = (void *)(buf + 24);
+	ck_assert_uint_eq(mig->header.id, VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION);
+	ck_assert_uint_eq(mig->header.version, 1);
+	ck_assert_uint_eq(mig->header.next, 56);
+	ck_assert_uint_eq(mig->flags, 0);
+	ck_assert_uint_eq(mig->pgsize_bitmap, 4096);
+	ck_assert_uint_eq(mig->max_dirty_bitmap_size, 268435456);
+	h = (void *)(buf + 56);
+	ck_assert_uint_eq(h->id, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
+	ck_assert_uint_eq(h->version, 1);
+	ck_assert_uint_eq(h->next, 0);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 64), 65535);
+	/* mdev present: no UPDATE_VADDR */
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10), 0);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(type1_map_unmap)
+{
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+	struct vfm_unmap_dirty un;
+	__u64 bits[4];
+	int g, c, dfd;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	/* mdev only: nothing is pinned at MAP time, any address does */
+	map.vaddr = 0x7f0000000000ULL;
+	map.iova = 0x100000;
+	map.size = 0x10000;
+	map.argsz = sizeof(map) - 1;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.argsz = sizeof(map);
+	map.flags |= 1u << 3;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_VADDR;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	map.iova = 0x100800;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.iova = 0x100000;
+	map.size = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.size = 0x10000;
+	map.iova = ~0xfffULL;
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL); /* wraps */
+	map.iova = 0x100000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EEXIST);
+	map.iova = 0x108000; /* overlaps */
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EEXIST);
+	map.iova = 0x200000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	map.iova = 0x80000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_assert_uint_eq(dma_avail(c), 65535 - 3);
+	/* VADDR update with mdev present: EBUSY (vfio_dma_do_unmap) */
+	memset(&un, 0, sizeof(un));
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
+	un.flags = VFIO_DMA_UNMAP_FLAG_VADDR;
+	un.iova = 0x100000;
+	un.size = 0x10000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EBUSY);
+
+	/* UNMAP: argsz, flags, combinations */
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap) - 1;
+	un.flags = 0;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
+	un.flags = 1u << 3;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
+		     VFIO_DMA_UNMAP_FLAG_ALL;
+	un.argsz = sizeof(un);
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	un.argsz = sizeof(un) - 1;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* with the bitmap but tracking is off: EINVAL */
+	un.argsz = sizeof(un);
+	un.bitmap.pgsize = 4096;
+	un.bitmap.size = sizeof(bits);
+	un.bitmap.data = bits;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* ALL with iova or size: EINVAL */
+	un.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.argsz = sizeof(struct vfio_iommu_type1_dma_unmap);
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	/* v2 bisection: EINVAL, nothing removed */
+	un.flags = 0;
+	un.iova = 0x100000;
+	un.size = 0x8000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.iova = 0x108000;
+	un.size = 0x100000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.iova = 0x101000; /* aligned, but bisects */
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.iova = 0x100800;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	un.size = 0;
+	un.iova = 0x100000;
+	ck_errno(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un), EINVAL);
+	ck_assert_uint_eq(dma_avail(c), 65535 - 3);
+	/* a hole: success, size 0 */
+	un.iova = 0x400000;
+	un.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0);
+	/* two mappings and the hole between */
+	un.iova = 0x80000;
+	un.size = 0x90000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0x20000);
+	ck_assert_uint_eq(dma_avail(c), 65535 - 1);
+	/* ALL */
+	un.flags = VFIO_DMA_UNMAP_FLAG_ALL;
+	un.iova = 0;
+	un.size = 0;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0x10000);
+	ck_assert_uint_eq(dma_avail(c), 65535);
+	/* unknown container ioctl once the IOMMU is set: ENOTTY */
+	ck_errno(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	/* mappings stay until the last group leaves the container */
+	map.iova = 0x100000;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+START_TEST(type1_v1_unmap)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ,
+		.vaddr = 0x10000, .iova = 0x100000, .size = 0x10000,
+	};
+	struct vfio_iommu_type1_dma_unmap un = { .argsz = sizeof(un) };
+	int g = open_group(KENV_MTTY2_UUID);
+	int c = open_node("vfio/vfio");
+
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c));
+	ck_ok(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU));
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	/* v1: from inside a mapping -> success, nothing unmapped */
+	un.iova = 0x108000;
+	un.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0);
+	/* covering the first iova unmaps the whole mapping */
+	un.iova = 0x100000;
+	un.size = 0x1000;
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0x10000);
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* vfio_dma_do_map pins only with a domain (vfio_pin_map_dma): an mdev's
+ * container maps read-only pages for writing; the device would pin them
+ * later (vfio_pin_pages), which mtty never does. */
+START_TEST(type1_ro_pages_mdev)
+{
+	const size_t len = 64 * KiB;
+	void *mem = ro_mem(len);
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)mem, .iova = 1 * MiB, .size = len,
+	};
+	int g, c, dfd;
+
+	dfd = type1_device(KENV_MTTY1_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	munmap(mem, len);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* iommufd (contract 10, 11).                                          */
+
+START_TEST(iommufd_size_convention)
+{
+	unsigned char buf[64];
+	struct iommu_ioas_alloc *a = (void *)buf;
+	int ifd = iommufd_open();
+
+	memset(buf, 0, sizeof(buf));
+	a->size = 11;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), EINVAL);
+	a->size = 16;
+	buf[13] = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), E2BIG);
+	buf[13] = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 1);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 12), 0); /* tail untouched */
+	a->flags = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_ALLOC, a), EOPNOTSUPP);
+	a->flags = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 2);
+	/* lowest free id is reused */
+	ck_assert_int_eq(destroy(ifd, 1), 0);
+	ck_ok(ioctl(ifd, IOMMU_IOAS_ALLOC, a));
+	ck_assert_uint_eq(a->out_ioas_id, 1);
+	/* unknown numbers: ENOTTY; size encoded in the number: ENOTTY */
+	ck_errno(ioctl(ifd, _IO(IOMMUFD_TYPE, 0x90), buf), ENOTTY);
+	ck_errno(ioctl(ifd, _IO(IOMMUFD_TYPE, 0xa1), buf), ENOTTY);
+	ck_errno(ioctl(ifd, _IOW(IOMMUFD_TYPE, 0x81, uint32_t), buf), ENOTTY);
+	/* VFIO compat numbers */
+	ck_assert_int_eq(ioctl(ifd, VFIO_GET_API_VERSION), 0);
+	ck_errno(ioctl(ifd, VFIO_IOMMU_DIRTY_PAGES, buf), ENOTTY);
+	/* DESTROY min size 8 */
+	{
+		struct iommu_destroy dd = { .size = 4, .id = 1 };
+
+		ck_errno(ioctl(ifd, IOMMU_DESTROY, &dd), EINVAL);
+	}
+	/* HWPT_ALLOC min size 24; bytes past the struct must be zero */
+	memset(buf, 0, sizeof(buf));
+	*(uint32_t *)buf = 20;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_ALLOC, buf), EINVAL);
+	*(uint32_t *)buf = 60;
+	buf[50] = 1;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_ALLOC, buf), E2BIG);
+	/* GET_HW_INFO min 32, GET_DIRTY_BITMAP min 48, TEST_CMD min 68 */
+	memset(buf, 0, sizeof(buf));
+	*(uint32_t *)buf = 31;
+	ck_errno(ioctl(ifd, IOMMU_GET_HW_INFO, buf), EINVAL);
+	*(uint32_t *)buf = 47;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_GET_DIRTY_BITMAP, buf), EINVAL);
+	*(uint32_t *)buf = 15;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_SET_DIRTY_TRACKING, buf), EINVAL);
+	{
+		unsigned char t[80] = { 0 };
+
+		*(uint32_t *)t = 67;
+		ck_errno(ioctl(ifd, KU_TEST_CMD_NR, t), EINVAL);
+	}
+	ck_ok(close(ifd));
+}
+END_TEST
+
+START_TEST(iommufd_ioas_map)
+{
+	struct iommu_ioas_map m = { .size = sizeof(m) };
+	struct iommu_ioas_unmap u = { .size = sizeof(u) };
+	int ifd = iommufd_open();
+	uint32_t ioas = ioas_alloc(ifd);
+
+	/* no domain: nothing is pinned, any address does */
+	m.ioas_id = ioas;
+	m.user_va = 0x7f0000000000ULL;
+	m.length = 0x10000;
+	m.iova = 0x100000;
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | (1u << 3);
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOPNOTSUPP);
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE;
+	m.__reserved = 1;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOPNOTSUPP);
+	m.__reserved = 0;
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EINVAL);
+	m.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+		  IOMMU_IOAS_MAP_WRITEABLE;
+	m.ioas_id = 99;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), ENOENT);
+	m.ioas_id = ioas;
+	m.iova = ~0ULL;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EOVERFLOW);
+	m.iova = 0x100000;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_MAP, &m));
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EEXIST);
+	m.iova = 0x108000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_MAP, &m), EEXIST);
+	/* no FIXED_IOVA: the kernel picks one, written back, not over the
+	 * first mapping */
+	m.flags = IOMMU_IOAS_MAP_READABLE;
+	m.iova = 0;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_MAP, &m));
+	ck_assert_uint_ne(m.iova, 0);
+	ck_assert(m.iova + m.length <= 0x100000 || m.iova >= 0x110000);
+	/* UNMAP: a bisected area -> ENOENT; nothing there -> ENOENT */
+	u.ioas_id = ioas;
+	u.iova = 0x100000;
+	u.length = 0x8000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), ENOENT);
+	u.iova = 0x40000000;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), ENOENT);
+	u.length = 0;
+	ck_errno(ioctl(ifd, IOMMU_IOAS_UNMAP, &u), EINVAL);
+	u.iova = 0x100000;
+	u.length = 0x10000;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_UNMAP, &u));
+	ck_assert_uint_eq(u.length, 0x10000);
+	/* all: the kernel's pick is what is left */
+	u.iova = 0;
+	u.length = UINT64_MAX;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_UNMAP, &u));
+	ck_assert_uint_eq(u.length, 0x10000);
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, m.iova, m.length), -ENOENT);
+	ck_ok(close(ifd));
+}
+END_TEST
+
+/* io_pagetable.c: reserved spans (the selftest's ADD_RESERVED) are holes
+ * in IOAS_IOVA_RANGES; a fixed map into one is EINVAL, checked before an
+ * overlap (EEXIST); a span over an area is EADDRINUSE; the kernel's own
+ * pick avoids them. */
+START_TEST(iommufd_reserved)
+{
+	const uint64_t rs = 2 * MiB, rl = 1 * MiB;
+	uint64_t r[4][2], align;
+	struct iommu_ioas_map m = { .size = sizeof(m) };
+	struct ku_iova_ranges bad = { .size = sizeof(bad), .ioas_id = 99,
+				      .__reserved = 1 };
+	int ifd = iommufd_open();
+	uint32_t ioas = ioas_alloc(ifd);
+	void *mem = (void *)0x7f0000000000ULL; /* no domain: never pinned */
+	int n;
+
+	/* IOVA_RANGES: __reserved before the id; one range to start */
+	ck_errno(ioctl(ifd, KU_IOAS_IOVA_RANGES, &bad), EOPNOTSUPP);
+	bad.__reserved = 0;
+	ck_errno(ioctl(ifd, KU_IOAS_IOVA_RANGES, &bad), ENOENT);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, &align), 1);
+	ck_assert_uint_eq(r[0][0], 0);
+	ck_assert_uint_eq(r[0][1], UINT64_MAX);
+	ck_assert_uint_eq(align, 1);
+	/* ADD_RESERVED: length 0, unknown IOAS */
+	ck_assert_int_eq(add_reserved(ifd, ioas, rs, 0), -EINVAL);
+	ck_assert_int_eq(add_reserved(ifd, 99, rs, rl), -ENOENT);
+	ck_assert_int_eq(add_reserved(ifd, ioas, rs, rl), 0);
+	/* two holes now; too small an array: EMSGSIZE, the count back */
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 1, NULL), -EMSGSIZE);
+	ck_assert_uint_eq(r[0][0], 0);
+	ck_assert_uint_eq(r[0][1], rs - 1);
+	n = iova_ranges(ifd, ioas, r, 4, NULL);
+	ck_assert_int_eq(n, 2);
+	ck_assert_uint_eq(r[1][0], rs + rl);
+	ck_assert_uint_eq(r[1][1], UINT64_MAX);
+	/* inside, across an edge: EINVAL */
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs + 64 * KiB, mem, 64 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs - 64 * KiB, mem, 128 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	/* an area below it, then a map over both: the span wins (EINVAL) */
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs - 64 * KiB, mem, 64 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs - 64 * KiB, mem, 128 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs - 64 * KiB, mem, 64 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), -EEXIST);
+	/* a span over an area: EADDRINUSE */
+	ck_assert_int_eq(add_reserved(ifd, ioas, rs - 4 * KiB, 8 * KiB),
+			 -EADDRINUSE);
+	/* the kernel's pick: 2 MiB fits in no hole below the span */
+	m.ioas_id = ioas;
+	m.flags = IOMMU_IOAS_MAP_READABLE;
+	m.user_va = (uintptr_t)mem;
+	m.length = 2 * MiB;
+	ck_ok(ioctl(ifd, IOMMU_IOAS_MAP, &m));
+	ck_assert_uint_ge(m.iova, rs + rl);
+	/* the span stays after the areas go */
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, 0, UINT64_MAX), 0);
+	ck_assert_int_eq(ioas_map(ifd, ioas, rs, mem, 64 * KiB,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_ok(close(ifd));
+}
+END_TEST
+
+/* iopt_table_add_domain: the mock domain's aperture [16 MiB, 2 GiB)
+ * reserves the rest of the IOAS while the domain lives; an area outside
+ * refuses the domain (EADDRINUSE). */
+START_TEST(iommufd_mock_aperture)
+{
+	const size_t len = 64 * KiB;
+	void *mem = ro_mem(len);
+	uint64_t r[4][2], align;
+	int ifd = iommufd_open();
+	uint32_t ioas = ioas_alloc(ifd);
+	int stdev;
+
+	ck_assert_int_eq(ioas_map(ifd, ioas, 1 * MiB, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	ck_assert_int_eq(mock_domain(ifd, ioas, NULL), -EADDRINUSE);
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, 1 * MiB, len), 0);
+	stdev = mock_domain(ifd, ioas, NULL);
+	ck_assert_int_gt(stdev, 0);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, &align), 1);
+	ck_assert_uint_eq(r[0][0], MOCK_APERTURE_START);
+	ck_assert_uint_eq(r[0][1], MOCK_APERTURE_LAST);
+	ck_assert_uint_eq(align, MOCK_IO_PAGE_SIZE);
+	ck_assert_int_eq(ioas_map(ifd, ioas, 1 * MiB, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, MOCK_APERTURE_LAST + 1, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, MOCK_APERTURE_LAST + 1 - len / 2,
+				  mem, len, IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, MOCK_APERTURE_START, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, MOCK_APERTURE_START, len), 0);
+	ck_ok(close(ifd));
+	munmap(mem, len);
+}
+END_TEST
+
+/* A domain pins at IOAS_MAP (iopt_fill_domains_pages): FOLL_WRITE on
+ * read-only pages is EFAULT, after the IOVA checks; a read-only map of
+ * them pins.  Without a domain nothing is pinned: the map is made. */
+START_TEST(iommufd_ro_pages)
+{
+	const size_t len = 64 * KiB;
+	void *mem = ro_mem(len);
+	const uint32_t rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+	int ifd = iommufd_open();
+	uint32_t ioas = ioas_alloc(ifd), bare = ioas_alloc(ifd);
+	const uint64_t base = MOCK_APERTURE_START;
+
+	ck_assert_int_gt(mock_domain(ifd, ioas, NULL), 0);
+	ck_assert_int_eq(ioas_map(ifd, ioas, base, mem, len, rw), -EFAULT);
+	/* the reserved span first: EINVAL */
+	ck_assert_int_eq(ioas_map(ifd, ioas, 1 * MiB, mem, len, rw), -EINVAL);
+	/* nothing was left behind by the EFAULT */
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, base, len), -ENOENT);
+	ck_assert_int_eq(ioas_map(ifd, ioas, base, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, base, len), 0);
+	/* no domain on this IOAS: not pinned, made */
+	ck_assert_int_eq(ioas_map(ifd, bare, base, mem, len, rw), 0);
+	ck_assert_int_eq(ioas_unmap(ifd, bare, base, len), 0);
+	ck_ok(close(ifd));
+	munmap(mem, len);
+}
+END_TEST
+
+Suite *kcase_uapi_suite(void)
+{
+	Suite *s = suite_create("kcase-uapi");
+	TCase *t1 = tcase_create("type1");
+	TCase *io = tcase_create("iommufd");
+
+	tcase_add_checked_fixture(t1, kenv_setup, kenv_teardown);
+	tcase_add_test(t1, container_before_iommu);
+	tcase_add_test(t1, type1_info);
+	tcase_add_test(t1, type1_map_unmap);
+	tcase_add_test(t1, type1_v1_unmap);
+	tcase_add_test(t1, type1_ro_pages_mdev);
+	suite_add_tcase(s, t1);
+	tcase_add_checked_fixture(io, kenv_setup, kenv_teardown);
+	tcase_add_test(io, iommufd_size_convention);
+	tcase_add_test(io, iommufd_ioas_map);
+	tcase_add_test(io, iommufd_reserved);
+	tcase_add_test(io, iommufd_mock_aperture);
+	tcase_add_test(io, iommufd_ro_pages);
+	suite_add_tcase(s, io);
+	return s;
+}
