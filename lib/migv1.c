@@ -555,6 +555,10 @@ static int v1_precopy_info(struct vfiomig_device *dev, int fd,
 	(void)fd;
 	if (vfm_dev_state_cached(dev) != VFIOMIG_STATE_PRE_COPY)
 		return -EINVAL; /* v2 answers EINVAL outside PRE_COPY */
+	/* The transfer in flight owns the stream position (and the
+	 * registers' sequence): no pending_bytes read in the middle of it. */
+	if (dev->session.busy)
+		return -EBUSY;
 	if (!v->hdr_left && !v->chunk_left) {
 		ret = vfm_v1_rd64(dev, VFM_V1_OFF_PENDING, &v->pending);
 		if (ret < 0)
