@@ -2,7 +2,7 @@
 /*
  * vfiomig-ctl save: the migration data of a device set into a stream file
  * (stream.h), through a temporary file that replaces the target only when
- * complete.  The transfer itself is xfer.c's.
+ * complete.  The transfer itself is xfer-save.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
