@@ -543,9 +543,12 @@ int vfm_v1_quiesce(struct vfiomig_device *dev)
 	return 0;
 }
 
-/* PRE_COPY's pending_bytes as initial_bytes (v1 has no split into initial
- * and dirty data).  Inside a record, pending_bytes is not read: reading it
- * tells the driver the chunk was read. */
+/* PRE_COPY's pending_bytes as dirty_bytes: v1 has no initial data that
+ * must reach the destination before the switchover (no switchover-ack),
+ * only bytes still to move, so the precopy policy's threshold and stall
+ * rules apply to them (initial_bytes 0: drained from the start).  Inside a
+ * record, pending_bytes is not read: reading it tells the driver the
+ * chunk was read. */
 static int v1_precopy_info(struct vfiomig_device *dev, int fd,
 			   struct vfiomig_precopy_info *pi)
 {
@@ -564,8 +567,8 @@ static int v1_precopy_info(struct vfiomig_device *dev, int fd,
 		if (ret < 0)
 			return ret;
 	}
-	pi->initial_bytes = v->pending;
-	pi->dirty_bytes = 0;
+	pi->initial_bytes = 0;
+	pi->dirty_bytes = v->pending;
 	pi->flags = 0;
 	return 0;
 }

@@ -580,12 +580,12 @@ START_TEST(precopy_info)
 	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), -ENODEV);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
 	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), 0);
-	ck_assert_uint_eq(pi.initial_bytes, PRECOPY);
-	ck_assert_uint_eq(pi.dirty_bytes, 0);
+	ck_assert_uint_eq(pi.initial_bytes, 0);
+	ck_assert_uint_eq(pi.dirty_bytes, PRECOPY);
 	ck_assert_uint_eq(pi.flags, 0);
 	ck_assert_int_gt(save_into(src, &v, IO_C), PRECOPY);
 	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), 0);
-	ck_assert_uint_eq(pi.initial_bytes, 0);
+	ck_assert_uint_eq(pi.dirty_bytes, 0);
 	ck_assert_int_eq(save_into(src, &v, IO_C), 0);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
 	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), -EINVAL);
