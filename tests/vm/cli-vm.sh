@@ -528,6 +528,34 @@ json "dirty"
 run dirty "$m2" --iommu type1 --backend type1 --range 0:1M
 expect 0 "dirty over Type1"
 grep_out "0 of 256 pages" "Type1: mtty dirties nothing"
+# --map (issue 12): anonymous memory mapped through the library into the
+# kernel's container / IOAS, then tracked as mapped.
+for path in iommufd type1; do
+	run dirty "$m2" --iommu $path --map 1M --map 64K@0x40000000 --json
+	expect 0 "dirty --map ($path): anonymous memory mapped through the library"
+	json "dirty --map ($path)"
+	[ "$(pyq "[(m['iova'], m['length']) for m in d['maps']], [(r['iova'], r['length']) for r in d['actions'][1]['ranges']]")" = \
+		"[(0, 1048576), (1073741824, 65536)] [(0, 1048576), (1073741824, 65536)]" ] &&
+		ok "dirty --map ($path): placed from 0 and at @IOVA, tracked as mapped" ||
+		bad "dirty --map ($path): mappings and tracked ranges"
+	run dirty "$m2" --iommu $path --map 1M@0 --map 64K@0x80000
+	expect 1 "dirty --map ($path): overlapping mappings refused"
+	grep_err "overlaps the mapping \[0, +0x100000) (EEXIST)" "dirty --map ($path): the kernel's EEXIST, the rule named"
+	is "$m2" running "dirty --map ($path): a refused map leaves the device running"
+done
+# Type1: the pinned-page scope of an mdev-only container (contract 9.5):
+# mtty pins nothing, so its mapping has no dirty page.
+run dirty "$m2" --iommu type1 --backend type1 --map 2M --json
+expect 0 "dirty --map on Type1"
+[ "$(pyq "d['maps'][0]['length'], d['actions'][1]['ranges'][0]['dirty_pages'], d['actions'][1]['ranges'][0]['runs']")" = \
+	"2097152 0 []" ] &&
+	ok "dirty --map on Type1: mtty pins nothing, no page dirty" ||
+	bad "dirty --map on Type1: no page dirty"
+# An mdev-only container has no IOVA list: the MSI window is valid there.
+run dirty "$m2" --iommu type1 --map 8K@0xfee00000
+expect 0 "dirty --map in the MSI window of an mdev-only container"
+run dirty "$m2" --map 4K --page-size 64K
+expect 2 "dirty --map smaller than the page size"
 
 echo "== devlink (netdevsim)"
 if [ ! -w /sys/bus/netdevsim/new_device ]; then
