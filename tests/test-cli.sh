@@ -763,6 +763,19 @@ expect 0 "dirty --map on Type1"
 run dirty $GSRC --iommu type1 --map 8K@0xfee00000
 expect 1 "dirty --map across the MSI window"
 grep_err "outside the valid IOVA ranges" "dirty --map: the rule named"
+# As tests/vm/cli-vm.sh shows on the real kernel: an mdev-only container
+# reports pinned pages only (mtty pins none) and has no MSI window.
+run dirty $MTTY2 --iommu type1 --backend type1 --map 2M --json
+expect 0 "dirty --map on an mdev's Type1 container"
+[ "$(pyq "d['maps'][0]['length'], d['actions'][1]['ranges'][0]['dirty_pages'], d['actions'][1]['ranges'][0]['runs']")" = \
+	"2097152 0 []" ] &&
+	ok "dirty --map on an mdev's Type1 container: no page dirty" ||
+	bad "dirty --map on an mdev's Type1 container: no page dirty"
+run dirty $MTTY2 --iommu type1 --map 8K@0xfee00000
+expect 0 "dirty --map in the MSI window of an mdev-only container"
+run dirty $MTTY2 --iommu type1 --map 1M@0 --map 64K@0x80000
+expect 1 "dirty --map: overlapping mappings refused"
+grep_err "overlaps the mapping \[0, +0x100000) (EEXIST)" "dirty --map: the kernel's EEXIST, the rule named"
 run dirty $MTTY2 --map 4K --page-size 64K
 expect 2 "dirty --map smaller than the page size"
 run dirty $MTTY2 --map 0x1800
