@@ -245,12 +245,38 @@ static int v2_state_read(struct vfiomig_device *dev, uint32_t *state)
 	return ret;
 }
 
+/*
+ * The ops of a state call.  While the protocol is not known yet, v2's: a
+ * v2 device then sees exactly the calls it saw before v1 existed (no
+ * FEATURE_MIGRATION first), and their ENOTTY is what sends the caller to
+ * the detection (retry_v1()).
+ */
+static const struct vfm_mig_ops *state_ops(struct vfiomig_device *dev)
+{
+	int p = __atomic_load_n(&dev->proto, __ATOMIC_ACQUIRE);
+
+	if (p < 0 && dev->proto_forced != VFIOMIG_PROTO_V1)
+		return &vfm_mig_v2_ops;
+	return vfm_mig_ops(dev);
+}
+
+/* A v2 state call answered ENOTTY on a device not known yet: v1's? */
+static bool retry_v1(struct vfiomig_device *dev,
+		     const struct vfm_mig_ops *ops, int ret)
+{
+	return ret == -ENOTTY && ops == &vfm_mig_v2_ops &&
+	       vfm_mig_proto(dev) == VFIOMIG_PROTO_V1;
+}
+
 int vfm_mig_state_read(struct vfiomig_device *dev)
 {
+	const struct vfm_mig_ops *ops = state_ops(dev);
 	uint32_t state = 0;
 	int ret;
 
-	ret = vfm_mig_ops(dev)->state_read(dev, &state);
+	ret = ops->state_read(dev, &state);
+	if (retry_v1(dev, ops, ret))
+		ret = vfm_mig_v1_ops.state_read(dev, &state);
 	if (!ret && state >= VFIO_DEVICE_STATE_NR)
 		ret = -EPROTO;
 	vfm_dev_state_note(dev, ret < 0 ? -1 : (int)state);
@@ -296,7 +322,12 @@ static int v2_state_write(struct vfiomig_device *dev, int to, int *fd)
 
 int vfm_mig_state_write(struct vfiomig_device *dev, int to, int *fd)
 {
-	return vfm_mig_ops(dev)->state_write(dev, to, fd);
+	const struct vfm_mig_ops *ops = state_ops(dev);
+	int ret = ops->state_write(dev, to, fd);
+
+	if (retry_v1(dev, ops, ret))
+		ret = vfm_mig_v1_ops.state_write(dev, to, fd);
+	return ret;
 }
 
 const struct vfm_mig_ops vfm_mig_v2_ops = {

@@ -444,6 +444,27 @@ START_TEST(protocol)
 }
 END_TEST
 
+/* A handle's first call a state call: v2's answers ENOTTY, then v1. */
+START_TEST(fresh_handle)
+{
+	struct vfiomig_device *d;
+
+	up(false);
+	d = open_dev(V1_SRC, 0);
+	ck_assert_int_eq(vfiomig_state_get(d), ST(RUNNING));
+	vfiomig_device_free(d);
+	d = open_dev(V1_SRC, 0);
+	ck_assert_int_eq(vfiomig_state_set(d, ST(STOP), NULL), 0);
+	ck_assert_uint_eq(fake_v1_state(ids[2]), V1_RESERVED);
+	ck_assert_int_eq(vfiomig_device_protocol(d), VFIOMIG_PROTO_V1);
+	vfiomig_device_free(d);
+	d = open_dev(NOMIG, 0);
+	ck_assert_int_eq(vfiomig_state_get(d), -ENOTTY);
+	vfiomig_device_free(d);
+	down();
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* What a v1 driver refuses                                            */
 
@@ -800,6 +821,7 @@ int main(void)
 	tc = tcase_create("protocol");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, protocol);
+	tcase_add_test(tc, fresh_handle);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, failed_write);
 	tcase_add_test(tc, bad_streams);
