@@ -76,6 +76,7 @@ Suite *kcase_dirty_suite(void);
 Suite *kcase_devset_suite(void);
 Suite *kcase_region_suite(void);
 Suite *kcase_dma_suite(void);
+Suite *kcase_uapi_suite(void);
 
 /* Fake-only sections: cases that need fault injection or programmable
  * devices live in their own unit tests, not here. */
