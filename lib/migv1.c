@@ -61,6 +61,10 @@ struct vfm_v1 {
 	 * something else used it (dirty pfns, vfm_v1_quiesce()). */
 	unsigned char *spill;
 	uint64_t spill_off;
+	/* pending_bytes said "nothing more now" after some bytes were
+	 * returned: the next read says so (0) without asking again, one end
+	 * per round as a v2 data fd gives it. */
+	bool at_end;
 	/* Resuming: the record being written in. */
 	unsigned char in_hdr[8];
 	unsigned int in_got;
@@ -269,6 +273,7 @@ static int v1_state_read(struct vfiomig_device *dev, uint32_t *state)
 
 static void stream_reset(struct vfm_v1 *v)
 {
+	v->at_end = false;
 	free(v->spill);
 	v->spill = NULL;
 	v->hdr_left = 0;
@@ -472,13 +477,19 @@ static ssize_t v1_data_read(struct vfiomig_device *dev, int fd, void *buf,
 	int ret;
 
 	(void)fd;
+	if (v->at_end) {
+		v->at_end = false;
+		return 0;
+	}
 	while (done < n) {
 		if (!v->hdr_left && !v->chunk_left) {
 			ret = next_chunk(dev, v, what);
 			if (ret < 0)
 				return ret;
-			if (!ret)
+			if (!ret) {
+				v->at_end = done > 0;
 				break;
+			}
 		}
 		if (v->hdr_left) {
 			m = n - done < v->hdr_left ? n - done : v->hdr_left;

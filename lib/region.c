@@ -202,8 +202,15 @@ static int region_fetch(struct vfiomig_device *dev, uint32_t index,
 	free(buf);
 	return 0;
 fail_ioctl:
-	err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", name, index,
-	    strerror(-ret));
+	/* EINVAL: the driver has no region there (vfio-pci's VGA index
+	 * without VGA); vfiomig_region_find() and the migration v1 lookup
+	 * pass over it, so not an error of theirs to log. */
+	if (ret == -EINVAL)
+		dbg(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", name,
+		    index, strerror(-ret));
+	else
+		err(dev->ctx, "%s: VFIO_DEVICE_GET_REGION_INFO(%u): %s", name,
+		    index, strerror(-ret));
 fail:
 	free(buf);
 	return ret;

@@ -356,7 +356,7 @@ START_TEST(roundtrip)
 		/* every chunk went back as the driver gave it */
 		ck_assert_uint_ge(s1.chunks_saved, STATE_SIZE / (12u << 10));
 		ck_assert_uint_eq(s2.chunks_loaded, s1.chunks_saved);
-		ck_assert_uint_eq(s2.bytes_loaded, STATE_SIZE);
+		ck_assert_uint_eq(s2.bytes_loaded, s1.bytes_saved);
 		ck_assert_uint_eq(s1.refused, 0);
 		ck_assert_uint_eq(s2.refused, 0);
 		ck_assert_uint_eq(fake_v1_state(src_id), V1_RESERVED);
@@ -619,6 +619,56 @@ START_TEST(precopy_info)
 }
 END_TEST
 
+/* A device that never drains (it dirties 8 KiB between rounds): the
+ * policy switches when dirty_bytes stops shrinking, and the re-sent data
+ * lands where it belongs. */
+START_TEST(precopy_stall)
+{
+	struct fake_v1_cfg c = {
+		.index = V1_INDEX,
+		.data_offset = 8192,
+		.chunk_max = 12u << 10,
+		.state_size = STATE_SIZE,
+		.precopy_initial = PRECOPY,
+		.precopy_dirty = 8u << 10,
+	};
+	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
+	VFIOMIG_OPTS(vfiomig_io, io, .kind = VFIOMIG_IO_CB, .write_fn = cb_write);
+	struct vfiomig_device *s, *t;
+	struct vec v = { 0 };
+	int sid, tid, r = 0;
+
+	up(false);
+	sid = add_v1_cfg("0000:3e:00.5", 20, &c);
+	tid = add_v1_cfg("0000:3e:00.6", 21, &c);
+	fake_v1_fill(sid, 99);
+	s = open_dev("0000:3e:00.5", 0);
+	t = open_dev("0000:3e:00.6", 0);
+	io.arg = &v;
+	ck_assert_int_eq(vfiomig_state_set(s, ST(PRE_COPY), NULL), 0);
+	for (unsigned int i = 0; i < 20 && r == 0; i++) {
+		r = vfiomig_precopy_iterate(s, &io, NULL, &prog);
+		ck_assert_int_ge(r, 0);
+	}
+	ck_assert_int_eq(r, 1);
+	ck_assert_uint_ge(prog.round, 4);
+	ck_assert_uint_eq(prog.dirty_bytes, 8u << 10);
+	ck_assert_uint_ge(prog.stalled, 3);
+	ck_assert_int_eq(vfiomig_state_set(s, ST(STOP_COPY), NULL), 0);
+	ck_assert_int_gt(vfiomig_save(s, &io, 0), 0);
+	ck_assert_int_eq(vfiomig_save(s, &io, 0), 0);
+	ck_assert_int_eq(vfiomig_state_set(s, ST(STOP), NULL), 0);
+	ck_assert_int_eq(vfiomig_state_set(t, ST(RESUMING), NULL), 0);
+	ck_assert_int_eq(load_from(t, &v, IO_B), (int64_t)v.n);
+	ck_assert_int_eq(vfiomig_load_finish(t, ST(RUNNING), NULL), 0);
+	ck_assert(blobs_equal(sid, tid, true));
+	vfiomig_device_free(s);
+	vfiomig_device_free(t);
+	free(v.p);
+	down();
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Dirty pfns                                                          */
 
@@ -808,6 +858,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, roundtrip, 0, K_NR * IO_NR * IO_NR);
 	tcase_add_test(tc, precopy_info);
+	tcase_add_test(tc, precopy_stall);
 	tcase_add_test(tc, devset_mixed);
 	suite_add_tcase(s, tc);
 

@@ -47,8 +47,13 @@ struct v1 {
 	int fail_err;           /* next state write fails with this */
 	unsigned char *blob;    /* cfg.state_size bytes */
 	/* saving */
-	size_t pos;             /* bytes committed (read by the user) */
-	size_t staged;          /* bytes staged in the data area, 0: none */
+	size_t pos;             /* state bytes sent in order (committed) */
+	size_t staged;          /* chunk bytes staged in the data area, 0: none */
+	size_t staged_n;        /* ... of which state bytes */
+	bool staged_redo;       /* ... taken from the re-sent span */
+	size_t redo_pos, redo_left; /* state bytes dirtied again, to re-send */
+	bool dirty_armed;       /* precopy drained: the next pending read
+				 * dirties precopy_dirty bytes */
 	/* resuming */
 	size_t lpos;
 	/* dirty pfns (the proposal's fields) */
@@ -94,6 +99,8 @@ static int state_write(struct v1 *v, uint32_t nv)
 	if ((bits & V1_SAVING) && !(old & V1_SAVING)) {
 		v->pos = 0;
 		v->staged = 0;
+		v->redo_left = 0;
+		v->dirty_armed = false;
 	}
 	if (!(bits & V1_SAVING))
 		v->staged = 0;
@@ -103,44 +110,80 @@ static int state_write(struct v1 *v, uint32_t nv)
 	return 0;
 }
 
+/* The driver's own chunk format: an 8-byte offset into the state, then
+ * the bytes there (so re-sent spans land where they belong). */
+#define CHUNK_HDR 8
+
+static size_t left(const struct v1 *v)
+{
+	return (avail(v) > v->pos ? avail(v) - v->pos : 0) + v->redo_left;
+}
+
 /* Reading data_offset while saving: stage the next chunk, once. */
 static void stage(struct v1 *v, unsigned char *mem)
 {
-	size_t n, max = v->cfg.chunk_max;
+	size_t n, off, max = v->cfg.chunk_max - CHUNK_HDR;
+	uint64_t off64;
 
 	if (v->staged)
 		return;
-	n = avail(v) > v->pos ? avail(v) - v->pos : 0;
+	v->staged_redo = v->redo_left > 0;
+	off = v->staged_redo ? v->redo_pos : v->pos;
+	n = v->staged_redo ? v->redo_left :
+	    avail(v) > v->pos ? avail(v) - v->pos : 0;
 	if (n > max)
 		n = max;
-	memcpy(mem + v->cfg.data_offset, v->blob + v->pos, n);
-	v->staged = n;
+	if (!n)
+		return;
+	off64 = off;
+	memcpy(mem + v->cfg.data_offset, &off64, CHUNK_HDR);
+	memcpy(mem + v->cfg.data_offset + CHUNK_HDR, v->blob + off, n);
+	v->staged = n + CHUNK_HDR;
+	v->staged_n = n;
 }
 
-/* Reading pending_bytes: the chunk staged before was read. */
+/* Reading pending_bytes: the chunk staged before was read.  A precopy
+ * drained once dirties precopy_dirty bytes at the next read (a running
+ * device dirtying its state between rounds). */
 static uint64_t pending(struct v1 *v)
 {
 	if (v->staged) {
-		v->pos += v->staged;
+		if (v->staged_redo) {
+			v->redo_pos += v->staged_n;
+			v->redo_left -= v->staged_n;
+		} else {
+			v->pos += v->staged_n;
+		}
 		v->st.chunks_saved++;
 		v->st.bytes_saved += v->staged;
 		v->st.last_chunk = v->staged;
 		v->staged = 0;
 	}
-	return avail(v) > v->pos ? avail(v) - v->pos : 0;
+	if ((v->state & V1_RUNNING) && v->cfg.precopy_dirty && !left(v)) {
+		if (v->dirty_armed) {
+			v->redo_pos = 0;
+			v->redo_left = v->cfg.precopy_dirty;
+		}
+		v->dirty_armed = !v->dirty_armed;
+	}
+	return left(v);
 }
 
 static int consume(struct v1 *v, unsigned char *mem, uint64_t n)
 {
-	if (n > v->cfg.data_size)
+	uint64_t off;
+
+	if (n > v->cfg.data_size || n <= CHUNK_HDR)
 		return -EINVAL;
-	if (n > v->cfg.state_size - v->lpos)
-		return -ENOSPC;
-	memcpy(v->blob + v->lpos, mem + v->cfg.data_offset, n);
+	memcpy(&off, mem + v->cfg.data_offset, CHUNK_HDR);
+	n -= CHUNK_HDR;
+	if (off > v->cfg.state_size || n > v->cfg.state_size - off)
+		return -ENOSPC; /* not this device's chunk */
+	memcpy(v->blob + off, mem + v->cfg.data_offset + CHUNK_HDR, n);
 	v->lpos += n;
 	v->st.chunks_loaded++;
-	v->st.bytes_loaded += n;
-	v->st.last_chunk = n;
+	v->st.bytes_loaded += n + CHUNK_HDR;
+	v->st.last_chunk = n + CHUNK_HDR;
 	return 0;
 }
 
@@ -325,6 +368,8 @@ static void v1_reset(void *priv)
 	v->staged = 0;
 	v->pos = 0;
 	v->lpos = 0;
+	v->redo_left = 0;
+	v->dirty_armed = false;
 	v->bitmap_staged = false;
 }
 
@@ -386,8 +431,12 @@ static int cfg_fill(struct fake_v1_cfg *c)
 		return -EINVAL;
 	if (!c->chunk_max || c->chunk_max > c->data_size)
 		c->chunk_max = c->data_size;
+	if (c->chunk_max <= CHUNK_HDR)
+		return -EINVAL;
 	if (c->precopy_initial > c->state_size)
 		c->precopy_initial = c->state_size;
+	if (c->precopy_dirty > c->state_size)
+		c->precopy_dirty = c->state_size;
 	if ((c->reserved & V1_MASK) || c->pfns_answer < 0 || c->pfns_answer > 2 ||
 	    c->pfns_max > c->data_size * 8)
 		return -EINVAL;

@@ -257,14 +257,19 @@ int fake_region_mmaps(void);
  *    write with EINVAL; pending_bytes outside _SAVING and data_offset or
  *    data_size outside _SAVING/_RESUMING are EINVAL;
  *  - saving: reading pending_bytes commits the chunk staged before (it
- *    "was read") and returns what is left; reading data_offset stages the
- *    next chunk (at most chunk_max bytes) in the data area, once until
- *    pending_bytes is read again; data_size is the staged chunk.  In
- *    _SAVING|_RUNNING only the first precopy_initial bytes are offered;
- *    in _SAVING the whole state, and a session continues from where it
- *    was (entering _SAVING from a state without it starts over);
+ *    "was read") and returns the state bytes left; reading data_offset
+ *    stages the next chunk (at most chunk_max bytes: the driver's own
+ *    format, an 8-byte offset into the state and the bytes there) in the
+ *    data area, once until pending_bytes is read again; data_size is the
+ *    staged chunk.  In _SAVING|_RUNNING only the first precopy_initial
+ *    bytes are offered, and with precopy_dirty, once they are drained,
+ *    every second pending_bytes read that finds nothing left dirties the
+ *    first precopy_dirty bytes again (re-sent: a device that never
+ *    drains); in _SAVING the whole state, and a session continues from
+ *    where it was (entering _SAVING from a state without it starts over);
  *  - resuming: data_offset is the data area; writing data_size (at most
- *    the data area) consumes that many bytes of it into the state;
+ *    the data area, more than the 8-byte offset) applies that chunk to
+ *    the state (ENOSPC for an offset outside it);
  *  - the data area is any access inside it; with mmap it is mappable
  *    (the region has VFIO_REGION_INFO_FLAG_MMAP and a sparse mmap
  *    capability covering exactly the data area; mmap elsewhere: EINVAL);
@@ -287,6 +292,7 @@ struct fake_v1_cfg {
 	bool pfns;               /* header with the pfn fields */
 	size_t state_size;       /* the device's state (the saved stream) */
 	size_t precopy_initial;  /* offered in _SAVING|_RUNNING */
+	size_t precopy_dirty;    /* re-dirtied per drained precopy round */
 	uint32_t reserved;       /* driver bits 3-31 of device_state */
 	uint64_t pfns_max;       /* most pfns one answer copies (partial
 				  * answers); 0: what the data area holds */
