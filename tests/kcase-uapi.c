@@ -27,8 +27,6 @@
 #include "iommufd_test.h"
 #include "kenv.h"
 
-Suite *kcase_uapi_suite(void);
-
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
 

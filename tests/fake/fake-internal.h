@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The fake kernel's object model, shared by its source files:
- *   fake-core.c     interposition, fd table, fault injection, sysfs tree,
- *                   group/container/Type1 MAP/UNMAP, cdev bind/attach,
- *                   iommufd IOAS alloc/map/unmap/destroy, device RESET,
- *                   device region pread/pwrite, VFIO_DEVICE_FEATURE
- *                   generic checks then dispatch
+ *   fake-core.c and its rooms (fake-libc.c, fake-open.c, fake-container.c,
+ *                   fake-group.c, fake-cdev.c, fake-iommufd.c, fake-ioas.c,
+ *                   fake-device.c, fake-sysfs.c; see fake-core.c and the
+ *                   section "Between the rooms" below): interposition, fd
+ *                   table, fault injection, sysfs tree, group/container/
+ *                   Type1, cdev bind/attach, iommufd IOAS, device fds
  *   fake-mig.c      features 1, 2, 9, 12, the v2 FSM, data fds,
  *                   PRECOPY_INFO, the arc log
  *   fake-dirty.c    features 6, 7, 8, Type1 DIRTY_PAGES and unmap with
  *                   bitmap, iommufd HWPT/hw_info/dirty, IOMMU_TEST_CMD
+ *   fake-region.c   programmable regions; fake-v1.c the v1 migration region
  *   fake-fcntl.c    fcntl(): F_DUPFD and F_DUPFD_CLOEXEC of a fake fd
  */
 #ifndef FAKE_INTERNAL_H
@@ -18,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 
 #include "fake.h"
@@ -349,5 +352,206 @@ uint64_t fake_dirty_bitmap_max(void);
  * from ERROR, an arc no driver implements); tests check the library never
  * causes one. */
 unsigned int fake_mig_warnings(void);
+
+/* ------------------------------------------------------------------
+ * Between the rooms of the fake's core, named after the kernel files they
+ * mirror: fake-core.c (the machine's state, lock, fd table, fault
+ * injection), fake-libc.c (the interposers), fake-open.c (the nodes),
+ * fake-container.c (container + Type1), fake-group.c, fake-cdev.c,
+ * fake-iommufd.c (contexts, objects, dispatch), fake-ioas.c (IOAS map,
+ * unmap, reserved spans), fake-device.c (device fds, config space),
+ * fake-sysfs.c (the machine's tree).  Call with the lock held.
+ */
+
+/* The library is a shared object: the interposers must be exported from the
+ * test executable although the build uses -fvisibility=hidden. */
+#define FAKE_EXPORT __attribute__((visibility("default")))
+
+/* uAPI the private copy does not carry (include/uapi/linux/vfio.h). */
+#ifndef VFIO_DEVICE_GET_IRQ_INFO
+#define VFIO_DEVICE_GET_IRQ_INFO _IO(VFIO_TYPE, VFIO_BASE + 9)
+#define VFIO_DEVICE_SET_IRQS _IO(VFIO_TYPE, VFIO_BASE + 10)
+#endif
+#define FAKE_VFIO_DMA_CC_IOMMU 4
+#define FAKE_VFIO_TYPE1_NESTING_IOMMU 6
+#define FAKE_VFIO_UNMAP_ALL 9
+#define FAKE_VFIO_UPDATE_VADDR 10
+#define FAKE_VFIO_PCI_NUM_REGIONS 9
+#define FAKE_VFIO_PCI_NUM_IRQS 5
+#define FAKE_VFIO_PCI_CONFIG_INDEX 7
+#define FAKE_REGION_SHIFT 40    /* MTTY_VFIO_PCI_INDEX_TO_OFFSET */
+#define FAKE_PAGE_SIZE 4096ULL
+#define FAKE_PAGE_MASK (~(FAKE_PAGE_SIZE - 1))
+#define FAKE_DIRTY_BITMAP_SIZE_MAX 268435456ULL /* ALIGN(INT_MAX, 64) / 8 */
+#define FAKE_DMA_ENTRY_LIMIT 65535U /* vfio_iommu_type1 dma_entry_limit */
+/* Intel VT-d domain: 4K|2M|1G, aperture 48 bits, MSI window reserved. */
+#define FAKE_PCI_PGSIZES 0x40201000ULL
+#define FAKE_MSI_START 0xfee00000ULL
+#define FAKE_MSI_END 0xfeefffffULL
+#define FAKE_APERTURE_END ((1ULL << 48) - 1)
+#define FAKE_DEFAULT_POLLMASK (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
+
+
+struct fake_group {
+	int num;
+	bool used;
+	bool emulated;          /* mdev: vfio_noiommu_group_alloc, no domain */
+	int refs;               /* group fd + group-path device fds: while > 0
+				 * the group is "opened" (group.c:opened_file) */
+	struct fake_container *container;
+	int cdev_open_cnt;      /* bound cdev fds (vfio_device_block_group) */
+};
+
+struct fake_iommufd {
+	int refs;               /* the iommufd fd + bound device fds */
+	bool closing;           /* released: objects go without bookkeeping */
+	struct fake_iommufd_obj *objs; /* sorted by id */
+};
+
+/* The machine (fake-core.c; the rooms say F). */
+struct fake_machine {
+	bool up;
+	bool with_iommufd;
+	char root[1000];
+	char sys[1024];
+	char dev[1024];
+	size_t devlen;
+	struct fake_dev *devs[FAKE_MAX_DEVS];
+	int ndevs;
+	struct fake_group groups[FAKE_MAX_DEVS];
+	struct fake_fd **fds;   /* indexed by fd number */
+	int fds_cap;
+	int nfds;
+	struct fake_container **conts;
+	int nconts, conts_cap;
+	struct fake_iommufd **ictxs;
+	int nictxs, ictxs_cap;
+};
+extern struct fake_machine fake_machine;
+
+/* The next definitions of the interposed calls (fake-libc.c): REAL(close)
+ * calls libc's close (or a sanitizer's). */
+extern int (*fake_real_open)(const char *, int, ...);
+extern int (*fake_real_open64)(const char *, int, ...);
+extern int (*fake_real_openat)(int, const char *, int, ...);
+extern int (*fake_real_openat64)(int, const char *, int, ...);
+extern int (*fake_real___open_2)(const char *, int);
+extern int (*fake_real___open64_2)(const char *, int);
+extern int (*fake_real___openat_2)(int, const char *, int);
+extern int (*fake_real___openat64_2)(int, const char *, int);
+extern int (*fake_real_close)(int);
+extern int (*fake_real_ioctl)(int, unsigned long, ...);
+extern ssize_t (*fake_real_read)(int, void *, size_t);
+extern ssize_t (*fake_real___read_chk)(int, void *, size_t, size_t);
+extern ssize_t (*fake_real_write)(int, const void *, size_t);
+extern ssize_t (*fake_real_pread)(int, void *, size_t, off_t);
+extern ssize_t (*fake_real_pread64)(int, void *, size_t, off_t);
+extern ssize_t (*fake_real___pread_chk)(int, void *, size_t, off_t, size_t);
+extern ssize_t (*fake_real___pread64_chk)(int, void *, size_t, off_t, size_t);
+extern ssize_t (*fake_real_pwrite)(int, const void *, size_t, off_t);
+extern ssize_t (*fake_real_pwrite64)(int, const void *, size_t, off_t);
+extern int (*fake_real_poll)(struct pollfd *, nfds_t, int);
+extern ssize_t (*fake_real_splice)(int, loff_t *, int, loff_t *,
+				size_t, unsigned int);
+
+void *fake_real_sym(const char *name);
+/* Resolved on first use, by whichever thread comes first: every thread
+ * finds the same pointer, so a relaxed race is harmless but must be
+ * atomic to be defined. */
+#define REAL(name)                                                            \
+	({                                                                    \
+		__typeof__(fake_real_##name) p_ =                                  \
+			__atomic_load_n(&fake_real_##name, __ATOMIC_RELAXED);      \
+		if (!p_) {                                                    \
+			p_ = (__typeof__(fake_real_##name))fake_real_sym(#name);        \
+			__atomic_store_n(&fake_real_##name, p_, __ATOMIC_RELAXED); \
+		}                                                             \
+		p_; /* never a plain read of the shared pointer */            \
+	})
+
+#if defined(__SANITIZE_THREAD__)
+#define FAKE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FAKE_TSAN 1
+#endif
+#endif
+
+/* The _FORTIFY_SOURCE entry points (glibc declares them only when
+ * fortifying). */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+
+/* fake-core.c */
+struct fake_fault {
+	unsigned int calls;
+	unsigned int nth;       /* 0 = disarmed */
+	unsigned int seen;
+	int err;
+	char call[16];          /* "" = any call */
+	unsigned int ioctls;    /* fake_ioctls() */
+};
+extern struct fake_fault fake_fault;
+int fake_intercept_locked(const char *call);
+int fake_ret_errno(int neg);
+struct fake_fd *fake_fd_create(int type, struct fake_dev *dev, int oflags);
+int fake_fd_close(struct fake_fd *f);
+struct fake_group *fake_group_get(int num);
+int fake_vec_add(void ***v, int *n, int *cap, void *p);
+void fake_vec_del(void **v, int *n, void *p);
+
+/* fake-container.c */
+struct fake_container *fake_container_new(void);
+void fake_container_put(struct fake_container *c);
+void fake_type1_update_pgsize(struct fake_container *c);
+void fake_group_detach_container(struct fake_group *g);
+void fake_group_put(struct fake_group *g);
+int fake_container_ioctl(struct fake_fd *f, unsigned int cmd, void *arg);
+
+/* fake-iommufd.c */
+struct fake_iommufd *fake_ictx_new(void);
+struct fake_iommufd_obj *fake_ictx_obj(struct fake_iommufd *x, uint32_t id);
+void fake_obj_free(struct fake_iommufd_obj *o);
+void fake_ictx_put(struct fake_iommufd *x);
+struct fake_iommufd_obj *fake_ictx_obj_new(struct fake_iommufd *x, int type);
+void fake_hwpt_put(struct fake_iommufd_obj *h);
+int fake_iommufd_ioctl(struct fake_fd *f, unsigned int cmd, void *arg);
+
+/* fake-ioas.c */
+struct iommu_ioas_map;
+struct iommu_ioas_unmap;
+struct fake_iova_ranges;
+int fake_ioas_map_ioctl(struct fake_iommufd *x, struct iommu_ioas_map *cmd);
+int fake_ioas_unmap_ioctl(struct fake_iommufd *x, struct iommu_ioas_unmap *cmd);
+int fake_ioas_iova_ranges(struct fake_iommufd *x,
+			  struct fake_iova_ranges *cmd, bool *respond);
+
+/* fake-group.c */
+bool fake_fd_is_open(int fd);
+int fake_group_ioctl(struct fake_fd *f, unsigned int cmd, void *arg);
+
+/* fake-cdev.c */
+void fake_dev_last_close(struct fake_dev *d);
+void fake_dev_unbind(struct fake_fd *f);
+int fake_dev_bind(struct fake_fd *f, void *arg);
+int fake_dev_attach(struct fake_fd *f, void *arg);
+int fake_dev_detach_ioctl(struct fake_fd *f, void *arg);
+
+/* fake-device.c */
+int fake_device_ioctl(struct fake_fd *f, unsigned int cmd, void *arg);
+void fake_cfg_init(struct fake_dev *d);
+ssize_t fake_dev_rw(struct fake_fd *f, void *buf, size_t len, uint64_t pos,
+		    bool write);
+
+/* fake-open.c */
+bool fake_open_needs_mode(int flags);
+/* If path is a fake node, open it (*handled = true). */
+int fake_try_node_open(const char *path, int flags, bool *handled);
+/* A fake node that a fortified open without a mode must not create. */
+bool fake_node_needs_mode(const char *path, int flags);
+bool fake_at_is_plain(int dirfd, const char *path);
 
 #endif
