@@ -200,7 +200,9 @@ make_check() {
 	local before
 	before=$(wc -l <"$results")
 	trs_results "$bd"
-	if [ "$rc" -ne 0 ] && ! tail -n +$((before + 1)) "$results" | grep -q '^FAIL'; then
+	# grep reads it all (not -q): under pipefail, tail killed by SIGPIPE
+	# would make a FAIL found look like none.
+	if [ "$rc" -ne 0 ] && ! tail -n +$((before + 1)) "$results" | grep '^FAIL' >/dev/null; then
 		record FAIL "$name (exit $rc, no failing test: build error?)"
 		tail -n 40 "$log"
 	fi
@@ -371,7 +373,7 @@ phase_fuzz() {
 	[ -z "$lines" ] || printf '%s\n' "$lines" >>"$results"
 	printf '%s\n' "$lines" | grep '^FAIL' | cut -f3- | sed "s/^/[fuzz] FAIL: /"
 	if [ "$rc" -ne 0 ]; then
-		printf '%s\n' "$lines" | grep -q '^FAIL' ||
+		printf '%s\n' "$lines" | grep '^FAIL' >/dev/null ||
 			record FAIL "tests/run-fuzz.sh (exit $rc)"
 		tail -n 60 "$log"
 	fi
