@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Kernel-facing cases of the raw uAPI, without the library: the errno of
- * each bad argsz / flags / order case of the Type1 container (contract 9)
- * and of iommufd's IOAS map/unmap and size convention (10, 11), and the
- * two rules of guest-memory mapping the fake learnt from 6.12 (issue 12):
- * an IOVA in a reserved span is EINVAL before an overlap is EEXIST
- * (iopt_check_iova; the selftest's ADD_RESERVED, the mock domain's
- * aperture), and a writable map of read-only pages is EFAULT when the
- * pages are pinned at once (a domain on the IOAS), not when they are not
- * (an mdev's container or access).  Written once; run on the fake and on
- * the real kernel in the VM, which is Linux checking the fake.
+ * each bad argsz / flags / order case of groups and the Type1 container
+ * (contract 9, 11.1) and of iommufd's IOAS map/unmap and size convention
+ * (10, 11), and the two rules of guest-memory mapping the fake learnt
+ * from 6.12 (issue 12): an IOVA in a reserved span is EINVAL before an
+ * overlap is EEXIST (iopt_check_iova; the selftest's ADD_RESERVED, the
+ * mock domain's aperture), and a writable map of read-only pages is
+ * EFAULT when the pages are pinned at once (a domain on the IOAS), not
+ * when they are not (an mdev's container or access).  Written once; run
+ * on the fake and on the real kernel in the VM: Linux checking the fake.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +214,78 @@ START_TEST(container_before_iommu)
 	ck_errno(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &info), EINVAL);
 	ck_errno(ioctl(c, _IO(VFIO_TYPE, VFIO_BASE + 50)), EINVAL);
 	ck_ok(close(c));
+}
+END_TEST
+
+/* group.c: the group file is exclusive, GET_DEVICE_FD's order (name,
+ * then container), SET_CONTAINER's (EBADF, EBADFD, then EINVAL once set),
+ * SET_IOMMU's, device fds holding the group and the container. */
+START_TEST(group_container)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int g, c, c2, p[2], bad = 999, dfd, dfd2;
+	char gpath[PATH_MAX];
+
+	g = open_group(KENV_MTTY2_UUID);
+	snprintf(gpath, sizeof(gpath), "%s", kpath);
+	ck_errno(open(gpath, O_RDWR | O_CLOEXEC), EBUSY);
+	st.argsz = 4;
+	ck_errno(ioctl(g, VFIO_GROUP_GET_STATUS, &st), EINVAL);
+	st.argsz = sizeof(st);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	/* GET_DEVICE_FD: name first (ENODEV), then no container (EINVAL) */
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "nosuch"), ENODEV);
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY1_UUID), ENODEV);
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID), EINVAL);
+	ck_errno(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EINVAL);
+	/* SET_CONTAINER: EBADF, EBADFD, then EINVAL once set */
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &bad), EBADF);
+	ck_ok(pipe(p));
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &p[0]), EBADFD);
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &g), EBADFD);
+	c = open_node("vfio/vfio");
+	c2 = open_node("vfio/vfio");
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c));
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2), EINVAL);
+	ck_errno(ioctl(g, VFIO_GROUP_SET_CONTAINER, &bad), EBADF);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE |
+				    VFIO_GROUP_FLAGS_CONTAINER_SET);
+	/* no SET_IOMMU yet: vfio_group_use_container -> EINVAL */
+	ck_errno(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID), EINVAL);
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, 7), ENODEV);
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, 9 /* UNMAP_ALL */), EINVAL);
+	ck_errno(ioctl(c2, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_ok(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	ck_errno(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), EINVAL);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10 /* UPDATE_VADDR */),
+			 0); /* mdev present */
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID);
+	ck_assert_int_ge(dfd, 0);
+	dfd2 = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID); /* allowed */
+	ck_assert_int_ge(dfd2, 0);
+	ck_errno(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EBUSY);
+	/* The container fd may go: the group holds the container. */
+	ck_ok(close(c));
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	/* Device fds keep the group open: a new open is still EBUSY. */
+	ck_ok(close(g));
+	ck_errno(open(gpath, O_RDWR | O_CLOEXEC), EBUSY);
+	ck_ok(close(dfd));
+	ck_ok(close(dfd2));
+	g = open_group(KENV_MTTY2_UUID);
+	ck_ok(ioctl(g, VFIO_GROUP_GET_STATUS, &st));
+	ck_assert_uint_eq(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	/* UNSET_CONTAINER then SET again */
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2));
+	ck_ok(ioctl(g, VFIO_GROUP_UNSET_CONTAINER));
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c2));
+	ck_errno(ioctl(g, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	ck_ok(close(g));
+	ck_ok(close(c2));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
 }
 END_TEST
 
@@ -720,6 +792,7 @@ Suite *kcase_uapi_suite(void)
 
 	tcase_add_checked_fixture(t1, kenv_setup, kenv_teardown);
 	tcase_add_test(t1, container_before_iommu);
+	tcase_add_test(t1, group_container);
 	tcase_add_test(t1, type1_info);
 	tcase_add_test(t1, type1_map_unmap);
 	tcase_add_test(t1, type1_v1_unmap);
