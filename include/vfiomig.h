@@ -15,6 +15,7 @@
 #ifndef VFIOMIG_H
 #define VFIOMIG_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,12 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Functions defined in this header (see "Inline definitions" at its end)
+ * are static inline in the caller; the library's own copy is exported. */
+#ifndef VFIOMIG_INLINE
+#define VFIOMIG_INLINE static inline
 #endif
 
 #define VFIOMIG_VERSION_MAJOR 0
@@ -706,15 +713,65 @@ int vfiomig_iommufd_hw_caps(struct vfiomig_device *dev, uint64_t *caps);
 /* Bitmap helpers: nbits bits, LSB-first 64-bit words. */
 uint64_t vfiomig_bitmap_count(const uint64_t *bitmap, uint64_t nbits);
 /* From *pos, find the next run of set bits: *pos = first, *len = run
- * length; returns 1, or 0 when there is none. Advance *pos += *len. */
-int vfiomig_bitmap_next_range(const uint64_t *bitmap, uint64_t nbits,
-			      uint64_t *pos, uint64_t *len);
+ * length; returns 1, or 0 when there is none. Advance *pos += *len.
+ * Defined inline below. */
+VFIOMIG_INLINE int vfiomig_bitmap_next_range(const uint64_t *bitmap,
+					     uint64_t nbits, uint64_t *pos,
+					     uint64_t *len);
 /* Convert a bitmap covering `length` bytes from src_pgsize to dst_pgsize
  * pages (OR when growing, replicate when shrinking); ACCUMULATE ORs into
  * dst instead of overwriting it. */
 int vfiomig_bitmap_convert(const uint64_t *src, uint64_t src_pgsize,
 			   uint64_t *dst, uint64_t dst_pgsize, uint64_t length,
 			   unsigned int flags);
+
+/* ------------------------------------------------------------------ */
+/* Inline definitions                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A caller walks the runs of a bitmap one call per run, so a call costs what
+ * the loop body does: the walk is defined here and inlined into the caller's
+ * loop, as the caller would write it by hand.  The library exports the same
+ * definition (lib/inline.c), for binaries built against older headers and
+ * for callers through an FFI.
+ */
+VFIOMIG_INLINE int vfiomig_bitmap_next_range(const uint64_t *bitmap,
+					     uint64_t nbits, uint64_t *pos,
+					     uint64_t *len)
+{
+	const uint64_t ones = ~(uint64_t)0;
+	uint64_t w, words, x, first, end;
+
+	if (!bitmap || !pos || !len)
+		return -EINVAL;
+	if (*pos >= nbits)
+		goto none;
+	/* No word past the one holding bit nbits - 1 is read (words computed
+	 * so that nbits near 2^64 does not wrap). */
+	w = *pos / 64;
+	words = nbits / 64 + (nbits % 64 != 0);
+	/* The first set bit at or after *pos. */
+	x = bitmap[w] & (ones << (*pos % 64));
+	while (!x && ++w < words)
+		x = bitmap[w];
+	if (!x)
+		goto none;
+	first = w * 64 + (uint64_t)__builtin_ctzll(x);
+	if (first >= nbits)
+		goto none;
+	/* The first clear bit after it: in the same word, mostly. */
+	x = ~bitmap[w] & (ones << (first % 64));
+	while (!x && ++w < words)
+		x = ~bitmap[w];
+	end = x ? w * 64 + (uint64_t)__builtin_ctzll(x) : nbits;
+	*pos = first;
+	*len = (end < nbits ? end : nbits) - first;
+	return 1;
+none:
+	*len = 0;
+	return 0;
+}
 
 #ifdef __cplusplus
 }
