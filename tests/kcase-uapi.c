@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/vfio.h>
@@ -76,15 +77,26 @@ static int open_node(const char *rel)
 	return fd;
 }
 
-/* The group of an mtty instance, as its iommu_group link says. */
-static int open_group(const char *uuid)
+/* The group node of an mtty instance, as its iommu_group link says (in
+ * a static buffer). */
+static const char *group_path(const char *uuid)
 {
+	static char gp[PATH_MAX];
 	char link[PATH_MAX], rp[PATH_MAX], rel[32];
 
 	snprintf(link, sizeof(link), "%s/iommu_group", kenv_sysfs_path(uuid));
 	ck_assert_msg(realpath(link, rp), "%s: %s", link, strerror(errno));
 	snprintf(rel, sizeof(rel), "vfio/%s", strrchr(rp, '/') + 1);
-	return open_node(rel);
+	snprintf(gp, sizeof(gp), "%s", node(rel));
+	return gp;
+}
+
+static int open_group(const char *uuid)
+{
+	int fd = open(group_path(uuid), O_RDWR | O_CLOEXEC);
+
+	ck_assert_msg(fd >= 0, "group of %s: %s", uuid, strerror(errno));
+	return fd;
 }
 
 /* Group + container with Type1 type; returns the device fd. */
@@ -121,6 +133,46 @@ static int destroy(int ifd, uint32_t id)
 	struct iommu_destroy d = { .size = sizeof(d), .id = id };
 
 	return ioctl(ifd, IOMMU_DESTROY, &d) ? -errno : 0;
+}
+
+/* The cdev of an mtty instance (its vfio-dev/vfioN). */
+static int open_cdev(const char *uuid)
+{
+	char dir[PATH_MAX], rel[sizeof("vfio/devices/") + NAME_MAX] = "";
+	struct dirent *e;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/vfio-dev", kenv_sysfs_path(uuid));
+	dp = opendir(dir);
+	ck_assert_msg(dp, "%s: %s", dir, strerror(errno));
+	while ((e = readdir(dp)))
+		if (strncmp(e->d_name, "vfio", 4) == 0)
+			snprintf(rel, sizeof(rel), "vfio/devices/%s", e->d_name);
+	closedir(dp);
+	ck_assert_msg(rel[0], "%s: no vfioN", dir);
+	return open_node(rel);
+}
+
+static int bind_dev(int dfd, int ifd)
+{
+	struct vfio_device_bind_iommufd b = {
+		.argsz = sizeof(b), .iommufd = ifd,
+	};
+
+	if (ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0)
+		return -errno;
+	return (int)b.out_devid;
+}
+
+static int attach(int dfd, uint32_t *pt)
+{
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at), .pt_id = *pt,
+	};
+	int r = ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+
+	*pt = at.pt_id;
+	return r < 0 ? -errno : 0;
 }
 
 /* A fixed-IOVA map; 0 or -errno. */
@@ -528,6 +580,116 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* iommufd (contract 10, 11).                                          */
 
+/* device_cdev.c and iommufd.c on an mtty cdev: nothing answers before
+ * BIND; BIND's order (argsz/flags/fd sign, the group's block, the fd);
+ * the single open; ATTACH to an IOAS only (an mdev's access), DESTROY of
+ * what is in use, DETACH; the bound device keeping the iommufd alive. */
+START_TEST(cdev_mdev)
+{
+	struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	unsigned char ft[16] = { 0 };
+	int dfd, dfd2, ifd = iommufd_open(), g, c, p[2], devid;
+	uint64_t r4[4][2], align;
+	uint32_t ioas, pt;
+	uint8_t r;
+
+	dfd = open_cdev(KENV_MTTY2_UUID);
+	/* before BIND every other ioctl, read and write: EINVAL */
+	*(uint32_t *)ft = sizeof(ft);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_RESET), EINVAL);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	ck_errno(pread(dfd, &r, 1, 0), EINVAL);
+	ck_errno(read(dfd, &r, 1), EINVAL);
+	/* BIND: argsz, flags, iommufd < 0 */
+	b.argsz = 15;
+	b.iommufd = ifd;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	b.argsz = sizeof(b);
+	b.flags = 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	b.flags = 0;
+	b.iommufd = -1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
+	/* group open -> EBUSY, before the iommufd is even looked at */
+	g = open_group(KENV_MTTY2_UUID);
+	b.iommufd = 999;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBUSY);
+	ck_ok(close(g));
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADF);
+	ck_ok(pipe(p));
+	b.iommufd = p[0];
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
+	c = open_node("vfio/vfio");
+	b.iommufd = c;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
+	devid = bind_dev(dfd, ifd);
+	ck_assert_int_gt(devid, 0);
+	ck_assert_int_eq(bind_dev(dfd, ifd), -EINVAL); /* already bound */
+	/* the group is blocked while a cdev fd is bound */
+	ck_errno(open(group_path(KENV_MTTY2_UUID), O_RDWR | O_CLOEXEC), EBUSY);
+	/* a second cdev fd cannot bind (vfio_df_open: single open) */
+	dfd2 = open_cdev(KENV_MTTY2_UUID);
+	ck_assert_int_eq(bind_dev(dfd2, ifd), -EINVAL);
+	ck_ok(close(dfd2));
+	/* now the device answers */
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	ck_assert_int_eq(pread(dfd, &r, 1, 0), 1);
+	/* ATTACH: argsz, flags, unknown id, non-IOAS */
+	at.argsz = 11;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	at.argsz = sizeof(at);
+	at.flags = 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
+	at.flags = 0;
+	at.pt_id = 77;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), ENOENT);
+	pt = devid; /* an access object */
+	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
+	ioas = ioas_alloc(ifd);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, ioas); /* emulated: no HWPT */
+	/* a pinning access makes the IOAS page-aligned */
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r4, 4, &align), 1);
+	ck_assert_uint_eq(align, 4096);
+	pt = ioas; /* same IOAS again: 0 */
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	/* DESTROY: bound access and attached IOAS are busy */
+	ck_assert_int_eq(destroy(ifd, devid), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, 1000), -ENOENT);
+	/* DETACH: argsz, flags */
+	dt.argsz = 7;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
+	dt.argsz = sizeof(dt);
+	dt.flags = 2;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
+	dt.flags = 0;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt)); /* again: 0 */
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r4, 4, &align), 1);
+	ck_assert_uint_eq(align, 1);
+	ck_assert_int_eq(destroy(ifd, ioas), 0);
+	ck_assert_int_eq(destroy(ifd, ioas), -ENOENT);
+	/* the bound device keeps the iommufd alive after its fd closes */
+	ioas = ioas_alloc(ifd);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_ok(close(ifd));
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	ck_ok(close(dfd)); /* unbind: detach, access destroyed */
+	/* and the group opens again */
+	g = open_group(KENV_MTTY2_UUID);
+	ck_ok(close(g));
+	ck_ok(close(c));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+}
+END_TEST
+
 START_TEST(iommufd_size_convention)
 {
 	unsigned char buf[64];
@@ -800,6 +962,7 @@ Suite *kcase_uapi_suite(void)
 	suite_add_tcase(s, t1);
 	tcase_add_checked_fixture(io, kenv_setup, kenv_teardown);
 	tcase_add_test(io, iommufd_size_convention);
+	tcase_add_test(io, cdev_mdev);
 	tcase_add_test(io, iommufd_ioas_map);
 	tcase_add_test(io, iommufd_reserved);
 	tcase_add_test(io, iommufd_mock_aperture);

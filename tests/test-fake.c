@@ -757,123 +757,41 @@ static int destroy(int ifd, uint32_t id)
 	return ioctl(ifd, IOMMU_DESTROY, &d) < 0 ? -errno : 0;
 }
 
-/* cdev bind/attach on mtty, read through the fake's objects and counts. */
-START_TEST(cdev_mdev)
+/* The fake's bookkeeping of an mtty cdev (open_count, the access object,
+ * attached, the object table emptied at close); the errno of each rule is
+ * in kcase-uapi.c, on both kernels. */
+START_TEST(cdev_mdev_model)
 {
-	struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
-	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
 	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
-	unsigned char ft[16] = { 0 };
 	struct fake_dev *d = fake_dev_get(id_mtty2);
-	int dfd, dfd2, ifd, g, c, p[2], devid;
+	int dfd = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+	int ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
 	uint32_t ioas, pt;
-	uint8_t r;
+	int devid;
 
-	dfd = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(dfd, 0);
-	ck_assert(cloexec(dfd));
-	ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(ifd, 0);
-	/* before BIND every other ioctl, read and write: EINVAL */
-	*(uint32_t *)ft = sizeof(ft);
-	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
-	ck_errno(ioctl(dfd, VFIO_DEVICE_RESET), EINVAL);
-	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
-	ck_errno(pread(dfd, &r, 1, 0), EINVAL);
-	ck_errno(read(dfd, &r, 1), EINVAL);
 	ck_assert_int_eq(d->open_count, 0); /* unbound: not open */
-	/* BIND: argsz, flags, iommufd < 0 */
-	b.argsz = 15;
-	b.iommufd = ifd;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
-	b.argsz = sizeof(b);
-	b.flags = 1;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
-	b.flags = 0;
-	b.iommufd = -1;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EINVAL);
-	/* group open -> EBUSY, before the iommufd is even looked at */
-	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(g, 0);
-	b.iommufd = 999;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBUSY);
-	ck_ok(close(g));
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADF);
-	ck_ok(pipe(p));
-	b.iommufd = p[0];
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
-	c = open_node("vfio/vfio", O_RDWR | O_CLOEXEC);
-	b.iommufd = c;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &b), EBADFD);
 	devid = bind_dev(dfd, ifd);
 	ck_assert_int_gt(devid, 0);
 	ck_assert_int_eq(d->open_count, 1);
 	ck_assert_int_eq(fake_iommufd_obj(fake_fd_lookup(ifd), devid)->type,
 			 FIO_ACCESS);
-	ck_assert_int_eq(bind_dev(dfd, ifd), -EINVAL); /* already bound */
-	/* the group is blocked while a cdev fd is bound */
-	ck_errno(open_node("vfio/1", O_RDWR | O_CLOEXEC), EBUSY);
-	/* a second cdev fd cannot bind (vfio_df_open: single open) */
-	dfd2 = open_node("vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(dfd2, 0);
-	ck_assert_int_eq(bind_dev(dfd2, ifd), -EINVAL);
-	ck_ok(close(dfd2));
-	/* now the device answers */
-	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
-	ck_assert_int_eq(pread(dfd, &r, 1, 0), 1);
-	/* ATTACH: argsz, flags, unknown id, non-IOAS */
-	at.argsz = 11;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
-	at.argsz = sizeof(at);
-	at.flags = 1;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), EINVAL);
-	at.flags = 0;
-	at.pt_id = 77;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), ENOENT);
-	pt = devid; /* an ACCESS object */
-	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
 	ioas = ioas_alloc(ifd);
 	pt = ioas;
 	ck_assert_int_eq(attach(dfd, &pt), 0);
-	ck_assert_uint_eq(pt, ioas); /* emulated: no HWPT */
 	ck_assert_ptr_eq(d->attached, fake_iommufd_obj(fake_fd_lookup(ifd), ioas));
 	ck_assert_uint_eq(fake_ioas_alignment(d->attached), 4096);
-	pt = ioas; /* same IOAS again: 0 */
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	/* DESTROY: bound access and attached IOAS are busy */
-	ck_assert_int_eq(destroy(ifd, devid), -EBUSY);
-	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
-	ck_assert_int_eq(destroy(ifd, 1000), -ENOENT);
-	/* DETACH: argsz, flags */
-	dt.argsz = 7;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
-	dt.argsz = sizeof(dt);
-	dt.flags = 2;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), EINVAL);
-	dt.flags = 0;
 	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
-	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt)); /* again: 0 */
 	ck_assert_ptr_null(d->attached);
-	ck_assert_int_eq(destroy(ifd, ioas), 0);
-	ck_assert_int_eq(destroy(ifd, ioas), -ENOENT);
-	/* the bound device keeps the iommufd alive after its fd closes */
-	ioas = ioas_alloc(ifd);
 	pt = ioas;
 	ck_assert_int_eq(attach(dfd, &pt), 0);
 	ck_ok(close(ifd));
-	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
 	ck_ok(close(dfd)); /* unbind: detach, access destroyed */
 	ck_assert_int_eq(d->open_count, 0);
 	ck_assert_ptr_null(d->attached);
 	ck_assert_ptr_null(d->idev);
 	ck_assert_ptr_null(fake_iommufd_obj_next(NULL));
-	/* and the group opens again */
-	g = open_node("vfio/1", O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(g, 0);
-	ck_ok(close(g));
-	ck_ok(close(c));
-	ck_ok(close(p[0]));
-	ck_ok(close(p[1]));
 }
 END_TEST
 
@@ -1509,7 +1427,7 @@ static Suite *fake_suite(void)
 	tcase_add_test(tc, feature_generic);
 	tcase_add_test(tc, device_driver_ioctls);
 	tcase_add_test(tc, data_fd);
-	tcase_add_test(tc, cdev_mdev);
+	tcase_add_test(tc, cdev_mdev_model);
 	tcase_add_test(tc, cdev_pci);
 	tcase_add_test(tc, iommufd_pci_reserved);
 	tcase_add_test(tc, fault_injection);
