@@ -655,6 +655,59 @@ START_TEST(typed_sparse)
 }
 END_TEST
 
+/* A mapping that works: the fake's migration v1 device has a mappable
+ * data area (a sparse area, memfd-backed as a driver's pages are).  What
+ * is written through the mapping is what pread answers, and the other way
+ * round; the area's edges are kept; munmap leaves no mapping behind. */
+START_TEST(mmap_shared)
+{
+	const struct fake_v1_cfg v = {
+		.index = 9,
+		.region_size = 64u << 10,
+		.data_offset = 8192,
+		.mmap = true,
+		.state_size = 4096,
+	};
+	struct vfiomig_region_area a[2];
+	struct vfiomig_device *dev;
+	struct fake_dev_cfg c;
+	unsigned char buf[16];
+	uint32_t idx = 0;
+	void *p = NULL;
+	int id;
+
+	fake_cfg_pci(&c, "0000:3c:00.0", 13, 4, 0);
+	id = fake_add_device(&c);
+	ck_assert_int_ge(id, 0);
+	ck_assert_int_eq(fake_dev_set_v1(id, &v), 0);
+	dev = open_dev("0000:3c:00.0");
+	ck_assert_int_eq(vfiomig_region_find(dev, 3, 1, &idx), 0);
+	ck_assert_uint_eq(idx, 9);
+	ck_assert_int_eq(vfiomig_region_areas(dev, 9, a, 2), 1);
+	ck_assert_uint_eq(a[0].offset, 8192);
+	ck_assert_uint_eq(a[0].size, (64u << 10) - 8192);
+
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 9, 8192, 8192,
+					     PROT_READ | PROT_WRITE, &p), 0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(fake_region_mmaps(), 1);
+	memcpy(p, "through the map", 16);
+	ck_assert_int_eq(vfiomig_region_read(dev, 9, 8192, buf, 16), 0);
+	ck_assert_mem_eq(buf, "through the map", 16);
+	ck_assert_int_eq(vfiomig_region_write(dev, 9, 8192 + 4096,
+					      "by pwrite here", 15), 0);
+	ck_assert_mem_eq((char *)p + 4096, "by pwrite here", 15);
+	/* outside the area, or crossing its end: refused before mmap(2) */
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 9, 0, 4096, PROT_READ, &p),
+			 -ERANGE);
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 9, 60u << 10, 8192,
+					     PROT_READ, &p), -ERANGE);
+	ck_assert_int_eq(vfiomig_region_munmap(p, 8192), 0);
+	ck_assert_int_eq(fake_region_mmaps(), 0);
+	vfiomig_device_free(dev);
+}
+END_TEST
+
 /* The chain does not fit at first: argsz grown, the chain read on the
  * second call; a kernel that asks more every time is -EPROTO. */
 START_TEST(argsz_growth)
@@ -851,6 +904,7 @@ int main(void)
 	tcase_add_test(tc, bad_chains);
 	tcase_add_test(tc, rw_widths);
 	tcase_add_test(tc, faults);
+	tcase_add_test(tc, mmap_shared);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
