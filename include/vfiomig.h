@@ -632,6 +632,7 @@ enum vfiomig_dirty_backend {
 	VFIOMIG_DIRTY_IOMMUFD = 2,
 	VFIOMIG_DIRTY_TYPE1 = 3,
 	VFIOMIG_DIRTY_ALL = 4,
+	VFIOMIG_DIRTY_MIG_V1 = 5, /* the migration v1 region's dirty pfns */
 };
 
 struct vfiomig_range {
@@ -655,7 +656,8 @@ struct vfiomig_dirty_opts {
 };
 
 /* VFIOMIG_DIRTY_BACKEND in the environment forces a backend by name
- * ("dma-logging", "iommufd", "type1", "all") when opts->backend is AUTO. */
+ * ("dma-logging", "iommufd", "type1", "all", "mig-v1") when opts->backend
+ * is AUTO. */
 int vfiomig_dirty_new(struct vfiomig_device *const *devs, size_t ndevs,
 		      const struct vfiomig_dirty_opts *opts,
 		      struct vfiomig_dirty **trp);

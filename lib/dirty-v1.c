@@ -4,9 +4,9 @@
  * proposal before the 5.8 merge; lib/migv1.c).  Where the region holds the
  * fields after data_size (start_pfn, page_size, total_pfns, copied_pfns)
  * and the driver answers them, the device reports the pages it wrote, as
- * DMA logging does for v2: the tracker takes it as its dma-logging
- * backend for a set of such devices (dirty.c asks vfm_v1dirty_probe()
- * first).
+ * DMA logging does for v2: the tracker's mig-v1 backend
+ * (VFIOMIG_DIRTY_MIG_V1) for a set of such devices, tried right after
+ * dma-logging (dirty.c's order).
  *
  * One read: write start_pfn, page_size, total_pfns; read copied_pfns:
  * VFIO_DEVICE_DIRTY_PFNS_NONE (0) no page of the rest is dirty,
@@ -149,7 +149,7 @@ static int v1dirty_read(struct vfiomig_dirty *tr, size_t unit, uint64_t iova,
 }
 
 const struct vfm_dirty_ops vfm_dirty_v1_ops = {
-	.backend = VFIOMIG_DIRTY_DMA_LOGGING,
+	.backend = VFIOMIG_DIRTY_MIG_V1,
 	.start = v1dirty_start,
 	.stop = v1dirty_stop,
 	.read = v1dirty_read,

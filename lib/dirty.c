@@ -11,8 +11,10 @@
  *                allocated with DIRTY_TRACKING (dirty-iommufd.c)
  *   type1        VFIO_IOMMU_DIRTY_PAGES on the container (dirty-type1.c)
  *   all          every tracked page is dirty on every query (here)
+ *   mig-v1       the migration v1 region's dirty pfns (dirty-v1.c)
  *
- * Automatic order: dma-logging when every device supports it, else iommufd
+ * Automatic order: dma-logging when every device supports it, else mig-v1
+ * when every device speaks v1 with the dirty pfns, else iommufd
  * when the IOMMU of every device does, else type1 when the container has
  * the migration capability, else all.  opts->backend or the environment
  * variable VFIOMIG_DIRTY_BACKEND forces one.
@@ -50,6 +52,7 @@ static const char *const backend_names[] = {
 	[VFIOMIG_DIRTY_IOMMUFD] = "iommufd",
 	[VFIOMIG_DIRTY_TYPE1] = "type1",
 	[VFIOMIG_DIRTY_ALL] = "all",
+	[VFIOMIG_DIRTY_MIG_V1] = "mig-v1",
 };
 
 VFIOMIG_EXPORT const char *vfiomig_dirty_backend_name(int backend)
@@ -210,12 +213,10 @@ static int probe_backend(struct vfiomig_dirty *tr, int b, char *why,
 			 size_t len)
 {
 	switch (b) {
-	case VFIOMIG_DIRTY_DMA_LOGGING: {
-		int ret = vfm_dmalog_probe(tr, why, len);
-
-		/* or migration v1's dirty pfns (dirty-v1.c) */
-		return ret && !vfm_v1dirty_probe(tr, why, len) ? 0 : ret;
-	}
+	case VFIOMIG_DIRTY_DMA_LOGGING:
+		return vfm_dmalog_probe(tr, why, len);
+	case VFIOMIG_DIRTY_MIG_V1:
+		return vfm_v1dirty_probe(tr, why, len);
 	case VFIOMIG_DIRTY_IOMMUFD:
 		return vfm_iommufd_probe(tr, why, len);
 	case VFIOMIG_DIRTY_TYPE1:
@@ -232,6 +233,8 @@ static const struct vfm_dirty_ops *backend_ops(int b)
 	switch (b) {
 	case VFIOMIG_DIRTY_DMA_LOGGING:
 		return &vfm_dirty_dmalog_ops;
+	case VFIOMIG_DIRTY_MIG_V1:
+		return &vfm_dirty_v1_ops;
 	case VFIOMIG_DIRTY_IOMMUFD:
 		return &vfm_dirty_iommufd_ops;
 	case VFIOMIG_DIRTY_TYPE1:
@@ -263,8 +266,9 @@ static int select_backend(struct vfiomig_dirty *tr, int forced,
 			  const char *by, uint32_t hwpt_id)
 {
 	static const int order[] = {
-		VFIOMIG_DIRTY_DMA_LOGGING, VFIOMIG_DIRTY_IOMMUFD,
-		VFIOMIG_DIRTY_TYPE1, VFIOMIG_DIRTY_ALL,
+		/* the device's own log first: v2's, then v1's */
+		VFIOMIG_DIRTY_DMA_LOGGING, VFIOMIG_DIRTY_MIG_V1,
+		VFIOMIG_DIRTY_IOMMUFD, VFIOMIG_DIRTY_TYPE1, VFIOMIG_DIRTY_ALL,
 	};
 	char skipped[384] = "", why[256];
 	size_t soff = 0;
@@ -291,8 +295,7 @@ static int select_backend(struct vfiomig_dirty *tr, int forced,
 		}
 		if (!ret) {
 			tr->backend = b;
-			tr->ops = tr->v1_pfns && b == VFIOMIG_DIRTY_DMA_LOGGING ?
-					  &vfm_dirty_v1_ops : backend_ops(b);
+			tr->ops = backend_ops(b);
 			reason_add(tr, "%s: %s", backend_names[b], why);
 			if (forced != VFIOMIG_DIRTY_AUTO)
 				reason_add(tr, " (forced by %s)", by);
@@ -337,7 +340,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_new(struct vfiomig_device *const *devs,
 	if (ret)
 		return ret;
 	if (OPTS_GET(opts, flags, 0) || backend < VFIOMIG_DIRTY_AUTO ||
-	    backend > VFIOMIG_DIRTY_ALL || opt_iommufd < 0 ||
+	    backend > VFIOMIG_DIRTY_MIG_V1 || opt_iommufd < 0 ||
 	    (n_opt_ids && !opt_ids) || (ndevs && !devs))
 		return -EINVAL;
 	for (size_t i = 0; i < ndevs; i++)
@@ -356,7 +359,7 @@ VFIOMIG_EXPORT int vfiomig_dirty_new(struct vfiomig_device *const *devs,
 			if (backend < 0) {
 				err(ctx, "VFIOMIG_DIRTY_BACKEND=%s: unknown "
 				    "backend (dma-logging, iommufd, type1, all, "
-				    "auto)", env);
+				    "mig-v1, auto)", env);
 				return -EINVAL;
 			}
 			by = "VFIOMIG_DIRTY_BACKEND";

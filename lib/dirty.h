@@ -148,7 +148,7 @@ struct vfiomig_dirty {
 	size_t n_dev_ids;
 	size_t n_vfio_dev_ids;
 
-	/* dma-logging is the v1 region's dirty pfns (dirty-v1.c) */
+	/* every device has the v1 region's dirty pfns (dirty-v1.c) */
 	bool v1_pfns;
 	/* Type1 migration capability */
 	uint64_t t1_pgsize;
@@ -163,8 +163,8 @@ struct vfm_dirty_follow {
 extern const struct vfm_dirty_ops vfm_dirty_dmalog_ops;
 extern const struct vfm_dirty_ops vfm_dirty_iommufd_ops;
 extern const struct vfm_dirty_ops vfm_dirty_type1_ops;
-/* dirty-v1.c: DMA logging of migration v1 devices (dirty pfns); the probe
- * sets tr->v1_pfns when every device has them. */
+/* dirty-v1.c: the mig-v1 backend, migration v1 devices' dirty pfns; the
+ * probe sets tr->v1_pfns when every device has them. */
 extern const struct vfm_dirty_ops vfm_dirty_v1_ops;
 int vfm_v1dirty_probe(struct vfiomig_dirty *tr, char *why, size_t len);
 

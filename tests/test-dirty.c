@@ -204,7 +204,9 @@ START_TEST(backend_names)
 			 "iommufd");
 	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_TYPE1), "type1");
 	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_ALL), "all");
-	ck_assert_ptr_null(vfiomig_dirty_backend_name(5));
+	ck_assert_str_eq(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_MIG_V1),
+			 "mig-v1");
+	ck_assert_ptr_null(vfiomig_dirty_backend_name(VFIOMIG_DIRTY_MIG_V1 + 1));
 	ck_assert_ptr_null(vfiomig_dirty_backend_name(-1));
 	ck_assert_int_eq(vfiomig_dirty_backend(NULL), -EINVAL);
 	ck_assert_ptr_null(vfiomig_dirty_reason(NULL));
@@ -838,7 +840,7 @@ START_TEST(errnos)
 
 		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
 		o.flags = 0;
-		o.backend = 5;
+		o.backend = VFIOMIG_DIRTY_MIG_V1 + 1;
 		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
 		o.backend = 0;
 		o.n_dev_ids = 1;

@@ -697,7 +697,7 @@ START_TEST(dirty_pfns)
 	id = add_v1_cfg(V1_PFNS, 20, &c);
 	d = open_dev(V1_PFNS, 0);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_MIG_V1);
 	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr), "migration v1"));
 	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
 	ck_assert_uint_eq(ps, 4096);
@@ -784,7 +784,7 @@ START_TEST(dirty_merged_layout)
 	up(false);
 	d = open_dev(V1_SRC, 0);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), 0);
-	ck_assert_int_ne(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_ne(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_MIG_V1);
 	ck_assert_ptr_null(strstr(vfiomig_dirty_reason(tr), "migration v1"));
 	vfiomig_dirty_free(tr);
 	vfiomig_device_free(d);

@@ -38,7 +38,8 @@ const char usage_dirty[] =
 	"  --page-size N       tracking page size (default 4096; power of two)\n"
 	"  --report-page-size N  bitmap page size of reports (default: the\n"
 	"                      tracking page size)\n"
-	"  --backend NAME      auto (default), dma-logging, iommufd, type1, all\n"
+	"  --backend NAME      auto (default), dma-logging, iommufd, type1, all,\n"
+	"                      mig-v1\n"
 	"  --sleep SECONDS     pause after start\n"
 	"  --wait              after start, wait for Enter on stdin\n"
 	"  --no-clear          report without clearing the kernel's log\n"
@@ -323,7 +324,7 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 		case OPT_BACKEND: {
 			int b = -1;
 
-			for (int i = VFIOMIG_DIRTY_AUTO; i <= VFIOMIG_DIRTY_ALL; i++) {
+			for (int i = VFIOMIG_DIRTY_AUTO; i <= VFIOMIG_DIRTY_MIG_V1; i++) {
 				const char *n = vfiomig_dirty_backend_name(i);
 
 				if (n && !strcmp(n, optarg))
@@ -332,7 +333,7 @@ int cmd_dirty(struct cli *c, int argc, char **argv)
 			if (b < 0 && !strcmp(optarg, "auto"))
 				b = VFIOMIG_DIRTY_AUTO;
 			if (b < 0)
-				return cli_usage(c, "--backend: auto, dma-logging, iommufd, type1 or all, not '%s'",
+				return cli_usage(c, "--backend: auto, dma-logging, iommufd, type1, all or mig-v1, not '%s'",
 						 optarg);
 			dopts.backend = b;
 			continue;

@@ -63,7 +63,7 @@ _vfiomig_ctl()
 		return
 		;;
 	--backend)
-		COMPREPLY=($(compgen -W "auto dma-logging iommufd type1 all" -- "$cur"))
+		COMPREPLY=($(compgen -W "auto dma-logging iommufd type1 all mig-v1" -- "$cur"))
 		return
 		;;
 	--peer)
