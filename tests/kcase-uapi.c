@@ -341,6 +341,92 @@ START_TEST(group_container)
 }
 END_TEST
 
+/* An mtty device fd of the group path: GET_INFO, GET_REGION_INFO and
+ * GET_IRQ_INFO as mtty answers them, the cdev-only ioctls, BAR0's scratch
+ * register, config space (ids, BAR0 sizing), an index mtty has no access
+ * for (EFAULT), a negative offset (the VFS's EINVAL), RESET, splice.
+ * (Regions 2-5 stay fake-only: the real mtty would access out of bounds.) */
+START_TEST(device_mtty)
+{
+	struct vfio_device_info info;
+	struct vfio_region_info ri;
+	struct {
+		uint32_t argsz, flags, index, count;
+	} irq = { sizeof(irq), 0, 0, 0 };
+	uint8_t b = 0x5a, r = 0;
+	uint32_t w;
+	int g, c, dfd, p[2];
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	memset(&info, 0, sizeof(info));
+	info.argsz = 12;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info), EINVAL);
+	info.argsz = 16;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info));
+	ck_assert_uint_eq(info.flags, VFIO_DEVICE_FLAGS_PCI);
+	ck_assert_uint_eq(info.num_regions, 9);
+	ck_assert_uint_eq(info.num_irqs, 5);
+	memset(&ri, 0, sizeof(ri));
+	ri.argsz = sizeof(ri);
+	ri.index = 1;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ck_assert_uint_eq(ri.size, 8);
+	ck_assert_uint_eq(ri.offset, 1ULL << 40);
+	ri.index = 4; /* size 0 but READ|WRITE, as mtty says */
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ck_assert_uint_eq(ri.size, 0);
+	ck_assert_uint_eq(ri.flags, VFIO_REGION_INFO_FLAG_READ |
+				    VFIO_REGION_INFO_FLAG_WRITE);
+	irq.index = 2; /* mtty: INTx and MSI only */
+	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq), EINVAL);
+	irq.index = 0;
+	ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
+	ck_assert_uint_eq(irq.flags, 7);
+	ck_assert_uint_eq(irq.count, 1);
+	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
+	/* cdev-only ioctls on a group-path fd fall through: ENOTTY */
+	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &info), ENOTTY);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &info), ENOTTY);
+	/* BIND on a group-path fd: EINVAL (after the argument checks) */
+	{
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind), .iommufd = 0,
+		};
+
+		ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &bind), EINVAL);
+	}
+	/* BAR0's scratch register (UART_SCR, offset 7) keeps a byte */
+	ck_assert_int_eq(pwrite(dfd, &b, 1, 7), 1);
+	ck_assert_int_eq(pread(dfd, &r, 1, 7), 1);
+	ck_assert_uint_eq(r, 0x5a);
+	/* config space: mtty's vconfig (ids 0x4348:0x3253), ids read-only */
+	w = 0;
+	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_uint_eq(w, 0x32534348);
+	ck_assert_int_eq(pwrite(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
+	ck_assert_uint_eq(w, 0x32534348);
+	/* BAR0 sizing: all ones -> ~(8 - 1) | I/O */
+	w = 0xffffffff;
+	ck_assert_int_eq(pwrite(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
+	ck_assert_int_eq(pread(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
+	ck_assert_uint_eq(w, 0xfffffff9);
+	/* an index mtty_read has no access for: EFAULT; a negative offset */
+	ck_errno(pread(dfd, &r, 1, 8ULL << 40), EFAULT);
+	ck_errno(pread(dfd, &r, 1, -1), EINVAL);
+	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
+	/* splice never works on a device fd (no splice_read/write) */
+	ck_ok(pipe(p));
+	ck_errno(splice(dfd, NULL, p[1], NULL, 1, 0), EINVAL);
+	ck_errno(splice(p[0], NULL, dfd, NULL, 1, 0), EINVAL);
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
 /* DMA_AVAIL of GET_INFO: the kernel's count of free mapping slots. */
 static uint32_t dma_avail(int c)
 {
@@ -955,6 +1041,7 @@ Suite *kcase_uapi_suite(void)
 	tcase_add_checked_fixture(t1, kenv_setup, kenv_teardown);
 	tcase_add_test(t1, container_before_iommu);
 	tcase_add_test(t1, group_container);
+	tcase_add_test(t1, device_mtty);
 	tcase_add_test(t1, type1_info);
 	tcase_add_test(t1, type1_map_unmap);
 	tcase_add_test(t1, type1_v1_unmap);

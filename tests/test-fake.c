@@ -566,11 +566,13 @@ START_TEST(feature_generic)
 }
 END_TEST
 
-/* Device ioctls of a vfio-pci function as well as mtty (no PCI in the VM). */
+/* What kcase-uapi.c's device_mtty cannot show: mtty's IRQ info before a
+ * first GET_INFO (a fresh mdev; the VM's have answered it before), the
+ * fake's registers, regions 2-5 (the real mtty would access out of
+ * bounds), and a vfio-pci function (none in the VM). */
 START_TEST(device_driver_ioctls)
 {
 	struct vfio_device_info info;
-	struct vfio_region_info ri;
 	struct {
 		uint32_t argsz, flags, index, count;
 	} irq = { sizeof(irq), 0, 0, 0 };
@@ -583,87 +585,25 @@ START_TEST(device_driver_ioctls)
 	/* mtty caches num_irqs in GET_INFO: before it, EINVAL */
 	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq), EINVAL);
 	memset(&info, 0, sizeof(info));
-	info.argsz = 12;
-	ck_errno(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info), EINVAL);
 	info.argsz = 16;
 	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info));
-	ck_assert_uint_eq(info.flags, VFIO_DEVICE_FLAGS_PCI); /* mtty */
-	ck_assert_uint_eq(info.num_regions, 9);
-	ck_assert_uint_eq(info.num_irqs, 5);
 	ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
-	memset(&ri, 0, sizeof(ri));
-	ri.argsz = sizeof(ri);
-	ri.index = 1;
-	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
-	ck_assert_uint_eq(ri.size, 8);
-	ck_assert_uint_eq(ri.offset, 1ULL << 40);
-	ri.index = 4; /* size 0 but READ|WRITE, as mtty says */
-	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
-	ck_assert_uint_eq(ri.size, 0);
-	ck_assert_uint_eq(ri.flags, VFIO_REGION_INFO_FLAG_READ |
-				    VFIO_REGION_INFO_FLAG_WRITE);
-	irq.index = 2; /* mtty: INTx and MSI only */
-	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq), EINVAL);
-	irq.index = 0;
-	ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
-	ck_assert_uint_eq(irq.flags, 7);
-	ck_assert_uint_eq(irq.count, 1);
-	ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 50)), ENOTTY);
-	/* cdev-only ioctls on a group-path fd fall through: ENOTTY */
-	ck_errno(ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &info), ENOTTY);
-	ck_errno(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &info), ENOTTY);
-	/* BIND on a group-path fd: EINVAL (after the argument checks) */
-	{
-		struct vfio_device_bind_iommufd bind = {
-			.argsz = sizeof(bind), .iommufd = 0,
-		};
-
-		ck_errno(ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &bind), EINVAL);
-	}
 	/* BAR0 / BAR1: 1-byte accesses into the registers */
 	ck_assert_int_eq(pwrite(dfd, &b, 1, 7), 1);
 	ck_assert_uint_eq(d->regs[0][7], 0x5a);
-	ck_assert_int_eq(pread(dfd, &r, 1, 7), 1);
-	ck_assert_uint_eq(r, 0x5a);
 	b = 0x33;
 	ck_assert_int_eq(pwrite(dfd, &b, 1, (1ULL << 40) + 2), 1);
 	ck_assert_uint_eq(d->regs[1][2], 0x33);
 	/* a 4-byte access uses the first byte only */
 	ck_assert_int_eq(pread(dfd, &w, 4, 4), 4);
 	ck_assert_uint_eq(w, 0);
-	/* config space: mtty's vconfig (ids 0x4348:0x3253) */
-	w = 0;
-	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
-	ck_assert_uint_eq(w, 0x32534348);
-	ck_assert_int_eq(pwrite(dfd, &w, 4, 7ULL << 40), 4); /* ignored */
-	ck_assert_int_eq(pread(dfd, &w, 4, 7ULL << 40), 4);
-	ck_assert_uint_eq(w, 0x32534348);
-	/* BAR0 sizing: all ones -> ~(8 - 1) | I/O */
-	w = 0xffffffff;
-	ck_assert_int_eq(pwrite(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
-	ck_assert_int_eq(pread(dfd, &w, 4, (7ULL << 40) + 0x10), 4);
-	ck_assert_uint_eq(w, 0xfffffff9);
 	/* regions 2..5: EINVAL in the fake (the real mtty must not be
-	 * touched there); others: mdev_access fails -> EFAULT */
+	 * touched there) */
 	ck_errno(pread(dfd, &r, 1, 2ULL << 40), EINVAL);
 	ck_errno(pwrite(dfd, &r, 1, 5ULL << 40), EINVAL);
-	ck_errno(pread(dfd, &r, 1, 8ULL << 40), EFAULT);
-	ck_errno(pread(dfd, &r, 1, -1), EINVAL);
 	/* read() uses the file position */
 	ck_assert_int_eq(read(dfd, &r, 1), 1);
 	ck_assert_int_eq(read(dfd, &r, 1), 1);
-	/* RESET always 0 */
-	ck_assert_int_eq(ioctl(dfd, VFIO_DEVICE_RESET), 0);
-	/* splice never works on a fake fd */
-	{
-		int p[2];
-
-		ck_ok(pipe(p));
-		ck_errno(splice(dfd, NULL, p[1], NULL, 1, 0), EINVAL);
-		ck_errno(splice(p[0], NULL, dfd, NULL, 1, 0), EINVAL);
-		ck_ok(close(p[0]));
-		ck_ok(close(p[1]));
-	}
 	ck_ok(close(dfd));
 	ck_ok(close(g));
 	ck_ok(close(c));
