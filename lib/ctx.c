@@ -58,6 +58,10 @@ VFIOMIG_EXPORT int vfiomig_ctx_new(const struct vfiomig_ctx_opts *opts,
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
+	if (pthread_mutex_init(&ctx->iommus_lock, NULL)) {
+		free(ctx);
+		return -ENOMEM;
+	}
 	ctx->log_priority = LOG_ERR;
 	ctx->sysfs_root = strdup(sys ? sys : "/sys");
 	ctx->dev_root = strdup(dev ? dev : "/dev");
@@ -75,6 +79,7 @@ VFIOMIG_EXPORT void vfiomig_ctx_free(struct vfiomig_ctx *ctx)
 		return;
 	free(ctx->sysfs_root);
 	free(ctx->dev_root);
+	pthread_mutex_destroy(&ctx->iommus_lock);
 	free(ctx);
 }
 

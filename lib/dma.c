@@ -78,18 +78,15 @@ struct vfm_iova_range {
 #define VFM_IOMMU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, 0x84)
 
 /* The library context's list of IOMMU contexts: a tracker made without
- * devices (an iommufd fd and IOAS in its options) finds its context there.
- * A spin lock: the context has no mutex of its own, the walks are short. */
+ * devices (an iommufd fd and IOAS in its options) finds its context there. */
 static void list_lock(struct vfiomig_ctx *ctx)
 {
-	while (atomic_flag_test_and_set_explicit(&ctx->iommus_lock,
-						 memory_order_acquire))
-		;
+	pthread_mutex_lock(&ctx->iommus_lock);
 }
 
 static void list_unlock(struct vfiomig_ctx *ctx)
 {
-	atomic_flag_clear_explicit(&ctx->iommus_lock, memory_order_release);
+	pthread_mutex_unlock(&ctx->iommus_lock);
 }
 
 static struct vfiomig_iommu *io_alloc(struct vfiomig_ctx *ctx)

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,10 +27,10 @@ struct vfiomig_ctx {
 	char *sysfs_root;
 	char *dev_root;
 	/* dma.c: the IOMMU contexts made with this context (vfm_iommu_find),
-	 * a list behind a spin lock held for a list walk only.  Zeroed with
-	 * the context (calloc): an empty list and a clear flag. */
+	 * a list behind a mutex held for a list walk only (never with a
+	 * context's or a tracker's lock held). */
 	struct vfiomig_iommu *iommus;
-	atomic_flag iommus_lock;
+	pthread_mutex_t iommus_lock;
 };
 
 /* A data session: the data fd the kernel returned on an fd-creating arc. */
