@@ -427,6 +427,80 @@ START_TEST(device_mtty)
 }
 END_TEST
 
+/* vfio_device_fops_unl_ioctl + vfio_ioctl_device_feature (contract 2) on
+ * mtty: argsz, unknown flags, GET with SET before the feature's ENOTTY;
+ * mtty has no ->device_feature beyond migration and DMA logging. */
+START_TEST(feature_generic)
+{
+	unsigned char buf[64];
+	struct vfio_device_feature *ft = (void *)buf;
+	int g, c, dfd;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	memset(buf, 0, sizeof(buf));
+	/* contract 2: argsz < 8, unknown flags, GET&SET without PROBE */
+	ft->argsz = 7;
+	ft->flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_MIGRATION;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ft->argsz = sizeof(buf);
+	ft->flags = VFIO_DEVICE_FEATURE_GET | (1u << 19) | 1;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	ft->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | 2;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	/* flags checks come before the ENOTTY of an unknown index */
+	ft->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | 3;
+	ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), EINVAL);
+	/* mtty has no ->device_feature: ENOTTY for 0, 3, 4, 5, 10.. */
+	for (unsigned int i = 0; i < 16; i++) {
+		if ((i >= 1 && i <= 2) || (i >= 6 && i <= 9))
+			continue;
+		ft->flags = VFIO_DEVICE_FEATURE_GET | i;
+		ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), ENOTTY);
+		ft->flags = VFIO_DEVICE_FEATURE_PROBE | i;
+		ck_errno(ioctl(dfd, VFIO_DEVICE_FEATURE, ft), ENOTTY);
+	}
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* fd flags: O_CLOEXEC as asked on the nodes, O_NONBLOCK kept, FIOCLEX on a
+ * container fd, and GET_DEVICE_FD's fd always O_CLOEXEC. */
+START_TEST(fd_flags)
+{
+	int a = open(node("vfio/vfio"), O_RDWR | O_CLOEXEC);
+	int b = open(node("vfio/vfio"), O_RDWR);
+	int c = iommufd_open();
+	int n = open(node("iommu"), O_RDWR | O_NONBLOCK);
+	int g, dfd;
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	ck_assert_int_ge(n, 0);
+	ck_assert(fcntl(a, F_GETFD) & FD_CLOEXEC);
+	ck_assert(!(fcntl(b, F_GETFD) & FD_CLOEXEC));
+	ck_assert(!(fcntl(n, F_GETFD) & FD_CLOEXEC));
+	ck_assert(fcntl(n, F_GETFL) & O_NONBLOCK);
+	ck_assert(!(fcntl(a, F_GETFL) & O_NONBLOCK));
+	ck_ok(ioctl(b, FIOCLEX));
+	ck_assert(fcntl(b, F_GETFD) & FD_CLOEXEC);
+	g = open(group_path(KENV_MTTY2_UUID), O_RDWR);
+	ck_assert_int_ge(g, 0);
+	ck_ok(ioctl(g, VFIO_GROUP_SET_CONTAINER, &b));
+	ck_ok(ioctl(b, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert(fcntl(dfd, F_GETFD) & FD_CLOEXEC);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(a));
+	ck_ok(close(b));
+	ck_ok(close(c));
+	ck_ok(close(n));
+}
+END_TEST
+
 /* DMA_AVAIL of GET_INFO: the kernel's count of free mapping slots. */
 static uint32_t dma_avail(int c)
 {
@@ -1042,6 +1116,8 @@ Suite *kcase_uapi_suite(void)
 	tcase_add_test(t1, container_before_iommu);
 	tcase_add_test(t1, group_container);
 	tcase_add_test(t1, device_mtty);
+	tcase_add_test(t1, feature_generic);
+	tcase_add_test(t1, fd_flags);
 	tcase_add_test(t1, type1_info);
 	tcase_add_test(t1, type1_map_unmap);
 	tcase_add_test(t1, type1_v1_unmap);
