@@ -30,7 +30,16 @@ struct check {
 	enum check_when when;
 	/* For --help: lines after the first are indented under it. */
 	const char *help;
+	/* Why it says nothing on a migration v1 device (SKIP), or NULL: it
+	 * runs there too. */
+	const char *v1_skip;
 };
+
+/* The v1 skip reasons. */
+#define V1_NO_FD "v1 device: no data fd (vfiomig_data_fd: EOPNOTSUPP), " \
+	"the stream is staged in the migration region"
+#define V1_NO_FEATURE "v1 device: no VFIO_DEVICE_FEATURE"
+
 
 /*
  * In the order they run.  A check that any device can answer (e.g. which
@@ -38,6 +47,10 @@ struct check {
  * after migration-flags with ANY_DEVICE, its id in conform.h.
  */
 static const struct check checks[CK_NR] = {
+	[CK_PROTOCOL] = { "protocol", check_protocol, ANY_DEVICE,
+		"which migration protocol the device speaks:\n"
+		"v2 (VFIO_DEVICE_FEATURE_MIGRATION) or v1 (the\n"
+		"migration region of Linux 5.8-5.17)" },
 	[CK_MIGRATION_FLAGS] = { "migration-flags", check_flags, ANY_DEVICE,
 		"FEATURE_MIGRATION answers, STOP_COPY is set" },
 	[CK_INITIAL_STATE] = { "initial-state", check_initial, AFTER_GATE,
@@ -51,22 +64,24 @@ static const struct check checks[CK_NR] = {
 		"comes back exactly on the fd-creating arcs" },
 	[CK_DATA_FD] = { "data-fd", check_data_fd, AFTER_GATE,
 		"data fds are O_CLOEXEC, one-way (EBADF), streams\n"
-		"(ESPIPE)" },
+		"(ESPIPE)", V1_NO_FD },
 	[CK_STOP_COPY_TO_PRE_COPY] = { "stop-copy-to-pre-copy",
 		check_no_stop_copy_to_pre_copy, AFTER_GATE,
-		"STOP_COPY -> PRE_COPY(_P2P) refused (EINVAL)" },
+		"STOP_COPY -> PRE_COPY(_P2P) refused (EINVAL)",
+		"v1 device: _SAVING -> _SAVING|_RUNNING is a rule of v2's arcs" },
 	[CK_PRECOPY_INFO] = { "precopy-info", check_precopy_info, AFTER_GATE,
 		"PRECOPY_INFO valid in PRE_COPY states only" },
 	[CK_PRECOPY_END] = { "precopy-end", check_precopy_stream, AFTER_GATE,
-		"end of precopy data: ENOMSG (read() 0: WARN)" },
+		"end of precopy data: ENOMSG (read() 0: WARN)", V1_NO_FD },
 	[CK_PRECOPY_TO_STOP_COPY] = { "precopy-to-stop-copy", check_precopy_stream,
 		AFTER_GATE,
 		"PRE_COPY -> STOP_COPY keeps the fd (no new\n"
-		"one), the stream goes on in it" },
+		"one), the stream goes on in it", V1_NO_FD },
 	[CK_STOP_COPY_END] = { "stop-copy-end", check_stop_copy, AFTER_GATE,
-		"end of stop-copy data: read() 0, never ENOMSG" },
+		"end of stop-copy data: read() 0, never ENOMSG", V1_NO_FD },
 	[CK_MIG_DATA_SIZE] = { "mig-data-size", check_stop_copy, AFTER_GATE,
-		"MIG_DATA_SIZE against the real stream size" },
+		"MIG_DATA_SIZE against the real stream size",
+		V1_NO_FEATURE " (pending_bytes tells the size)" },
 	[CK_ROUND_TRIP] = { "round-trip", check_round_trip, AFTER_GATE,
 		"save, load into --peer, RUNNING, save again and\n"
 		"compare; an incomplete stream is refused\n"
@@ -75,7 +90,8 @@ static const struct check checks[CK_NR] = {
 		"VFIO_DEVICE_RESET ends saving and resuming\n"
 		"sessions and returns to RUNNING" },
 	[CK_DMA_LOGGING] = { "dma-logging", check_dma_logging, AFTER_GATE,
-		"DMA_LOGGING_START/REPORT/STOP validation" },
+		"DMA_LOGGING_START/REPORT/STOP validation",
+		V1_NO_FEATURE " (dirty pfns: vfiomig-ctl dirty --backend mig-v1)" },
 };
 
 static const char usage_head[] =
@@ -186,6 +202,15 @@ static bool pass_wanted(const struct conform *k, size_t i)
 	return false;
 }
 
+/* A pass that says nothing on a v1 device: SKIP what of it is wanted. */
+static void skip_v1(struct conform *k, size_t i)
+{
+	for (size_t j = i; j < CK_NR && checks[j].run == checks[i].run; j++)
+		if (k->wanted[j])
+			report(k, (enum check_id)j, R_SKIP, "%s",
+			       checks[j].v1_skip ? checks[j].v1_skip : checks[i].v1_skip);
+}
+
 static void run_checks(struct conform *k)
 {
 	for (size_t i = 0; i < CK_NR; i++) {
@@ -193,6 +218,10 @@ static void run_checks(struct conform *k)
 			continue; /* the same pass, run already */
 		if (checks[i].when == AFTER_GATE && !k->has_mig)
 			continue;
+		if (is_v1(k) && checks[i].v1_skip) {
+			skip_v1(k, i);
+			continue;
+		}
 		/* Every check after it starts from RUNNING: initial-state
 		 * first looks at what the device was left in. */
 		if (i == CK_INITIAL_STATE && !want(k, CK_INITIAL_STATE))
@@ -216,6 +245,10 @@ static void print_head(struct conform *k)
 		json_str(&k->j, "driver", d);
 		json_str(&k->j, "mdev_type", t);
 		json_str(&k->j, "peer", k->peer_name);
+		if (k->proto >= 0)
+			json_str(&k->j, "protocol", conform_proto_name(k->proto));
+		else
+			json_null(&k->j, "protocol");
 		json_begin_arr(&k->j, "checks");
 		return;
 	}
@@ -284,6 +317,7 @@ int cmd_conform(struct cli *c, int argc, char **argv)
 	if (k.peer_name && cli_open(c, k.peer_name, &k.peer))
 		goto out;
 
+	k.proto = vfiomig_device_protocol(k.dev);
 	print_head(&k);
 	run_checks(&k);
 	free(k.stream);

@@ -65,9 +65,14 @@ int raw_set(struct vfiomig_device *dev, int state, int *fd)
 	struct vfio_device_feature_mig_state m = {
 		.device_state = (__u32)state, .data_fd = -1
 	};
-	int ret = vfiomig_feature_set(dev, VFIOMIG_FEATURE_MIG_DEVICE_STATE, &m,
-				      sizeof(m));
+	int ret;
 
+	if (vfiomig_device_protocol(dev) == VFIOMIG_PROTO_V1) {
+		*fd = -1;
+		return goto_state(dev, state);
+	}
+	ret = vfiomig_feature_set(dev, VFIOMIG_FEATURE_MIG_DEVICE_STATE, &m,
+				  sizeof(m));
 	*fd = ret ? -1 : m.data_fd;
 	return ret;
 }

@@ -16,6 +16,41 @@
 
 #include "conform.h"
 
+const char *conform_proto_name(int proto)
+{
+	switch (proto) {
+	case VFIOMIG_PROTO_V2:
+		return "v2";
+	case VFIOMIG_PROTO_V1:
+		return "v1";
+	case VFIOMIG_PROTO_NONE:
+		return "none";
+	default:
+		return NULL;
+	}
+}
+
+/* Which protocol the library found (k->proto, asked before the checks). */
+void check_protocol(struct conform *k)
+{
+	switch (k->proto) {
+	case VFIOMIG_PROTO_V2:
+		report(k, CK_PROTOCOL, R_PASS, "v2 (VFIO_DEVICE_FEATURE_MIGRATION)");
+		break;
+	case VFIOMIG_PROTO_V1:
+		report(k, CK_PROTOCOL, R_PASS, "v1 (migration region, Linux 5.8-5.17)");
+		break;
+	case VFIOMIG_PROTO_NONE:
+		report(k, CK_PROTOCOL, R_FAIL, "none (no FEATURE_MIGRATION, no "
+		       "migration region)");
+		break;
+	default:
+		report(k, CK_PROTOCOL, R_FAIL, "cannot tell: %s", cli_strerror(k->proto));
+		break;
+	}
+	cli_clear_err(k->c);
+}
+
 /* The gate: without migration v2, nothing else is meaningful. */
 void check_flags(struct conform *k)
 {
@@ -72,6 +107,34 @@ void check_initial(struct conform *k)
 		       "does); running after a reset", cli_state_name(st));
 }
 
+/*
+ * v1's own invalid state: _SAVING|_RESUMING written straight into
+ * device_state (read-modify-write at its native width, the driver's
+ * bits 3-31 kept) must be refused with EINVAL and change nothing.
+ * True when it was not.
+ */
+static bool v1_both_bits(struct conform *k, char *what, size_t size, size_t *n)
+{
+	uint32_t idx, was, now, bad;
+	int ret;
+
+	if (vfiomig_region_find(k->dev, 3 /* MIGRATION */, 1, &idx) ||
+	    vfiomig_region_read(k->dev, idx, 0, &was, sizeof(was))) {
+		addf(what, size, n, "the migration region's device_state cannot be read");
+		return true;
+	}
+	bad = (was & ~7u) | 6u; /* _SAVING|_RESUMING */
+	ret = vfiomig_region_write(k->dev, idx, 0, &bad, sizeof(bad));
+	if (vfiomig_region_read(k->dev, idx, 0, &now, sizeof(now)))
+		now = ~0u;
+	if (ret == -EINVAL && now == was)
+		return false;
+	addf(what, size, n, "_SAVING|_RESUMING: %s, device_state now %#x",
+	     ret ? cli_errname(ret) : "accepted", now);
+	reset_dev(k, k->dev);
+	return true;
+}
+
 void check_invalid_targets(struct conform *k)
 {
 	int bad = 0, tried = 0, fd, ret, st;
@@ -96,9 +159,15 @@ void check_invalid_targets(struct conform *k)
 			reset_dev(k, k->dev);
 		}
 	}
+	if (is_v1(k) && v1_both_bits(k, what, sizeof(what), &n))
+		bad++;
 	cli_clear_err(k->c);
 	if (bad)
 		report(k, CK_INVALID_TARGETS, R_FAIL, "expected EINVAL and no change: %s", what);
+	else if (is_v1(k))
+		report(k, CK_INVALID_TARGETS, R_PASS, "_SAVING|_RESUMING refused by the "
+		       "driver with EINVAL; %d unsupported targets refused (no v1 bits)",
+		       tried);
 	else
 		report(k, CK_INVALID_TARGETS, R_PASS, "%d unsupported targets refused with EINVAL",
 		       tried);
@@ -148,7 +217,7 @@ void check_pairs(struct conform *k)
 				ok = false;
 				goto record;
 			}
-			want_fd = n > 0 &&
+			want_fd = n > 0 && !is_v1(k) &&
 				  vfiomig_arc_opens_session(n > 1 ? path[n - 2] : from,
 							    path[n - 1]);
 			pairs++;
@@ -205,6 +274,9 @@ record:
 	if (bad)
 		report(k, CK_STATE_PAIRS, R_FAIL, "%d of %d pairs wrong; first: %s%s", bad,
 		       pairs, first, k->c->verbose ? "" : " (-v lists all)");
+	else if (is_v1(k))
+		report(k, CK_STATE_PAIRS, R_PASS, "%d pairs: target reached (v1: "
+		       "device_state bits, no data fds)", pairs);
 	else
 		report(k, CK_STATE_PAIRS, R_PASS,
 		       "%d pairs: target reached, data fds exactly on the fd-creating arcs",
@@ -248,12 +320,51 @@ void check_no_stop_copy_to_pre_copy(struct conform *k)
 		       "refused with EINVAL, the device stays in stop-copy");
 }
 
+/* v1: no data fd to see fail; the reset must end either session with
+ * device_state back at _RUNNING. */
+static void check_reset_v1(struct conform *k)
+{
+	static const int sessions[] = { VFIOMIG_STATE_STOP_COPY, VFIOMIG_STATE_RESUMING };
+	char why[256] = "";
+	size_t n = 0;
+	int ret, st;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sessions); i++) {
+		const char *name = cli_state_name(sessions[i]);
+
+		if ((ret = reset_dev(k, k->dev)) ||
+		    (ret = goto_state(k->dev, sessions[i]))) {
+			addf(why, sizeof(why), &n, "cannot reach %s: %s", name,
+			     cli_strerror(ret));
+			continue;
+		}
+		ret = vfiomig_device_reset(k->dev);
+		st = vfiomig_state_get(k->dev);
+		if (ret || st != VFIOMIG_STATE_RUNNING)
+			addf(why, sizeof(why), &n, "reset in %s: %s, then %s", name,
+			     ret ? cli_errname(ret) : "ok",
+			     st >= 0 ? cli_state_name(st) : "?");
+	}
+	reset_dev(k, k->dev);
+	cli_clear_err(k->c);
+	if (n)
+		report(k, CK_RESET, R_FAIL, "%s", why);
+	else
+		report(k, CK_RESET, R_PASS, "ends saving and resuming, device running "
+		       "(v1: no data fds to see fail)");
+}
+
 void check_reset(struct conform *k)
 {
 	char c = 0, why[256] = "";
 	int fd, dup1, ret, st;
 	ssize_t r;
 	size_t n = 0;
+
+	if (is_v1(k)) {
+		check_reset_v1(k);
+		return;
+	}
 
 	/* Saving session. */
 	if ((ret = reset_dev(k, k->dev)) || (ret = goto_state(k->dev, VFIOMIG_STATE_STOP_COPY)) ||

@@ -28,6 +28,7 @@
  * in cmd-conform.c's table (name, function, help) indexed by these.
  */
 enum check_id {
+	CK_PROTOCOL,
 	CK_MIGRATION_FLAGS,
 	CK_INITIAL_STATE,
 	CK_INVALID_TARGETS,
@@ -51,6 +52,7 @@ struct conform {
 	struct cli *c;
 	struct vfiomig_device *dev, *peer;
 	const char *name, *peer_name;
+	int proto;                /* vfiomig_device_protocol(dev) */
 	uint64_t flags;           /* the device's migration flags */
 	bool has_mig;             /* migration-flags passed: the rest applies */
 	bool wanted[CK_NR];       /* --only (all without it) */
@@ -75,7 +77,19 @@ static inline bool want(const struct conform *k, enum check_id id)
 	return k->wanted[id];
 }
 
+/* Migration v1 (the region of Linux 5.8-5.17): no data fd, no feature
+ * calls; the checks that can say something drive it through the library
+ * and the region (conform-fsm.c), the others are skipped with a reason
+ * (cmd-conform.c's table). */
+static inline bool is_v1(const struct conform *k)
+{
+	return k->proto == VFIOMIG_PROTO_V1;
+}
+
 /* The checks (a function may report several ids: see the table). */
+void check_protocol(struct conform *k);
+/* "v2", "v1", "none" (NULL for an error). */
+const char *conform_proto_name(int proto);
 void check_flags(struct conform *k);
 void check_initial(struct conform *k);
 void check_invalid_targets(struct conform *k);
@@ -96,7 +110,8 @@ void addf(char *buf, size_t size, size_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Whether migration flags support a state (the library's answer). */
 bool supported(uint64_t flags, int st);
-/* Raw SET: the driver's answer, data fd in *fd (-1 if none). */
+/* Raw SET: the driver's answer, data fd in *fd (-1 if none).  On a v1
+ * device, the library's SET of that state (no fd): v1 has no feature. */
 int raw_set(struct vfiomig_device *dev, int state, int *fd);
 /* Reset to RUNNING, dropping any library session; -EPROTO if not RUNNING. */
 int reset_dev(struct conform *k, struct vfiomig_device *dev);
