@@ -24,12 +24,13 @@
  *   pread     sys_pread (region.c: region reads)
  *   pwrite    sys_pwrite (region.c: region writes)
  *   poll      sys_poll (session.c: a data fd that said EAGAIN)
- *   mmap      sys_mmap (region.c)      not interposed: the fake's regions
- *   munmap    sys_munmap (region.c)    cannot be mapped (mmap fails on them)
+ *   mmap      sys_mmap (region.c: a region's mappable area)
+ *   munmap    sys_munmap (region.c)
  *
- * What the fake interposes (22 symbols): open, open64, openat, openat64,
+ * What the fake interposes (25 symbols): open, open64, openat, openat64,
  * close, ioctl, read, write, pread, pread64, pwrite, pwrite64, poll,
- * splice, fcntl, and the _FORTIFY_SOURCE entry points __open_2,
+ * splice, fcntl, mmap, mmap64, munmap (a fake region's mappable area is a
+ * memfd), and the _FORTIFY_SOURCE entry points __open_2,
  * __open64_2, __openat_2, __openat64_2, __read_chk, __pread_chk,
  * __pread64_chk.  (splice: never used by the library, it never works on a
  * migration data fd, kernel-contract.md 17; the fake keeps it for the
