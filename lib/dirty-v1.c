@@ -17,6 +17,7 @@
  * a chunk being saved is copied out first (vfm_v1_quiesce()).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "dirty.h"
 #include "migv1.h"
@@ -26,22 +27,38 @@ int vfm_v1dirty_probe(struct vfiomig_dirty *tr, char *why, size_t len)
 {
 	uint64_t v;
 
-	if (!tr->ndevs || tr->n_dev_ids > tr->n_vfio_dev_ids)
+	if (!tr->ndevs || tr->n_dev_ids > tr->n_vfio_dev_ids) {
+		snprintf(why, len, "devices the tracker does not open (iommufd "
+			 "device ids) report no dirty pfns");
 		return -EOPNOTSUPP;
+	}
 	for (size_t i = 0; i < tr->ndevs; i++) {
 		struct vfiomig_device *dev = tr->devs[i];
+		int ret;
 
-		if (vfm_mig_proto(dev) != VFIOMIG_PROTO_V1 ||
-		    vfm_v1_region_size(dev) < VFM_V1_HDR_PFNS)
-			return -EOPNOTSUPP;
-		vfm_dev_lock(dev);
-		/* The merged 5.8 layout has nothing here: refused. */
-		if (vfm_v1_rd64(dev, VFM_V1_OFF_PAGE_SIZE, &v) < 0 ||
-		    vfm_v1_rd64(dev, VFM_V1_OFF_TOTAL_PFNS, &v) < 0) {
-			vfm_dev_unlock(dev);
+		if (vfm_mig_proto(dev) != VFIOMIG_PROTO_V1) {
+			snprintf(why, len, "%s: does not speak migration v1",
+				 vfm_dev_name(dev));
 			return -EOPNOTSUPP;
 		}
+		if (vfm_v1_region_size(dev) < VFM_V1_HDR_PFNS) {
+			snprintf(why, len, "%s: the migration region has no dirty "
+				 "pfn fields (the merged 5.8 layout)",
+				 vfm_dev_name(dev));
+			return -EOPNOTSUPP;
+		}
+		vfm_dev_lock(dev);
+		/* The merged 5.8 layout has nothing here: refused. */
+		ret = vfm_v1_rd64(dev, VFM_V1_OFF_PAGE_SIZE, &v);
+		if (ret >= 0)
+			ret = vfm_v1_rd64(dev, VFM_V1_OFF_TOTAL_PFNS, &v);
 		vfm_dev_unlock(dev);
+		if (ret < 0) {
+			snprintf(why, len, "%s: the driver does not answer the "
+				 "dirty pfn fields (%s)", vfm_dev_name(dev),
+				 strerror(-ret));
+			return -EOPNOTSUPP;
+		}
 	}
 	tr->v1_pfns = true;
 	snprintf(why, len, "all %zu device(s) report dirty pfns through the "
