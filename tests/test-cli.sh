@@ -10,7 +10,9 @@
 # 10): sets of two and three in state, save, load and migrate, the P2P
 # barrier in the library's log, mismatched and damaged files refused
 # before any device moves, a 0.1 (format 1.0) file, a failing member
-# rolling the whole set back with exit status 3.
+# rolling the whole set back with exit status 3; migration v1 devices
+# (issue 14): probe and conform naming the protocol, save, load and
+# migrate carrying the state, a v1 + v2 set, the mig-v1 dirty backend.
 #
 # The real binary runs with LD_PRELOAD=tests/fake/.libs/libfakepreload.so,
 # which builds a fake machine per process (tests/fake/preload.c): what one
@@ -1086,6 +1088,87 @@ run -v probe "$evil_dev" --sysfs-root "$hs/sys" --dev-root "$hs/dev"
 ! grep -q "$esc" "$tmp/out" "$tmp/err" && ok "-v: the library's log is escaped" ||
 	bad "-v: the library's log is escaped"
 
+echo "== migration v1 (the region of Linux 5.8-5.17)"
+# The fake preload's 'v1' part: 0000:3e:00.1 (filled from a seed) and
+# 0000:3e:00.2, the legacy migration region behind the same calls.
+V1SRC=0000:3e:00.1
+V1DST=0000:3e:00.2
+machine=v1
+run probe $V1SRC
+expect 0 "probe a v1 device"
+grep_out "^migration protocol  *v1 (migration region" "probe names protocol v1"
+run probe $V1SRC --json
+json "probe v1"
+[ "$(pyq "d['protocol']")" = v1 ] && ok "probe --json: protocol v1" || bad "probe --json: protocol v1"
+run conform $V1SRC --peer $V1DST
+expect 0 "conform a v1 device with a peer"
+grep_out "^PASS protocol  *v1 (migration region, Linux 5.8-5.17)" "conform: protocol v1"
+grep_out "^SKIP data-fd  *v1 device: no data fd" "conform v1: data-fd skipped with the reason"
+grep_out "^SKIP precopy-end  *v1 device" "conform v1: precopy-end skipped"
+grep_out "^PASS invalid-targets .*_SAVING|_RESUMING refused" "conform v1: _SAVING|_RESUMING refused by the driver"
+grep_out "^PASS state-pairs" "conform v1: the state pairs (no P2P)"
+grep_out "^PASS round-trip" "conform v1: round trip"
+if grep -q "^FAIL" "$tmp/out"; then bad "conform v1 has no FAIL"; else ok "conform v1 has no FAIL"; fi
+run conform $V1SRC --json --only protocol,data-fd
+json "conform v1"
+[ "$(pyq "d['protocol'], [(c['check'], c['result']) for c in d['checks']]")" = \
+	"v1 [('protocol', 'PASS'), ('migration-flags', 'PASS'), ('data-fd', 'SKIP')]" ] &&
+	ok "conform v1 --json: protocol, data-fd SKIP" || bad "conform v1 --json: protocol, data-fd SKIP"
+machine=mtty,generic,nomig
+run conform $MTTY2 --only protocol
+grep_out "^PASS protocol  *v2 (VFIO_DEVICE_FEATURE_MIGRATION)" "conform: protocol v2"
+run conform $NOMIG --only protocol
+expect 1 "conform of a device without migration fails"
+grep_out "^FAIL protocol  *none" "conform: protocol none"
+machine=v1
+
+f=$tmp/proto-v1.vfm
+run save $V1SRC -o "$f" --json
+expect 0 "save a v1 device"
+v1_fnv=$(dump_field $V1SRC fnv)
+[ "$(pyq "d['source_state'], d['precopy_rounds'] >= 1")" = "stop True" ] &&
+	ok "v1 save: precopy, source STOP" || bad "v1 save: precopy, source STOP"
+run load $V1DST -i "$f" --json
+expect 0 "load into a v1 device"
+[ -n "$v1_fnv" ] && [ "$(dump_field $V1DST fnv)" = "$v1_fnv" ] && ok "v1 load: the destination holds the source's state" ||
+	bad "v1 load: the destination holds the source's state ($(dump_field $V1DST fnv) != $v1_fnv)"
+[ "$(dump_field $V1DST state)" = 1 ] && ok "v1 load: destination STOP" || bad "v1 load: destination STOP"
+run migrate $V1SRC $V1DST --json
+expect 0 "migrate v1 -> v1"
+json "migrate v1"
+[ "$(dump_field $V1DST fnv)" = "$v1_fnv" ] && [ "$(dump_field $V1SRC fnv)" = "$v1_fnv" ] &&
+	ok "migrate v1: the state arrived" || bad "migrate v1: the state arrived"
+is_states "migrate v1: source STOP" 1 $V1SRC
+is_states "migrate v1: destination RUNNING" 2 $V1DST
+
+# A v1 and a v2 device in one set: v1 has no P2P states.
+machine=generic,v1
+run migrate $GSRC,$V1SRC $GDST,$V1DST
+expect 1 "a v1 member refused in a set without --allow-no-p2p"
+grep_err "allow-no-p2p" "the refusal names --allow-no-p2p"
+run migrate $GSRC,$V1SRC $GDST,$V1DST --allow-no-p2p --json
+expect 0 "migrate a v2 + v1 set with --allow-no-p2p"
+[ "$(dump_field $GDST fnv)" = "$(dump_field $GSRC fnv)" ] && ok "v2 + v1 set: the v2 member's data arrived" ||
+	bad "v2 + v1 set: the v2 member's data arrived"
+[ "$(dump_field $V1DST fnv)" = "$v1_fnv" ] && ok "v2 + v1 set: the v1 member's state arrived" ||
+	bad "v2 + v1 set: the v1 member's state arrived"
+[ "$(pyq "len(d['members'])")" = 2 ] && ok "v2 + v1 set --json: two members" || bad "v2 + v1 set --json: two members"
+machine=v1
+
+# Dirty pages: the preload's v1 functions have the merged 5.8 layout
+# (no dirty pfns), so the mig-v1 backend is named and refused with why.
+run dirty $V1SRC --range 0:1M --json
+expect 0 "dirty on a v1 device"
+[ "$(pyq "'not mig-v1: $V1SRC: ' in d['reason']")" = True ] && ok "dirty v1: the reason names mig-v1 and why not" ||
+	bad "dirty v1: the reason names mig-v1 and why not"
+run dirty $V1SRC --range 0:1M --backend mig-v1
+expect 1 "dirty --backend mig-v1 without dirty pfns"
+grep_err "backend mig-v1 forced .* not available: $V1SRC: " "dirty --backend mig-v1: refused with the reason"
+run dirty $V1SRC --backend v1
+expect 2 "dirty --backend: an unknown name"
+grep_err "mig-v1" "the usage error lists mig-v1"
+machine=mtty,generic,nomig
+
 echo "== completion"
 (
 	_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
@@ -1101,6 +1184,9 @@ echo "== completion"
 	COMP_WORDS=(vfiomig-ctl save dev --no); COMP_CWORD=3
 	_vfiomig_ctl
 	[ "${COMPREPLY[*]}" = "--no-precopy" ] || exit 3
+	COMP_WORDS=(vfiomig-ctl dirty dev --backend m); COMP_CWORD=4
+	_vfiomig_ctl
+	[ "${COMPREPLY[*]}" = "mig-v1" ] || exit 4
 ) && ok "bash completion" || bad "bash completion (case $?)"
 
 echo "== test-cli.sh: $pass passed, $fail failed"
