@@ -50,18 +50,18 @@ static const struct check checks[CK_NR] = {
 	[CK_PROTOCOL] = { "protocol", check_protocol, ANY_DEVICE,
 		"which migration protocol the device speaks:\n"
 		"v2 (VFIO_DEVICE_FEATURE_MIGRATION) or v1 (the\n"
-		"migration region of Linux 5.8-5.17)" },
+		"migration region of Linux 5.8-5.17)", NULL },
 	[CK_MIGRATION_FLAGS] = { "migration-flags", check_flags, ANY_DEVICE,
-		"FEATURE_MIGRATION answers, STOP_COPY is set" },
+		"FEATURE_MIGRATION answers, STOP_COPY is set", NULL },
 	[CK_INITIAL_STATE] = { "initial-state", check_initial, AFTER_GATE,
-		"GET works; the device is RUNNING after a reset" },
+		"GET works; the device is RUNNING after a reset", NULL },
 	[CK_INVALID_TARGETS] = { "invalid-targets", check_invalid_targets, AFTER_GATE,
 		"ERROR, 8 and unsupported states are refused\n"
-		"(EINVAL) and leave the state alone" },
+		"(EINVAL) and leave the state alone", NULL },
 	[CK_STATE_PAIRS] = { "state-pairs", check_pairs, AFTER_GATE,
 		"every pair of supported states: the SET\n"
 		"succeeds, GET answers the target, and a data fd\n"
-		"comes back exactly on the fd-creating arcs" },
+		"comes back exactly on the fd-creating arcs", NULL },
 	[CK_DATA_FD] = { "data-fd", check_data_fd, AFTER_GATE,
 		"data fds are O_CLOEXEC, one-way (EBADF), streams\n"
 		"(ESPIPE)", V1_NO_FD },
@@ -70,7 +70,7 @@ static const struct check checks[CK_NR] = {
 		"STOP_COPY -> PRE_COPY(_P2P) refused (EINVAL)",
 		"v1 device: _SAVING -> _SAVING|_RUNNING is a rule of v2's arcs" },
 	[CK_PRECOPY_INFO] = { "precopy-info", check_precopy_info, AFTER_GATE,
-		"PRECOPY_INFO valid in PRE_COPY states only" },
+		"PRECOPY_INFO valid in PRE_COPY states only", NULL },
 	[CK_PRECOPY_END] = { "precopy-end", check_precopy_stream, AFTER_GATE,
 		"end of precopy data: ENOMSG (read() 0: WARN)", V1_NO_FD },
 	[CK_PRECOPY_TO_STOP_COPY] = { "precopy-to-stop-copy", check_precopy_stream,
@@ -85,10 +85,10 @@ static const struct check checks[CK_NR] = {
 	[CK_ROUND_TRIP] = { "round-trip", check_round_trip, AFTER_GATE,
 		"save, load into --peer, RUNNING, save again and\n"
 		"compare; an incomplete stream is refused\n"
-		"(SKIP without --peer)" },
+		"(SKIP without --peer)", NULL },
 	[CK_RESET] = { "reset", check_reset, AFTER_GATE,
 		"VFIO_DEVICE_RESET ends saving and resuming\n"
-		"sessions and returns to RUNNING" },
+		"sessions and returns to RUNNING", NULL },
 	[CK_DMA_LOGGING] = { "dma-logging", check_dma_logging, AFTER_GATE,
 		"DMA_LOGGING_START/REPORT/STOP validation",
 		V1_NO_FEATURE " (dirty pfns: vfiomig-ctl dirty --backend mig-v1)" },
