@@ -123,6 +123,7 @@ struct path {
 	int fd;              /* iommufd or container */
 	uint32_t hwpt;
 	uint64_t ps;         /* the caller's page size */
+	uint64_t iova0;      /* where the guest starts in IOVA space */
 	unsigned int flags;  /* the library's query flags */
 	uint64_t *bm;        /* the caller's bitmap (library and baseline) */
 	uint64_t *raw;       /* the raw caller's own buffer (Type1 ACCUMULATE) */
@@ -152,14 +153,14 @@ static void prep_devs(struct path *p)
 
 static void prep_iommu(struct path *p)
 {
-	(void)p;
 	for (int i = 0; i < NSPANS; i++)
-		fake_dma_write(spans[i].a, spans[i].len);
+		fake_dma_write(p->iova0 + spans[i].a, spans[i].len);
 }
 
 static void lib_query(struct path *p)
 {
-	int ret = vfiomig_dirty_query(p->tr, 0, guest, p->ps, p->bm, p->flags);
+	int ret = vfiomig_dirty_query(p->tr, p->iova0, guest, p->ps, p->bm,
+				      p->flags);
 
 	if (ret)
 		die("vfiomig_dirty_query", ret);
@@ -213,7 +214,7 @@ static void raw_get(struct path *p, uint64_t *buf)
 	struct iommu_hwpt_get_dirty_bitmap g = {
 		.size = sizeof(g),
 		.hwpt_id = p->hwpt,
-		.iova = 0,
+		.iova = p->iova0,
 		.length = guest,
 		.page_size = p->ps,
 		.data = (uintptr_t)buf,
@@ -604,6 +605,10 @@ static void bench_iommufd(void)
 
 	machine();
 	add_pci(PCI0, 10, 0, false, true);
+	/* Above 4 GiB, as a VMM places RAM that does not fit below the PCI
+	 * hole: a PCI function's MSI window is reserved in its IOAS. */
+	p.iova0 = 4ULL << 30;
+	m.iova = p.iova0;
 	p.dev[0] = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
 	p.fd = vfiomig_device_iommu_fd(p.dev[0]);
 	ret = vfiomig_device_iommufd_ids(p.dev[0], &devid, &ioas, NULL);
@@ -619,7 +624,7 @@ static void bench_iommufd(void)
 	if (!r)
 		die("calloc", ENOMEM);
 	for (size_t i = 0; i < nr; i++) {
-		r[i].iova = guest / nr * i;
+		r[i].iova = p.iova0 + guest / nr * i;
 		r[i].length = guest / nr;
 	}
 	before = heap_now();
