@@ -35,11 +35,8 @@ static int path_of(int i)
 
 #define NEED_PATH(i)                                                           \
 	do {                                                                   \
-		if ((i) && !kenv_has_iommufd()) {                              \
-			fprintf(stderr, "%s: skipped: no cdev/iommufd path\n", \
-				__func__);                                     \
-			return;                                                \
-		}                                                              \
+		if ((i) && !kenv_has_iommufd())                                \
+			kenv_skip("no cdev/iommufd path");                     \
 	} while (0)
 
 static void *buf_new(void)
@@ -340,10 +337,8 @@ START_TEST(mock_dirty)
 	char *mem;
 	int fd, hwpt;
 
-	if (!kenv_has_iommufd()) {
-		fprintf(stderr, "%s: skipped: no /dev/iommu\n", __func__);
-		return;
-	}
+	if (!kenv_has_iommufd())
+		kenv_skip("no /dev/iommu");
 	snprintf(path, sizeof(path), "%s/iommu",
 		 kenv_dev_root() ? kenv_dev_root() : "/dev");
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -364,10 +359,8 @@ START_TEST(mock_dirty)
 		};
 
 		if (ioctl(fd, IOMMU_TEST_CMD, &c) && errno == ENOTTY) {
-			fprintf(stderr, "%s: skipped: no CONFIG_IOMMUFD_TEST\n",
-				__func__);
 			close(fd);
-			return;
+			kenv_skip("no CONFIG_IOMMUFD_TEST");
 		}
 		idev = c.mock_domain.out_idev_id;
 		ck_assert_uint_ne(idev, 0);
@@ -509,10 +502,8 @@ START_TEST(mock_follow)
 	char *mem;
 	int fd = mock_open(&ioas_b, &idev), hwpt;
 
-	if (fd < 0) {
-		fprintf(stderr, "%s: skipped: no iommufd selftest mock\n", __func__);
-		return;
-	}
+	if (fd < 0)
+		kenv_skip("no iommufd selftest mock");
 	mem = mmap(NULL, 2 * half, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(mem, MAP_FAILED);
