@@ -19,6 +19,32 @@ const char *cli_state_name(int state)
 	return buf;
 }
 
+const char *cli_proto_name(int proto)
+{
+	switch (proto) {
+	case VFIOMIG_PROTO_V2:
+		return "v2";
+	case VFIOMIG_PROTO_V1:
+		return "v1";
+	case VFIOMIG_PROTO_NONE:
+		return "none";
+	default:
+		return NULL;
+	}
+}
+
+const char *cli_proto_what(int proto)
+{
+	switch (proto) {
+	case VFIOMIG_PROTO_V2:
+		return "VFIO_DEVICE_FEATURE_MIGRATION";
+	case VFIOMIG_PROTO_V1:
+		return "migration region, Linux 5.8-5.17";
+	default:
+		return "no migration support";
+	}
+}
+
 const char *cli_iommu_name(int path)
 {
 	switch (path) {

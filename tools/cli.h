@@ -161,6 +161,10 @@ int cli_parse_u64(const char *s, uint64_t *v);       /* 0x.., K/M/G/T */
 int cli_parse_state(struct cli *c, const char *s);   /* prints on error */
 /* cli-fmt.c: formatting. */
 const char *cli_state_name(int state);               /* never NULL */
+/* vfiomig_device_protocol()'s answer: "v2", "v1", "none" (NULL for an
+ * error); what it is, for a human. */
+const char *cli_proto_name(int proto);
+const char *cli_proto_what(int proto);
 const char *cli_iommu_name(int path);
 void cli_mig_flags_str(uint64_t flags, char *buf, size_t len);
 void cli_bytes_str(uint64_t n, char *buf, size_t len); /* "1.5 MiB" */

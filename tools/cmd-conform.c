@@ -246,7 +246,7 @@ static void print_head(struct conform *k)
 		json_str(&k->j, "mdev_type", t);
 		json_str(&k->j, "peer", k->peer_name);
 		if (k->proto >= 0)
-			json_str(&k->j, "protocol", conform_proto_name(k->proto));
+			json_str(&k->j, "protocol", cli_proto_name(k->proto));
 		else
 			json_null(&k->j, "protocol");
 		json_begin_arr(&k->j, "checks");

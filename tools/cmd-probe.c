@@ -22,33 +22,6 @@ const char usage_probe[] =
 	"  --iommu PATH  open through auto (default), iommufd or type1\n"
 	"  -v            show the library's log\n";
 
-/* vfiomig_device_protocol()'s answer, named. */
-static const char *proto_name(int p)
-{
-	switch (p) {
-	case VFIOMIG_PROTO_V2:
-		return "v2";
-	case VFIOMIG_PROTO_V1:
-		return "v1";
-	case VFIOMIG_PROTO_NONE:
-		return "none";
-	default:
-		return NULL;
-	}
-}
-
-static const char *proto_what(int p)
-{
-	switch (p) {
-	case VFIOMIG_PROTO_V2:
-		return "VFIO_DEVICE_FEATURE_MIGRATION";
-	case VFIOMIG_PROTO_V1:
-		return "migration region, Linux 5.8-5.17";
-	default:
-		return "no migration support";
-	}
-}
-
 /* One answer: a value or an error, for text and JSON alike. */
 struct answer {
 	int err;
@@ -130,7 +103,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 			json_null(&j, "protocol");
 			json_str(&j, "protocol_error", cli_strerror(proto));
 		} else {
-			json_str(&j, "protocol", proto_name(proto));
+			json_str(&j, "protocol", cli_proto_name(proto));
 		}
 		if (!caps_err && (caps.features & VFIOMIG_CAP_MIGRATION))
 			cli_json_mig_flags(&j, "migration", caps.migration_flags);
@@ -213,7 +186,7 @@ int cmd_probe(struct cli *c, int argc, char **argv)
 		if (proto < 0)
 			printf("unavailable (%s)\n", cli_strerror(proto));
 		else
-			printf("%s (%s)\n", proto_name(proto), proto_what(proto));
+			printf("%s (%s)\n", cli_proto_name(proto), cli_proto_what(proto));
 		if (caps_err) {
 			printf("%-22s unavailable (%s)\n", "migration", cli_strerror(caps_err));
 		} else if (!(caps.features & VFIOMIG_CAP_MIGRATION)) {

@@ -16,29 +16,14 @@
 
 #include "conform.h"
 
-const char *conform_proto_name(int proto)
-{
-	switch (proto) {
-	case VFIOMIG_PROTO_V2:
-		return "v2";
-	case VFIOMIG_PROTO_V1:
-		return "v1";
-	case VFIOMIG_PROTO_NONE:
-		return "none";
-	default:
-		return NULL;
-	}
-}
-
 /* Which protocol the library found (k->proto, asked before the checks). */
 void check_protocol(struct conform *k)
 {
 	switch (k->proto) {
 	case VFIOMIG_PROTO_V2:
-		report(k, CK_PROTOCOL, R_PASS, "v2 (VFIO_DEVICE_FEATURE_MIGRATION)");
-		break;
 	case VFIOMIG_PROTO_V1:
-		report(k, CK_PROTOCOL, R_PASS, "v1 (migration region, Linux 5.8-5.17)");
+		report(k, CK_PROTOCOL, R_PASS, "%s (%s)", cli_proto_name(k->proto),
+		       cli_proto_what(k->proto));
 		break;
 	case VFIOMIG_PROTO_NONE:
 		report(k, CK_PROTOCOL, R_FAIL, "none (no FEATURE_MIGRATION, no "

@@ -89,7 +89,6 @@ static inline bool is_v1(const struct conform *k)
 /* The checks (a function may report several ids: see the table). */
 void check_protocol(struct conform *k);
 /* "v2", "v1", "none" (NULL for an error). */
-const char *conform_proto_name(int proto);
 void check_flags(struct conform *k);
 void check_initial(struct conform *k);
 void check_invalid_targets(struct conform *k);
