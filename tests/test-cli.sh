@@ -1164,6 +1164,16 @@ expect 0 "dirty on a v1 device"
 run dirty $V1SRC --range 0:1M --backend mig-v1
 expect 1 "dirty --backend mig-v1 without dirty pfns"
 grep_err "backend mig-v1 forced .* not available: $V1SRC: " "dirty --backend mig-v1: refused with the reason"
+# 0000:3e:00.3 has the proposal's dirty pfn fields: tracked by mig-v1,
+# chosen by itself and forced.
+run dirty 0000:3e:00.3 --range 0:1M --json
+expect 0 "dirty on a v1 device with dirty pfns"
+[ "$(pyq "d['backend']")" = mig-v1 ] && ok "dirty v1 pfns: the mig-v1 backend" ||
+	bad "dirty v1 pfns: the mig-v1 backend"
+[ "$(pyq "d['actions'][1]['ranges'][0]['ok'] and d['actions'][2]['ok']")" = True ] &&
+	ok "dirty v1 pfns: reported and stopped" || bad "dirty v1 pfns: reported and stopped"
+run dirty 0000:3e:00.3 --range 0:1M --backend mig-v1
+expect 0 "dirty --backend mig-v1 on a v1 device with dirty pfns"
 run dirty $V1SRC --backend v1
 expect 2 "dirty --backend: an unknown name"
 grep_err "mig-v1" "the usage error lists mig-v1"

@@ -30,7 +30,9 @@
  *                               0000:3e:00.1 (source, filled from a seed)
  *                               and 0000:3e:00.2, 1 MiB of state, 256 KiB
  *                               of precopy data, 48 KiB chunks through a
- *                               mappable 64 KiB data area
+ *                               mappable 64 KiB data area; 0000:3e:00.3
+ *                               the same with the proposal's dirty pfn
+ *                               fields (the mig-v1 dirty backend)
  * VFIOMIG_FAKE_PROG  activate only in programs whose name contains this
  *                    (default "vfiomig-ctl": not in the libtool wrapper's
  *                    shell or in other tools of a test script)
@@ -184,7 +186,8 @@ __attribute__((constructor)) static void preload_init(void)
 		add(&cfg);
 	}
 	if (has_part(spec, "v1")) {
-		static const char *const bdf[] = { "0000:3e:00.1", "0000:3e:00.2" };
+		static const char *const bdf[] = { "0000:3e:00.1", "0000:3e:00.2",
+						   "0000:3e:00.3" };
 		struct fake_v1_cfg v = {
 			.index = 9,
 			.region_size = 128u << 10,
@@ -195,9 +198,10 @@ __attribute__((constructor)) static void preload_init(void)
 			.precopy_initial = 256u << 10,
 		};
 
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 3; i++) {
 			int id;
 
+			v.pfns = i == 2;
 			fake_cfg_pci(&cfg, bdf[i], group++, cdev++, 0);
 			id = add(&cfg);
 			ret = fake_dev_set_v1(id, &v);
