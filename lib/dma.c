@@ -951,18 +951,6 @@ out:
 	return ret;
 }
 
-ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
-				struct vfiomig_range **out)
-{
-	ssize_t n;
-
-	*out = NULL;
-	pthread_mutex_lock(&io->lock);
-	n = vfm_rangeset_copy(&io->maps, out);
-	pthread_mutex_unlock(&io->lock);
-	return n;
-}
-
 void vfm_iommu_forget(struct vfiomig_iommu *io, int fd, uint32_t ioas_id,
 		      uint64_t iova, uint64_t length)
 {

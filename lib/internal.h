@@ -316,11 +316,6 @@ void vfm_iommu_attached(struct vfiomig_device *dev, struct vfiomig_iommu *io);
 int vfm_iommu_borrow(struct vfiomig_device *dev);
 /* dma.c: drop the device's context, after its fds are closed. */
 void vfm_iommu_detach(struct vfiomig_device *dev);
-/* dma.c: the context's mappings (the library's record) in a new sorted
- * array (*out, freed by the caller; NULL when none): the count or
- * -ENOMEM. */
-ssize_t vfm_iommu_mappings_copy(struct vfiomig_iommu *io,
-				struct vfiomig_range **out);
 /* dma.c: [iova, +length) was unmapped behind the context's back (a
  * tracker's vfiomig_dirty_unmap on container fd, or iommufd fd + IOAS):
  * drop it from the record if the context is that one. */
@@ -355,8 +350,9 @@ struct vfiomig_iommu *vfm_iommu_find(struct vfiomig_ctx *ctx, int fd,
 				     uint32_t ioas_id, size_t *cur);
 /* dma.c: the context's lock, held across a tracker's start so that no
  * mapping falls between its snapshot and its following; the snapshot
- * (vfm_iommu_mappings_copy without the lock) and linking a follower
- * (a reference taken) under it.  Unlinking takes the lock itself. */
+ * (the record's mappings in a new sorted array, *out freed by the caller,
+ * NULL when none: the count or -ENOMEM) and linking a follower (a
+ * reference taken) under it.  Unlinking takes the lock itself. */
 void vfm_iommu_lock(struct vfiomig_iommu *io);
 void vfm_iommu_unlock(struct vfiomig_iommu *io);
 ssize_t vfm_iommu_mappings_copy_locked(struct vfiomig_iommu *io,
