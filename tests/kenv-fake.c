@@ -4,6 +4,8 @@
  * machine like the VM's (seven mtty instances, both IOMMU paths), and must
  * leave no fake fd open.
  */
+#include <stdio.h>
+
 #include "fake.h"
 #include "fake-internal.h"
 #include "kenv.h"
@@ -11,6 +13,16 @@
 /* Groups and cdev numbers of the mtty instances: from these on. */
 #define KENV_FAKE_GROUP0 0
 #define KENV_FAKE_CDEV0 0
+
+#define KENV_FAKE_NDEV 7
+
+/* The fake's device ids of the mtty instances, and their UUIDs. */
+static struct {
+	int id;
+	const char *uuid;
+} kenv_devs[KENV_FAKE_NDEV];
+/* Arc log entries before this one are not reported by kenv_sets. */
+static size_t kenv_sets_from;
 
 void kenv_setup(void)
 {
@@ -32,8 +44,11 @@ void kenv_setup(void)
 	for (int i = 0; i < (int)(sizeof(mtty) / sizeof(mtty[0])); i++) {
 		fake_cfg_mtty(&cfg, mtty[i].uuid, mtty[i].ports,
 			      KENV_FAKE_GROUP0 + i, KENV_FAKE_CDEV0 + i);
-		ck_assert_int_ge(fake_add_device(&cfg), 0);
+		kenv_devs[i].id = fake_add_device(&cfg);
+		kenv_devs[i].uuid = mtty[i].uuid;
+		ck_assert_int_ge(kenv_devs[i].id, 0);
 	}
+	kenv_sets_from = 0;
 }
 
 void kenv_teardown(void)
@@ -73,4 +88,83 @@ int kenv_open_fake_fds(void)
 unsigned int kenv_kernel_complaints(void)
 {
 	return fake_mig_warnings();
+}
+
+void kenv_fail_nth(unsigned int nth, int err)
+{
+	fake_fail_nth(nth, err);
+}
+
+void kenv_fail_nth_call(const char *call, unsigned int nth, int err)
+{
+	fake_fail_nth_call(call, nth, err);
+}
+
+unsigned int kenv_calls(void)
+{
+	return fake_calls();
+}
+
+unsigned int kenv_ioctls(void)
+{
+	return fake_ioctls();
+}
+
+int kenv_kernel_fds(void)
+{
+	return fake_open_fds();
+}
+
+void kenv_mig_ioctls(struct kenv_mig_ioctls *out)
+{
+	*out = (struct kenv_mig_ioctls){ 0 };
+	for (int i = 0; i < KENV_FAKE_NDEV; i++) {
+		struct fake_dev_ioctls c;
+
+		fake_dev_ioctls(kenv_devs[i].id, &c);
+		out->state_gets += c.state_gets;
+		out->state_sets += c.state_sets;
+		out->mig_gets += c.mig_gets;
+		out->data_sizes += c.data_sizes;
+		out->precopy_infos += c.precopy_infos;
+		out->resets += c.resets;
+	}
+}
+
+static const char *kenv_uuid_of(int id)
+{
+	for (int i = 0; i < KENV_FAKE_NDEV; i++)
+		if (kenv_devs[i].id == id)
+			return kenv_devs[i].uuid;
+	return "?";
+}
+
+/* The fake logs arcs; a SET is the arcs of one serial number: its last arc
+ * ends in the state asked for, or is the refused one (an mtty SET walks one
+ * arc per SET the library makes: the library plans the path itself). */
+size_t kenv_sets(struct kenv_set *out, size_t max)
+{
+	static struct fake_arc arcs[FAKE_ARC_LOG_MAX];
+	size_t n = fake_arc_log(arcs, FAKE_ARC_LOG_MAX), k = 0;
+
+	ck_assert_uint_eq(fake_arc_log_dropped(), 0);
+	for (size_t i = kenv_sets_from; i < n; i++) {
+		if (arcs[i].reset)
+			continue;
+		if (i + 1 < n && !arcs[i + 1].reset && arcs[i + 1].set == arcs[i].set)
+			continue;
+		if (k < max) {
+			snprintf(out[k].uuid, sizeof(out[k].uuid), "%s",
+				 kenv_uuid_of(arcs[i].id));
+			out[k].state = arcs[i].to;
+			out[k].err = arcs[i].err;
+		}
+		k++;
+	}
+	return k;
+}
+
+void kenv_sets_clear(void)
+{
+	kenv_sets_from = fake_arc_log(NULL, 0);
 }

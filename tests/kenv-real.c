@@ -20,6 +20,7 @@
 #include <linux/vfio.h>
 
 #include "kenv.h"
+#include "kshim.h"
 
 static const char *uuid_env(const char *var, const char *def)
 {
@@ -110,11 +111,17 @@ void kenv_setup(void)
 	reset_mtty(uuid_env("VFIOMIG_MTTY2", KENV_MTTY2_UUID));
 	reset_mtty(uuid_env("VFIOMIG_MTTY2B", KENV_MTTY2B_UUID));
 	reset_more();
+	kshim_reset();
 }
 
+/* As on the fake: no kernel fd outlives a case. */
 void kenv_teardown(void)
 {
+	int open_fds;
+
 	kenv_ctx_free();
+	open_fds = kenv_kernel_fds();
+	ck_assert_msg(open_fds == 0, "%d kernel fd(s) leaked", open_fds);
 }
 
 bool kenv_is_real(void)

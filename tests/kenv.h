@@ -10,6 +10,7 @@
 #define KENV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <check.h>
 
 #include "vfiomig.h"
@@ -69,6 +70,57 @@ unsigned int kenv_kernel_complaints(void);
  * relies on a behaviour of mtty's (read() 0 at the end of precopy data,
  * dirty_bytes 0, a second DMA_LOGGING_START taken) says so in a comment. */
 
+/*
+ * Fault injection and call counts, on both kernels.  A kernel call is an
+ * open of a node under the device root (/dev/vfio/..., /dev/iommu), or a
+ * call on an fd such an open or the kernel handed out (group, container,
+ * iommufd, device and data fds): ioctl, read, write, pread, pwrite, close,
+ * fcntl F_DUPFD/F_DUPFD_CLOEXEC, a poll with one in its set, a splice with
+ * one end.  The fake counts and fails its own calls (fake_fail_nth); on the
+ * real kernel a pass-through shim (tests/kshim.c) does the same in front of
+ * libc, so a case sweeps a fault over every call of an operation on mtty in
+ * the VM as on the fake.  kenv_setup() disarms and zeroes everything.
+ */
+/* The nth (1-based) kernel call from now fails with err, the kernel never
+ * seeing it (close() still releases the fd, as Linux does).  0 disarms.
+ * One-shot. */
+void kenv_fail_nth(unsigned int nth, int err);
+/* Same, counting only calls of that name ("ioctl", "read", "write", "open",
+ * "close", "splice", "poll", "pread", "pwrite", "fcntl"). */
+void kenv_fail_nth_call(const char *call, unsigned int nth, int err);
+/* Kernel calls and ioctls among them since kenv_setup (a failed one
+ * included: each is a syscall strace would count). */
+unsigned int kenv_calls(void);
+unsigned int kenv_ioctls(void);
+/* Kernel fds open now, the case's own raw ones included (leak checks). */
+int kenv_kernel_fds(void);
+
+/* The migration ioctls of every device since kenv_setup, by what they
+ * asked for (VFIO_DEVICE_FEATURE PROBE not counted), whatever the answer. */
+struct kenv_mig_ioctls {
+	unsigned int state_gets;    /* MIG_DEVICE_STATE GET */
+	unsigned int state_sets;    /* MIG_DEVICE_STATE SET (failed ones too) */
+	unsigned int mig_gets;      /* MIGRATION GET */
+	unsigned int data_sizes;    /* MIG_DATA_SIZE GET */
+	unsigned int precopy_infos; /* VFIO_MIG_GET_PRECOPY_INFO */
+	unsigned int resets;        /* VFIO_DEVICE_RESET */
+};
+void kenv_mig_ioctls(struct kenv_mig_ioctls *out);
+
+/* MIG_DEVICE_STATE SETs that reached the kernel since kenv_setup or
+ * kenv_sets_clear, in order, across devices: the device (its mdev UUID),
+ * the state asked for and the answer (0 or a negative errno).  An injected
+ * failure never reached the kernel and is not logged. */
+struct kenv_set {
+	char uuid[40];
+	int state;
+	int err;
+};
+#define KENV_SETS_MAX 4096
+/* Copy up to max from the start; returns how many the log holds. */
+size_t kenv_sets(struct kenv_set *out, size_t max);
+void kenv_sets_clear(void);
+
 /* Suites of kernel-facing cases. */
 Suite *kcase_device_suite(void);
 Suite *kcase_mig_suite(void);
@@ -77,6 +129,9 @@ Suite *kcase_devset_suite(void);
 Suite *kcase_region_suite(void);
 Suite *kcase_dma_suite(void);
 Suite *kcase_uapi_suite(void);
+Suite *kcase_open_suite(void);
+Suite *kcase_session_suite(void);
+Suite *kcase_threads_suite(void);
 
 /* Fake-only sections: cases that need fault injection or programmable
  * devices live in their own unit tests, not here. */

@@ -79,6 +79,9 @@ int main(void)
 	srunner_add_suite(sr, kcase_region_suite());
 	srunner_add_suite(sr, kcase_dma_suite());
 	srunner_add_suite(sr, kcase_uapi_suite());
+	srunner_add_suite(sr, kcase_open_suite());
+	srunner_add_suite(sr, kcase_session_suite());
+	srunner_add_suite(sr, kcase_threads_suite());
 	srunner_set_tap(sr, path);
 	srunner_run_all(sr, CK_SILENT);
 	nrun = srunner_ntests_run(sr);
