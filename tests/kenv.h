@@ -132,6 +132,7 @@ Suite *kcase_uapi_suite(void);
 Suite *kcase_open_suite(void);
 Suite *kcase_session_suite(void);
 Suite *kcase_threads_suite(void);
+Suite *kcase_kenv_suite(void);
 
 /* Fake-only sections: cases that need fault injection or programmable
  * devices live in their own unit tests, not here. */

@@ -82,6 +82,7 @@ int main(void)
 	srunner_add_suite(sr, kcase_open_suite());
 	srunner_add_suite(sr, kcase_session_suite());
 	srunner_add_suite(sr, kcase_threads_suite());
+	srunner_add_suite(sr, kcase_kenv_suite());
 	srunner_set_tap(sr, path);
 	srunner_run_all(sr, CK_SILENT);
 	nrun = srunner_ntests_run(sr);
