@@ -26,6 +26,7 @@
 
 #include "vfio-args.h"
 #include "iommufd_test.h"
+#include "ck-errno.h"
 #include "kenv.h"
 
 #define KiB 1024ULL
@@ -38,25 +39,6 @@ struct ku_iova_ranges {
 };
 #define KU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, 0x84)
 #define KU_TEST_CMD_NR _IO(IOMMUFD_TYPE, 0xa0)
-
-/* Expect a -1 return with errno e. */
-#define ck_errno(expr, e)                                                     \
-	do {                                                                  \
-		errno = 0;                                                    \
-		long r_ = (long)(expr);                                       \
-		int e_ = errno;                                               \
-		ck_assert_msg(r_ == -1 && e_ == (e),                          \
-			      "%s: returned %ld errno %d (%s), want %d (%s)",  \
-			      #expr, r_, e_, strerror(e_), (e), strerror(e)); \
-	} while (0)
-
-#define ck_ok(expr)                                                           \
-	do {                                                                  \
-		errno = 0;                                                    \
-		long r_ = (long)(expr);                                       \
-		ck_assert_msg(r_ >= 0, "%s: returned %ld errno %d (%s)",      \
-			      #expr, r_, errno, strerror(errno));            \
-	} while (0)
 
 static char kpath[PATH_MAX];
 

@@ -26,6 +26,7 @@
 #include "vfio-args.h"
 #include <linux/iommufd.h>
 
+#include "ck-errno.h"
 #include "fake-internal.h"
 
 #define UUID1 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001" /* mtty-1, group 0 */
@@ -33,25 +34,6 @@
 #define BDF "0000:3b:00.1"                           /* group 12, vfio3 */
 
 #define IOMMU_TEST_CMD_NR _IO(IOMMUFD_TYPE, 0xa0)
-
-/* Expect a -1 return with errno e. */
-#define ck_errno(expr, e)                                                     \
-	do {                                                                  \
-		errno = 0;                                                    \
-		long r_ = (long)(expr);                                       \
-		int e_ = errno;                                               \
-		ck_assert_msg(r_ == -1 && e_ == (e),                          \
-			      "%s: returned %ld errno %d (%s), want %d (%s)",  \
-			      #expr, r_, e_, strerror(e_), (e), strerror(e)); \
-	} while (0)
-
-#define ck_ok(expr)                                                           \
-	do {                                                                  \
-		errno = 0;                                                    \
-		long r_ = (long)(expr);                                       \
-		ck_assert_msg(r_ >= 0, "%s: returned %ld errno %d (%s)",      \
-			      #expr, r_, errno, strerror(errno));            \
-	} while (0)
 
 static int id_mtty1, id_mtty2, id_pci;
 static char path[PATH_MAX];
