@@ -47,26 +47,10 @@
 int vfiomig_bitmap_next_range(const uint64_t *bitmap, uint64_t nbits,
 			      uint64_t *pos, uint64_t *len);
 #include "bench-bitmap.h"
+#include "bench.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	/* CPU time of this thread: on a shared machine, time spent preempted
-	 * by other jobs is not the code's. */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static uint64_t rng = BENCH_RND_SEED;
+#define rnd() bench_rnd(&rng)
 
 /* ---------------------------------------------------- next_range walks */
 
@@ -248,13 +232,6 @@ static bool verify(const struct path *p, struct bufs *bf, uint64_t nbits)
 	return false;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Paired, interleaved: returns min and median ratio. */
 static void measure(const struct path *p, struct bufs *bf, uint64_t nbits,
 		    int pairs, double *rmin, double *rmed, double *tbase,
@@ -269,9 +246,9 @@ static void measure(const struct path *p, struct bufs *bf, uint64_t nbits,
 	/* warm up, and size a batch to >= 0.2 ms */
 	run(p, bf, nbits, false);
 	run(p, bf, nbits, true);
-	t0 = now();
+	t0 = bench_cpu_now();
 	run(p, bf, nbits, true);
-	t0 = now() - t0;
+	t0 = bench_cpu_now() - t0;
 	if (t0 < 2e-4)
 		batch = (unsigned long)(2e-4 / (t0 > 1e-8 ? t0 : 1e-8)) + 1;
 
@@ -280,11 +257,11 @@ static void measure(const struct path *p, struct bufs *bf, uint64_t nbits,
 
 		for (int k = 0; k < 2; k++) {
 			bool lib = (k == 0) == (i % 2 == 1);
-			double t = now();
+			double t = bench_cpu_now();
 
 			for (unsigned long n = 0; n < batch; n++)
 				run(p, bf, nbits, lib);
-			t = (now() - t) / (double)batch;
+			t = (bench_cpu_now() - t) / (double)batch;
 			if (lib)
 				tl = t;
 			else
@@ -294,7 +271,7 @@ static void measure(const struct path *p, struct bufs *bf, uint64_t nbits,
 		lmin = tl < lmin ? tl : lmin;
 		ratio[i] = tb / tl;
 	}
-	qsort(ratio, (size_t)pairs, sizeof(double), cmp_double);
+	qsort(ratio, (size_t)pairs, sizeof(double), bench_cmp_double);
 	*rmed = pairs % 2 ? ratio[pairs / 2] :
 			    (ratio[pairs / 2 - 1] + ratio[pairs / 2]) / 2;
 	*rmin = bmin / lmin;

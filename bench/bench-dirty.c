@@ -56,6 +56,7 @@
 
 #include "fake.h"
 #include "vfiomig.h"
+#include "bench.h"
 
 #define KiB (1024ULL)
 #define MiB (1024ULL * KiB)
@@ -74,37 +75,13 @@ static int reps = 15;
 static unsigned int nunmaps = 65535;
 static struct vfiomig_ctx *ctx;
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	/* this thread's CPU time (the fake runs in it too): other processes
-	 * on a shared machine do not count */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static uint64_t rng = BENCH_RND_SEED;
+#define rnd() bench_rnd(&rng)
 
 static void die(const char *what, int ret)
 {
 	fprintf(stderr, "bench-dirty: %s: %s\n", what, strerror(ret < 0 ? -ret : ret));
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* ------------------------------------------------------------ a path */
@@ -365,18 +342,18 @@ static void measure(struct path *p)
 			double t0;
 
 			p->prep(p);
-			t0 = now();
+			t0 = bench_cpu_now();
 			if (lib)
 				p->lib(p);
 			else
 				p->base(p);
-			(lib ? tl : tb)[i] = now() - t0;
+			(lib ? tl : tb)[i] = bench_cpu_now() - t0;
 		}
 		r[i] = tb[i] / tl[i];
 	}
-	qsort(r, (size_t)reps, sizeof(double), cmp_double);
-	qsort(tb, (size_t)reps, sizeof(double), cmp_double);
-	qsort(tl, (size_t)reps, sizeof(double), cmp_double);
+	qsort(r, (size_t)reps, sizeof(double), bench_cmp_double);
+	qsort(tb, (size_t)reps, sizeof(double), bench_cmp_double);
+	qsort(tl, (size_t)reps, sizeof(double), bench_cmp_double);
 	bmin = tb[0];
 	lmin = tl[0];
 	bmed = tb[reps / 2];

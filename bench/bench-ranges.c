@@ -45,38 +45,11 @@ int bench_ranges_c_plan_unused(const struct vfiomig_range *in, size_t n,
 			       size_t max);
 #define vfiomig_dirty_plan_ranges bench_ranges_c_plan_unused
 #include "ranges.c"
+#include "bench.h"
 #undef vfiomig_dirty_plan_ranges
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+static uint64_t rng = BENCH_RND_SEED;
+#define rnd() bench_rnd(&rng)
 
 /* ------------------------------------------------ baseline: the plan */
 
@@ -305,9 +278,9 @@ static void bench_plan(size_t n, bool sorted, int pairs, int *bad)
 			n, ml, mb);
 		(*bad)++;
 	}
-	t = now();
+	t = bench_cpu_now();
 	(void)vfiomig_dirty_plan_ranges(in, n, 4096, out_l, max);
-	t = now() - t;
+	t = bench_cpu_now() - t;
 	if (t < 5e-4)
 		batch = (unsigned long)(5e-4 / (t > 1e-8 ? t : 1e-8)) + 1;
 	for (int i = 0; i < pairs; i++) {
@@ -316,7 +289,7 @@ static void bench_plan(size_t n, bool sorted, int pairs, int *bad)
 		for (int k = 0; k < 2; k++) {
 			bool lib = (k == 0) == (i % 2 == 1);
 
-			t = now();
+			t = bench_cpu_now();
 			for (unsigned long b = 0; b < batch; b++) {
 				if (lib)
 					ml = vfiomig_dirty_plan_ranges(in, n, 4096,
@@ -324,7 +297,7 @@ static void bench_plan(size_t n, bool sorted, int pairs, int *bad)
 				else
 					mb = base_plan(in, n, 4096, out_b, max);
 			}
-			t = (now() - t) / (double)batch;
+			t = (bench_cpu_now() - t) / (double)batch;
 			if (lib)
 				tl = t;
 			else
@@ -338,9 +311,9 @@ static void bench_plan(size_t n, bool sorted, int pairs, int *bad)
 		 sorted ? " sorted" : "");
 	printf("%-34s baseline %10.1f us  library %10.1f us  min %.2f  "
 	       "median %.2f\n", name, bmin * 1e6, lmin * 1e6, bmin / lmin,
-	       median(ratio, pairs));
+	       bench_median(ratio, pairs));
 	printf("RATIO\t%s\tsort+merge+heap-select (typed introsort)\t%.2f\t"
-	       "%.2f\t>=0.83\n", name, bmin / lmin, median(ratio, pairs));
+	       "%.2f\t>=0.83\n", name, bmin / lmin, bench_median(ratio, pairs));
 	free(ratio);
 	free(in);
 }
@@ -437,11 +410,11 @@ static double time_arr(const struct vfiomig_range *r, size_t n,
 	if (!a.r)
 		abort();
 	memcpy(a.r, r, n * sizeof(*r));
-	t = now();
+	t = bench_cpu_now();
 	for (size_t i = 0; i < k; i++)
 		if (arr_forget(&a, r[ord[i]].iova, r[ord[i]].length))
 			abort();
-	t = now() - t;
+	t = bench_cpu_now() - t;
 	if (a.n != n - k)
 		abort();
 	free(a.r);
@@ -456,11 +429,11 @@ static double time_set(const struct vfiomig_range *r, size_t n,
 
 	if (vfm_rangeset_init(&rs, r, n))
 		abort();
-	t = now();
+	t = bench_cpu_now();
 	for (size_t i = 0; i < k; i++)
 		if (vfm_rangeset_remove(&rs, r[ord[i]].iova, r[ord[i]].length))
 			abort();
-	t = now() - t;
+	t = bench_cpu_now() - t;
 	if (vfm_rangeset_count(&rs) != n - k)
 		abort();
 	vfm_rangeset_fini(&rs);
@@ -493,9 +466,9 @@ static void bench_unmap(size_t n, int how, int pairs)
 	snprintf(name, sizeof(name), "rangeset unmap %zux1 %s", n, hows[how]);
 	printf("%-40s old array %8.2f ms  range set %8.2f ms  min %.1f  "
 	       "median %.1f\n", name, bmin * 1e3, lmin * 1e3, bmin / lmin,
-	       median(ratio, pairs));
+	       bench_median(ratio, pairs));
 	printf("RATIO\t%s\t0.1 memmove array\t%.2f\t%.2f\t%s\n", name,
-	       bmin / lmin, median(ratio, pairs), how == 2 ? ">1" : "-");
+	       bmin / lmin, bench_median(ratio, pairs), how == 2 ? ">1" : "-");
 	free(ratio);
 	free(ord);
 	free(r);
@@ -541,19 +514,19 @@ static void bench_asym(size_t n, int reps, double out[6])
 			tar[i] = time_arr(r, n, ord, k) / (double)k * 1e9;
 		if (vfm_rangeset_init(&rs, r, n))
 			abort();
-		t0 = now();
+		t0 = bench_cpu_now();
 		for (size_t j = 0; j < k; j++) {
 			const struct vfiomig_range *p =
 				vfm_rangeset_first(&rs, probe[j], &cur);
 
 			sink += p ? p->iova : 0;
 		}
-		tfi[i] = (now() - t0) / (double)k * 1e9;
-		t0 = now();
+		tfi[i] = (bench_cpu_now() - t0) / (double)k * 1e9;
+		t0 = bench_cpu_now();
 		for (size_t j = 0; j < k; j++)
 			sink += vfm_ranges_find(r, n, probe[j]);
-		tbs[i] = (now() - t0) / (double)k * 1e9;
-		t0 = now();
+		tbs[i] = (bench_cpu_now() - t0) / (double)k * 1e9;
+		t0 = bench_cpu_now();
 		for (size_t j = 0; j < k; j++) {
 			const struct vfiomig_range *p = &r[ord[j]];
 
@@ -561,17 +534,17 @@ static void bench_asym(size_t n, int reps, double out[6])
 			    vfm_rangeset_add(&rs, p->iova, p->length))
 				abort();
 		}
-		tra[i] = (now() - t0) / (double)k * 1e9;
+		tra[i] = (bench_cpu_now() - t0) / (double)k * 1e9;
 		vfm_rangeset_fini(&rs);
 		free(ord);
 	}
 	(void)sink;
-	/* median() sorts: [0] is then the min */
-	double min_ = median(tin, reps), mfi = median(tfi, reps);
-	double mbs = median(tbs, reps), mra = median(tra, reps);
-	double mar = arr ? median(tar, reps) : 0;
+	/* bench_median() sorts: [0] is then the min */
+	double min_ = bench_median(tin, reps), mfi = bench_median(tfi, reps);
+	double mbs = bench_median(tbs, reps), mra = bench_median(tra, reps);
+	double mar = arr ? bench_median(tar, reps) : 0;
 
-	out[0] = median(trm, reps);
+	out[0] = bench_median(trm, reps);
 	out[1] = trm[0];
 	out[2] = mfi;
 	out[3] = mbs;

@@ -52,6 +52,7 @@
 
 #include "vfiomig.h"
 #include "fake.h"
+#include "bench.h"
 
 #define XFER (1u << 20)      /* the library's buffer for this stream */
 #define MAX_PAIRS 64
@@ -83,14 +84,6 @@ static void die_ret(const char *what, int64_t ret)
 	fprintf(stderr, "bench-stream: %s: %s\n", what,
 		ret < 0 ? strerror((int)-ret) : "short transfer");
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void write_all(int fd, const void *p, size_t n)
@@ -335,11 +328,11 @@ static double run(bool save, enum kind k, bool lib)
 	 * faulted in outside the timing, which the library's is not. */
 	if (!lib)
 		xbuf = big_buffer(XFER);
-	t0 = now();
+	t0 = bench_wall_now();
 	moved = lib ? lib_xfer(save, k, fd, &c) :
 		      save ? base_save(dfd, k, fd, &c) :
 			     base_load(dfd, k, fd, &c);
-	t = now() - t0;
+	t = bench_wall_now() - t0;
 	if (!lib) {
 		free(xbuf);
 		xbuf = NULL;
@@ -359,13 +352,6 @@ static double run(bool save, enum kind k, bool lib)
 		die_ret(lib ? "library" : "baseline", 0);
 	close_session(save);
 	return t;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void measure(bool save, enum kind k)
@@ -388,7 +374,7 @@ static void measure(bool save, enum kind k)
 		if (tl[i] < lmin)
 			lmin = tl[i];
 	}
-	qsort(r, (size_t)n, sizeof(r[0]), cmp_double);
+	qsort(r, (size_t)n, sizeof(r[0]), bench_cmp_double);
 	med = n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
 	printf("%-5s %-11s %9.0f %9.0f %7.2f %7.2f   %s\n",
 	       save ? "save" : "load", kind_name[k],
