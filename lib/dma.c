@@ -162,43 +162,12 @@ static bool type1_iommu_set(int fd)
 	return sys_ioctl(fd, VFIO_IOMMU_GET_INFO, &info) == 0;
 }
 
-static int open_container(struct vfiomig_iommu *io, bool quiet)
+static int open_container(struct vfiomig_iommu *io)
 {
-	char path[PATH_MAX];
-	int fd, ret;
+	int fd = vfm_container_open(io->ctx, NULL);
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/vfio/vfio",
-			     io->ctx->dev_root) >= sizeof(path))
-		return -ENAMETOOLONG;
-	fd = sys_open(path, O_RDWR);
-	if (fd < 0) {
-		ret = -errno;
-		if (!quiet)
-			err(io->ctx, "cannot open the VFIO container %s: %s",
-			    path, strerror(-ret));
-		return ret;
-	}
-	ret = sys_ioctl(fd, VFIO_GET_API_VERSION, NULL);
-	if (ret >= 0 && ret != VFIO_API_VERSION) {
-		err(io->ctx, "VFIO API version %d, expected %d", ret,
-		    VFIO_API_VERSION);
-		ret = -EPROTO;
-	}
-	if (ret >= 0) {
-		ret = sys_ioctl(fd, VFIO_CHECK_EXTENSION,
-				(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
-		if (ret == 0) {
-			err(io->ctx, "the VFIO container %s has no Type1v2 IOMMU",
-			    path);
-			ret = -ENODEV;
-		}
-	}
-	if (ret < 0) {
-		if (ret != -EPROTO && ret != -ENODEV)
-			err(io->ctx, "%s: %s", path, strerror(-ret));
-		sys_close(fd);
-		return ret;
-	}
+	if (fd < 0)
+		return fd;
 	io->path = VFIOMIG_IOMMU_TYPE1;
 	io->fd = fd;
 	io->own_fd = true;
@@ -219,25 +188,14 @@ static int alloc_ioas(struct vfiomig_iommu *io)
 	return 0;
 }
 
+/* quiet: a Type1 container is the fallback (AUTO). */
 static int open_iommufd(struct vfiomig_iommu *io, bool quiet)
 {
-	char path[PATH_MAX];
-	int fd, ret;
+	int fd = vfm_iommufd_open(io->ctx, NULL,
+				  quiet ? "a Type1 container" : NULL);
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/iommu",
-			     io->ctx->dev_root) >= sizeof(path))
-		return -ENAMETOOLONG;
-	fd = sys_open(path, O_RDWR);
-	if (fd < 0) {
-		ret = -errno;
-		if (quiet)
-			dbg(io->ctx, "cannot open %s (%s): using a Type1 container",
-			    path, strerror(-ret));
-		else
-			err(io->ctx, "cannot open %s: %s (kernel without CONFIG_IOMMUFD?)",
-			    path, strerror(-ret));
-		return ret;
-	}
+	if (fd < 0)
+		return fd;
 	io->path = VFIOMIG_IOMMU_IOMMUFD;
 	io->fd = fd;
 	io->own_fd = true;
@@ -292,14 +250,14 @@ VFIOMIG_EXPORT int vfiomig_iommu_new(struct vfiomig_ctx *ctx,
 		io->ioas_id = ioas_id;
 		ret = ioas_id ? 0 : alloc_ioas(io);
 	} else if (path == VFIOMIG_IOMMU_TYPE1) {
-		ret = open_container(io, false);
+		ret = open_container(io);
 	} else if (path == VFIOMIG_IOMMU_IOMMUFD) {
 		ret = open_iommufd(io, false);
 	} else {
 		ret = open_iommufd(io, true);
 		if (ret == -ENOENT || ret == -ENODEV || ret == -ENXIO ||
 		    ret == -EACCES || ret == -EPERM)
-			ret = open_container(io, false);
+			ret = open_container(io);
 	}
 	if (ret) {
 		io_destroy(io);

@@ -121,20 +121,69 @@ fail:
 	return ret;
 }
 
-static int open_iommufd(struct vfiomig_device *dev, bool quiet)
+/* Messages of the openers below name the device when there is one. */
+#define WHO(name) (name) ? (name) : "", (name) ? ": " : ""
+
+int vfm_iommufd_open(struct vfiomig_ctx *ctx, const char *name,
+		     const char *fallback)
 {
 	char path[PATH_MAX];
-	int fd;
+	int fd = open_node(ctx, path, sizeof(path), "iommu");
 
-	fd = open_node(dev->ctx, path, sizeof(path), "iommu");
 	if (fd >= 0)
 		return fd;
-	if (quiet)
-		dbg(dev->ctx, "%s: cannot open %s (%s): using the group path",
-		    vfm_dev_name(dev), path, strerror(-fd));
+	if (fallback)
+		dbg(ctx, "%s%scannot open %s (%s): using %s", WHO(name), path,
+		    strerror(-fd), fallback);
 	else
-		err(dev->ctx, "%s: cannot open %s: %s (kernel without CONFIG_IOMMUFD?)",
-		    vfm_dev_name(dev), path, strerror(-fd));
+		err(ctx, "%s%scannot open %s: %s (kernel without CONFIG_IOMMUFD?)",
+		    WHO(name), path, strerror(-fd));
+	return fd;
+}
+
+int vfm_container_check(struct vfiomig_ctx *ctx, int cfd, const char *name)
+{
+	int ret = sys_ioctl(cfd, VFIO_GET_API_VERSION, NULL);
+
+	if (ret < 0) {
+		err(ctx, "%s%sVFIO_GET_API_VERSION: %s", WHO(name), strerror(-ret));
+		return ret;
+	}
+	if (ret != VFIO_API_VERSION) {
+		err(ctx, "%s%sVFIO API version %d, expected %d", WHO(name), ret,
+		    VFIO_API_VERSION);
+		return -EPROTO;
+	}
+	ret = sys_ioctl(cfd, VFIO_CHECK_EXTENSION,
+			(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+	if (ret < 0) {
+		err(ctx, "%s%sVFIO_CHECK_EXTENSION(Type1v2): %s", WHO(name),
+		    strerror(-ret));
+		return ret;
+	}
+	if (ret == 0) {
+		err(ctx, "%s%sthe VFIO container has no Type1v2 IOMMU", WHO(name));
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int vfm_container_open(struct vfiomig_ctx *ctx, const char *name)
+{
+	char path[PATH_MAX];
+	int fd = open_node(ctx, path, sizeof(path), "vfio/vfio");
+	int ret;
+
+	if (fd < 0) {
+		err(ctx, "%s%scannot open the VFIO container %s: %s", WHO(name),
+		    path, strerror(-fd));
+		return fd;
+	}
+	ret = vfm_container_check(ctx, fd, name);
+	if (ret) {
+		sys_close(fd);
+		return ret;
+	}
 	return fd;
 }
 
@@ -156,42 +205,14 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 
 	if (shared > 0) {
 		cfd = shared;
+		ret = vfm_container_check(ctx, cfd, vfm_dev_name(dev));
 	} else {
-		cfd = open_node(ctx, path, sizeof(path), "vfio/vfio");
-		if (cfd < 0) {
-			ret = cfd;
-			err(ctx, "%s: cannot open the VFIO container %s: %s",
-			    vfm_dev_name(dev), path, strerror(-ret));
-			return ret;
-		}
-		own_container = true;
+		cfd = vfm_container_open(ctx, vfm_dev_name(dev));
+		ret = cfd < 0 ? cfd : 0;
+		own_container = cfd >= 0;
 	}
-
-	ret = sys_ioctl(cfd, VFIO_GET_API_VERSION, NULL);
-	if (ret < 0) {
-		err(ctx, "%s: VFIO_GET_API_VERSION: %s", vfm_dev_name(dev),
-		    strerror(-ret));
+	if (ret)
 		goto fail;
-	}
-	if (ret != VFIO_API_VERSION) {
-		err(ctx, "%s: VFIO API version %d, expected %d", vfm_dev_name(dev),
-		    ret, VFIO_API_VERSION);
-		ret = -EPROTO;
-		goto fail;
-	}
-	ret = sys_ioctl(cfd, VFIO_CHECK_EXTENSION,
-			(void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
-	if (ret < 0) {
-		err(ctx, "%s: VFIO_CHECK_EXTENSION(Type1v2): %s", vfm_dev_name(dev),
-		    strerror(-ret));
-		goto fail;
-	}
-	if (ret == 0) {
-		err(ctx, "%s: the VFIO container has no Type1v2 IOMMU",
-		    vfm_dev_name(dev));
-		ret = -ENODEV;
-		goto fail;
-	}
 
 	snprintf(rel, sizeof(rel), "vfio/%d", di->iommu_group);
 	gfd = open_node(ctx, path, sizeof(path), rel);
@@ -287,7 +308,7 @@ int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 			    vfm_dev_name(dev));
 			return type1_path(dev, di, 0);
 		}
-		ifd = open_iommufd(dev, true);
+		ifd = vfm_iommufd_open(dev->ctx, vfm_dev_name(dev), "the group path");
 		if (ifd < 0)
 			return type1_path(dev, di, 0);
 		return iommufd_path(dev, di, ifd, true, ioas_id);
@@ -300,7 +321,7 @@ int vfm_iommu_open(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 		}
 		if (iommu_fd > 0)
 			return iommufd_path(dev, di, iommu_fd, false, ioas_id);
-		ifd = open_iommufd(dev, false);
+		ifd = vfm_iommufd_open(dev->ctx, vfm_dev_name(dev), NULL);
 		if (ifd < 0)
 			return ifd;
 		return iommufd_path(dev, di, ifd, true, ioas_id);
