@@ -8,8 +8,11 @@
  * overlap is EEXIST (iopt_check_iova; the selftest's ADD_RESERVED, the
  * mock domain's aperture), and a writable map of read-only pages is
  * EFAULT when the pages are pinned at once (a domain on the IOAS), not
- * when they are not (an mdev's container or access).  Written once; run
- * on the fake and on the real kernel in the VM: Linux checking the fake.
+ * when they are not (an mdev's container or access).  Also what an mtty
+ * shows of itself: its sysfs, the VFS side of its data fds, PRECOPY_INFO
+ * as 6.12's mtty answers it, and an mdev refused a HWPT.  Written once;
+ * run on the fake and on the real kernel in the VM: Linux checking the
+ * fake.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/vfio.h>
@@ -720,6 +724,255 @@ START_TEST(type1_ro_pages_mdev)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* mtty's sysfs, data fds and PRECOPY_INFO (contract 1, 4, 16).        */
+
+/* The first line of a sysfs attribute (in a static buffer). */
+static const char *attr(const char *path)
+{
+	static char buf[128];
+	FILE *fp = fopen(path, "re");
+
+	ck_assert_msg(fp, "%s: %s", path, strerror(errno));
+	ck_assert_msg(fgets(buf, sizeof(buf), fp), "%s: empty", path);
+	fclose(fp);
+	return buf;
+}
+
+static void sysfs_one(const char *uuid, const char *type, const char *name)
+{
+	const char *root = kenv_sysfs_root() ? kenv_sysfs_root() : "/sys";
+	char p[PATH_MAX + 64], dev[PATH_MAX], rp[PATH_MAX], want[128];
+	char grp[NAME_MAX + 1], cdev[NAME_MAX + 1] = "", rel[2 * NAME_MAX];
+	struct dirent *e;
+	DIR *dp;
+
+	/* the bus link resolves to the child of mtty's parent device */
+	snprintf(p, sizeof(p), "%s/bus/mdev/devices/%s", root, uuid);
+	ck_assert_msg(realpath(p, dev), "%s: %s", p, strerror(errno));
+	snprintf(want, sizeof(want), "/devices/virtual/mtty/mtty/%s", uuid);
+	ck_assert_msg(strstr(dev, want), "%s -> %s", p, dev);
+	snprintf(p, sizeof(p), "%s/mdev_type", dev);
+	ck_assert_ptr_nonnull(realpath(p, rp));
+	ck_assert_str_eq(strrchr(rp, '/') + 1, type);
+	snprintf(p, sizeof(p), "%s/mdev_type/name", dev);
+	ck_assert_str_eq(attr(p), name);
+	snprintf(p, sizeof(p), "%s/driver", dev);
+	ck_assert_ptr_nonnull(realpath(p, rp));
+	ck_assert_str_eq(strrchr(rp, '/'), "/mtty");
+	/* an emulated group is named like a no-IOMMU one; its node */
+	snprintf(p, sizeof(p), "%s/iommu_group", dev);
+	ck_assert_ptr_nonnull(realpath(p, rp));
+	snprintf(grp, sizeof(grp), "%s", strrchr(rp, '/') + 1);
+	snprintf(p, sizeof(p), "%s/kernel/iommu_groups/%s/name", root, grp);
+	ck_assert_str_eq(attr(p), "vfio-noiommu\n");
+	snprintf(rel, sizeof(rel), "vfio/%s", grp);
+	ck_assert_int_eq(access(node(rel), F_OK), 0);
+	/* the cdev: one vfioN under vfio-dev, its class link back, its node */
+	snprintf(p, sizeof(p), "%s/vfio-dev", dev);
+	dp = opendir(p);
+	ck_assert_msg(dp, "%s: %s", p, strerror(errno));
+	while ((e = readdir(dp)))
+		if (strncmp(e->d_name, "vfio", 4) == 0) {
+			ck_assert_str_eq(cdev, "");
+			snprintf(cdev, sizeof(cdev), "%s", e->d_name);
+		}
+	closedir(dp);
+	ck_assert_str_ne(cdev, "");
+	snprintf(p, sizeof(p), "%s/class/vfio-dev/%s/device", root, cdev);
+	ck_assert_ptr_nonnull(realpath(p, rp));
+	ck_assert_str_eq(rp, dev);
+	snprintf(rel, sizeof(rel), "vfio/devices/%s", cdev);
+	ck_assert_int_eq(access(node(rel), F_OK), 0);
+}
+
+/* What the library reads of an mdev (mdev_core.c, mdev_sysfs.c, vfio's
+ * group.c and device_cdev.c), on an mtty-1 and an mtty-2. */
+START_TEST(sysfs_mtty)
+{
+	sysfs_one(KENV_MTTY1_UUID, "mtty-1", "Single port serial\n");
+	sysfs_one(KENV_MTTY2_UUID, "mtty-2", "Dual port serial\n");
+	ck_assert_int_eq(access(node("vfio/vfio"), F_OK), 0);
+	ck_assert_int_eq(access(node("iommu"), F_OK), 0);
+}
+END_TEST
+
+/* Raw VFIO_DEVICE_FEATURE with a payload of n zero bytes. */
+static int feature(int dfd, uint32_t flags, uint32_t n)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) + 16] = { 0 };
+	struct vfio_device_feature *ft = (void *)buf;
+
+	ck_assert_uint_le(n, 16);
+	ft->argsz = (uint32_t)sizeof(*ft) + n;
+	ft->flags = flags;
+	return ioctl(dfd, VFIO_DEVICE_FEATURE, ft);
+}
+
+/* Raw MIG_DEVICE_STATE SET: ioctl's result; *out_fd the new fd or -1. */
+static int mig_set(int dfd, uint32_t state, int *out_fd)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) +
+			  sizeof(struct vfio_device_feature_mig_state)] = { 0 };
+	struct vfio_device_feature *ft = (void *)buf;
+	struct vfio_device_feature_mig_state *ms = (void *)ft->data;
+	int r;
+
+	ft->argsz = sizeof(buf);
+	ft->flags = VFIO_DEVICE_FEATURE_SET |
+		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	ms->device_state = state;
+	ms->data_fd = -1;
+	r = ioctl(dfd, VFIO_DEVICE_FEATURE, ft);
+	if (out_fd)
+		*out_fd = ms->data_fd;
+	return r;
+}
+
+static int precopy_info(int fd, uint32_t argsz, uint32_t flags,
+			struct vfio_precopy_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->argsz = argsz;
+	pi->flags = flags;
+	return ioctl(fd, VFIO_MIG_GET_PRECOPY_INFO, pi);
+}
+
+/* PRECOPY_INFO with flags, which must answer rflags, initial, dirty 0. */
+#define ck_precopy(fd_, fl_, rfl_, init_)                                     \
+	do {                                                                  \
+		struct vfio_precopy_info pi_;                                 \
+		ck_ok(precopy_info(fd_, sizeof(pi_), fl_, &pi_));             \
+		ck_assert_uint_eq(pi_.flags, (rfl_));                         \
+		ck_assert_uint_eq(pi_.initial_bytes, (init_));                \
+		ck_assert_uint_eq(pi_.dirty_bytes, 0);                        \
+	} while (0)
+
+/* A saving data fd's VFS checks (mtty_save_fops: stream_open, read only,
+ * no splice_read, no poll) and a resuming one's (write only). */
+START_TEST(data_fd_vfs)
+{
+	struct pollfd pfd[2];
+	int g, c, dfd, fd, rfd, p[2];
+	loff_t off = 0;
+	char ch = 0;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	ck_assert_int_ge(fd, 0);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_errno(pread(fd, &ch, 1, 0), ESPIPE);
+	ck_errno(pwrite(fd, &ch, 1, 0), ESPIPE);
+	ck_errno(write(fd, &ch, 1), EBADF); /* saving fd */
+	ck_ok(pipe(p));
+	ck_errno(splice(fd, NULL, p[1], NULL, 1, 0), EINVAL);
+	ck_errno(splice(p[0], NULL, fd, NULL, 1, 0), EBADF);
+	ck_errno(splice(p[1], NULL, fd, NULL, 1, 0), EBADF); /* O_WRONLY in */
+	ck_errno(splice(fd, NULL, p[1], &off, 1, 0), ESPIPE);
+	ck_errno(splice(fd, &off, p[1], NULL, 1, 0), EINVAL);
+	/* always ready (DEFAULT_POLLMASK), real fds polled alongside */
+	pfd[0].fd = fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = p[0];
+	pfd[1].events = POLLIN;
+	ck_assert_int_eq(poll(pfd, 2, 1000), 1);
+	ck_assert_int_eq(pfd[0].revents, POLLIN);
+	ck_assert_int_eq(pfd[1].revents, 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(poll(pfd, 2, 0), 2);
+	ck_assert_int_eq(pfd[1].revents, POLLIN);
+	ck_ok(close(fd));
+	/* resuming: write only, a stream too */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP, NULL));
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	ck_assert_int_ge(rfd, 0);
+	ck_assert(fcntl(rfd, F_GETFD) & FD_CLOEXEC);
+	ck_errno(read(rfd, &ch, 1), EBADF);
+	ck_errno(pread(rfd, &ch, 1, 0), ESPIPE);
+	ck_errno(pwrite(rfd, &ch, 1, 0), ESPIPE);
+	ck_errno(splice(rfd, NULL, p[1], NULL, 1, 0), EBADF);
+	ck_errno(splice(p[0], NULL, rfd, NULL, 1, 0), EINVAL);
+	ck_ok(close(rfd));
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	ck_ok(close(p[0]));
+	ck_ok(close(p[1]));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* mtty_precopy_ioctl (6.12): the flags come back as sent (no
+ * PRECOPY_INFOv2), initial_bytes is what is left of the 24-byte header,
+ * dirty_bytes 0, EINVAL outside PRE_COPY(_P2P) or below minsz; any other
+ * ioctl on a saving fd is ENOTTY, and a resuming fd has none. */
+START_TEST(precopy_info_mtty)
+{
+	struct vfio_precopy_info pi;
+	uint8_t stream[128];
+	int g, c, dfd, fd, fd2, rfd;
+	size_t n = 0;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ck_assert_int_ge(fd, 0);
+	ck_precopy(fd, 1, 1, 24);
+	ck_precopy(fd, 0xdeadbeef, 0xdeadbeef, 24);
+	ck_errno(precopy_info(fd, 23, 0, &pi), EINVAL);
+	ck_assert_int_eq(read(fd, stream, 10), 10);
+	ck_precopy(fd, 0, 0, 14);
+	ck_assert_int_eq(read(fd, stream + 10, sizeof(stream) - 10), 14);
+	n = 24;
+	ck_precopy(fd, 0, 0, 0);
+	/* mtty: read() 0, not ENOMSG, at the end of precopy data */
+	ck_assert_int_eq(read(fd, stream + n, sizeof(stream) - n), 0);
+	ck_errno(ioctl(fd, VFIO_DEVICE_RESET), ENOTTY);
+	ck_ok(ioctl(fd, FIOCLEX));
+	/* PRE_COPY_P2P: the same fd, no new one */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd2));
+	ck_assert_int_eq(fd2, -1);
+	ck_precopy(fd, 7, 7, 0);
+	/* STOP_COPY: the ports appended to the same fd; no precopy info */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP_COPY, &fd2));
+	ck_assert_int_eq(fd2, -1);
+	ck_errno(precopy_info(fd, sizeof(pi), 0, &pi), EINVAL);
+	ck_assert_int_eq(read(fd, stream + n, sizeof(stream) - n), 96 - 24);
+	n = 96;
+	ck_assert_int_eq(read(fd, stream + n, sizeof(stream) - n), 0);
+	ck_ok(close(fd));
+	/* the stream loads back; a resuming fd answers no ioctl */
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP, NULL));
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	ck_assert_int_ge(rfd, 0);
+	ck_errno(precopy_info(rfd, sizeof(pi), 0, &pi), ENOTTY);
+	ck_assert_int_eq(write(rfd, stream, n), (ssize_t)n);
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP, NULL));
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ck_ok(close(rfd));
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* PRECOPY_INFOv2 (VFIO_DEVICE_FEATURE 12, not in 6.12): mtty has no
+ * ->device_feature, so SET, PROBE|SET and GET are ENOTTY. */
+START_TEST(precopy_v2_mtty)
+{
+	const uint32_t f12 = VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2;
+	int g, c, dfd;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	ck_errno(feature(dfd, VFIO_DEVICE_FEATURE_SET | f12, 0), ENOTTY);
+	ck_errno(feature(dfd, VFIO_DEVICE_FEATURE_PROBE |
+			      VFIO_DEVICE_FEATURE_SET | f12, 0), ENOTTY);
+	ck_errno(feature(dfd, VFIO_DEVICE_FEATURE_GET | f12, 0), ENOTTY);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* iommufd (contract 10, 11).                                          */
 
 /* device_cdev.c and iommufd.c on an mtty cdev: nothing answers before
@@ -829,6 +1082,28 @@ START_TEST(cdev_mdev)
 	ck_ok(close(c));
 	ck_ok(close(p[0]));
 	ck_ok(close(p[1]));
+}
+END_TEST
+
+/* An mdev's access cannot be attached to a HWPT (contract 10.5;
+ * iommufd_access_attach looks up an IOAS only): the mock domain's HWPT is
+ * ENOENT to an mtty cdev, its IOAS is fine. */
+START_TEST(cdev_mdev_hwpt)
+{
+	int ifd = iommufd_open(), m;
+	uint32_t ioas = ioas_alloc(ifd), hwpt = 0, pt;
+
+	ck_assert_int_gt(mock_domain(ifd, ioas, &hwpt), 0);
+	ck_assert_uint_ne(hwpt, 0);
+	m = open_cdev(KENV_MTTY2_UUID);
+	ck_assert_int_gt(bind_dev(m, ifd), 0);
+	pt = hwpt;
+	ck_assert_int_eq(attach(m, &pt), -ENOENT);
+	pt = ioas;
+	ck_assert_int_eq(attach(m, &pt), 0);
+	ck_assert_uint_eq(pt, ioas);
+	ck_ok(close(m));
+	ck_ok(close(ifd));
 }
 END_TEST
 
@@ -1092,6 +1367,7 @@ Suite *kcase_uapi_suite(void)
 {
 	Suite *s = suite_create("kcase-uapi");
 	TCase *t1 = tcase_create("type1");
+	TCase *mt = tcase_create("mtty");
 	TCase *io = tcase_create("iommufd");
 
 	tcase_add_checked_fixture(t1, kenv_setup, kenv_teardown);
@@ -1105,9 +1381,16 @@ Suite *kcase_uapi_suite(void)
 	tcase_add_test(t1, type1_v1_unmap);
 	tcase_add_test(t1, type1_ro_pages_mdev);
 	suite_add_tcase(s, t1);
+	tcase_add_checked_fixture(mt, kenv_setup, kenv_teardown);
+	tcase_add_test(mt, sysfs_mtty);
+	tcase_add_test(mt, data_fd_vfs);
+	tcase_add_test(mt, precopy_info_mtty);
+	tcase_add_test(mt, precopy_v2_mtty);
+	suite_add_tcase(s, mt);
 	tcase_add_checked_fixture(io, kenv_setup, kenv_teardown);
 	tcase_add_test(io, iommufd_size_convention);
 	tcase_add_test(io, cdev_mdev);
+	tcase_add_test(io, cdev_mdev_hwpt);
 	tcase_add_test(io, iommufd_ioas_map);
 	tcase_add_test(io, iommufd_reserved);
 	tcase_add_test(io, iommufd_mock_aperture);
