@@ -736,6 +736,67 @@ START_TEST(enum_mtty)
 }
 END_TEST
 
+/* The walk's order, and a callback's non-zero return. */
+struct walk {
+	int n, stop_at;
+	char names[64][64];
+};
+
+static int walk_cb(void *arg, const struct vfiomig_device_info *info)
+{
+	struct walk *w = arg;
+
+	ck_assert_int_lt(w->n, 64);
+	snprintf(w->names[w->n], sizeof(w->names[0]), "%s", info->name);
+	return ++w->n == w->stop_at ? 42 : 0;
+}
+
+static bool uuid_name(const char *name)
+{
+	return strlen(name) == 36 && name[8] == '-' && name[13] == '-';
+}
+
+/* Every VFIO device once: PCI functions first, then mdevs, each sorted by
+ * name (enum.c); a callback's non-zero return ends the walk at once and
+ * is what the walk returns (moved from test-core's enum_machine). */
+START_TEST(enum_order_stop)
+{
+	static const char *const uuids[] = {
+		KENV_MTTY1_UUID,  KENV_MTTY2_UUID,  KENV_MTTY2B_UUID,
+		KENV_MTTY2C_UUID, KENV_MTTY2D_UUID, KENV_MTTY2E_UUID,
+		KENV_MTTY2F_UUID,
+	};
+	static struct walk w, part;
+	int found = 0;
+
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(vfiomig_device_enum(kenv_ctx(), 0, walk_cb, &w), 0);
+	for (int i = 0; i < w.n; i++) {
+		bool mdev = uuid_name(w.names[i]);
+
+		if (i > 0 && uuid_name(w.names[i - 1]) == mdev)
+			ck_assert_msg(strcmp(w.names[i - 1], w.names[i]) < 0,
+				      "%s listed before %s", w.names[i - 1],
+				      w.names[i]);
+		else if (i > 0)
+			ck_assert_msg(mdev, "PCI %s after mdev %s", w.names[i],
+				      w.names[i - 1]);
+		for (size_t u = 0; u < sizeof(uuids) / sizeof(uuids[0]); u++)
+			found += !strcmp(w.names[i], uuids[u]);
+	}
+	ck_assert_int_eq(found, 7);
+	for (int k = 1; k <= w.n; k++) {
+		memset(&part, 0, sizeof(part));
+		part.stop_at = k;
+		ck_assert_int_eq(vfiomig_device_enum(kenv_ctx(), 0, walk_cb,
+						     &part), 42);
+		ck_assert_int_eq(part.n, k);
+		for (int i = 0; i < k; i++)
+			ck_assert_str_eq(part.names[i], w.names[i]);
+	}
+}
+END_TEST
+
 Suite *kcase_device_suite(void)
 {
 	Suite *s = suite_create("device");
@@ -772,6 +833,7 @@ Suite *kcase_device_suite(void)
 	tcase_add_test(tc, adopt_type1);
 	tcase_add_test(tc, adopt_iommufd);
 	tcase_add_test(tc, enum_mtty);
+	tcase_add_test(tc, enum_order_stop);
 	suite_add_tcase(s, tc);
 
 	return s;
