@@ -847,6 +847,57 @@ static int precopy_info(int fd, uint32_t argsz, uint32_t flags,
 		ck_assert_uint_eq(pi_.dirty_bytes, 0);                        \
 	} while (0)
 
+/* Raw MIG_DEVICE_STATE GET. */
+static int mig_get(int dfd)
+{
+	unsigned char buf[sizeof(struct vfio_device_feature) +
+			  sizeof(struct vfio_device_feature_mig_state)] = { 0 };
+	struct vfio_device_feature *ft = (void *)buf;
+	struct vfio_device_feature_mig_state *ms = (void *)ft->data;
+
+	ft->argsz = sizeof(buf);
+	ft->flags = VFIO_DEVICE_FEATURE_GET |
+		    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	ck_ok(ioctl(dfd, VFIO_DEVICE_FEATURE, ft));
+	return (int)ms->device_state;
+}
+
+/* vfio_ioctl_device_feature_mig_device_state and mtty_set_state, raw (the
+ * kernel's side of test-fake.c's arc log and ioctl counters): GET's minsz,
+ * one SET walking RUNNING -> STOP inside the kernel, no fd; a target out
+ * of the table or ERROR is EINVAL with the state kept; the state outlives
+ * the device fd (mtty does not reset at close, a vfio-pci variant does);
+ * RESET ends in RUNNING. */
+START_TEST(mig_state_raw)
+{
+	int g, c, dfd, fd = 0;
+
+	dfd = type1_device(KENV_MTTY2_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
+	ck_assert_int_eq(mig_get(dfd), VFIO_DEVICE_STATE_RUNNING);
+	ck_errno(feature(dfd, VFIO_DEVICE_FEATURE_GET |
+			      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, 4), EINVAL);
+	ck_assert_int_eq(feature(dfd, VFIO_DEVICE_FEATURE_PROBE |
+				      VFIO_DEVICE_FEATURE_GET |
+				      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, 0),
+			 0);
+	ck_ok(mig_set(dfd, VFIO_DEVICE_STATE_STOP, &fd));
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(mig_get(dfd), VFIO_DEVICE_STATE_STOP);
+	ck_errno(mig_set(dfd, 8, NULL), EINVAL);
+	ck_errno(mig_set(dfd, VFIO_DEVICE_STATE_ERROR, NULL), EINVAL);
+	ck_assert_int_eq(mig_get(dfd), VFIO_DEVICE_STATE_STOP);
+	ck_ok(close(dfd));
+	dfd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, KENV_MTTY2_UUID);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(mig_get(dfd), VFIO_DEVICE_STATE_STOP);
+	ck_ok(ioctl(dfd, VFIO_DEVICE_RESET));
+	ck_assert_int_eq(mig_get(dfd), VFIO_DEVICE_STATE_RUNNING);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
 /* A saving data fd's VFS checks (mtty_save_fops: stream_open, read only,
  * no splice_read, no poll) and a resuming one's (write only). */
 START_TEST(data_fd_vfs)
@@ -1383,6 +1434,7 @@ Suite *kcase_uapi_suite(void)
 	suite_add_tcase(s, t1);
 	tcase_add_checked_fixture(mt, kenv_setup, kenv_teardown);
 	tcase_add_test(mt, sysfs_mtty);
+	tcase_add_test(mt, mig_state_raw);
 	tcase_add_test(mt, data_fd_vfs);
 	tcase_add_test(mt, precopy_info_mtty);
 	tcase_add_test(mt, precopy_v2_mtty);
