@@ -3,7 +3,8 @@
 # The manual covers the API: every function of include/vfiomig.h has
 # man/<function>.3 (a page or a `.so man3/<page>.3` alias to an existing
 # page), libvfiomig.7 names each in SEE ALSO, and every page formats without
-# a warning. With BUILDDIR: every page in man/ is in dist_man_MANS there.
+# a warning. With BUILDDIR: every page in man/ is in dist_man_MANS there, and
+# vfiomig-ctl.1 lists the checks of the built tool's conform.
 # usage: tests/check-man.sh [BUILDDIR]
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -42,6 +43,17 @@ if [ $# -ge 1 ]; then
 		rel=man/$(basename "$page")
 		case " $listed " in *" $rel "*) ;; *) bad "$rel is not in dist_man_MANS (Makefile.am MAN_* lists)" ;; esac
 	done
+	# conform's checks: the tool's table (its --help) and the manual's
+	# list name the same checks in the same order.
+	ctl=$1/tools/vfiomig-ctl
+	if [ -x "$ctl" ]; then
+		tool=$("$ctl" conform --help 2>/dev/null |
+			sed -n '/^Checks:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p' | tr '\n' ' ')
+		page=$(sed -n '/^\.SS conform/,/^\.SS /{/^\.TP/{n;s/^\.B \([a-z0-9-]*\)$/\1/p}}' \
+			"$man/vfiomig-ctl.1" | tr '\n' ' ')
+		[ -n "$tool" ] && [ "$tool" = "$page" ] ||
+			bad "vfiomig-ctl.1 conform lists '$page', the tool '$tool'"
+	fi
 fi
 [ "$fail" -eq 0 ] && echo "check-man: $(echo "$fns" | wc -l) functions, all documented"
 exit "$fail"

@@ -1197,6 +1197,12 @@ echo "== completion"
 	COMP_WORDS=(vfiomig-ctl dirty dev --backend m); COMP_CWORD=4
 	_vfiomig_ctl
 	[ "${COMPREPLY[*]}" = "mig-v1" ] || exit 4
+	COMP_WORDS=("$ctl" conform dev --only st); COMP_CWORD=4
+	_vfiomig_ctl
+	[ "${COMPREPLY[*]}" = "state-pairs stop-copy-to-pre-copy stop-copy-end" ] || exit 5
+	COMP_WORDS=("$ctl" conform dev --only protocol,re); COMP_CWORD=4
+	_vfiomig_ctl
+	[ "${COMPREPLY[*]}" = "protocol,reset" ] || exit 6
 ) && ok "bash completion" || bad "bash completion (case $?)"
 
 echo "== test-cli.sh: $pass passed, $fail failed"

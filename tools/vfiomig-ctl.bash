@@ -17,6 +17,13 @@ _vfiomig_ctl_devices()
 	done
 }
 
+# The names of conform's checks, from its own --help (one table in the tool).
+_vfiomig_ctl_checks()
+{
+	"$1" conform --help 2>/dev/null |
+		sed -n '/^Checks:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p'
+}
+
 _vfiomig_ctl()
 {
 	local cur prev words cword
@@ -70,7 +77,15 @@ _vfiomig_ctl()
 		COMPREPLY=($(compgen -W "$(_vfiomig_ctl_devices)" -- "$cur"))
 		return
 		;;
-	--max-rounds | --step | --map | --range | --page-size | --report-page-size | --sleep | --only)
+	--only)
+		# a comma-separated list: complete its last name
+		local done=${cur%"${cur##*,}"}
+		COMPREPLY=($(compgen -P "$done" -W "$(_vfiomig_ctl_checks "${words[0]}")" \
+			-- "${cur##*,}"))
+		compopt -o nospace 2>/dev/null
+		return
+		;;
+	--max-rounds | --step | --map | --range | --page-size | --report-page-size | --sleep)
 		return
 		;;
 	esac
