@@ -161,6 +161,7 @@ START_TEST(all_pairs)
 	int path = paths[_i / 2];
 	unsigned int mode = _i % 2 ? VFIOMIG_SET_COMBINED : VFIOMIG_SET_STEPWISE;
 	VFIOMIG_OPTS(vfiomig_caps, caps);
+	unsigned int complaints = kenv_kernel_complaints();
 	struct vfiomig_device *dev;
 
 	if (!path_ok(path))
@@ -183,6 +184,12 @@ START_TEST(all_pairs)
 			go(dev, ST(RUNNING), mode);
 		}
 	}
+	/* every target is a state mtty has: ERROR alone is refused
+	 * (bad_input); and the kernel never complained on the way */
+	for (int t = 1; t < VFIOMIG_STATE_NR; t++)
+		ck_assert_int_ge(vfiomig_state_plan(ST(RUNNING), t, MTTY_FLAGS,
+						    NULL, 0), 0);
+	ck_assert_uint_eq(kenv_kernel_complaints(), complaints);
 	vfiomig_device_free(dev);
 }
 END_TEST
