@@ -18,8 +18,19 @@
  * Registers: 1-byte accesses to UART_SCR of BAR0/BAR1 only (see
  * kcase-mig.c); mtty keeps them across close and reset, so values are
  * fresh for every run.
+ *
+ * Then test-devset.c's cases that hold on mtty (every member with every
+ * capability): making a set, the barrier SET by SET from the kernel's SET
+ * log (kenv_sets), sets of one to four, bad requests, a fault at every
+ * ioctl of a set change and of load_finish (kenv_fail_nth_call) with every
+ * member read back raw, the recovery choices, a way back that fails too,
+ * the aggregates, PRECOPY_INFOv2 asked for or not, and the ioctl economy
+ * (kenv_mig_ioctls, kenv_ioctls).  What needs programmable devices (other
+ * capability mixes, a driver refusing an arc on demand, REINIT) stays
+ * there.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +46,12 @@
 #define MTTY2_SIZE 96
 #define MTTY_HDR 24
 #define UART_SCR 7
-#define MAX_SET 3
+#define MAX_SET 4
 #define MAX_SNAP 256
 #define TOTAL VFIOMIG_DEVSET_TOTAL
 
 static const char *const src_uuid[MAX_SET] = {
-	KENV_MTTY2_UUID, KENV_MTTY2B_UUID, KENV_MTTY2C_UUID };
+	KENV_MTTY2_UUID, KENV_MTTY2B_UUID, KENV_MTTY2C_UUID, KENV_MTTY1_UUID };
 static const char *const dst_uuid[MAX_SET] = {
 	KENV_MTTY2D_UUID, KENV_MTTY2E_UUID, KENV_MTTY2F_UUID };
 
@@ -49,7 +60,9 @@ static const char *const dst_uuid[MAX_SET] = {
 
 struct side {
 	size_t n;
+	const char *uuid[MAX_SET];
 	struct vfiomig_device *dev[MAX_SET];
+	bool borrowed[MAX_SET]; /* another side's device: not freed here */
 	struct vfiomig_devset *set;
 };
 
@@ -72,14 +85,12 @@ static struct vfiomig_device *open_one(const char *uuid, int path)
 	return dev;
 }
 
-static void side_open(struct side *s, const char *const *uuids, size_t n,
-		      bool dst)
+/* The set of s->dev[0..n), without the opt-in: every mtty has P2P. */
+static void side_set(struct side *s)
 {
 	VFIOMIG_OPTS(vfiomig_devset_opts, o);
+	size_t n = s->n;
 
-	s->n = n;
-	for (size_t i = 0; i < n; i++)
-		s->dev[i] = open_one(uuids[i], path_of(i, dst));
 	ck_assert_int_eq(vfiomig_devset_new(s->dev, n, &o, &s->set), 0);
 	ck_assert_uint_eq(vfiomig_devset_size(s->set), n);
 	for (size_t i = 0; i < n; i++)
@@ -87,11 +98,23 @@ static void side_open(struct side *s, const char *const *uuids, size_t n,
 	ck_assert_ptr_null(vfiomig_devset_member(s->set, n));
 }
 
+static void side_open(struct side *s, const char *const *uuids, size_t n,
+		      bool dst)
+{
+	*s = (struct side){ .n = n };
+	for (size_t i = 0; i < n; i++) {
+		s->uuid[i] = uuids[i];
+		s->dev[i] = open_one(uuids[i], path_of(i, dst));
+	}
+	side_set(s);
+}
+
 static void side_free(struct side *s)
 {
 	vfiomig_devset_free(s->set);
 	for (size_t i = 0; i < s->n; i++)
-		vfiomig_device_free(s->dev[i]);
+		if (!s->borrowed[i])
+			vfiomig_device_free(s->dev[i]);
 }
 
 static uint8_t reg_read(struct vfiomig_device *dev, int bar)
@@ -663,6 +686,1460 @@ START_TEST(flags_echo)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Sets on mtty, checked from the kernel's SET log                      */
+/*
+ * The cases below came from test-devset.c, where the fake's arc log was
+ * the evidence.  Here it is kenv_sets(): every MIG_DEVICE_STATE SET that
+ * reached the kernel, by device, in order (a pass-through shim in the VM).
+ * A SET's arcs are the kernel's own walk (vfiomig_state_plan models
+ * vfio_mig_get_next_state), so the barrier is checked at every arc.  A
+ * reset is no SET: the library logs it naming the device, and the log
+ * function places it in the SET log (kenv_mig_ioctls counts it).
+ */
+
+#define ALLF (VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P | VFIOMIG_MIG_PRE_COPY)
+#define NREC 64
+
+static struct kenv_set slog[KENV_SETS_MAX], clean[KENV_SETS_MAX];
+
+static struct {
+	bool on;
+	const struct side *s;
+	unsigned int resets;  /* kenv_mig_ioctls().resets seen */
+	size_t nev;
+	struct rec_ev {
+		size_t pos;   /* SETs logged before it */
+		size_t m;
+	} ev[NREC];
+	char bad[256];        /* a reset the log did not name */
+	void (*hook)(void);   /* called at each message (fault arming) */
+} rec;
+
+static size_t nsets_now(void)
+{
+	struct kenv_set none[1];
+
+	return kenv_sets(none, 0);
+}
+
+static unsigned int resets_now(void)
+{
+	struct kenv_mig_ioctls c;
+
+	kenv_mig_ioctls(&c);
+	return c.resets;
+}
+
+__attribute__((format(printf, 6, 0)))
+static void rec_log(void *data, int priority, const char *file, int line,
+		    const char *fn, const char *format, va_list args)
+{
+	char msg[512];
+	unsigned int r;
+
+	(void)data;
+	vsnprintf(msg, sizeof(msg), format, args);
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "vfiomig[%d] %s:%d %s: %s\n", priority, file,
+			line, fn, msg);
+	if (!rec.on)
+		return;
+	r = resets_now();
+	if (r != rec.resets) {
+		size_t named = 0, who = 0;
+
+		for (size_t i = 0; i < rec.s->n; i++) {
+			if (strstr(msg, rec.s->uuid[i])) {
+				named++;
+				who = i;
+			}
+		}
+		if (r != rec.resets + 1 || named != 1 || !strstr(msg, "reset") ||
+		    rec.nev == NREC)
+			snprintf(rec.bad, sizeof(rec.bad),
+				 "%u reset(s) at \"%.200s\"", r - rec.resets, msg);
+		else
+			rec.ev[rec.nev++] = (struct rec_ev){ nsets_now(), who };
+		rec.resets = r;
+	}
+	if (rec.hook)
+		rec.hook();
+}
+
+/* Record s's SETs (and resets) from now. */
+static void rec_start(const struct side *s)
+{
+	struct vfiomig_ctx *ctx = kenv_ctx();
+
+	vfiomig_ctx_set_log_fn(ctx, rec_log, NULL);
+	vfiomig_ctx_set_log_priority(ctx, LOG_DEBUG);
+	rec.on = true;
+	rec.s = s;
+	rec.nev = 0;
+	rec.bad[0] = '\0';
+	rec.hook = NULL;
+	kenv_sets_clear();
+	rec.resets = resets_now();
+}
+
+/* The SETs since rec_start, into out. */
+static size_t rec_sets(struct kenv_set *out)
+{
+	size_t n = kenv_sets(out, KENV_SETS_MAX);
+
+	ck_assert_uint_le(n, KENV_SETS_MAX);
+	ck_assert_msg(!rec.bad[0], "%s", rec.bad);
+	return n;
+}
+
+static bool rec_was_reset(size_t m)
+{
+	for (size_t e = 0; e < rec.nev; e++)
+		if (rec.ev[e].m == m)
+			return true;
+	return false;
+}
+
+static int member_of(const struct side *s, const char *uuid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->uuid[i], uuid))
+			return (int)i;
+	return -1;
+}
+
+/* Neither starts nor answers DMA. */
+static bool halted(int s)
+{
+	return s == ST(STOP) || s == ST(STOP_COPY) || s == ST(RESUMING) ||
+	       s == ST(ERROR);
+}
+
+static const char *sname(int s)
+{
+	const char *n = vfiomig_state_name(s);
+
+	return n ? n : "?";
+}
+
+static void raw_states(const struct side *s, int *st)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		st[i] = raw_state(vfiomig_device_fd(s->dev[i]));
+		ck_assert_int_ge(st[i], 0);
+	}
+}
+
+/*
+ * Replay log[0..nl) over s's members from start, with the resets the log
+ * named before each SET (and after the last when tail), checking the
+ * barrier at every arc the kernel walks: no member enters a halted state
+ * while a peer is active, none becomes active while a peer is halted
+ * (every mtty has P2P).  Resets are the recovery's last resort and are not
+ * held to it.  A SET the kernel refused moved nothing (mtty refuses only
+ * RESUMING->STOP, the first arc of every way out of RESUMING).
+ */
+static void replay(const struct side *s, const int *start,
+		   const struct kenv_set *log, size_t nl, bool tail, int *st)
+{
+	size_t e = 0;
+
+	memcpy(st, start, s->n * sizeof(*st));
+	for (size_t k = 0; k <= nl; k++) {
+		int path[VFIOMIG_STATE_NR], np, m;
+
+		for (; e < rec.nev && rec.ev[e].pos == k && (k < nl || tail); e++)
+			st[rec.ev[e].m] = ST(RUNNING);
+		if (k == nl)
+			break;
+		m = member_of(s, log[k].uuid);
+		if (m < 0 || log[k].err)
+			continue;
+		np = vfiomig_state_plan(st[m], log[k].state, ALLF, path,
+					VFIOMIG_STATE_NR);
+		ck_assert_msg(np >= 0, "SET %zu: member %d %s->%s: no walk", k,
+			      m, sname(st[m]), sname(log[k].state));
+		for (int a = 0; a < np; a++) {
+			int from = st[m], to = path[a];
+
+			for (size_t o = 0; o < s->n; o++) {
+				if ((int)o == m)
+					continue;
+				ck_assert_msg(!(halted(to) && is_active(st[o])) &&
+						      !(is_active(to) && halted(st[o])),
+					      "barrier: SET %zu: member %d %s->%s while member %zu is %s",
+					      k, m, sname(from), sname(to), o,
+					      sname(st[o]));
+			}
+			st[m] = to;
+		}
+	}
+}
+
+/* The SET log is exactly exp[0..n): member, state asked, answered 0. */
+static void expect_sets(const struct side *s, const int (*exp)[2], size_t n)
+{
+	size_t nl = rec_sets(slog);
+
+	for (size_t k = 0; k < nl && k < n; k++)
+		ck_assert_msg(!strcmp(slog[k].uuid, s->uuid[exp[k][0]]) &&
+				      slog[k].state == exp[k][1] && !slog[k].err,
+			      "SET %zu: %s -> %s (%d), want member %d -> %s", k,
+			      slog[k].uuid, sname(slog[k].state), slog[k].err,
+			      exp[k][0], sname(exp[k][1]));
+	ck_assert_uint_eq(nl, n);
+}
+
+/* A set change that must succeed: every member there, the library
+ * agreeing with the kernel, the barrier held, no reset, nothing failed. */
+static void walk_ok(struct side *s, int target)
+{
+	VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+	int start[MAX_SET], st[MAX_SET];
+	size_t nl;
+
+	raw_states(s, start);
+	rec_start(s);
+	ck_assert_msg(vfiomig_devset_state_set(s->set, target, &so) == 0,
+		      "set -> %s: member %d failed %s->%s", sname(target),
+		      so.failed_member, sname(so.failed_from),
+		      sname(so.failed_to));
+	ck_assert_int_eq(so.failed_member, -1);
+	ck_assert_int_eq(so.failed_from, -1);
+	ck_assert_int_eq(so.failed_to, -1);
+	nl = rec_sets(slog);
+	replay(s, start, slog, nl, true, st);
+	ck_assert_uint_eq(rec.nev, 0);
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_msg(st[i] == target, "member %zu replayed in %s", i,
+			      sname(st[i]));
+	all_in(s, target);
+	raw_states(s, st);
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_int_eq(st[i], target);
+}
+
+static size_t ports_of(const char *uuid)
+{
+	return strcmp(uuid, KENV_MTTY1_UUID) ? 2 : 1;
+}
+
+static size_t stream_size(const char *uuid)
+{
+	return MTTY_HDR + 36 * ports_of(uuid);
+}
+
+/* Everything the member's session has now, appended at buf + *len. */
+static void save_now(struct vfiomig_device *dev, uint8_t *buf, size_t cap,
+		     size_t *len)
+{
+	for (;;) {
+		struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF,
+					 .buf = buf + *len, .len = cap - *len };
+		int64_t r = vfiomig_save(dev, &io, 0);
+
+		ck_assert_int_ge(r, 0);
+		if (!r)
+			return;
+		*len += (size_t)r;
+	}
+}
+
+/* Fresh UART_SCR values on every port of s's members (scr), and their
+ * complement on the destination's, so that a load is seen. */
+static void regs_fresh(const struct side *s, uint8_t (*scr)[2])
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++) {
+			scr[i][bar] = fresh();
+			reg_write(s->dev[i], (int)bar, scr[i][bar]);
+		}
+}
+
+static void regs_spoil(const struct side *s, uint8_t (*scr)[2])
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++)
+			reg_write(s->dev[i], (int)bar, (uint8_t)~scr[i][bar]);
+}
+
+static void regs_carried(const struct side *s, uint8_t (*scr)[2])
+{
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++)
+			ck_assert_msg(reg_read(s->dev[i], (int)bar) == scr[i][bar],
+				      "member %zu BAR%zu SCR 0x%02x, not 0x%02x",
+				      i, bar, reg_read(s->dev[i], (int)bar),
+				      scr[i][bar]);
+}
+
+static void fill(int (*e)[2], size_t *k, size_t n, int state)
+{
+	for (size_t i = 0; i < n; i++) {
+		e[*k][0] = (int)i;
+		e[*k][1] = state;
+		(*k)++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Making a set                                                         */
+
+/* Every mtty has STOP_COPY, P2P and PRE_COPY: any of them makes a set,
+ * alone or together, with or without the opt-in; bad input makes none;
+ * nothing moves. */
+START_TEST(set_new)
+{
+	VFIOMIG_OPTS(vfiomig_devset_opts, o);
+	struct vfiomig_devset *set = NULL;
+	struct vfiomig_device *devs[2];
+	struct {
+		struct vfiomig_devset_opts o;
+		char tail[8];
+	} big = { .o = { .sz = sizeof(big) } };
+	struct kenv_mig_ioctls a, b;
+	struct side s = { .n = 4 };
+	int st[MAX_SET];
+
+	for (size_t i = 0; i < 4; i++) {
+		s.uuid[i] = src_uuid[i];
+		s.dev[i] = open_one(src_uuid[i], path_of(i, false));
+	}
+	rec_start(&s);
+	kenv_mig_ioctls(&a);
+	/* a set of one: no peer to wait for */
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(vfiomig_devset_new(&s.dev[i], 1, NULL, &set), 0);
+		ck_assert_uint_eq(vfiomig_devset_size(set), 1);
+		ck_assert_ptr_eq(vfiomig_devset_member(set, 0), s.dev[i]);
+		ck_assert_ptr_null(vfiomig_devset_member(set, 1));
+		vfiomig_devset_free(set);
+		set = NULL;
+	}
+	/* P2P members only: accepted without the opt-in, in order */
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 2, NULL, &set), 0);
+	ck_assert_uint_eq(vfiomig_devset_size(set), 2);
+	vfiomig_devset_free(set);
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 4, &o, &set), 0);
+	ck_assert_uint_eq(vfiomig_devset_size(set), 4);
+	vfiomig_devset_free(set);
+	/* ALLOW_NO_P2P changes nothing for P2P members */
+	o.flags = VFIOMIG_DEVSET_ALLOW_NO_P2P;
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 4, &o, &set), 0);
+	ck_assert_uint_eq(vfiomig_devset_size(set), 4);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_ptr_eq(vfiomig_devset_member(set, i), s.dev[i]);
+	vfiomig_devset_free(set);
+	set = NULL;
+	/* bad input: nothing made */
+	o.flags = 1u << 7;
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 2, &o, &set), -EINVAL);
+	o.flags = 0;
+	devs[0] = devs[1] = s.dev[0];
+	ck_assert_int_eq(vfiomig_devset_new(devs, 2, &o, &set), -EINVAL);
+	devs[1] = NULL;
+	ck_assert_int_eq(vfiomig_devset_new(devs, 2, &o, &set), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_new(NULL, 2, &o, &set), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 0, &o, &set), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 2, &o, NULL), -EINVAL);
+	ck_assert_ptr_null(set);
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 2, &big.o, &set), 0);
+	vfiomig_devset_free(set);
+	set = NULL;
+	big.tail[3] = 1;
+	ck_assert_int_eq(vfiomig_devset_new(s.dev, 2, &big.o, &set), -E2BIG);
+	ck_assert_ptr_null(set);
+	/* NULL is fine where the header says so */
+	ck_assert_uint_eq(vfiomig_devset_size(NULL), 0);
+	ck_assert_ptr_null(vfiomig_devset_member(NULL, 0));
+	vfiomig_devset_free(NULL);
+	/* nothing moved by any of it */
+	kenv_mig_ioctls(&b);
+	ck_assert_uint_eq(b.state_sets, a.state_sets);
+	ck_assert_uint_eq(b.resets, a.resets);
+	ck_assert_uint_eq(rec_sets(slog), 0);
+	raw_states(&s, st);
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(st[i], ST(RUNNING));
+		vfiomig_device_free(s.dev[i]);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The barrier, SET by SET                                              */
+
+/* QEMU's order on sets of 2, 3 and 4 (_i + 2).  Seven mttys make three
+ * pairs and one: the set of four's fourth destination is its own source
+ * (mtty-1), reset after it saved, loading its own stream back. */
+START_TEST(barrier_p2p)
+{
+	VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+	size_t n = (size_t)_i + 2, k, len[MAX_SET] = { 0 }, nl;
+	uint8_t buf[MAX_SET][MTTY2_SIZE + 8], scr[MAX_SET][2];
+	int e[3 * MAX_SET][2], start[MAX_SET], st[MAX_SET];
+	struct side src, dst = { .n = n };
+
+	side_open(&src, src_uuid, n, false);
+	regs_fresh(&src, scr);
+	/* source: RUNNING -> PRE_COPY, straight (the way up, from active) */
+	k = 0;
+	fill(e, &k, n, ST(PRE_COPY));
+	walk_ok(&src, ST(PRE_COPY));
+	expect_sets(&src, (const int (*)[2])e, k);
+	for (size_t i = 0; i < n; i++) {
+		save_now(src.dev[i], buf[i], sizeof(buf[i]), &len[i]);
+		ck_assert_uint_eq(len[i], MTTY_HDR);
+	}
+	/* PRE_COPY -> STOP_COPY: every member PRE_COPY_P2P, then stop-copy */
+	k = 0;
+	fill(e, &k, n, ST(PRE_COPY_P2P));
+	fill(e, &k, n, ST(STOP_COPY));
+	walk_ok(&src, ST(STOP_COPY));
+	expect_sets(&src, (const int (*)[2])e, k);
+	for (size_t i = 0; i < n; i++) {
+		save_now(src.dev[i], buf[i], sizeof(buf[i]), &len[i]);
+		ck_assert_uint_eq(len[i], stream_size(src.uuid[i]));
+	}
+	/* the source, done: STOP_COPY -> STOP, each on its own */
+	k = 0;
+	fill(e, &k, n, ST(STOP));
+	walk_ok(&src, ST(STOP));
+	expect_sets(&src, (const int (*)[2])e, k);
+
+	/* destination: RUNNING -> RESUMING, quiesced all, then each stops
+	 * and resumes in one SET (RUNNING_P2P -> STOP -> RESUMING) */
+	for (size_t i = 0; i < n; i++) {
+		if (i < 3) {
+			dst.uuid[i] = dst_uuid[i];
+			dst.dev[i] = open_one(dst_uuid[i], path_of(i, true));
+		} else {
+			dst.uuid[i] = src.uuid[i];
+			dst.dev[i] = src.dev[i];
+			dst.borrowed[i] = true;
+			ck_assert_int_eq(vfiomig_device_reset(dst.dev[i]), 0);
+		}
+	}
+	side_set(&dst);
+	regs_spoil(&dst, scr);
+	k = 0;
+	fill(e, &k, n, ST(RUNNING_P2P));
+	fill(e, &k, n, ST(RESUMING));
+	walk_ok(&dst, ST(RESUMING));
+	expect_sets(&dst, (const int (*)[2])e, k);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(load(dst.dev[i], buf[i], len[i]),
+				 (int64_t)len[i]);
+	/* load_finish: every member commits, RUNNING_P2P all, RUNNING all */
+	raw_states(&dst, start);
+	rec_start(&dst);
+	ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING), &so), 0);
+	ck_assert_int_eq(so.failed_member, -1);
+	k = 0;
+	fill(e, &k, n, ST(STOP));
+	fill(e, &k, n, ST(RUNNING_P2P));
+	fill(e, &k, n, ST(RUNNING));
+	expect_sets(&dst, (const int (*)[2])e, k);
+	nl = rec_sets(slog);
+	replay(&dst, start, slog, nl, true, st);
+	ck_assert_uint_eq(rec.nev, 0);
+	all_in(&dst, ST(RUNNING));
+	regs_carried(&dst, scr);
+
+	/* the source again: RUNNING -> STOP_COPY without precopy: quiesce
+	 * all, then stop-copy each in one SET (RUNNING_P2P -> STOP ->
+	 * STOP_COPY) */
+	walk_ok(&src, ST(RUNNING));
+	k = 0;
+	fill(e, &k, n, ST(RUNNING_P2P));
+	fill(e, &k, n, ST(STOP_COPY));
+	walk_ok(&src, ST(STOP_COPY));
+	expect_sets(&src, (const int (*)[2])e, k);
+	walk_ok(&src, ST(RUNNING));
+	side_free(&dst);
+	side_free(&src);
+}
+END_TEST
+
+/* A set of one goes straight there: one SET per change. */
+START_TEST(set_of_one)
+{
+	static const char *const one[] = { KENV_MTTY1_UUID };
+	static const int seq[] = { ST(PRE_COPY), ST(STOP_COPY), ST(STOP),
+				   ST(RUNNING), ST(STOP_COPY), ST(RESUMING) };
+	struct side s;
+
+	side_open(&s, one, 1, false);
+	for (size_t j = 0; j < sizeof(seq) / sizeof(seq[0]); j++) {
+		walk_ok(&s, seq[j]);
+		ck_assert_uint_eq(rec_sets(slog), 1);
+		ck_assert_int_eq(slog[0].state, seq[j]);
+	}
+	ck_assert_int_eq(vfiomig_device_reset(s.dev[0]), 0);
+	ck_assert_int_eq(raw_state(vfiomig_device_fd(s.dev[0])), ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Every size                                                           */
+
+static const int chain[] = {
+	ST(PRE_COPY), ST(PRE_COPY_P2P), ST(PRE_COPY), ST(STOP_COPY),
+	ST(STOP), ST(RUNNING_P2P), ST(RUNNING), ST(RUNNING_P2P),
+	ST(PRE_COPY_P2P), ST(RUNNING), ST(STOP_COPY), ST(STOP),
+	ST(RESUMING),
+};
+
+/* Sets of 1..4 (_i + 1) through a chain of every state. */
+START_TEST(every_size)
+{
+	size_t n = (size_t)_i + 1;
+	struct side s;
+
+	side_open(&s, src_uuid, n, false);
+	for (size_t j = 0; j < sizeof(chain) / sizeof(chain[0]); j++)
+		walk_ok(&s, chain[j]);
+	/* RESUMING is left by a reset (nothing to commit) */
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(vfiomig_device_reset(s.dev[i]), 0);
+	walk_ok(&s, ST(STOP_COPY));
+	walk_ok(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* Bad requests: a clear error, nothing moved, out fields -1. */
+START_TEST(bad_requests)
+{
+	VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+	struct {
+		struct vfiomig_devset_set_opts o;
+		char tail[8];
+	} big = { .o = { .sz = sizeof(big) } };
+	struct side s;
+	int st[MAX_SET];
+
+	side_open(&s, src_uuid, 2, false);
+	rec_start(&s);
+	ck_assert_int_eq(vfiomig_devset_state_set(NULL, ST(STOP), &so), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(ERROR), &so),
+			 -EINVAL);
+	ck_assert_int_eq(so.failed_member, -1);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(NR), &so), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, -1, &so), -EINVAL);
+	so.flags = 1;
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP), &so), -EINVAL);
+	so.flags = 0;
+	so.recovery = VFIOMIG_RECOVER_STAY + 1;
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP), &so), -EINVAL);
+	so.recovery = VFIOMIG_RECOVER_STATE;
+	so.recovery_state = ST(RESUMING);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP), &so), -EINVAL);
+	so.recovery_state = ST(NR);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP), &so), -EINVAL);
+	so.recovery = 0;
+	so.recovery_state = 0;
+	big.tail[0] = 1;
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP), &big.o),
+			 -E2BIG);
+	ck_assert_uint_eq(rec_sets(slog), 0);
+	/* no way for either member (STOP_COPY -> PRE_COPY): refused before
+	 * anybody moves */
+	walk_ok(&s, ST(STOP_COPY));
+	rec_start(&s);
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(PRE_COPY), &so),
+			 -EINVAL);
+	ck_assert_int_eq(so.failed_member, -1);
+	ck_assert_int_eq(so.failed_from, -1);
+	ck_assert_uint_eq(rec_sets(slog), 0);
+	raw_states(&s, st);
+	ck_assert_int_eq(st[0], ST(STOP_COPY));
+	ck_assert_int_eq(st[1], ST(STOP_COPY));
+	walk_ok(&s, ST(RUNNING));
+	walk_ok(&s, ST(STOP));
+	walk_ok(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* A fault at every ioctl of a set change                               */
+
+struct flow {
+	int origin; /* reached from RUNNING by a set change (RUNNING: none) */
+	int target;
+};
+
+static const struct flow flows[] = {
+	{ ST(RUNNING), ST(PRE_COPY) },      { ST(PRE_COPY), ST(STOP_COPY) },
+	{ ST(RUNNING), ST(STOP_COPY) },     { ST(STOP_COPY), ST(STOP) },
+	{ ST(STOP), ST(RUNNING) },          { ST(PRE_COPY), ST(RUNNING) },
+	{ ST(STOP), ST(RESUMING) },         { ST(RUNNING_P2P), ST(RUNNING) },
+	{ ST(PRE_COPY_P2P), ST(STOP_COPY) },
+};
+#define N_FLOWS (sizeof(flows) / sizeof(flows[0]))
+
+static bool session_state(int s)
+{
+	return s == ST(PRE_COPY) || s == ST(PRE_COPY_P2P) ||
+	       s == ST(STOP_COPY) || s == ST(RESUMING);
+}
+
+/* Nothing leaked: a data fd exactly for members in a session state, and
+ * no other kernel fd than base (every member out of its session). */
+static void fds_match(const struct side *s, int base)
+{
+	int st[MAX_SET], sessions = 0;
+
+	raw_states(s, st);
+	for (size_t i = 0; i < s->n; i++) {
+		if (session_state(st[i])) {
+			sessions++;
+			ck_assert_int_ge(vfiomig_data_fd(s->dev[i]), 0);
+		} else {
+			ck_assert_int_eq(vfiomig_data_fd(s->dev[i]), -ENOENT);
+		}
+	}
+	ck_assert_int_eq(kenv_kernel_fds(), base + sessions);
+}
+
+/* Every member reset to RUNNING, then the set to origin. */
+static void to_origin(const struct side *s, int origin)
+{
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_int_eq(vfiomig_device_reset(s->dev[i]), 0);
+	if (origin != ST(RUNNING))
+		ck_assert_int_eq(vfiomig_devset_state_set(s->set, origin, NULL),
+				 0);
+}
+
+/* Did member m ask for state st (and get it) in log[0..nl)?  RESUMING and
+ * STOP_COPY are never on the way to another state: only a SET for them
+ * reaches them. */
+static bool reached(const struct side *s, size_t m, const struct kenv_set *log,
+		    size_t nl, int st)
+{
+	for (size_t k = 0; k < nl; k++)
+		if (!strcmp(log[k].uuid, s->uuid[m]) && !log[k].err &&
+		    log[k].state == st)
+			return true;
+	return false;
+}
+
+static int twin_running(int s)
+{
+	return s == ST(PRE_COPY) ? ST(RUNNING) :
+	       s == ST(PRE_COPY_P2P) ? ST(RUNNING_P2P) : s;
+}
+
+/* Where everybody is: the kernel (raw), the library and the replayed log
+ * agree. */
+static void agree(const struct side *s, const int *replayed, int *now)
+{
+	raw_states(s, now);
+	for (size_t i = 0; i < s->n; i++) {
+		ck_assert_msg(replayed[i] == now[i],
+			      "member %zu in %s, the SET log says %s", i,
+			      sname(now[i]), sname(replayed[i]));
+		ck_assert_int_eq(vfiomig_state_get(s->dev[i]), now[i]);
+	}
+}
+
+/* After a failed set change with the default recovery: every member back
+ * where it started, or where the rules say when that cannot be. */
+static void check_default_back(const struct side *s, const int *start,
+			       const int *now, size_t nl)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		int want = start[i];
+
+		if (reached(s, i, slog, nl, ST(RESUMING)))
+			want = ST(RUNNING); /* reset: nothing committed */
+		else if ((start[i] == ST(PRE_COPY) ||
+			  start[i] == ST(PRE_COPY_P2P)) &&
+			 reached(s, i, slog, nl, ST(STOP_COPY)))
+			want = twin_running(start[i]); /* its session ended */
+		ck_assert_msg(now[i] == want,
+			      "member %zu started in %s: in %s, want %s", i,
+			      sname(start[i]), sname(now[i]), sname(want));
+		if (want == ST(RUNNING) && start[i] != ST(RUNNING) &&
+		    reached(s, i, slog, nl, ST(RESUMING)))
+			ck_assert(rec_was_reset(i));
+	}
+}
+
+/* The clean change's SETs into clean[]; its ioctl count. */
+static unsigned int clean_run(const struct side *s, const struct flow *fw,
+			      size_t *nclean)
+{
+	int start[MAX_SET], st[MAX_SET];
+	unsigned int k0;
+
+	to_origin(s, fw->origin);
+	raw_states(s, start);
+	rec_start(s);
+	k0 = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_devset_state_set(s->set, fw->target, NULL), 0);
+	k0 = kenv_ioctls() - k0;
+	*nclean = kenv_sets(clean, KENV_SETS_MAX);
+	replay(s, start, clean, *nclean, true, st);
+	return k0;
+}
+
+static void fault_flow(const struct side *s, const struct flow *fw, int base)
+{
+	size_t nclean, nl;
+	unsigned int nioctl = clean_run(s, fw, &nclean);
+
+	for (unsigned int k = 1; k <= nioctl; k++) {
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+		int start[MAX_SET], st[MAX_SET], now[MAX_SET], ret;
+
+		to_origin(s, fw->origin);
+		raw_states(s, start);
+		rec_start(s);
+		kenv_fail_nth_call("ioctl", k, EIO);
+		ret = vfiomig_devset_state_set(s->set, fw->target, &so);
+		kenv_fail_nth(0, 0);
+		nl = rec_sets(slog);
+		replay(s, start, slog, nl, true, st);
+		agree(s, st, now);
+		if (ret == 0) {
+			/* not a SET (PRECOPY_INFOv2, tried once per handle) */
+			ck_assert_int_eq(so.failed_member, -1);
+			for (size_t i = 0; i < s->n; i++)
+				ck_assert_int_eq(now[i], fw->target);
+			fds_match(s, base);
+			continue;
+		}
+		ck_assert_msg(ret == -EIO, "%s->%s, ioctl %u: %d",
+			      sname(fw->origin), sname(fw->target), k, ret);
+		ck_assert_int_ge(so.failed_member, 0);
+		ck_assert_int_lt(so.failed_member, (int)s->n);
+		/* a SET refused before it walked: its first arc is named */
+		ck_assert_int_eq(vfiomig_state_plan(so.failed_from, so.failed_to,
+						    ALLF, NULL, 0), 1);
+		check_default_back(s, start, now, nl);
+		fds_match(s, base);
+	}
+}
+
+/* Sets of 1..4 (_i + 1): every flow, each ioctl of it failing in turn
+ * (the kernel never sees it); then the set works. */
+START_TEST(fault_every_ioctl)
+{
+	size_t n = (size_t)_i + 1;
+	struct side s;
+	int base;
+
+	side_open(&s, src_uuid, n, false);
+	base = kenv_kernel_fds();
+	for (size_t f = 0; f < N_FLOWS; f++)
+		fault_flow(&s, &flows[f], base);
+	to_origin(&s, ST(RUNNING));
+	walk_ok(&s, ST(STOP_COPY));
+	walk_ok(&s, ST(RUNNING));
+	fds_match(&s, base);
+	side_free(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Recovery choices                                                     */
+
+typedef void check_fn(const struct side *s, const int *start,
+		      const int *at_fail, const int *now, size_t nl, size_t p);
+
+/* A failure at each SET of flow fw with these options (the clean change
+ * issues SETs only: ioctl k is its SET k); check() looks at the result. */
+static void each_failure(const struct side *s, const struct flow *fw,
+			 const struct vfiomig_devset_set_opts *opts,
+			 check_fn *check, int base)
+{
+	size_t nclean, nl;
+	unsigned int nioctl = clean_run(s, fw, &nclean);
+
+	ck_assert_uint_eq(nioctl, nclean);
+	for (size_t p = 0; p < nclean; p++) {
+		struct vfiomig_devset_set_opts so = *opts;
+		int start[MAX_SET], at_fail[MAX_SET], st[MAX_SET], now[MAX_SET];
+		int m, path[VFIOMIG_STATE_NR];
+
+		to_origin(s, fw->origin);
+		raw_states(s, start);
+		rec_start(s);
+		kenv_fail_nth_call("ioctl", (unsigned int)p + 1, EIO);
+		ck_assert_int_eq(vfiomig_devset_state_set(s->set, fw->target, &so),
+				 -EIO);
+		kenv_fail_nth(0, 0);
+		nl = rec_sets(slog);
+		/* the walk up to the failure was the clean one */
+		ck_assert_uint_ge(nl, p);
+		for (size_t q = 0; q < p; q++)
+			ck_assert(!strcmp(slog[q].uuid, clean[q].uuid) &&
+				  slog[q].state == clean[q].state &&
+				  !slog[q].err);
+		replay(s, start, slog, p, false, at_fail);
+		m = member_of(s, clean[p].uuid);
+		ck_assert_int_eq(so.failed_member, m);
+		ck_assert_int_eq(so.failed_from, at_fail[m]);
+		ck_assert_int_ge(vfiomig_state_plan(at_fail[m], clean[p].state,
+						    ALLF, path, VFIOMIG_STATE_NR), 1);
+		ck_assert_int_eq(so.failed_to, path[0]);
+		replay(s, start, slog, nl, true, st);
+		agree(s, st, now);
+		check(s, start, at_fail, now, nl, p);
+		fds_match(s, base);
+	}
+}
+
+/* STAY: nobody moves after the failure. */
+static void check_stay(const struct side *s, const int *start,
+		       const int *at_fail, const int *now, size_t nl, size_t p)
+{
+	(void)start;
+	ck_assert_uint_eq(nl, p);
+	ck_assert_uint_eq(rec.nev, 0);
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_int_eq(now[i], at_fail[i]);
+}
+
+/* RESET (or STATE with ERROR): every member that moved is reset, the
+ * others stay; no SET after the failure. */
+static void check_reset(const struct side *s, const int *start,
+			const int *at_fail, const int *now, size_t nl, size_t p)
+{
+	ck_assert_uint_eq(nl, p);
+	for (size_t i = 0; i < s->n; i++) {
+		bool moved = at_fail[i] != start[i];
+
+		ck_assert_int_eq(rec_was_reset(i), moved);
+		ck_assert_int_eq(now[i], moved ? ST(RUNNING) : start[i]);
+	}
+}
+
+static int recovery_state_want;
+
+/* recovery_state set: everybody there. */
+static void check_state(const struct side *s, const int *start,
+			const int *at_fail, const int *now, size_t nl, size_t p)
+{
+	(void)start;
+	(void)at_fail;
+	(void)nl;
+	(void)p;
+	for (size_t i = 0; i < s->n; i++)
+		ck_assert_int_eq(now[i], recovery_state_want);
+}
+
+START_TEST(recovery_choices)
+{
+	static const struct flow fws[] = {
+		{ ST(RUNNING), ST(STOP_COPY) },
+		{ ST(PRE_COPY), ST(STOP_COPY) },
+		{ ST(STOP), ST(RUNNING) },
+	};
+	struct side s;
+	int base;
+
+	side_open(&s, src_uuid, 3, false);
+	base = kenv_kernel_fds();
+	for (size_t f = 0; f < sizeof(fws) / sizeof(fws[0]); f++) {
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+
+		so.recovery = VFIOMIG_RECOVER_STAY;
+		each_failure(&s, &fws[f], &so, check_stay, base);
+		so.recovery = VFIOMIG_RECOVER_RESET;
+		each_failure(&s, &fws[f], &so, check_reset, base);
+		so.recovery = VFIOMIG_RECOVER_STATE;
+		so.recovery_state = ST(ERROR);
+		each_failure(&s, &fws[f], &so, check_reset, base);
+		so.recovery_state = recovery_state_want = ST(STOP);
+		each_failure(&s, &fws[f], &so, check_state, base);
+		so.recovery = VFIOMIG_RECOVER_DEFAULT;
+		so.recovery_state = recovery_state_want = ST(RUNNING);
+		each_failure(&s, &fws[f], &so, check_state, base);
+		so.recovery_state = recovery_state_want = ST(RUNNING_P2P);
+		each_failure(&s, &fws[f], &so, check_state, base);
+	}
+	to_origin(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* way_back_fails: member 1's SET to STOP_COPY fails once member 0 is in
+ * STOP_COPY (four SETs logged); the next ioctl after that failure is
+ * member 0's way back, and fails too. */
+static int way_phase;
+static unsigned int way_ioctls;
+
+static void way_hook(void)
+{
+	if (way_phase == 0 && nsets_now() == 4) {
+		kenv_fail_nth_call("ioctl", 1, EIO);
+		way_ioctls = kenv_ioctls();
+		way_phase = 1;
+	} else if (way_phase == 1 && kenv_ioctls() > way_ioctls) {
+		kenv_fail_nth_call("ioctl", 1, EPERM);
+		way_phase = 2;
+	}
+}
+
+/* A member whose own way back fails is reset; the others go on. */
+START_TEST(way_back_fails)
+{
+	VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+	int start[MAX_SET], st[MAX_SET], now[MAX_SET], base;
+	struct side s;
+	size_t nl;
+
+	side_open(&s, src_uuid, 3, false);
+	base = kenv_kernel_fds();
+	raw_states(&s, start);
+	rec_start(&s);
+	way_phase = 0;
+	rec.hook = way_hook;
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP_COPY), &so),
+			 -EIO);
+	rec.hook = NULL;
+	kenv_fail_nth(0, 0);
+	ck_assert_int_eq(way_phase, 2);
+	ck_assert_int_eq(so.failed_member, 1);
+	ck_assert_int_eq(so.failed_from, ST(RUNNING_P2P));
+	ck_assert_int_eq(so.failed_to, ST(STOP));
+	nl = rec_sets(slog);
+	replay(&s, start, slog, nl, true, st);
+	agree(&s, st, now);
+	ck_assert(rec_was_reset(0));
+	ck_assert(!rec_was_reset(1));
+	ck_assert(!rec_was_reset(2));
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(now[i], ST(RUNNING));
+	fds_match(&s, base);
+	/* and the set works again */
+	walk_ok(&s, ST(STOP_COPY));
+	walk_ok(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The destination: load_finish                                         */
+
+struct streams {
+	uint8_t buf[MAX_SET][MTTY2_SIZE + 8];
+	size_t len[MAX_SET];
+	uint8_t scr[MAX_SET][2];
+};
+
+/* Destination members back to RUNNING with spoiled registers, then
+ * RESUMING with the streams. */
+static void dst_loaded(struct side *d, struct streams *v)
+{
+	for (size_t i = 0; i < d->n; i++)
+		ck_assert_int_eq(vfiomig_device_reset(d->dev[i]), 0);
+	regs_spoil(d, v->scr);
+	ck_assert_int_eq(vfiomig_devset_state_set(d->set, ST(RESUMING), NULL), 0);
+	for (size_t i = 0; i < d->n; i++)
+		ck_assert_int_eq(load(d->dev[i], v->buf[i], v->len[i]),
+				 (int64_t)v->len[i]);
+	rec_start(d);
+}
+
+static void dst_in(const struct side *d, const int *want)
+{
+	int now[MAX_SET];
+
+	raw_states(d, now);
+	for (size_t i = 0; i < d->n; i++) {
+		ck_assert_msg(now[i] == want[i], "destination %zu in %s, want %s",
+			      i, sname(now[i]), sname(want[i]));
+		ck_assert_int_eq(vfiomig_state_get(d->dev[i]), now[i]);
+		/* out of RESUMING no session is left (a spoiled one in
+		 * RESUMING may be closed already) */
+		if (want[i] != ST(RESUMING))
+			ck_assert_int_eq(vfiomig_data_fd(d->dev[i]), -ENOENT);
+	}
+}
+
+/* A source that gives half its stream, then fails. */
+static size_t half_given;
+
+static ssize_t half_then_eio(void *arg, void *buf, size_t len)
+{
+	const uint8_t *p = arg;
+	size_t half = MTTY2_SIZE / 2;
+
+	if (half_given >= half) {
+		half_given = 0;
+		return -EIO;
+	}
+	len = len < half - half_given ? len : half - half_given;
+	memcpy(buf, p + half_given, len);
+	half_given += len;
+	return (ssize_t)len;
+}
+
+/* Sets of 1..3 (_i + 1). */
+START_TEST(load_finish)
+{
+	static const int targets[] = { ST(RUNNING), ST(RUNNING_P2P), ST(STOP) };
+	size_t n = (size_t)_i + 1, nl, nclean;
+	int start[MAX_SET], st[MAX_SET], want[MAX_SET];
+	static struct streams v;
+	struct side src, dst;
+	unsigned int nioctl;
+
+	memset(&v, 0, sizeof(v));
+	side_open(&src, src_uuid, n, false);
+	side_open(&dst, dst_uuid, n, true);
+	regs_fresh(&src, v.scr);
+	walk_ok(&src, ST(PRE_COPY));
+	for (size_t i = 0; i < n; i++)
+		save_now(src.dev[i], v.buf[i], sizeof(v.buf[i]), &v.len[i]);
+	walk_ok(&src, ST(STOP_COPY));
+	for (size_t i = 0; i < n; i++) {
+		save_now(src.dev[i], v.buf[i], sizeof(v.buf[i]), &v.len[i]);
+		ck_assert_uint_eq(v.len[i], MTTY2_SIZE);
+	}
+
+	/* each target: committed, then through the barrier */
+	for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+
+		dst_loaded(&dst, &v);
+		raw_states(&dst, start);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, targets[t],
+							    &so), 0);
+		ck_assert_int_eq(so.failed_member, -1);
+		nl = rec_sets(slog);
+		replay(&dst, start, slog, nl, true, st);
+		/* phase 0: every member commits before any goes further */
+		for (size_t k = 0; n > 1 && k < n; k++)
+			ck_assert(!strcmp(slog[k].uuid, dst.uuid[k]) &&
+				  slog[k].state == ST(STOP));
+		for (size_t i = 0; i < n; i++)
+			want[i] = targets[t];
+		regs_carried(&dst, v.scr);
+		dst_in(&dst, want);
+		/* held in RUNNING_P2P until the VM is ready */
+		if (targets[t] != ST(RUNNING))
+			walk_ok(&dst, ST(RUNNING));
+	}
+
+	/* a stream the driver refuses (one byte short): named, and every
+	 * destination member reset; none ran what it had */
+	{
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+		size_t bad = n - 1;
+
+		v.len[bad]--;
+		dst_loaded(&dst, &v);
+		v.len[bad]++;
+		raw_states(&dst, start);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING),
+							    &so), -EINVAL);
+		ck_assert_int_eq(so.failed_member, (int)bad);
+		ck_assert_int_eq(so.failed_from, ST(RESUMING));
+		ck_assert_int_eq(so.failed_to, ST(STOP));
+		nl = rec_sets(slog);
+		replay(&dst, start, slog, nl, true, st);
+		for (size_t k = 0; k < nl; k++)
+			ck_assert(!is_active(slog[k].state));
+		ck_assert_int_eq(slog[nl - 1].err, -EINVAL); /* the kernel's */
+		for (size_t i = 0; i < n; i++) {
+			want[i] = ST(RUNNING);
+			ck_assert(rec_was_reset(i));
+		}
+		dst_in(&dst, want);
+	}
+
+	/* not every member resuming: refused, nothing committed */
+	{
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+
+		dst_loaded(&dst, &v);
+		ck_assert_int_eq(vfiomig_load_abort(dst.dev[0], ST(STOP), NULL), 0);
+		rec_start(&dst);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING),
+							    &so), -EINVAL);
+		ck_assert_int_eq(so.failed_member, -1);
+		ck_assert_uint_eq(rec_sets(slog), 0);
+		for (size_t i = 0; i < n; i++)
+			want[i] = i ? ST(RESUMING) : ST(STOP);
+		dst_in(&dst, want);
+	}
+
+	/* a member whose load failed: EBADMSG, nothing committed */
+	if (n > 1) {
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+		struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_CB,
+					 .read_fn = half_then_eio,
+					 .arg = v.buf[1] };
+
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(vfiomig_device_reset(dst.dev[i]), 0);
+		ck_assert_int_eq(vfiomig_devset_state_set(dst.set, ST(RESUMING),
+							  NULL), 0);
+		ck_assert_int_eq(load(dst.dev[0], v.buf[0], v.len[0]),
+				 (int64_t)v.len[0]);
+		half_given = 0;
+		ck_assert_int_lt(vfiomig_load(dst.dev[1], &io, 0), 0);
+		rec_start(&dst);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING),
+							    &so), -EBADMSG);
+		ck_assert_uint_eq(rec_sets(slog), 0);
+		for (size_t i = 0; i < n; i++)
+			want[i] = ST(RESUMING);
+		dst_in(&dst, want);
+	}
+
+	/* bad targets */
+	{
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+
+		dst_loaded(&dst, &v);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(PRE_COPY),
+							    &so), -EINVAL);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RESUMING),
+							    &so), -EINVAL);
+		ck_assert_int_eq(vfiomig_devset_load_finish(NULL, ST(RUNNING),
+							    &so), -EINVAL);
+		ck_assert_uint_eq(rec_sets(slog), 0);
+	}
+
+	/* a fault at every ioctl of load_finish (each a SET): in the commit
+	 * (or in a set of one, anywhere: its one SET starts in RESUMING)
+	 * every member is reset; after the commit every member is back in
+	 * STOP */
+	dst_loaded(&dst, &v);
+	nioctl = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING), NULL), 0);
+	nioctl = kenv_ioctls() - nioctl;
+	nclean = kenv_sets(clean, KENV_SETS_MAX);
+	ck_assert_uint_eq(nioctl, nclean);
+	for (size_t p = 0; p < nclean; p++) {
+		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
+		int m = member_of(&dst, clean[p].uuid), at_fail[MAX_SET];
+		bool commit;
+
+		dst_loaded(&dst, &v);
+		raw_states(&dst, start);
+		replay(&dst, start, clean, p, false, at_fail);
+		commit = at_fail[m] == ST(RESUMING) || n == 1;
+		kenv_fail_nth_call("ioctl", (unsigned int)p + 1, EIO);
+		ck_assert_int_eq(vfiomig_devset_load_finish(dst.set, ST(RUNNING),
+							    &so), -EIO);
+		kenv_fail_nth(0, 0);
+		ck_assert_int_eq(so.failed_member, m);
+		ck_assert_int_eq(so.failed_from, at_fail[m]);
+		nl = rec_sets(slog);
+		replay(&dst, start, slog, nl, true, st);
+		for (size_t i = 0; i < n; i++)
+			want[i] = commit ? ST(RUNNING) : ST(STOP);
+		dst_in(&dst, want);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(st[i], want[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(vfiomig_device_reset(dst.dev[i]), 0);
+		ck_assert_int_eq(vfiomig_device_reset(src.dev[i]), 0);
+	}
+	side_free(&dst);
+	side_free(&src);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Aggregates for the switchover                                        */
+
+/* The total is the sum of the members (drained: all of them). */
+static struct vfiomig_devset_stats total_checked(struct side *s)
+{
+	struct vfiomig_devset_stats t = stats(s, TOTAL), sum = {
+		.initial_drained = true,
+	};
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct vfiomig_devset_stats m = stats(s, i);
+
+		sum.stop_copy_bytes += m.stop_copy_bytes;
+		sum.initial_bytes += m.initial_bytes;
+		sum.dirty_bytes += m.dirty_bytes;
+		sum.precopy += m.precopy;
+		sum.reinits += m.reinits;
+		sum.initial_drained = sum.initial_drained && m.initial_drained;
+	}
+	ck_assert_uint_eq(t.stop_copy_bytes, sum.stop_copy_bytes);
+	ck_assert_uint_eq(t.initial_bytes, sum.initial_bytes);
+	ck_assert_uint_eq(t.dirty_bytes, sum.dirty_bytes);
+	ck_assert_uint_eq(t.precopy, sum.precopy);
+	ck_assert_uint_eq(t.reinits, sum.reinits);
+	ck_assert_int_eq(t.initial_drained, sum.initial_drained);
+	return t;
+}
+
+/* A set of four (mtty-1 and three mtty-2): MIG_DATA_SIZE always,
+ * PRECOPY_INFO in pre-copy, drained one member at a time. */
+START_TEST(set_stats)
+{
+	struct vfiomig_precopy_progress p[MAX_SET];
+	struct vfiomig_devset_stats m, t;
+	struct {
+		struct vfiomig_devset_stats s;
+		char tail[8];
+	} big = { .s = { .sz = sizeof(big) } };
+	uint8_t buf[MTTY2_SIZE];
+	uint64_t all = 0;
+	struct side s;
+
+	side_open(&s, src_uuid, 4, false);
+	for (size_t i = 0; i < 4; i++) {
+		p[i] = (struct vfiomig_precopy_progress){ .sz = sizeof(p[i]) };
+		all += stream_size(s.uuid[i]);
+	}
+	/* running: MIG_DATA_SIZE, nothing else */
+	for (size_t i = 0; i < 4; i++) {
+		m = stats(&s, i);
+		ck_assert_uint_eq(m.stop_copy_bytes, stream_size(s.uuid[i]));
+		ck_assert_uint_eq(m.initial_bytes, 0);
+		ck_assert_uint_eq(m.precopy, 0);
+		ck_assert(m.initial_drained);
+	}
+	t = total_checked(&s);
+	ck_assert_uint_eq(t.stop_copy_bytes, all);
+	ck_assert(t.initial_drained);
+
+	/* pre-copy: every member, its header initial */
+	walk_ok(&s, ST(PRE_COPY));
+	for (size_t i = 0; i < 4; i++) {
+		m = stats(&s, i);
+		ck_assert_uint_eq(m.precopy, 1);
+		ck_assert_uint_eq(m.initial_bytes, MTTY_HDR);
+		ck_assert_uint_eq(m.dirty_bytes, 0); /* mtty never dirties */
+		ck_assert(!m.initial_drained);
+		ck_assert_uint_eq(m.reinits, 0);
+	}
+	t = total_checked(&s);
+	ck_assert_uint_eq(t.precopy, 4);
+	ck_assert_uint_eq(t.initial_bytes, 4 * MTTY_HDR);
+	ck_assert(!t.initial_drained);
+	/* drained one by one: the set only when all are */
+	for (size_t i = 0; i < 4; i++) {
+		struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF,
+					 .buf = buf, .len = sizeof(buf) };
+
+		ck_assert_int_eq(vfiomig_precopy_step(s.dev[i], &io, 0, &p[i]),
+				 MTTY_HDR);
+		ck_assert(p[i].initial_drained);
+		ck_assert(stats(&s, i).initial_drained);
+		ck_assert_int_eq(total_checked(&s).initial_drained, i == 3);
+	}
+
+	/* stop-copy: out of precopy, drained by definition */
+	walk_ok(&s, ST(STOP_COPY));
+	t = total_checked(&s);
+	ck_assert_uint_eq(t.precopy, 0);
+	ck_assert_uint_eq(t.initial_bytes, 0);
+	ck_assert(t.initial_drained);
+	ck_assert_uint_eq(t.stop_copy_bytes, all);
+
+	/* bad input */
+	m = (struct vfiomig_devset_stats){ .sz = sizeof(m) };
+	ck_assert_int_eq(vfiomig_devset_stats(s.set, 4, &m), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_stats(NULL, 0, &m), -EINVAL);
+	ck_assert_int_eq(vfiomig_devset_stats(s.set, 0, NULL), -EINVAL);
+	m.sz = 0;
+	ck_assert_int_eq(vfiomig_devset_stats(s.set, 0, &m), -EINVAL);
+	big.s.sz = sizeof(big);
+	big.tail[2] = 1;
+	ck_assert_int_eq(vfiomig_devset_stats(s.set, 0, &big.s), -E2BIG);
+	walk_ok(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* PRECOPY_INFOv2 asked for or not, and the ioctl economy               */
+
+struct count {
+	struct kenv_mig_ioctls m;
+	unsigned int ioctls;
+};
+
+static struct count count_now(void)
+{
+	struct count c;
+
+	kenv_mig_ioctls(&c.m);
+	c.ioctls = kenv_ioctls();
+	return c;
+}
+
+/* Ioctls between a and b that are no state GET or SET. */
+static unsigned int others(const struct count *a, const struct count *b)
+{
+	return (b->ioctls - a->ioctls) - (b->m.state_gets - a->m.state_gets) -
+	       (b->m.state_sets - a->m.state_sets);
+}
+
+/* VFIOMIG_OPEN_NO_PRECOPY_V2: the feature is never asked for; by default
+ * it is asked once a handle, before its first session (6.12: ENOTTY). */
+START_TEST(reinit_opt_out)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .flags = VFIOMIG_OPEN_NO_PRECOPY_V2);
+	VFIOMIG_OPTS(vfiomig_caps, caps);
+	struct vfiomig_precopy_info pi;
+	struct vfiomig_device *d = NULL;
+	struct count a, b;
+
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2_UUID, &o,
+					     &d), 0);
+	ck_assert_int_eq(vfiomig_device_caps(d, &caps), 0);
+	ck_assert(!(caps.features & VFIOMIG_CAP_PRECOPY_V2));
+	a = count_now();
+	ck_assert_int_eq(vfiomig_state_set(d, ST(PRE_COPY), NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
+	ck_assert_uint_eq(others(&a, &b), 0);
+	ck_assert_int_eq(vfiomig_precopy_info(d, &pi), 0);
+	ck_assert_uint_eq(pi.flags, 0);
+	ck_assert_uint_eq(pi.initial_bytes, MTTY_HDR);
+	ck_assert_int_eq(vfiomig_state_set(d, ST(RUNNING), NULL), 0);
+	vfiomig_device_free(d);
+
+	d = open_one(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	for (int session = 0; session < 2; session++) {
+		a = count_now();
+		ck_assert_int_eq(vfiomig_state_set(d, ST(PRE_COPY), NULL), 0);
+		b = count_now();
+		ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
+		ck_assert_uint_eq(others(&a, &b), (session ? 0u : 1u));
+		ck_assert_int_eq(vfiomig_state_set(d, ST(RUNNING), NULL), 0);
+	}
+	vfiomig_device_free(d);
+}
+END_TEST
+
+START_TEST(ioctl_economy)
+{
+	static const int seq[] = { ST(PRE_COPY), ST(STOP_COPY), ST(STOP) };
+	static const int stepwise[] = { ST(PRE_COPY), ST(PRE_COPY_P2P),
+					ST(STOP_COPY), ST(STOP) };
+	struct vfiomig_device *dev;
+	struct count a, b;
+	size_t len = 0, saves = 0;
+	uint8_t buf[MTTY2_SIZE + 8];
+	struct side s;
+
+	/* member 0 a fresh handle: nothing asked of it yet */
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path_of(0, false));
+
+	s = (struct side){ .n = 2, .uuid = { src_uuid[0], src_uuid[1] } };
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), src_uuid[0], &o,
+					     &s.dev[0]), 0);
+	s.dev[1] = open_one(src_uuid[1], path_of(1, false));
+	side_set(&s);
+	dev = s.dev[0];
+	/* the first change of a fresh handle reads the state once */
+	a = count_now();
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(PRE_COPY), NULL), 0);
+	b = count_now();
+	ck_assert_uint_le(b.m.state_gets - a.m.state_gets, 1);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
+	/* PRECOPY_INFOv2 asked for before the session */
+	ck_assert_uint_eq(others(&a, &b), 1);
+	/* then: one SET per change, no GET, MIG_DATA_SIZE at most once for
+	 * a session however many saves */
+	a = b;
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP_COPY), NULL), 0);
+	for (;;) {
+		struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF,
+					 .buf = buf + len, .len = 10 };
+		int64_t r = vfiomig_save(dev, &io, 0);
+
+		ck_assert_int_ge(r, 0);
+		if (!r)
+			break;
+		len += (size_t)r;
+		saves++;
+	}
+	ck_assert_uint_eq(len, MTTY2_SIZE);
+	ck_assert_uint_ge(saves, MTTY2_SIZE / 10);
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP), NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 0);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 2);
+	ck_assert_uint_le(b.m.data_sizes - a.m.data_sizes, 1);
+	ck_assert_uint_eq(b.m.mig_gets - a.m.mig_gets, 0);
+	/* nothing else: no PRECOPY_INFOv2 again, no MIGRATION GET */
+	ck_assert_uint_eq(others(&a, &b), b.m.data_sizes - a.m.data_sizes);
+
+	/* STEPWISE: one SET per arc, still no GET */
+	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
+	rec_start(&s);
+	a = count_now();
+	for (size_t j = 0; j < 3; j++) {
+		VFIOMIG_OPTS(vfiomig_set_opts, so, .flags = VFIOMIG_SET_STEPWISE);
+
+		ck_assert_int_eq(vfiomig_state_set(dev, seq[j], &so), 0);
+	}
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 0);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 4);
+	ck_assert_uint_eq(rec_sets(slog), 4);
+	for (size_t k = 0; k < 4; k++)
+		ck_assert_int_eq(slog[k].state, stepwise[k]);
+
+	/* the default: one SET per change, the kernel walks the arcs
+	 * (PRE_COPY -> PRE_COPY_P2P -> STOP_COPY in the second) */
+	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
+	rec_start(&s);
+	a = count_now();
+	for (size_t j = 0; j < 3; j++)
+		ck_assert_int_eq(vfiomig_state_set(dev, seq[j], NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 0);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 3);
+	ck_assert_uint_eq(rec_sets(slog), 3);
+	for (size_t k = 0; k < 3; k++)
+		ck_assert_int_eq(slog[k].state, seq[k]);
+
+	/* asking for the state remembered: confirmed by one GET, no SET */
+	a = count_now();
+	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP), NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 1);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 0);
+	/* vfiomig_state_get asks the kernel, each time (header: "from the
+	 * kernel"); the library's own calls after it ask nothing */
+	a = count_now();
+	ck_assert_int_eq(vfiomig_state_get(dev), ST(STOP));
+	ck_assert_int_eq(vfiomig_state_get(dev), ST(STOP));
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 2);
+	ck_assert_uint_eq(b.ioctls - a.ioctls, 2);
+
+	/* a set: one SET per member step, no GET once the states are known */
+	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
+	ck_assert_int_eq(vfiomig_state_get(s.dev[1]), ST(RUNNING));
+	a = count_now();
+	ck_assert_int_eq(vfiomig_devset_state_set(s.set, ST(STOP_COPY), NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 0);
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 4);
+	ck_assert_uint_eq(b.ioctls - a.ioctls, 4);
+	all_in(&s, ST(STOP_COPY)); /* one GET each */
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_gets - a.m.state_gets, 2);
+	ck_assert_uint_eq(b.ioctls - a.ioctls, 6);
+	walk_ok(&s, ST(RUNNING));
+	side_free(&s);
+}
+END_TEST
+
 Suite *kcase_devset_suite(void)
 {
 	Suite *s = suite_create("devset");
@@ -676,6 +2153,33 @@ Suite *kcase_devset_suite(void)
 	tcase_add_loop_test(tc, refused_commit, 0, 2);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, flags_echo);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("devset-set");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, set_new);
+	tcase_add_loop_test(tc, barrier_p2p, 0, 3);
+	tcase_add_test(tc, set_of_one);
+	tcase_add_loop_test(tc, every_size, 0, MAX_SET);
+	tcase_add_test(tc, bad_requests);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("devset-faults");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_loop_test(tc, fault_every_ioctl, 0, MAX_SET);
+	tcase_add_test(tc, recovery_choices);
+	tcase_add_test(tc, way_back_fails);
+	tcase_add_loop_test(tc, load_finish, 0, 3);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("devset-precopy");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, set_stats);
+	tcase_add_test(tc, reinit_opt_out);
+	tcase_add_test(tc, ioctl_economy);
 	suite_add_tcase(s, tc);
 	return s;
 }
