@@ -3,17 +3,24 @@
  * Kernel-facing cases of IOMMU contexts and DMA mappings
  * (vfiomig_iommu_new(3)): mtty devices opened into a shared context on both
  * IOMMU paths (_i 0: Type1, 1: iommufd), map/unmap/lists, every rule of bad
- * input with the kernel's errno and nothing changed, a device's own
- * context, Type1 before the first and after the last device; the iommufd
- * selftest mock reporting dirty bits through mappings the library made.
+ * input with the kernel's errno and nothing changed (and the rule the log
+ * names), options, adopted containers and IOASes, random maps and unmaps
+ * against a model, a fault at each kernel call, a device's own context,
+ * Type1 before the first and after the last device; trackers following
+ * the mappings: the iommufd selftest mock reporting dirty bits through
+ * mappings the library made, DMA logging and Type1 tracking on mtty
+ * (which dirty nothing), a mapper thread, two trackers on one context.
  * Run on the fake (kt-fake) and on the real kernel in the VM (kt-real).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -27,6 +34,67 @@
 
 #define PG 4096ULL
 #define BUFSZ (64 * PG)
+#define RW (VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE)
+
+/* What the library said, for the cases that check which rule it named
+ * (locked: a mapper thread logs too). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logbuf[16384];
+
+__attribute__((format(printf, 6, 0)))
+static void log_capture(void *data, int prio, const char *file, int line,
+			const char *fn, const char *fmt, va_list ap)
+{
+	size_t n;
+
+	(void)data, (void)prio, (void)file, (void)line, (void)fn;
+	pthread_mutex_lock(&log_lock);
+	n = strlen(logbuf);
+	if (n + 1 < sizeof(logbuf)) {
+		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
+		strcat(logbuf, "\n");
+	}
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "%s", logbuf + n);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void log_clear(void)
+{
+	pthread_mutex_lock(&log_lock);
+	logbuf[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* kenv_ctx() logging into logbuf at prio, logbuf emptied. */
+static struct vfiomig_ctx *ctx_logged(int prio)
+{
+	struct vfiomig_ctx *ctx = kenv_ctx();
+
+	vfiomig_ctx_set_log_fn(ctx, log_capture, NULL);
+	vfiomig_ctx_set_log_priority(ctx, prio);
+	log_clear();
+	return ctx;
+}
+
+/* How many times s (not empty) was logged since the last look; logbuf
+ * emptied. */
+static unsigned int logged_n(const char *s)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	for (const char *p = logbuf; (p = strstr(p, s)); p += strlen(s))
+		n++;
+	logbuf[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+static bool logged(const char *s)
+{
+	return logged_n(s) > 0;
+}
 
 static int path_of(int i)
 {
@@ -172,7 +240,6 @@ START_TEST(bad_input)
 	struct vfiomig_iommu *io;
 	struct vfiomig_device *dev;
 	struct vfiomig_range m = { 1ULL << 20, 16 * PG };
-	const unsigned int RW = VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE;
 	char *buf;
 
 	NEED_PATH(_i);
@@ -263,7 +330,6 @@ END_TEST
 START_TEST(own_and_last)
 {
 	int path = path_of(_i);
-	const unsigned int RW = VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE;
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
 	struct vfiomig_device *dev = NULL, *other = NULL;
 	struct vfiomig_iommu *own, *io;
@@ -653,6 +719,907 @@ START_TEST(mtty_type1_follow)
 }
 END_TEST
 
+/* ------------------------------------------- moved from test-dma.c */
+
+/* Bad options, every one refused before any kernel call: EINVAL, a
+ * larger struct with a non-zero tail E2BIG; AUTO is iommufd where the
+ * kernel has it (an IOAS takes a mapping before any device); NULL handles. */
+START_TEST(options)
+{
+	struct vfiomig_ctx *ctx = kenv_ctx();
+	struct vfiomig_iommu *io = NULL;
+	VFIOMIG_OPTS(vfiomig_iommu_opts, o);
+	unsigned int calls = kenv_calls();
+	char *buf = buf_new();
+
+	ck_assert_int_eq(vfiomig_iommu_new(NULL, NULL, &io), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, NULL, NULL), -EINVAL);
+	o.flags = 1;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.flags = 0;
+	o.iommu = 7;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommu = VFIOMIG_IOMMU_NONE;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommu = 0;
+	o.ioas_id = 3; /* without an iommufd */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.ioas_id = 0;
+	o.container_fd = 5;
+	o.iommufd = 6;
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	o.iommufd = 0;
+	o.iommu = VFIOMIG_IOMMU_IOMMUFD; /* a container on the iommufd path */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, &o, &io), -EINVAL);
+	ck_assert_ptr_null(io);
+	/* A larger struct with non-zero bytes past what the library knows. */
+	{
+		struct {
+			struct vfiomig_iommu_opts o;
+			uint64_t more;
+		} big = { .o.sz = sizeof(big), .more = 1 };
+
+		ck_assert_int_eq(vfiomig_iommu_new(ctx, &big.o, &io), -E2BIG);
+	}
+	ck_assert_uint_eq(kenv_calls(), calls);
+	ck_assert_ptr_null(vfiomig_device_iommu(NULL));
+	ck_assert_int_eq(vfiomig_iommu_mappings(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommu_unmap(NULL, 0, PG), -EINVAL);
+	vfiomig_iommu_free(NULL);
+	if (!kenv_has_iommufd()) {
+		munmap(buf, BUFSZ);
+		kenv_skip("no cdev/iommufd path");
+	}
+	/* AUTO: iommufd here. */
+	ck_assert_int_eq(vfiomig_iommu_new(ctx, NULL, &io), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* The Type1 rules the library checks before the kernel (in
+ * vfio_dma_do_map's order), each named in the log, on mtty's container:
+ * size 0, alignment, a wrap; an overlap; an unmap not page-aligned; the
+ * one mapping made is all that is recorded.  (test-dma.c keeps a PCI
+ * function's MSI window: the ranges, and an overlap named before it.) */
+START_TEST(type1_rules)
+{
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	const uint64_t at = 1ULL << 30;
+	char *buf = buf_new();
+
+	ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	dev = open_into(KENV_MTTY1_UUID, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, 0, RW), -EINVAL);
+	ck_assert(logged("size 0"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 512, PG, RW), -EINVAL);
+	ck_assert(logged("page-aligned"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EINVAL);
+	ck_assert(logged("wraps"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, at, PG, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, at - PG, 2 * PG, RW), -EEXIST);
+	ck_assert(logged("overlaps the mapping"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, at, PG / 2), -EINVAL);
+	ck_assert(logged("page-aligned"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* The iommufd rules, each named in the log, on an IOAS with mtty's
+ * access (no reserved range: [0, 2^64 - 1)). */
+START_TEST(iommufd_rules)
+{
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_range r[2];
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(KENV_MTTY1_UUID, io);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 2), 1);
+	ck_assert_uint_eq(r[0].iova, 0);
+	ck_assert_uint_eq(r[0].length, UINT64_MAX);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, UINT64_MAX, PG, RW), -EOVERFLOW);
+	ck_assert(logged("below 2^64 - 1"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, UINT64_MAX - PG + 1, RW), -EINVAL);
+	ck_assert(logged("iopt_alloc_pages"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, (void *)(uintptr_t)(0ULL - PG), 0,
+					   2 * PG, RW), -EOVERFLOW);
+	ck_assert(logged("user address wraps"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG + 8, PG, RW), -EINVAL);
+	ck_assert(logged("IOVA alignment 0x1000"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EOVERFLOW);
+	ck_assert(logged("wraps past 2^64"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, 2 * PG, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 2 * PG, 2 * PG, RW), -EEXIST);
+	ck_assert(logged("overlaps the mapping [0x1000, +0x2000)"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 2 * PG, PG), -ENOENT);
+	ck_assert(logged("cuts the mapping"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, 8 * PG, PG), -ENOENT);
+	ck_assert(logged("nothing is mapped there"));
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* Adopting the caller's container (IOMMU already set by a device the
+ * library opened on it) and the caller's iommufd + IOAS: the fds stay
+ * open after the context goes. */
+START_TEST(adopt)
+{
+	struct vfiomig_device *dev = NULL;
+	struct vfiomig_iommu *io = NULL;
+	uint32_t ioas = 0;
+	char *buf;
+	int fd;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	ctx_logged(LOG_DEBUG);
+	{
+		VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_TYPE1);
+
+		ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY1_UUID,
+						     &o, &dev), 0);
+	}
+	fd = vfiomig_device_iommu_fd(dev);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .container_fd = fd);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	/* The device's own context sees the kernel's mapping, not the
+	 * other context's record. */
+	ck_assert_int_eq(vfiomig_iommu_map(vfiomig_device_iommu(dev), buf, PG,
+					   PG, RW), -EEXIST);
+	ck_assert(logged("did not make"));
+	vfiomig_iommu_free(io);
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	vfiomig_device_free(dev);
+
+	{
+		VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_IOMMUFD);
+
+		ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY1_UUID,
+						     &o, &dev), 0);
+	}
+	fd = vfiomig_device_iommu_fd(dev);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(dev, NULL, &ioas, NULL), 0);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd, .ioas_id = ioas);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	/* Its own IOAS on the same iommufd, destroyed with it. */
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = fd);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &io), 0);
+	}
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+	vfiomig_iommu_free(io);
+	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* Random maps and unmaps against a model of the kernel's mappings (one
+ * entry per page: the id of the mapping, 0 when free); the record must
+ * equal the model after every call, a failure must change nothing.  The
+ * kernel's rules: Type1 refuses an unmap that cuts a mapping (EINVAL) and
+ * unmaps nothing quietly; iommufd says ENOENT to both. */
+#define NPG 64
+START_TEST(random_model)
+{
+	int path = path_of(_i);
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	unsigned int model[NPG] = { 0 }, next_id = 1;
+	unsigned int seed = 12345 + _i;
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	ctx_logged(LOG_ERR);
+	io = iommu_new(path);
+	dev = open_into(KENV_MTTY1_UUID, io);
+	for (int step = 0; step < 2000; step++) {
+		uint64_t a = rand_r(&seed) % NPG, n = 1 + rand_r(&seed) % 8;
+		bool map = rand_r(&seed) % 2;
+		int ret, want = 0;
+		struct vfiomig_range r[NPG];
+		ssize_t cnt;
+		size_t k = 0;
+
+		if (a + n > NPG)
+			n = NPG - a;
+		if (map) {
+			for (uint64_t p = a; p < a + n; p++)
+				if (model[p])
+					want = -EEXIST;
+			ret = vfiomig_iommu_map(io, buf + a * PG, a * PG, n * PG, RW);
+			ck_assert_int_eq(ret, want);
+			if (!ret) {
+				for (uint64_t p = a; p < a + n; p++)
+					model[p] = next_id;
+				next_id++;
+			}
+		} else {
+			bool any = false;
+
+			for (uint64_t p = a; p < a + n; p++)
+				any |= model[p] != 0;
+			if ((a > 0 && model[a] && model[a - 1] == model[a]) ||
+			    (a + n < NPG && model[a + n - 1] &&
+			     model[a + n] == model[a + n - 1]))
+				want = path == VFIOMIG_IOMMU_TYPE1 ? -EINVAL : -ENOENT;
+			else if (!any && path == VFIOMIG_IOMMU_IOMMUFD)
+				want = -ENOENT;
+			ret = vfiomig_iommu_unmap(io, a * PG, n * PG);
+			ck_assert_int_eq(ret, want);
+			if (!ret)
+				for (uint64_t p = a; p < a + n; p++)
+					model[p] = 0;
+		}
+		cnt = vfiomig_iommu_mappings(io, r, NPG);
+		for (uint64_t p = 0; p < NPG;) {
+			uint64_t q = p;
+
+			if (!model[p]) {
+				p++;
+				continue;
+			}
+			while (q < NPG && model[q] == model[p])
+				q++;
+			ck_assert_uint_lt(k, (size_t)cnt);
+			ck_assert_uint_eq(r[k].iova, p * PG);
+			ck_assert_uint_eq(r[k].length, (q - p) * PG);
+			k++;
+			p = q;
+		}
+		ck_assert_int_eq(cnt, (ssize_t)k);
+	}
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+}
+END_TEST
+
+/* One round of context + open + map + unmap, a fault armed or not: each
+ * call an error or a success, never a leak, the record never ahead of the
+ * kernel nor behind it (a failed map left the IOVA free there, a failed
+ * unmap left it mapped). */
+static void fault_round(int path, char *buf)
+{
+	VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommu = path);
+	VFIOMIG_OPTS(vfiomig_open_opts, oo);
+	struct vfiomig_iommu *io = NULL;
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_iommu_new(kenv_ctx(), &o, &io);
+
+	if (ret) {
+		ck_assert_ptr_null(io);
+		kenv_fail_nth(0, 0);
+		ck_assert_int_eq(kenv_kernel_fds(), 0);
+		return;
+	}
+	oo.iommu_ctx = io;
+	ret = vfiomig_device_open(kenv_ctx(), KENV_MTTY1_UUID, &oo, &dev);
+	if (!ret) {
+		if (vfiomig_iommu_map(io, buf, PG, PG, RW) == 0) {
+			ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+			if (vfiomig_iommu_unmap(io, PG, PG) == 0) {
+				ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+			} else {
+				ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+				kenv_fail_nth(0, 0);
+				ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW),
+						 -EEXIST);
+				ck_assert_int_eq(vfiomig_iommu_unmap(io, PG, PG), 0);
+			}
+		} else {
+			ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 0);
+			kenv_fail_nth(0, 0);
+			ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, PG, RW), 0);
+			ck_assert_int_eq(vfiomig_iommu_unmap(io, PG, PG), 0);
+		}
+		vfiomig_device_free(dev);
+	} else {
+		ck_assert_ptr_null(dev);
+	}
+	vfiomig_iommu_free(io);
+	kenv_fail_nth(0, 0);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+
+/* Every kernel call of context + open + map + unmap failing in turn (the
+ * calls counted on a clean round first). */
+START_TEST(fail_nth)
+{
+	int path = path_of(_i);
+	unsigned int calls;
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	ctx_logged(LOG_ERR);
+	calls = kenv_calls();
+	fault_round(path, buf);
+	calls = kenv_calls() - calls;
+	ck_assert_uint_gt(calls, 4);
+	for (unsigned int nth = 1; nth <= calls; nth++) {
+		kenv_fail_nth(nth, EIO);
+		fault_round(path, buf);
+	}
+	munmap(buf, BUFSZ);
+}
+END_TEST
+
+/* The iommufd selftest mock behind a context adopting the caller's
+ * iommufd + IOAS (mock_open): the library's mappings reach the mock
+ * domain through the tracker's dirty-tracking HWPT. */
+#define MOCK_MEM (2ULL << 20)
+/* The span a case marks dirty from a mapping's start: a whole number of
+ * bytes of bitmap for IOMMU_TEST_OP_DIRTY (it reads the bitmap a long at a
+ * time), the pages outside the mapping not marked. */
+#define MOCK_WIN (512ULL << 10)
+
+struct mock {
+	int fd, hwpt;
+	uint32_t ioas, idev;
+	struct vfiomig_iommu *io;
+	char *mem;
+};
+
+static void mock_env(struct mock *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->fd = mock_open(&m->ioas, &m->idev);
+	if (m->fd < 0)
+		kenv_skip("no iommufd selftest mock");
+	m->mem = mmap(NULL, MOCK_MEM, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m->mem, MAP_FAILED);
+	memset(m->mem, 0, MOCK_MEM);
+	{
+		VFIOMIG_OPTS(vfiomig_iommu_opts, o, .iommufd = m->fd,
+			     .ioas_id = m->ioas);
+
+		ck_assert_int_eq(vfiomig_iommu_new(kenv_ctx(), &o, &m->io), 0);
+	}
+}
+
+/* A tracker of the mock device alone (the IOMMUFD back-end). */
+static struct vfiomig_dirty *mock_tracker(struct mock *m)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = m->fd,
+		     .ioas_id = m->ioas, .dev_ids = &m->idev, .n_dev_ids = 1,
+		     .ctx = kenv_ctx());
+	struct vfiomig_dirty *tr = NULL;
+
+	ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	m->hwpt = vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_gt(m->hwpt, 0);
+	return tr;
+}
+
+static void mock_env_free(struct mock *m)
+{
+	vfiomig_iommu_free(m->io);
+	munmap(m->mem, MOCK_MEM);
+	close(m->fd);
+}
+
+/* The mock pages (half a 4 KiB page each) of n 4 KiB pages from page at. */
+static size_t mock_pages(unsigned int *out, unsigned int at, unsigned int n)
+{
+	for (unsigned int i = 0; i < 2 * n; i++)
+		out[i] = 2 * at + i;
+	return 2 * n;
+}
+
+/* A tracker started without ranges takes the mappings the library made
+ * (one range per mapping: the mock's bits in the first, none in the
+ * second); without any mapping: EINVAL.  (dirty_from_mappings of
+ * test-dma.c on the mock; the PCI function's DMA logging and Type1 stay.) */
+START_TEST(mock_from_mappings)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range a = { base + (1ULL << 20), 16 * PG },
+			     b = { base + (4ULL << 20), 2 * PG };
+	struct vfiomig_dirty *tr;
+	unsigned int pages[4];
+	uint64_t bm[4], ps = PG;
+	struct mock m;
+
+	ctx_logged(LOG_DEBUG);
+	mock_env(&m);
+	tr = mock_tracker(&m);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
+	ck_assert(logged("no mappings"));
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	mock_mark(m.fd, m.hwpt, a.iova, MOCK_WIN, pages, mock_pages(pages, 3, 2));
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x18ULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 16ULL << 20), 0);
+	mock_env_free(&m);
+}
+END_TEST
+
+/* The same without ranges on mtty, the pages it dirties being none (mtty
+ * logs nothing, and its Type1 container reports only what mtty pinned):
+ * EINVAL before any mapping, then started from the mappings.  _i 0 and 1:
+ * DMA logging on Type1 and iommufd; 2: Type1 dirty tracking. */
+START_TEST(mtty_from_mappings)
+{
+	int path = _i == 1 ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i == 2 ?
+				VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(_i == 1);
+	buf = buf_new();
+	ctx_logged(LOG_DEBUG);
+	io = iommu_new(path);
+	dev = open_into(KENV_MTTY2_UUID, io);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
+	ck_assert(logged("no mappings"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	memset(bm, 0xff, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	/* Followed from the start: not unmapped around the tracker. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* vfiomig_dirty_unmap on a range the library mapped: its dirty bits come
+ * back (what the mock marked) and the context's record drops it (the
+ * other mapping stays), the kernel's too (the IOVA maps again). */
+START_TEST(mock_unmap_forgets)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range a = { base + (1ULL << 20), 16 * PG },
+			     b = { base + (4ULL << 20), 2 * PG }, r[2];
+	struct vfiomig_dirty *tr;
+	unsigned int pages[2];
+	uint64_t bm[4] = { 0 }, ps = PG;
+	struct mock m;
+
+	mock_env(&m);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
+	tr = mock_tracker(&m);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	mock_mark(m.fd, m.hwpt, a.iova, MOCK_WIN, pages, mock_pages(pages, 5, 1));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x20ULL);
+	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, r, 2), 1);
+	ck_assert_uint_eq(r[0].iova, b.iova);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 16ULL << 20), 0);
+	mock_env_free(&m);
+}
+END_TEST
+
+/* A mapping made while the tracker runs is tracked from then on, with no
+ * restart (only DMA logging needs the kernel told); once stopped, a map
+ * or unmap touches no tracker. */
+START_TEST(mock_follow_map)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range a = { base + (1ULL << 20), 16 * PG },
+			     b = { base + (4ULL << 20), 4 * PG };
+	struct vfiomig_dirty *tr;
+	unsigned int pages[4];
+	uint64_t bm[4], ps = PG;
+	struct mock m;
+
+	ctx_logged(LOG_DEBUG);
+	mock_env(&m);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
+	tr = mock_tracker(&m);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert(!logged("restarting"));
+	mock_mark(m.fd, m.hwpt, b.iova, MOCK_WIN, pages, mock_pages(pages, 1, 2));
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x6ULL);
+	for (int k = 0; k < 2; k++) {
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+		ck_assert_uint_eq(bm[0], 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, b.iova, b.length), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 16ULL << 20), 0);
+	mock_env_free(&m);
+}
+END_TEST
+
+/* vfiomig_iommu_unmap of IOVA a following tracker tracks is refused
+ * (EBUSY, the log names vfiomig_dirty_unmap): its bits would be lost;
+ * outside the tracked ranges, or once stopped, it unmaps.  _i 0: the
+ * mock's HWPT at 8 KiB pages, refusing a 4 KiB mapping (the map undone);
+ * 1: Type1 dirty tracking on mtty's container. */
+START_TEST(follow_unmap_busy)
+{
+	const uint64_t base = _i ? 0 : MOCK_APERTURE_START;
+	struct vfiomig_range a = { base + (2ULL << 20), 16 * PG };
+	struct vfiomig_device *dev = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t ps = _i ? PG : 2 * PG;
+	struct mock m = { .fd = -1 };
+	char *mem;
+
+	ctx_logged(LOG_DEBUG);
+	if (_i) {
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+
+		m.io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+		dev = open_into(KENV_MTTY2_UUID, m.io);
+		mem = m.mem = buf_new();
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem, a.iova, a.length, RW), 0);
+		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	} else {
+		mock_env(&m);
+		mem = m.mem;
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem, a.iova, a.length, RW), 0);
+		tr = mock_tracker(&m);
+	}
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	log_clear();
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, a.iova, a.length), -EBUSY);
+	ck_assert(logged("vfiomig_dirty_unmap"));
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 1ULL << 20), _i ? 0 : -ENOENT);
+	if (!_i) {
+		/* 8 KiB tracking pages: a 4 KiB mapping cannot be tracked. */
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem + 32 * PG,
+						   base + (8ULL << 20), PG, RW),
+				 -EINVAL);
+		ck_assert(logged("not aligned to the page size"));
+		ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1);
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem + 32 * PG,
+						   base + (8ULL << 20), 2 * PG, RW),
+				 0);
+	}
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 16ULL << 20), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 0);
+	vfiomig_dirty_free(tr);
+	if (_i) {
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(m.io);
+		munmap(mem, BUFSZ);
+	} else {
+		mock_env_free(&m);
+	}
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* The tracker freed while following, then the context; and the other
+ * order: the caller's context reference gone first, the tracker's keeps
+ * it usable (a map through it), freeing the tracker frees it.  Nothing
+ * leaks (kenv_teardown). */
+START_TEST(mock_free_order)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_dirty *tr;
+	uint64_t ps = PG;
+	struct mock m;
+
+	mock_env(&m);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, base + (1ULL << 20), PG, RW), 0);
+	tr = mock_tracker(&m);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	if (_i) {
+		vfiomig_dirty_free(tr);
+		vfiomig_iommu_free(m.io);
+	} else {
+		vfiomig_iommu_free(m.io);
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + PG,
+						   base + (2ULL << 20), PG, RW), 0);
+		vfiomig_dirty_free(tr);
+	}
+	m.io = NULL;
+	mock_env_free(&m);
+}
+END_TEST
+
+/* Maps from another thread while the tracker is queried in this one (a
+ * VMM's memory listener and its migration thread): every mapping made is
+ * followed, no query sees a half-added range (ThreadSanitizer watches on
+ * the fake).  _i 0: the mock (all the mappings' pages marked dirty are
+ * reported); 1: Type1 on mtty's container, 2: DMA logging on mtty over
+ * iommufd (mtty dirties nothing: each mapping followed shows by an unmap
+ * around the tracker refused). */
+struct mapper {
+	struct vfiomig_iommu *io;
+	char *mem;
+	uint64_t base;
+	int n, failed, err, at;
+};
+
+static void *map_thread(void *arg)
+{
+	struct mapper *m = arg;
+
+	for (int i = 0; i < m->n; i++) {
+		int ret = vfiomig_iommu_map(m->io, m->mem + (uint64_t)i * PG,
+					    m->base + (uint64_t)i * 2 * PG,
+					    PG, RW);
+
+		if (ret && !m->failed++) {
+			m->err = ret;
+			m->at = i;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(follow_threads)
+{
+	uint64_t base = _i ? 0 : MOCK_APERTURE_START;
+	struct mapper mp = { .n = 32, .base = base + (16ULL << 20) };
+	struct vfiomig_device *dev = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	struct mock m = { .fd = -1 };
+	uint64_t bm[1], ps = PG;
+	pthread_t t;
+
+	NEED_PATH(_i == 2);
+	ctx_logged(LOG_ERR);
+	if (_i) {
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i == 1 ?
+					VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
+
+		m.io = iommu_new(_i == 1 ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD);
+		dev = open_into(KENV_MTTY2_UUID, m.io);
+		m.mem = buf_new();
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, base + (1ULL << 20),
+						   16 * PG, RW), 0);
+		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	} else {
+		mock_env(&m);
+		ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, base + (1ULL << 20),
+						   16 * PG, RW), 0);
+		tr = mock_tracker(&m);
+	}
+	mp.io = m.io;
+	mp.mem = m.mem + 32 * PG;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
+	for (int k = 0; k < 50; k++)
+		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
+		      mp.failed, mp.at, strerror(-mp.err));
+	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1 + mp.n);
+	if (!_i) {
+		unsigned int pages[32];
+
+		for (int i = 0; i < mp.n; i++)
+			pages[i] = 4 * (unsigned int)i;
+		mock_mark(m.fd, m.hwpt, mp.base, MOCK_WIN, pages, (size_t)mp.n);
+		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+		/* Every other page is a mapping: all of them dirty. */
+		ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
+	}
+	for (int i = 0; i < mp.n; i++)
+		ck_assert_int_eq(vfiomig_iommu_unmap(m.io, mp.base + (uint64_t)i * 2 * PG,
+						     PG), -EBUSY);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 32ULL << 20), 0);
+	if (_i) {
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(m.io);
+		munmap(m.mem, BUFSZ);
+	} else {
+		mock_env_free(&m);
+	}
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* Two trackers follow one context: DMA logging on mtty, the mock's HWPT
+ * at 8 KiB pages.  A 4 KiB mapping the second cannot track fails whole:
+ * the first, told before (it restarts), forgets it again, the map is
+ * undone.  An 8 KiB one at that IOVA is then tracked by both (the first
+ * restarts once more: the new plan has only 4 KiB there). */
+START_TEST(follow_two_trackers)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range a = { base, 16 * PG }, b = { base + (8ULL << 20), 2 * PG };
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o1, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_dirty *t1 = NULL, *t2;
+	struct vfiomig_device *mdev;
+	unsigned int pages[2];
+	uint64_t bm[1], ps1 = PG, ps2 = 2 * PG;
+	struct mock m;
+
+	ctx_logged(LOG_DEBUG);
+	mock_env(&m);
+	mdev = open_into(KENV_MTTY2_UUID, m.io);
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
+	t2 = mock_tracker(&m);
+	ck_assert_int_eq(vfiomig_dirty_start(t2, NULL, 0, &ps2), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&mdev, 1, &o1, &t1), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(t1, NULL, 0, &ps1), 0);
+	log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, PG, RW), -EINVAL);
+	pthread_mutex_lock(&log_lock);
+	ck_assert_ptr_nonnull(strstr(logbuf, "restarting"));
+	pthread_mutex_unlock(&log_lock);
+	ck_assert(logged("not aligned to the page size"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1);
+	/* Undone for the first too: nothing there to refuse an unmap for. */
+	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_uint_eq(logged_n("restarting"), 1);
+	mock_mark(m.fd, m.hwpt, b.iova, MOCK_WIN, pages, mock_pages(pages, 1, 1));
+	ck_assert_int_eq(vfiomig_dirty_query(t2, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 3); /* one 8 KiB page of the HWPT's */
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, b.iova, b.length), -EBUSY);
+	vfiomig_dirty_free(t1);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, b.iova, b.length), -EBUSY);
+	vfiomig_dirty_free(t2);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, b.iova, b.length), 0);
+	vfiomig_device_free(mdev);
+	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, a.iova, a.length), 0);
+	mock_env_free(&m);
+}
+END_TEST
+
+/* DMA logging on mtty: a mapping inside the planned ranges needs no
+ * restart (the plan keeps a range unmapped through the tracker); one
+ * outside restarts it, and NO_CLEAR leaves the pending span (the pages
+ * tracked before) for the next query; an unmap through the tracker returns
+ * the pending bits too.  (test-dma.c keeps a PCI function writing into
+ * the range kept.) */
+START_TEST(dmalog_covered)
+{
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	ctx_logged(LOG_DEBUG);
+	io = iommu_new(path_of(_i));
+	dev = open_into(KENV_MTTY2_UUID, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
+	log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert(!logged("restarting"));
+	/* Outside the plan: restarted; NO_CLEAR keeps the pending span. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 48 * PG, 8ULL << 20, PG, RW), 0);
+	ck_assert(logged("restarting"));
+	for (int k = 0; k < 2; k++) {
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm,
+						     VFIOMIG_DIRTY_NO_CLEAR), 0);
+		ck_assert_uint_eq(bm[0], 0xffffULL);
+	}
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 2);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* Every ioctl of a map that restarts DMA logging on mtty failing in turn:
+ * the map fails whole (the record unchanged, the IOVA free in the kernel)
+ * or succeeds; the tracker stays usable and stops.  (test-dma.c keeps the
+ * page a PCI function wrote before, and the function's logging state.) */
+START_TEST(dmalog_fail_nth)
+{
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	bool done = false;
+	char *buf;
+
+	NEED_PATH(_i);
+	buf = buf_new();
+	ctx_logged(LOG_ERR);
+	for (unsigned int nth = 1; !done; nth++) {
+		struct vfiomig_iommu *io = iommu_new(path_of(_i));
+		struct vfiomig_device *dev = open_into(KENV_MTTY2_UUID, io);
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+		struct vfiomig_dirty *tr = NULL;
+		uint64_t bm[4], ps = PG;
+		int ret;
+
+		ck_assert_uint_lt(nth, 20);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+		kenv_fail_nth_call("ioctl", nth, EIO);
+		ret = vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW);
+		done = ret == 0;
+		kenv_fail_nth(0, 0);
+		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), done ? 2 : 1);
+		memset(bm, 0, sizeof(bm));
+		ck_assert_msg(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0) == 0,
+			      "nth %u: the tracker is not usable", nth);
+		if (done) {
+			ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG,
+							     bm, 0), 0);
+		} else {
+			/* Undone: the IOVA is free in the kernel. */
+			ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova,
+							   b.length, RW), 0);
+		}
+		ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(io);
+		ck_assert_int_eq(kenv_kernel_fds(), 0);
+	}
+	munmap(buf, BUFSZ);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -669,6 +1636,32 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, mock_follow);
 	tcase_add_loop_test(tc, mtty_dmalog_follow, 0, 2);
 	tcase_add_test(tc, mtty_type1_follow);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dma-rules");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, options);
+	tcase_add_test(tc, type1_rules);
+	tcase_add_test(tc, iommufd_rules);
+	tcase_add_test(tc, adopt);
+	tcase_add_loop_test(tc, random_model, 0, 2);
+	tcase_add_loop_test(tc, fail_nth, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dma-follow");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, mock_from_mappings);
+	tcase_add_loop_test(tc, mtty_from_mappings, 0, 3);
+	tcase_add_test(tc, mock_unmap_forgets);
+	tcase_add_test(tc, mock_follow_map);
+	tcase_add_loop_test(tc, follow_unmap_busy, 0, 2);
+	tcase_add_loop_test(tc, mock_free_order, 0, 2);
+	tcase_add_loop_test(tc, follow_threads, 0, 3);
+	tcase_add_test(tc, follow_two_trackers);
+	tcase_add_loop_test(tc, dmalog_covered, 0, 2);
+	tcase_add_loop_test(tc, dmalog_fail_nth, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
