@@ -4,17 +4,50 @@
  * every index up to num_regions and past it (library and raw ioctl), a
  * BAR register and config space through vfiomig_region_read/write, and the
  * library refusing what lies outside a region before the kernel sees it
- * (mtty's size-0 regions 2-5 would be a kernel out-of-bounds access).
+ * (mtty's size-0 regions 2-5 would be a kernel out-of-bounds access), NULL
+ * arguments, the cache, a failed pread and a fault at each kernel call of
+ * the first region call.
  * Written once; run on the fake (kt-fake) and on the real kernel in the VM
  * (kt-real).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/vfio.h>
 
 #include "kenv.h"
+
+/* What the library said, for the cases that check it named the bound. */
+static char logbuf[16384];
+
+__attribute__((format(printf, 6, 0)))
+static void log_capture(void *data, int prio, const char *file, int line,
+			const char *fn, const char *fmt, va_list ap)
+{
+	size_t n = strlen(logbuf);
+
+	(void)data, (void)prio, (void)file, (void)line, (void)fn;
+	if (n + 1 < sizeof(logbuf)) {
+		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
+		strcat(logbuf, "\n");
+	}
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "%s", logbuf + n);
+}
+
+/* kenv_ctx() logging into logbuf, emptied. */
+static void ctx_logged(void)
+{
+	vfiomig_ctx_set_log_fn(kenv_ctx(), log_capture, NULL);
+	vfiomig_ctx_set_log_priority(kenv_ctx(), LOG_DEBUG);
+	logbuf[0] = '\0';
+}
 
 static struct vfiomig_device *open_dev(const char *name, int path)
 {
@@ -53,6 +86,7 @@ static void check_info(struct vfiomig_device *dev, int ports)
 	struct vfiomig_region_info ri;
 	struct vfio_region_info raw;
 	int fd = vfiomig_device_fd(dev);
+	unsigned int ioctls;
 	uint32_t idx;
 
 	ck_assert_int_eq(vfiomig_region_count(dev), 9);
@@ -62,17 +96,25 @@ static void check_info(struct vfiomig_device *dev, int ports)
 		memset(&ri, 0xa5, sizeof(ri));
 		ri.sz = sizeof(ri);
 		ck_assert_int_eq(vfiomig_region_info(dev, i, &ri), 0);
+		ck_assert_uint_eq(ri.sz, sizeof(ri));
 		ck_assert_uint_eq(ri.index, i);
 		/* READ|WRITE on every index, size 0 or not; no caps */
 		ck_assert_uint_eq(ri.flags, VFIOMIG_REGION_READ | VFIOMIG_REGION_WRITE);
 		ck_assert_uint_eq(ri.size, size);
 		ck_assert_uint_eq(ri.offset, (uint64_t)i << 40);
+		ck_assert_uint_eq(ri.type, 0);
 		ck_assert_uint_eq(ri.nr_areas, 0);
 		ck_assert_int_eq(vfiomig_region_areas(dev, i, NULL, 0), 0);
 	}
 	ri.sz = sizeof(ri);
 	ck_assert_int_eq(vfiomig_region_info(dev, 9, &ri), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_info(dev, UINT32_MAX, &ri), -EINVAL);
 	ck_assert_int_eq(vfiomig_region_find(dev, 3, 1, &idx), -ENOENT);
+	/* Cached: asked again, the kernel is not. */
+	ioctls = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), 0);
+	ck_assert_int_eq(vfiomig_region_count(dev), 9);
+	ck_assert_uint_eq(kenv_ioctls(), ioctls);
 	/* The kernel itself: EINVAL at index 9 and below minsz; argsz and
 	 * cap_offset come back as they were sent (no chain). */
 	raw = (struct vfio_region_info){ .argsz = sizeof(raw), .index = 9 };
@@ -87,6 +129,11 @@ static void check_info(struct vfiomig_device *dev, int ports)
 	ck_assert_uint_eq(raw.cap_offset, 40);
 	ck_assert_uint_eq(raw.flags, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE);
 	ck_assert_uint_eq(raw.size, 0xff);
+	raw = (struct vfio_region_info){ .argsz = 100, .index = 0, .cap_offset = 77 };
+	ck_assert_int_eq(ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &raw), 0);
+	ck_assert_uint_eq(raw.argsz, 100);
+	ck_assert_uint_eq(raw.cap_offset, 77);
+	ck_assert_uint_eq(raw.size, 8);
 }
 
 START_TEST(info_mtty)
@@ -100,7 +147,7 @@ END_TEST
 
 static void check_rw(struct vfiomig_device *dev, int ports)
 {
-	unsigned char b, r;
+	unsigned char b, r, big[16];
 	unsigned char cfg[0xff];
 	uint32_t id;
 	uint16_t vid;
@@ -123,9 +170,15 @@ static void check_rw(struct vfiomig_device *dev, int ports)
 	ck_assert(!memcmp(cfg, &id, 4));
 	/* refused before the kernel: past the BAR, straddling its end,
 	 * size-0 regions, no such region, past config space */
+	logbuf[0] = '\0';
 	ck_assert_int_eq(vfiomig_region_read(dev, 0, 8, &r, 1), -ERANGE);
+	ck_assert_ptr_nonnull(strstr(logbuf, "outside its 0x8 bytes"));
 	ck_assert_int_eq(vfiomig_region_write(dev, 0, 6, cfg, 4), -ERANGE);
+	ck_assert_int_eq(vfiomig_region_read(dev, 0, 7, big, 2), -ERANGE);
 	ck_assert_int_eq(vfiomig_region_read(dev, 0, UINT64_MAX, &r, 1), -ERANGE);
+	ck_assert_int_eq(vfiomig_region_read(dev, 0, 1, big, SIZE_MAX), -ERANGE);
+	/* zero bytes inside, or at the end, is fine */
+	ck_assert_int_eq(vfiomig_region_read(dev, 0, 8, &r, 0), 0);
 	for (uint32_t i = (uint32_t)ports; i <= 6; i++) {
 		ck_assert_int_eq(vfiomig_region_read(dev, i, 0, &r, 1), -ERANGE);
 		ck_assert_int_eq(vfiomig_region_write(dev, i, 0, &r, 1), -ERANGE);
@@ -141,8 +194,92 @@ START_TEST(rw_mtty)
 {
 	unsigned int complaints = kenv_kernel_complaints();
 
+	ctx_logged();
 	each_mtty(check_rw);
 	ck_assert_uint_eq(kenv_kernel_complaints(), complaints);
+}
+END_TEST
+
+/* Every NULL handle, pointer and size refused with EINVAL, before the
+ * kernel sees anything. */
+START_TEST(null_args)
+{
+	struct vfiomig_region_info ri = { .sz = sizeof(ri) };
+	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	unsigned int calls = kenv_calls();
+	uint32_t idx;
+	void *p;
+	char b;
+
+	ck_assert_int_eq(vfiomig_region_count(NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_info(NULL, 0, &ri), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_info(dev, 0, NULL), -EINVAL);
+	ri.sz = 0;
+	ck_assert_int_eq(vfiomig_region_info(dev, 0, &ri), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_areas(NULL, 0, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_areas(dev, 0, NULL, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_find(NULL, 1, 1, &idx), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_find(dev, 1, 1, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_read(NULL, 0, 0, &b, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_read(dev, 0, 0, NULL, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_write(NULL, 0, 0, &b, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_write(dev, 0, 0, NULL, 1), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_mmap(NULL, 0, 0, 4096, PROT_READ, &p), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 0, 0, 4096, PROT_READ, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 0, 0, 0, PROT_READ, &p), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 0, 0, 4096, PROT_EXEC, &p), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_mmap(dev, 0, 0, 4096, 0, &p), -EINVAL);
+	ck_assert_int_eq(vfiomig_region_munmap(NULL, 4096), -EINVAL);
+	ck_assert_uint_eq(kenv_calls(), calls);
+	vfiomig_device_free(dev);
+}
+END_TEST
+
+/* A driver's error on a read passes through (the shim fails the pread
+ * before mtty sees it); the next read works. */
+START_TEST(pread_error)
+{
+	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	unsigned char out[4];
+
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, 0, out, 4), 0);
+	kenv_fail_nth_call("pread", 1, EIO);
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, 0, out, 4), -EIO);
+	kenv_fail_nth(0, 0);
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, 0, out, 4), 0);
+	ck_assert_uint_eq(out[0] | out[1] << 8, 0x4348);
+	vfiomig_device_free(dev);
+}
+END_TEST
+
+/* Every kernel call of the first region call failing in turn (GET_INFO,
+ * then GET_REGION_INFO: counted on a clean device first): a clean error,
+ * nothing cached, no leak, and the next call works.  (test-region.c's
+ * faults keeps a capability chain read twice.) */
+START_TEST(first_call_faults)
+{
+	struct vfiomig_region_info ri;
+	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	unsigned int calls = kenv_calls();
+
+	ri.sz = sizeof(ri);
+	ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), 0);
+	calls = kenv_calls() - calls;
+	ck_assert_uint_ge(calls, 1);
+	vfiomig_device_free(dev);
+	for (unsigned int n = 1; n <= calls + 1; n++) {
+		dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+		ri.sz = sizeof(ri);
+		kenv_fail_nth(n, EIO);
+		ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), n <= calls ? -EIO : 0);
+		kenv_fail_nth(0, 0);
+		ri.sz = sizeof(ri);
+		ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), 0);
+		ck_assert_uint_eq(ri.size, 0xff);
+		ck_assert_int_eq(vfiomig_region_count(dev), 9);
+		vfiomig_device_free(dev);
+		ck_assert_int_eq(kenv_kernel_fds(), 0);
+	}
 }
 END_TEST
 
@@ -154,6 +291,9 @@ Suite *kcase_region_suite(void)
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
 	tcase_add_test(tc, info_mtty);
 	tcase_add_test(tc, rw_mtty);
+	tcase_add_test(tc, null_args);
+	tcase_add_test(tc, pread_error);
+	tcase_add_test(tc, first_call_faults);
 	suite_add_tcase(s, tc);
 	return s;
 }
