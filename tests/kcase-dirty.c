@@ -10,14 +10,26 @@
  *  - iommufd HWPT dirty tracking with real dirty bits from the iommufd
  *    test mock (IOMMU_TEST_OP_DIRTY at 2048 granularity), read at several
  *    caller page sizes, cleared or kept (NO_CLEAR); skipped with a message
- *    when the kernel has no IOMMUFD_TEST.
+ *    when the kernel has no IOMMUFD_TEST;
+ *  - the library's API as test-dirty.c checked it on the fake ("library",
+ *    moved from there): selection and forcing, two devices logging, the
+ *    mock's HWPT through the tracker, unmaps, every errno, failed queries
+ *    reporting every page, a fault at every kernel call, the edges of the
+ *    address space and random queries against a model.  The mock's
+ *    IOMMU_TEST_OP_DIRTY writes the pages the fake's fake_dma_write did;
+ *    mtty's DMA logging and Type1 report nothing dirty, which the cases
+ *    relying on it say.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -30,6 +42,7 @@
 
 #define KiB (1024ULL)
 #define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
 
 static struct vfiomig_device *open_dev(const char *name, int path)
 {
@@ -1205,6 +1218,1493 @@ START_TEST(iommufd_mock_matrix)
 }
 END_TEST
 
+/* ------------------------------- moved from test-dirty.c: the helpers */
+
+/* The context's log, for the cases that check what the library said. */
+static char klog[16384];
+
+__attribute__((format(printf, 6, 0)))
+static void klog_fn(void *data, int prio, const char *file, int line,
+		    const char *fn, const char *fmt, va_list ap)
+{
+	size_t n = strlen(klog);
+
+	(void)data;
+	(void)prio;
+	(void)file;
+	(void)line;
+	(void)fn;
+	if (n + 2 >= sizeof(klog))
+		return;
+	vsnprintf(klog + n, sizeof(klog) - n - 1, fmt, ap);
+	strcat(klog, "\n");
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "vfiomig: %s", klog + n);
+}
+
+static void log_capture(void)
+{
+	klog[0] = 0;
+	vfiomig_ctx_set_log_fn(kenv_ctx(), klog_fn, NULL);
+	vfiomig_ctx_set_log_priority(kenv_ctx(), LOG_DEBUG);
+}
+
+static struct vfiomig_device *open_shared(const char *name, int path, int fd,
+					  uint32_t ioas)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path, .iommu_fd = fd,
+		     .ioas_id = ioas);
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_device_open(kenv_ctx(), name, &o, &dev);
+
+	ck_assert_msg(ret == 0, "open %s: %s", name, strerror(-ret));
+	return dev;
+}
+
+static struct vfiomig_dirty *tracker_b(struct vfiomig_device **devs, size_t n,
+				       int backend)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+
+	return tracker(devs, n, &o);
+}
+
+/* A tracker of the mock's device id alone, on IOAS B. */
+static struct vfiomig_dirty *mock_tracker(const struct mock *m, uint32_t *idev,
+					  int backend)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = m->fd,
+		     .ioas_id = m->ioas_b, .dev_ids = idev, .n_dev_ids = 1,
+		     .ctx = kenv_ctx(), .backend = backend);
+
+	return tracker(NULL, 0, &o);
+}
+
+/* Replace the mock's 4 MiB of memory by len bytes. */
+static void mock_mem(struct mock *m, uint64_t len)
+{
+	munmap(m->mem, 4 * MiB);
+	m->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m->mem, MAP_FAILED);
+	memset(m->mem, 0, len);
+}
+
+/* Mark dirty, in the mock's HWPT, every mock page touching [a, b) (IOVA):
+ * the kernel's counterpart of the fake's fake_dma_write.  The number of
+ * mapped mock pages it marked, or a negative errno. */
+static int mock_write(int fd, int hwpt, uint64_t a, uint64_t b)
+{
+	static uint8_t bits[64 * MiB / MOCK_IO_PAGE_SIZE / 8];
+	uint64_t lo = a & ~(MOCK_IO_PAGE_SIZE - 1);
+	uint64_t hi = (b + MOCK_IO_PAGE_SIZE - 1) & ~(MOCK_IO_PAGE_SIZE - 1);
+	uint64_t n = (hi - lo) / MOCK_IO_PAGE_SIZE;
+	struct iommu_test_cmd c = {
+		.size = sizeof(c), .op = IOMMU_TEST_OP_DIRTY, .id = (uint32_t)hwpt,
+		.dirty = { .iova = lo, .length = hi - lo,
+			   .page_size = MOCK_IO_PAGE_SIZE,
+			   .uptr = (uintptr_t)bits },
+	};
+
+	ck_assert_uint_le(n, sizeof(bits) * 8);
+	memset(bits, 0xff, (n + 7) / 8);
+	if (ioctl(fd, IOMMU_TEST_CMD, &c))
+		return -errno;
+	return (int)c.dirty.out_nr_dirty;
+}
+
+/* Real memory mapped into an mtty container (Type1 needs a vaddr it can
+ * look up; mtty pins none of it). */
+static void *t1_mem(struct vfiomig_device *d, const struct vfiomig_range *r,
+		    size_t n, uint64_t len)
+{
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(map_dma(d, (char *)mem + (r[i].iova - r[0].iova),
+					 r[i].iova, r[i].length), 0);
+	return mem;
+}
+
+struct span {
+	uint64_t a, b; /* dirty bytes [a, b) */
+};
+
+/* bm (based at iova, ps pages, nbits) == pages touching any span. */
+static void expect(const uint64_t *bm, uint64_t iova, uint64_t ps,
+		   uint64_t nbits, const struct span *sp, size_t n)
+{
+	for (uint64_t i = 0; i < nbits; i++) {
+		uint64_t a = iova + i * ps, b = a + ps;
+		bool want = false, got = bm[i / 64] >> (i % 64) & 1;
+
+		for (size_t k = 0; k < n; k++)
+			if (sp[k].a < b && sp[k].b > a)
+				want = true;
+		ck_assert_msg(got == want, "page %" PRIu64 " (iova %#" PRIx64
+			      ", page size %#" PRIx64 "): got %d want %d", i,
+			      a, ps, got, want);
+	}
+}
+
+static uint64_t *bm_alloc(uint64_t nbits)
+{
+	uint64_t *bm = calloc((nbits + 63) / 64 + 1, 8);
+
+	ck_assert_ptr_nonnull(bm);
+	return bm;
+}
+
+/* -------------------------------------------------- selection (moved) */
+
+/*
+ * Automatic order and forcing: mtty on the cdev path logs (dma-logging,
+ * no HWPT); the mock's device id, with no VFIO device to log, gets the
+ * iommufd backend; forcing iommufd on mtty (an emulated device: its dev id
+ * is an access object, GET_HW_INFO ENOENT) is refused; the environment,
+ * opts over environment, bad and empty values.
+ */
+START_TEST(auto_selection)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct mock m;
+
+	if (!kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path");
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	log_capture();
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr), "dma-logging"));
+	ck_assert_int_eq(vfiomig_dirty_hwpt_id(tr), -ENOENT);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "iommufd", 1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EOPNOTSUPP);
+	ck_assert_ptr_null(tr);
+	ck_assert_msg(strstr(klog, "forced by VFIOMIG_DIRTY_BACKEND"), "%s",
+		      klog);
+	ck_assert_msg(strstr(klog, "ENOENT") || strstr(klog, "No such"),
+		      "%s", klog);
+	setenv("VFIOMIG_DIRTY_BACKEND", "ALL", 1);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr),
+				     "VFIOMIG_DIRTY_BACKEND"));
+	vfiomig_dirty_free(tr);
+	/* opts->backend wins over the environment */
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "bogus", 1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(klog, "VFIOMIG_DIRTY_BACKEND=bogus"));
+	setenv("VFIOMIG_DIRTY_BACKEND", "dma_logging", 1);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	setenv("VFIOMIG_DIRTY_BACKEND", "", 1); /* empty: automatic */
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	vfiomig_dirty_free(tr);
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	vfiomig_device_free(d);
+
+	/* an IOMMU with dirty tracking and no VFIO device: iommufd */
+	mock_up(&m, __func__);
+	tr = mock_tracker(&m, &m.idev, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not dma-logging"),
+		      "%s", vfiomig_dirty_reason(tr));
+	ck_assert_int_gt(vfiomig_dirty_hwpt_id(tr), 0);
+	vfiomig_dirty_free(tr);
+	close(m.fd);
+	munmap(m.mem, 4 * MiB);
+}
+END_TEST
+
+/* iommufd forced without an iommufd context (mtty on Type1); a device id
+ * whose IOMMU has no dirty tracking (the mock's NO_DIRTY device): all. */
+START_TEST(forced_unavailable)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_IOMMUFD);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr = (void *)1;
+	uint32_t idev_nd;
+	struct mock m;
+
+	log_capture();
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
+	ck_assert_ptr_null(tr);
+	ck_assert_msg(strstr(klog, "iommufd forced by opts->backend is not "
+			     "available"), "%s", klog);
+	ck_assert_ptr_nonnull(strstr(klog, "no iommufd context"));
+	vfiomig_device_free(d);
+
+	mock_up(&m, __func__);
+	{
+		struct iommu_test_cmd c = {
+			.size = sizeof(c), .op = IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+			.id = m.ioas_a,
+			.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_NO_DIRTY,
+		};
+
+		ck_assert_int_eq(ioctl(m.fd, IOMMU_TEST_CMD, &c), 0);
+		idev_nd = c.mock_domain_flags.out_idev_id;
+	}
+	tr = mock_tracker(&m, &idev_nd, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no dirty tracking"),
+		      "%s", vfiomig_dirty_reason(tr));
+	vfiomig_dirty_free(tr);
+	close(m.fd);
+	munmap(m.mem, 4 * MiB);
+}
+END_TEST
+
+/* ------------------------------------------------ DMA logging (moved) */
+
+/*
+ * Two mtty devices in one container log together: three ranges, a REPORT
+ * per device per range (4 GiB of bitmap per call at 4 KiB pages), caller
+ * pages of 4 KiB, 2 MiB and 16 KiB, ACCUMULATE keeping the caller's bits,
+ * a window inside a range, STOP twice.  mtty's DMA logging reports
+ * nothing dirty: every bit the library sets must be the caller's.
+ */
+START_TEST(dmalog_two_devices)
+{
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	const struct vfiomig_range r[] = {
+		{ 0, 1 * GiB }, { 4 * GiB, 2 * GiB }, { 1 * GiB + 64 * KiB, 4 * KiB },
+	};
+	uint64_t ps = 4096, nbits = 8 * GiB / 4096, *bm = bm_alloc(nbits);
+	unsigned int calls;
+
+	d[0] = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d[1] = open_shared(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_TYPE1,
+			   vfiomig_device_iommu_fd(d[0]), 0);
+	tr = tracker(d, 2, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 3, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+
+	memset(bm, 0xff, (nbits + 63) / 64 * 8);
+	calls = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 4096, bm, 0), 0);
+	/* [0,1G) -> 1 each, [1G+64K, +4K) -> 1, [4G, 6G) -> 1 */
+	ck_assert_uint_eq(kenv_ioctls() - calls, 6);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+
+	memset(bm, 0xff, (nbits + 63) / 64 * 8);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 2 * MiB, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * GiB / (2 * MiB)), 0);
+	memset(bm, 0xff, (nbits + 63) / 64 * 8);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 16 * KiB, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * GiB / (16 * KiB)), 0);
+
+	/* ACCUMULATE: OR into what the caller has */
+	memset(bm, 0, (nbits + 63) / 64 * 8);
+	bm[0] = 1;
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1 * GiB, 4096, bm,
+					     VFIOMIG_DIRTY_ACCUMULATE), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1 * GiB / 4096), 1);
+
+	/* a query window inside a range, unaligned to the ranges */
+	memset(bm, 0xff, 1024 / 8);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 4 * GiB + 6 * MiB, 4 * MiB,
+					     4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 0);
+
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0); /* idempotent */
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+	free(bm);
+}
+END_TEST
+
+/* 1000 ranges planned into the kernel's 256; a second START refused by the
+ * library (mtty has no double-start check of its own), a second tracker of
+ * the device too, until the first stops. */
+START_TEST(dmalog_many_ranges_double_start)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr, *tr2;
+	struct vfiomig_range r[1000];
+	uint64_t ps = 4096, *bm = bm_alloc(1000 * 16);
+
+	log_capture();
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	for (int i = 0; i < 1000; i++) {
+		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
+		r[i].length = 4096 * (uint64_t)(1 + i % 5);
+	}
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), -EBUSY);
+	tr2 = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr2, r, 1000, &ps), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(klog, "already started"));
+	/* mtty's DMA logging reports nothing dirty */
+	memset(bm, 0xff, 1000 * 16 / 8);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1000 * 64 * KiB, 4096, bm,
+					     0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1000 * 16), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	/* the other tracker may start now */
+	ck_assert_int_eq(vfiomig_dirty_start(tr2, r, 1000, &ps), 0);
+	vfiomig_dirty_free(tr2);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* ------------------------------------------------ iommufd (moved) */
+
+/*
+ * The dirty HWPT's bits through the library, on the mock (the fake's
+ * vfio-pci functions with IOMMU dirty tracking are not in the VM): two
+ * mappings, nothing recorded before start, NO_CLEAR kept then read at
+ * 64 KiB and cleared, an unmap returning its bits and leaving the IOAS
+ * (mapping it again works), an unmap of one of two mappings in a tracked
+ * range leaving the other tracked and the unmapped IOVA untracked.
+ */
+START_TEST(iommufd_hwpt)
+{
+	const uint64_t base = MOCK_APERTURE_START, win = 64 * MiB;
+	struct vfiomig_range r[] = { { base, 16 * MiB },
+				     { base + 32 * MiB, 4 * MiB } };
+	const struct span sp[] = {
+		{ base, base + 1 }, { base + 10 * MiB, base + 11 * MiB },
+		{ base + 36 * MiB - 4096, base + 36 * MiB },
+	};
+	uint64_t ps = 4096, nbits = win / 4096, *bm = bm_alloc(nbits);
+	struct vfiomig_dirty *tr;
+	struct mock m;
+	int hw;
+
+	mock_up(&m, __func__);
+	mock_mem(&m, 40 * MiB);
+	ck_assert_int_eq(mock_map(&m, 0, 16 * MiB), 0);
+	ck_assert_int_eq(mock_map(&m, 32 * MiB, 4 * MiB), 0);
+	tr = mock_tracker(&m, &m.idev, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_IOMMUFD);
+	hw = vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_gt(hw, 0);
+
+	/* before start nothing is recorded (the mock refuses to) */
+	ck_assert_int_eq(mock_write(m.fd, hw, sp[0].a, sp[0].b), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(mock_write(m.fd, hw, sp[i].a, sp[i].b),
+				 (int)((sp[i].b - sp[i].a + MOCK_IO_PAGE_SIZE - 1) /
+				       MOCK_IO_PAGE_SIZE));
+	/* NO_CLEAR keeps the bits for the next read */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, win, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, base, 4096, nbits, sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, win, 64 * KiB, bm, 0), 0);
+	expect(bm, base, 64 * KiB, win / (64 * KiB), sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, win, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+
+	/* unmap: query with NO_CLEAR, then IOAS_UNMAP */
+	ck_assert_int_eq(mock_write(m.fd, hw, base + 32 * MiB,
+				    base + 32 * MiB + 8192), 4);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, base + 32 * MiB, 4 * MiB, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 2);
+	ck_assert_uint_eq(bm[0], 3);
+	/* gone from the IOAS: mapping it again works */
+	ck_assert_int_eq(mock_map(&m, 32 * MiB, 4 * MiB), 0);
+	/* unmapping part of a tracked range (one of two IOAS mappings in
+	 * it) leaves the rest tracked */
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(mock_map(&m, 36 * MiB, 4 * MiB), 0);
+	r[1].length = 8 * MiB;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_int_eq(mock_write(m.fd, hw, base + 32 * MiB,
+				    base + 32 * MiB + 1), 1);
+	ck_assert_int_eq(mock_write(m.fd, hw, base + 36 * MiB,
+				    base + 36 * MiB + 1), 1);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, base + 32 * MiB, 4 * MiB, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base + 32 * MiB, 8 * MiB,
+					     4 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 2);
+	ck_assert_int_eq(mock_map(&m, 32 * MiB, 4 * MiB), 0);
+	/* no longer tracked: the kernel has the bit, the tracker not the IOVA */
+	ck_assert_int_eq(mock_write(m.fd, hw, base + 32 * MiB,
+				    base + 32 * MiB + 1), 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base + 32 * MiB, 8 * MiB,
+					     4 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	close(m.fd);
+	munmap(m.mem, 40 * MiB);
+	free(bm);
+}
+END_TEST
+
+/* An mdev has no IOMMU: its dev id (an access object) is not a device to
+ * GET_HW_INFO (ENOENT), on Type1 there is none; bad arguments. */
+START_TEST(iommufd_caps)
+{
+	struct vfiomig_device *d;
+	uint64_t caps = 7;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(NULL, &caps), -EINVAL);
+	vfiomig_device_free(d);
+	if (!kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path");
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, NULL), -EINVAL);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* -------------------------------------------------------- Type1 (moved) */
+
+/* The container's migration capability (4 KiB pages, 256 MiB of bitmap
+ * per call), NULL outputs, no container on the cdev path. */
+START_TEST(type1_caps)
+{
+	struct vfiomig_device *d;
+	uint64_t pg = 0, max = 0;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), 0);
+	ck_assert_uint_eq(pg, 4096);
+	ck_assert_uint_eq(max, 256 * MiB);
+	max = 0;
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, NULL, &max), 0);
+	ck_assert_uint_eq(max, 256 * MiB);
+	pg = 0;
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, NULL), 0);
+	ck_assert_uint_eq(pg, 4096);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, NULL, NULL), 0);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(NULL, &pg, &max), -EINVAL);
+	vfiomig_device_free(d);
+	if (!kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path");
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), -ENOENT);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/*
+ * An mdev-only container reports only what the vendor driver pinned and
+ * wrote; mtty pins nothing, so nothing, every time.  NO_CLEAR accepted, a
+ * query or unmap splitting a mapping refused with the bitmap untouched, a
+ * hole alone fine, an unmap of whole mappings really unmapping.
+ */
+START_TEST(type1_scope)
+{
+	const struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
+	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	log_capture();
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	mem = t1_mem(d, r, 2, 6 * MiB);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	for (int i = 0; i < 2; i++) {
+		memset(bm, 0xff, 8 * MiB / 4096 / 8);
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm,
+						     i ? VFIOMIG_DIRTY_NO_CLEAR : 0),
+				 0);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * MiB / 4096), 0);
+	}
+	bm[0] = ~0ULL;
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 1 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0] & 0xff, 0);
+	/* a query splitting a mapping is refused, the bitmap untouched */
+	bm[0] = 0x55;
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 5 * MiB, 1 * MiB, 4096, bm, 0),
+			 -EINVAL);
+	ck_assert_uint_eq(bm[0], 0x55);
+	ck_assert_ptr_nonnull(strstr(klog, "splits the mapping"));
+	/* a hole alone is fine: nothing */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * MiB, 3 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(bm[0], 0);
+	/* unmap with the bitmap */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 4 * MiB, 4096, 4096, bm, 0),
+			 -EINVAL); /* splits */
+	ck_assert_int_eq(map_dma(d, (char *)mem + 4 * MiB, 4 * MiB, 2 * MiB),
+			 -EEXIST); /* still there */
+	memset(bm, 0xff, 1024 / 8);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * MiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 0);
+	/* the mapping is gone: map it again */
+	ck_assert_int_eq(map_dma(d, (char *)mem + 4 * MiB, 4 * MiB, 2 * MiB), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, 6 * MiB);
+	free(bm);
+}
+END_TEST
+
+/* ------------------------------------------------------------ all (moved) */
+
+START_TEST(all_dirty)
+{
+	const struct vfiomig_range r[] = { { 8 * MiB, 4 * MiB }, { 20 * MiB, 4096 } };
+	const struct span sp[] = { { 8 * MiB, 12 * MiB },
+				   { 20 * MiB, 20 * MiB + 4096 } };
+	uint64_t ps = 8192, *bm = bm_alloc(32 * MiB / 4096);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	mem = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	ck_assert_int_eq(map_dma(d, mem, 8 * MiB, 4 * MiB), 0);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_uint_eq(ps, 8192);
+	for (uint64_t p = 4096; p <= 8 * MiB; p *= 8) {
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, p, bm, 0), 0);
+		expect(bm, 0, p, 32 * MiB / p, sp, 2);
+	}
+	/* unmap through the container: bits, then gone from the ranges */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 8 * MiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 1024);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, 32 * MiB / 4096, &sp[1], 1);
+	ck_assert_int_eq(map_dma(d, mem, 8 * MiB, 4 * MiB), 0); /* unmapped */
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, 4 * MiB);
+	free(bm);
+}
+END_TEST
+
+/* ----------------------------------------------------- errors (moved) */
+
+START_TEST(errnos)
+{
+	struct vfiomig_device *d, *none = NULL;
+	struct vfiomig_dirty *tr = NULL;
+	struct vfiomig_range r = { 1 * MiB, 1 * MiB }, bad;
+	uint64_t ps = 4096, bm[64];
+	struct {
+		struct vfiomig_dirty_opts o;
+		uint64_t tail;
+	} big;
+
+	log_capture();
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+
+	/* new */
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(NULL, 1, NULL, &tr), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(&none, 1, NULL, &tr), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_new(NULL, 0, NULL, &tr), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.tail = 1;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), -E2BIG);
+	big.tail = 0;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), 0);
+	vfiomig_dirty_free(tr);
+	big.o.sz = 4;
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &big.o, &tr), -EINVAL);
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .flags = 1);
+
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.flags = 0;
+		o.backend = VFIOMIG_DIRTY_MIG_V1 + 1;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.backend = 0;
+		o.n_dev_ids = 1;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+		o.n_dev_ids = 0;
+		o.iommufd = -3;
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EINVAL);
+	}
+	/* an old, smaller opts struct is fine */
+	{
+		struct vfiomig_dirty_opts o = {
+			.sz = offsetof(struct vfiomig_dirty_opts, iommufd),
+			.backend = VFIOMIG_DIRTY_ALL,
+		};
+
+		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+		vfiomig_dirty_free(tr);
+	}
+
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
+	/* query before start */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(klog, "not started"));
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_stop(NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+
+	/* start */
+	ck_assert_int_eq(vfiomig_dirty_start(NULL, &r, 1, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 1, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 0, &ps), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, NULL), -EINVAL);
+	ps = 2048;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ps = 12288;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ps = 4096;
+	bad = (struct vfiomig_range){ 1 * MiB + 1, 4096 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EINVAL);
+	bad = (struct vfiomig_range){ 1 * MiB, 0 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EINVAL);
+	bad = (struct vfiomig_range){ UINT64_MAX - 4095, 8192 };
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &bad, 1, &ps), -EOVERFLOW);
+	{
+		struct vfiomig_range two[] = { { 1 * MiB, 8192 },
+					       { 1 * MiB + 4096, 4096 } };
+
+		ck_assert_int_eq(vfiomig_dirty_start(tr, two, 2, &ps), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(klog, "overlaps"));
+	}
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EBUSY);
+
+	/* query */
+	ck_assert_int_eq(vfiomig_dirty_query(NULL, 0, 4096, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, NULL, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 4), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 2048, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8192, 12288, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 4096, 4096, 8192, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096 + 1, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 0, 4096, bm, 0), -EINVAL);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, UINT64_MAX - 4095, 8192, 4096,
+					     bm, 0), -EOVERFLOW);
+	/* unmap: no NO_CLEAR */
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 4096, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), -EINVAL);
+	vfiomig_dirty_free(tr); /* started: stops */
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* An iommufd with no IOAS and no device: only "all", and no unmap. */
+START_TEST(more_errnos)
+{
+	struct vfiomig_range r = { 16 * MiB, 8 * MiB };
+	struct vfiomig_dirty *tr;
+	uint64_t ps = 0, bm[64];
+	char path[PATH_MAX];
+	int ifd;
+
+	if (!kenv_has_iommufd())
+		kenv_skip("no /dev/iommu");
+	snprintf(path, sizeof(path), "%s/iommu",
+		 kenv_dev_root() ? kenv_dev_root() : "/dev");
+	ifd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(ifd >= 0, "%s: %s", path, strerror(errno));
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = ifd,
+			     .ctx = kenv_ctx());
+
+		tr = tracker(NULL, 0, &o);
+	}
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no IOAS"), "%s",
+		      vfiomig_dirty_reason(tr));
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 16 * MiB, 8 * MiB, 1 * MiB, bm,
+					     0), -EOPNOTSUPP);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 1 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xff0000);
+	vfiomig_dirty_free(tr);
+	close(ifd);
+}
+END_TEST
+
+/* ------------------------------------- failures and faults (moved) */
+
+/*
+ * A tracker per backend on the VM's devices: DMA logging on mtty (cdev
+ * path), iommufd on the mock, Type1 on an mtty container; each with
+ * [16 MiB, 24 MiB) mapped and tracked.
+ */
+struct bk {
+	struct vfiomig_device *d;
+	struct mock m;
+	void *mem;
+	bool is_mock;
+};
+
+static const struct vfiomig_range bk_r = { 16 * MiB, 8 * MiB };
+
+static void bk_up(struct bk *b, int backend)
+{
+	memset(b, 0, sizeof(*b));
+	if (backend == VFIOMIG_DIRTY_IOMMUFD) {
+		/* the mock's aperture starts at 16 MiB: the same IOVA */
+		ck_assert_uint_eq(MOCK_APERTURE_START, bk_r.iova);
+		mock_up(&b->m, "bk_up");
+		mock_mem(&b->m, bk_r.length);
+		ck_assert_int_eq(mock_map(&b->m, 0, bk_r.length), 0);
+		b->is_mock = true;
+		return;
+	}
+	b->mem = mmap(NULL, bk_r.length, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(b->mem, MAP_FAILED);
+	memset(b->mem, 0, bk_r.length);
+	if (backend == VFIOMIG_DIRTY_TYPE1) {
+		b->d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+		ck_assert_int_eq(map_dma(b->d, b->mem, bk_r.iova, bk_r.length),
+				 0);
+	} else {
+		struct iommu_ioas_map m = {
+			.size = sizeof(m),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.user_va = (uintptr_t)b->mem,
+			.length = bk_r.length,
+			.iova = bk_r.iova,
+		};
+
+		if (!kenv_has_iommufd())
+			kenv_skip("no cdev/iommufd path");
+		b->d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+		ck_assert_int_eq(vfiomig_device_iommufd_ids(b->d, NULL,
+							    &m.ioas_id, NULL), 0);
+		ck_assert_int_eq(ioctl(vfiomig_device_iommu_fd(b->d),
+				       IOMMU_IOAS_MAP, &m), 0);
+	}
+}
+
+static int bk_new(struct bk *b, int backend, struct vfiomig_dirty **tr)
+{
+	if (b->is_mock) {
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .iommufd = b->m.fd,
+			     .ioas_id = b->m.ioas_b, .dev_ids = &b->m.idev,
+			     .n_dev_ids = 1, .ctx = kenv_ctx(),
+			     .backend = backend);
+
+		return vfiomig_dirty_new(NULL, 0, &o, tr);
+	}
+	{
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+
+		return vfiomig_dirty_new(&b->d, 1, &o, tr);
+	}
+}
+
+static void bk_down(struct bk *b)
+{
+	if (b->is_mock) {
+		close(b->m.fd);
+		munmap(b->m.mem, bk_r.length);
+		return;
+	}
+	vfiomig_device_free(b->d);
+	munmap(b->mem, bk_r.length);
+}
+
+/* A failed kernel query marks every queried page dirty, per backend; the
+ * unmap path too.  The failure is injected: the kernel never sees it. */
+START_TEST(failed_query_all_dirty)
+{
+	static const int backends[] = { VFIOMIG_DIRTY_DMA_LOGGING,
+					VFIOMIG_DIRTY_IOMMUFD,
+					VFIOMIG_DIRTY_TYPE1 };
+	uint64_t *bm = bm_alloc(4096);
+
+	log_capture();
+	for (size_t i = 0; i < 3; i++) {
+		struct vfiomig_dirty *tr = NULL;
+		uint64_t ps = 0;
+		struct bk b;
+
+		bk_up(&b, backends[i]);
+		ck_assert_int_eq(bk_new(&b, backends[i], &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &bk_r, 1, &ps), 0);
+		memset(bm, 0, 4096 / 8);
+		klog[0] = 0;
+		kenv_fail_nth_call("ioctl", 1, EIO);
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 8192, bm, 0),
+				 -EIO);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 4096), 4096);
+		ck_assert_msg(strstr(klog, "reporting every page"), "%s", klog);
+		/* the unmap path too */
+		memset(bm, 0, 4096 / 8);
+		kenv_fail_nth_call("ioctl", 1, EIO);
+		ck_assert_int_eq(vfiomig_dirty_unmap(tr, bk_r.iova, bk_r.length,
+						     4096, bm, 0), -EIO);
+		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 2048), 2048);
+		kenv_fail_nth(0, 0);
+		vfiomig_dirty_free(tr);
+		bk_down(&b);
+	}
+	free(bm);
+}
+END_TEST
+
+/* new, start, a query and stop, then free; each op's result. */
+static void bk_round(struct bk *b, int backend, int ret[4], uint64_t *bm)
+{
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t ps = 0;
+
+	ret[0] = bk_new(b, backend, &tr);
+	ret[1] = ret[2] = ret[3] = 1; /* not run */
+	if (ret[0])
+		return;
+	ret[1] = vfiomig_dirty_start(tr, &bk_r, 1, &ps);
+	if (!ret[1]) {
+		memset(bm, 0, 8 * sizeof(*bm));
+		ret[2] = vfiomig_dirty_query(tr, bk_r.iova, bk_r.length,
+					     1 * MiB, bm, 0);
+		ret[3] = vfiomig_dirty_stop(tr);
+	}
+	vfiomig_dirty_free(tr);
+}
+
+/*
+ * Every kernel call of new/start/query/stop/free failing in turn (found by
+ * counting them in a clean round first), on mtty's DMA logging (Type1 and
+ * cdev paths), an mtty container's Type1 tracking and the mock's HWPT: the
+ * injected error comes back or a fallback backend is chosen (automatic
+ * selection), a failed query reports every page, no kernel fd outlives the
+ * round, and a clean round works afterwards.
+ */
+START_TEST(fault_sweep)
+{
+	static const struct {
+		int backend, setup;
+	} runs[] = {
+		{ VFIOMIG_DIRTY_AUTO, VFIOMIG_DIRTY_TYPE1 },	/* mtty: logs */
+		{ VFIOMIG_DIRTY_AUTO, VFIOMIG_DIRTY_DMA_LOGGING }, /* cdev */
+		{ VFIOMIG_DIRTY_TYPE1, VFIOMIG_DIRTY_TYPE1 },
+		{ VFIOMIG_DIRTY_AUTO, VFIOMIG_DIRTY_IOMMUFD },	/* the mock */
+	};
+	uint64_t bm[8];
+
+	for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+		int backend = runs[k].backend, ret[4], fds;
+		unsigned int calls, n;
+		struct bk b;
+
+		bk_up(&b, runs[k].setup);
+		fds = kenv_kernel_fds();
+		calls = kenv_calls();
+		bk_round(&b, backend, ret, bm);
+		for (int i = 0; i < 4; i++)
+			ck_assert_msg(ret[i] == 0, "run %zu op %d: %s", k, i,
+				      strerror(-ret[i]));
+		calls = kenv_calls() - calls;
+		ck_assert_uint_gt(calls, 2);
+		for (n = 1; n <= calls; n++) {
+			kenv_fail_nth(n, EIO);
+			bk_round(&b, backend, ret, bm);
+			kenv_fail_nth(0, 0);
+			for (int i = 0; i < 4; i++)
+				ck_assert_msg(ret[i] == 0 || ret[i] == 1 ||
+					      ret[i] == -EIO ||
+					      (i == 0 && backend &&
+					       ret[i] == -EOPNOTSUPP),
+					      "run %zu call %u op %d: %s", k, n,
+					      i, strerror(-ret[i]));
+			if (ret[2] == -EIO)
+				ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8), 8);
+			ck_assert_msg(kenv_kernel_fds() == fds,
+				      "run %zu call %u: %d kernel fds, not %d",
+				      k, n, kenv_kernel_fds(), fds);
+		}
+		/* still usable */
+		bk_round(&b, backend, ret, bm);
+		for (int i = 0; i < 4; i++)
+			ck_assert_msg(ret[i] == 0, "run %zu after: op %d: %s", k,
+				      i, strerror(-ret[i]));
+		bk_down(&b);
+	}
+}
+END_TEST
+
+/* ------------------------------------ arithmetic at the edges (moved) */
+
+typedef unsigned __int128 u128;
+#define P62 (UINT64_C(1) << 62)
+#define P63 (UINT64_C(1) << 63)
+
+/* bm (based at iova, ps pages, nbits) == pages overlapping one of r[],
+ * computed in 128 bits. */
+static void expect_ranges(const uint64_t *bm, uint64_t iova, uint64_t ps,
+			  uint64_t nbits, const struct vfiomig_range *r,
+			  size_t n)
+{
+	for (uint64_t i = 0; i < nbits; i++) {
+		u128 a = (u128)iova + (u128)i * ps, b = a + ps;
+		bool want = false, got = bm[i / 64] >> (i % 64) & 1;
+
+		for (size_t k = 0; k < n; k++)
+			if (r[k].iova < b && r[k].iova + (u128)r[k].length > a)
+				want = true;
+		ck_assert_msg(got == want, "iova %#" PRIx64 " page size %#" PRIx64
+			      " bit %" PRIu64 ": got %d", iova, ps, i, got);
+	}
+}
+
+/* A refusal: the errno, no kernel call, the bitmap untouched. */
+static void expect_refused(int ret, int err, unsigned int calls,
+			   const uint64_t *bm, size_t words)
+{
+	ck_assert_int_eq(ret, err);
+	ck_assert_uint_eq(kenv_calls(), calls);
+	for (size_t i = 0; i < words; i++)
+		ck_assert_uint_eq(bm[i], 0xa5a5a5a5a5a5a5a5ULL);
+}
+
+static const struct {
+	uint64_t iova, length, ps;
+	int err;
+} refused[] = {
+	{ 0 - 4096ULL, 4096, 4096, -EOVERFLOW },     /* ends exactly at 2^64 */
+	{ 0 - 4096ULL, 8192, 4096, -EOVERFLOW },     /* wraps */
+	{ 0 - 2 * MiB, 2 * MiB, 1 * MiB, -EOVERFLOW },
+	{ P63, P63, P63, -EOVERFLOW },
+	{ 3 * P62, P62, P62, -EOVERFLOW },
+	{ P62, P63, P63, -EINVAL },                  /* iova not a page */
+	{ 0, 3 * P62, P63, -EINVAL },                /* length not pages */
+	{ 0, 3 * 4096, 3 * 4096, -EINVAL },          /* not a power of two */
+	{ 0, 4096, 2048, -EINVAL },                  /* below 4096 */
+	{ 0, 0, 4096, -EINVAL },
+	{ 4096, UINT64_MAX - 4095, 4096, -EOVERFLOW }, /* wraps by 4096 */
+};
+
+/*
+ * Query and unmap at the top of the address space ("all" back-end on an
+ * mtty container: the dirty pages are exactly the tracked ones): ranges
+ * straddling 2^63 and ending 1 MiB below 2^64, queried at page sizes up
+ * to 2^62; every range that does not end below 2^64 or is malformed
+ * refused before any kernel call with the bitmap untouched, an unmap
+ * refused leaving the mapping.
+ */
+START_TEST(query_unmap_edges)
+{
+	const struct vfiomig_range r[] = {
+		{ P63 - 4096, 8192 }, { 0 - 2 * MiB, 1 * MiB },
+	};
+	const struct {
+		uint64_t iova, length, ps;
+	} ok[] = {
+		{ 0, P63, P62 }, { P62, P63, P62 }, { 0, 3 * P62, P62 },
+		{ P63, P62, P62 }, { 0, P63, P63 },
+		{ 0 - 4 * MiB, 3 * MiB, 1 * MiB },
+		{ 0 - 4 * MiB, 4 * MiB - 4096, 4096 },
+		{ P63 - 64 * 4096, 128 * 4096, 4096 },
+	};
+	uint64_t ps = 4096, bm[32];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	mem = t1_mem(d, &r[1], 1, r[1].length);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		memset(bm, 0xa5, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, ok[i].iova, ok[i].length,
+						     ok[i].ps, bm, 0), 0);
+		expect_ranges(bm, ok[i].iova, ok[i].ps, ok[i].length / ok[i].ps,
+			      r, 2);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		unsigned int calls = kenv_calls();
+
+		memset(bm, 0xa5, sizeof(bm));
+		expect_refused(vfiomig_dirty_query(tr, refused[i].iova,
+			refused[i].length, refused[i].ps, bm, 0), refused[i].err,
+			calls, bm, 32);
+		expect_refused(vfiomig_dirty_unmap(tr, refused[i].iova,
+			refused[i].length, refused[i].ps, bm, 0), refused[i].err,
+			calls, bm, 32);
+	}
+	/* the mapping at the top is still there, and unmaps exactly */
+	ck_assert_int_eq(map_dma(d, mem, r[1].iova, r[1].length), -EEXIST);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, r[1].iova, r[1].length, 4096,
+					     bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 256), 256);
+	ck_assert_int_eq(map_dma(d, mem, r[1].iova, r[1].length), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, r[1].length);
+}
+END_TEST
+
+/* start: a range ending at or past 2^64 (or not on pages) is refused
+ * before any kernel call, whatever the back-end; iommufd wants ranges on
+ * its page size (the mock: a range 4 KiB off 2 MiB pages). */
+START_TEST(start_edges)
+{
+	const struct vfiomig_range bad[] = {
+		{ 0 - 4096ULL, 4096 }, { 0 - 4096ULL, 8192 },
+		{ P63, P63 }, { 4096, UINT64_MAX - 4095 },
+	};
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range r = { base + 4096, 2 * MiB };
+	struct vfiomig_dirty *tr;
+	uint64_t ps, bm[2] = { 0 };
+	struct mock m;
+	int hw;
+
+	log_capture();
+	for (int be = VFIOMIG_DIRTY_DMA_LOGGING; be <= VFIOMIG_DIRTY_ALL; be++) {
+		struct bk b;
+
+		bk_up(&b, be == VFIOMIG_DIRTY_ALL ? VFIOMIG_DIRTY_TYPE1 : be);
+		ck_assert_int_eq(bk_new(&b, be, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_backend(tr), be);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			unsigned int calls = kenv_calls();
+
+			ps = 4096;
+			ck_assert_int_eq(vfiomig_dirty_start(tr, &bad[i], 1, &ps),
+					 bad[i].length % 4096 ? -EINVAL :
+								-EOVERFLOW);
+			ck_assert_uint_eq(kenv_calls(), calls);
+			ck_assert_uint_eq(ps, 4096);
+		}
+		vfiomig_dirty_free(tr);
+		bk_down(&b);
+	}
+
+	/* iommufd: 2 MiB tracking pages, a range 4 KiB off them */
+	mock_up(&m, __func__);
+	ck_assert_int_eq(mock_map(&m, 4096, r.length), 0);
+	tr = mock_tracker(&m, &m.idev, VFIOMIG_DIRTY_IOMMUFD);
+	hw = vfiomig_dirty_hwpt_id(tr);
+	ps = 2 * MiB;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(klog, "not aligned to the page size"));
+	ps = 4096;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_int_eq(mock_write(m.fd, hw, r.iova, r.iova + 1), 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, base, 4 * MiB, 2 * MiB, bm, 0),
+			 0);
+	ck_assert_uint_eq(bm[0], 1);
+	vfiomig_dirty_free(tr);
+	close(m.fd);
+	munmap(m.mem, 4 * MiB);
+}
+END_TEST
+
+/* ------------------------------------------------ oracles (moved) */
+
+/*
+ * Random queries of the mock's HWPT against a model, through every path of
+ * the query loop (the kernel writing straight into the caller's bitmap,
+ * unaligned stretch edges through the scratch buffer, page-size
+ * conversion, ACCUMULATE over random bits, NO_CLEAR).  The model: the
+ * dirty byte spans not yet reported (all inside tracked ranges, written
+ * through the mock at its 2 KiB pages, which no 4 KiB page splits); a
+ * query reports every page of its window overlapping one, and forgets
+ * what it reported unless NO_CLEAR.
+ */
+static uint64_t trng = 0x243f6a8885a308d3ULL;
+
+static uint64_t trnd(void)
+{
+	trng ^= trng >> 12;
+	trng ^= trng << 25;
+	trng ^= trng >> 27;
+	return trng * 0x2545f4914f6cdd1dULL;
+}
+
+#define MAXSPANS 4096
+
+struct model {
+	struct span sp[MAXSPANS];
+	size_t n;
+};
+
+static void model_add(struct model *m, uint64_t a, uint64_t b)
+{
+	ck_assert_uint_lt(m->n, MAXSPANS);
+	m->sp[m->n].a = a;
+	m->sp[m->n++].b = b;
+}
+
+/* Forget [a, b): spans are clipped, a span across the window splits. */
+static void model_clear(struct model *m, uint64_t a, uint64_t b)
+{
+	size_t n = m->n;
+
+	for (size_t i = 0; i < n; i++) {
+		struct span *s = &m->sp[i];
+
+		if (s->b <= a || s->a >= b)
+			continue;
+		if (s->a < a && s->b > b) {
+			model_add(m, b, s->b);
+			s = &m->sp[i];
+			s->b = a;
+		} else if (s->a < a) {
+			s->b = a;
+		} else if (s->b > b) {
+			s->a = b;
+		} else {
+			s->a = s->b = 0; /* empty */
+		}
+	}
+}
+
+/* OR into want the pages of [iova, iova + nbits * ps) touching a span. */
+static void model_bits(const struct model *m, uint64_t *want, uint64_t iova,
+		       uint64_t ps, uint64_t nbits)
+{
+	uint64_t end = iova + nbits * ps;
+
+	for (size_t i = 0; i < m->n; i++) {
+		uint64_t a = m->sp[i].a > iova ? m->sp[i].a : iova;
+		uint64_t b = m->sp[i].b < end ? m->sp[i].b : end;
+
+		if (a >= b)
+			continue;
+		for (uint64_t p = (a - iova) / ps; p <= (b - 1 - iova) / ps; p++)
+			want[p / 64] |= 1ULL << (p % 64);
+	}
+}
+
+static void oracle_query(struct vfiomig_dirty *tr, struct model *m,
+			 uint64_t iova, uint64_t len, uint64_t ps)
+{
+	uint64_t nbits = len / ps, words = (nbits + 63) / 64;
+	uint64_t *got = bm_alloc(nbits), *want = bm_alloc(nbits);
+	unsigned int flags = 0;
+	int r = (int)(trnd() % 4);
+
+	if (r & 1) {
+		flags |= VFIOMIG_DIRTY_ACCUMULATE;
+		for (uint64_t i = 0; i < words; i++)
+			got[i] = want[i] = trnd() & trnd();
+	} else {
+		memset(got, 0xa5, words * 8);
+	}
+	if (r & 2)
+		flags |= VFIOMIG_DIRTY_NO_CLEAR;
+	model_bits(m, want, iova, ps, nbits);
+	ck_assert_msg(vfiomig_dirty_query(tr, iova, len, ps, got, flags) == 0,
+		      "query [%#" PRIx64 ", +%#" PRIx64 ") ps %#" PRIx64,
+		      iova, len, ps);
+	if (nbits % 64) { /* bits past the bitmap are not the test's */
+		got[words - 1] &= ~0ULL >> (64 - nbits % 64);
+		want[words - 1] &= ~0ULL >> (64 - nbits % 64);
+	}
+	for (uint64_t i = 0; i < words; i++)
+		ck_assert_msg(got[i] == want[i], "query [%#" PRIx64 ", +%#"
+			      PRIx64 ") ps %#" PRIx64 " flags %u: word %" PRIu64
+			      " got %#" PRIx64 " want %#" PRIx64, iova, len, ps,
+			      flags, i, got[i], want[i]);
+	if (!(flags & VFIOMIG_DIRTY_NO_CLEAR))
+		model_clear(m, iova, iova + len);
+	free(got);
+	free(want);
+}
+
+/* Write a few spans inside random ranges of r, through the mock. */
+static void oracle_dirty(struct model *m, int fd, int hwpt,
+			 const struct vfiomig_range *r, size_t nr, int count)
+{
+	for (int i = 0; i < count; i++) {
+		const struct vfiomig_range *x = &r[trnd() % nr];
+		uint64_t a = x->iova + trnd() % x->length;
+		uint64_t b = a + 1 + trnd() % (3 * 4096);
+
+		if (b > x->iova + x->length)
+			b = x->iova + x->length;
+		ck_assert_int_gt(mock_write(fd, hwpt, a, b), 0);
+		model_add(m, a, b);
+	}
+}
+
+/* Ranges on 4 KiB pages at random offsets (so stretches start anywhere in
+ * a caller's word), gaps of 0 (touching) to a few pages, from base. */
+static void oracle_ranges(struct vfiomig_range *r, size_t n, uint64_t base,
+			  uint64_t unit)
+{
+	uint64_t at = base + (trnd() % 64) * unit;
+
+	for (size_t i = 0; i < n; i++) {
+		r[i].iova = at;
+		r[i].length = (1 + trnd() % 300) * unit;
+		at += r[i].length + (trnd() % 3 ? 0 : (trnd() % 70) * unit);
+	}
+}
+
+static uint64_t pick_ps(void)
+{
+	static const uint64_t pss[] = { 4096, 4096, 64 * KiB, 2 * MiB };
+
+	return pss[trnd() % 4];
+}
+
+/* A window around the ranges, aligned to ps. */
+static void pick_window(const struct vfiomig_range *r, size_t nr,
+			uint64_t ps, uint64_t *iova, uint64_t *len)
+{
+	uint64_t lo = r[0].iova, hi = r[nr - 1].iova + r[nr - 1].length;
+	uint64_t a = lo + trnd() % (hi - lo), b = a + trnd() % (hi - lo);
+
+	if (trnd() % 4 == 0) {
+		a = lo;
+		b = hi;
+	}
+	a = a > 64 * MiB ? a - trnd() % (64 * MiB) : 0;
+	*iova = a & ~(ps - 1);
+	*len = ((b + ps) & ~(ps - 1)) - *iova;
+}
+
+START_TEST(oracle_iommufd)
+{
+	const uint64_t base = MOCK_APERTURE_START;
+	struct vfiomig_range r[40];
+	struct vfiomig_dirty *tr;
+	static struct model m;
+	uint64_t ps = 4096, iova, len, span;
+	unsigned int calls;
+	size_t stretches = 1;
+	struct mock mk;
+	int hw;
+
+	mock_up(&mk, __func__);
+	memset(&m, 0, sizeof(m));
+	oracle_ranges(r, 40, base, 4096);
+	span = r[39].iova + r[39].length - base;
+	mock_mem(&mk, span);
+	for (size_t i = 0; i < 40; i++) {
+		ck_assert_int_eq(mock_map(&mk, r[i].iova - base, r[i].length), 0);
+		if (i && r[i].iova != r[i - 1].iova + r[i - 1].length)
+			stretches++;
+	}
+	tr = mock_tracker(&mk, &mk.idev, VFIOMIG_DIRTY_IOMMUFD);
+	hw = vfiomig_dirty_hwpt_id(tr);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	/* one GET_DIRTY_BITMAP per contiguous stretch, not per range */
+	calls = kenv_ioctls();
+	oracle_query(tr, &m, r[0].iova, r[39].iova + r[39].length - r[0].iova,
+		     4096);
+	ck_assert_uint_eq(kenv_ioctls() - calls, stretches);
+	for (int it = 0; it < 200; it++) {
+		ps = pick_ps();
+		oracle_dirty(&m, mk.fd, hw, r, 40, 1 + it % 7);
+		pick_window(r, 40, ps, &iova, &len);
+		oracle_query(tr, &m, iova, len, ps);
+	}
+	vfiomig_dirty_free(tr);
+	close(mk.fd);
+	munmap(mk.mem, span);
+}
+END_TEST
+
+/* Unmaps that trim, split and drop tracked ranges (the tracker's range
+ * set) on an mtty container, against a page model: with "all" a query
+ * reports exactly the pages still tracked, an unmap exactly those it
+ * removes (nothing is mapped: the kernel unmaps nothing). */
+START_TEST(oracle_unmaps)
+{
+	enum { NP = 4096 }; /* pages of 4 KiB from base */
+	const uint64_t base = 1 * GiB;
+	static bool tracked[NP];
+	struct vfiomig_range r[60];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	uint64_t ps = 4096, *bm = bm_alloc(NP), *want = bm_alloc(NP);
+	size_t nr = 0;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	memset(tracked, 0, sizeof(tracked));
+	for (uint64_t at = 0; nr < 60 && at < NP - 100; nr++) {
+		r[nr].iova = base + at * 4096;
+		r[nr].length = (1 + trnd() % 60) * 4096;
+		for (uint64_t p = 0; p < r[nr].length / 4096; p++)
+			tracked[at + p] = true;
+		at += r[nr].length / 4096 + trnd() % 3;
+	}
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, nr, &ps), 0);
+	for (int it = 0; it < 300; it++) {
+		uint64_t a = trnd() % NP, n = 1 + trnd() % (it % 10 ? 8 : 200);
+
+		if (a + n > NP)
+			n = NP - a;
+		memset(want, 0, (NP + 63) / 64 * 8);
+		for (uint64_t p = 0; p < n; p++)
+			if (tracked[a + p]) {
+				want[p / 64] |= 1ULL << (p % 64);
+				tracked[a + p] = false;
+			}
+		memset(bm, 0xa5, (NP + 63) / 64 * 8);
+		ck_assert_int_eq(vfiomig_dirty_unmap(tr, base + a * 4096,
+						     n * 4096, 4096, bm, 0), 0);
+		for (uint64_t w = 0; w < (n + 63) / 64; w++) {
+			uint64_t mask = w == (n - 1) / 64 && n % 64 ?
+						~0ULL >> (64 - n % 64) : ~0ULL;
+
+			ck_assert_uint_eq(bm[w] & mask, want[w]);
+		}
+		if (it % 10 == 0) {
+			memset(want, 0, (NP + 63) / 64 * 8);
+			for (uint64_t p = 0; p < NP; p++)
+				if (tracked[p])
+					want[p / 64] |= 1ULL << (p % 64);
+			ck_assert_int_eq(vfiomig_dirty_query(tr, base, NP * 4096,
+							     4096, bm, 0), 0);
+			ck_assert_mem_eq(bm, want, NP / 8);
+		}
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+	free(want);
+}
+END_TEST
+
+/*
+ * The query loop's paths over random windows, page sizes and ACCUMULATE
+ * on mtty's DMA logging (two devices in a container) and an mtty
+ * container's Type1 tracking.  Both report nothing dirty (mtty's DMA
+ * logging never logs, mtty pins nothing): the model stays empty, and what
+ * is checked is that every REPORT and GET_BITMAP the library makes is one
+ * the kernel takes, and that the caller's bits come back exactly cleared
+ * or kept (ACCUMULATE).  Dirty data through them: test-dirty.c's oracles.
+ */
+START_TEST(oracle_dmalog)
+{
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40];
+	static struct model m;
+
+	d[0] = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d[1] = open_shared(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_TYPE1,
+			   vfiomig_device_iommu_fd(d[0]), 0);
+	memset(&m, 0, sizeof(m));
+	for (int nd = 1; nd <= 2; nd++) {
+		uint64_t ps = 4096;
+
+		oracle_ranges(r, 40, 1 * GiB, 4096);
+		tr = tracker_b(d, (size_t)nd, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+		for (int it = 0; it < 150; it++) {
+			uint64_t iova, len;
+
+			ps = pick_ps();
+			pick_window(r, 40, ps, &iova, &len);
+			oracle_query(tr, &m, iova, len, ps);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	/* A range larger than a scratch chunk (8 GiB at 4 KiB), off a word:
+	 * its head through scratch up to a chunk boundary, the rest
+	 * straight into the caller's bitmap; two devices. */
+	{
+		struct vfiomig_range big = { 12 * GiB + 12 * KiB, 20 * GiB };
+		uint64_t ps = 4096;
+
+		tr = tracker_b(d, 2, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 3; it++)
+			oracle_query(tr, &m, 8 * GiB, 32 * GiB,
+				     it == 1 ? 2 * MiB : 4096);
+		vfiomig_dirty_free(tr);
+	}
+	ck_assert_uint_eq(m.n, 0);
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+}
+END_TEST
+
+START_TEST(oracle_type1)
+{
+	struct vfiomig_range r[40];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	static struct model m;
+	uint64_t ps = 4096;
+	void *mem;
+
+	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	/* mappings on 64 KiB, so 4K and 64K queries can take whole ones;
+	 * groups start anywhere in a caller's word.  Up to a GiB of them,
+	 * and 64 GiB below: an mdev-only container has no IOMMU domain, so
+	 * MAP_DMA records the vaddr without pinning or reading it
+	 * (vfio_dma_do_map) and every mapping names the same 2 MiB of ours
+	 * (nothing larger is needed, and valgrind could not map 64 GiB). */
+	mem = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
+	for (size_t i = 0; i < 40; i++)
+		ck_assert_int_eq(map_dma(d, mem, r[i].iova, r[i].length), 0);
+	memset(&m, 0, sizeof(m));
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	for (int it = 0; it < 150; it++) {
+		size_t i = trnd() % 40, j = i + trnd() % (40 - i);
+		uint64_t iova = r[i].iova;
+		uint64_t len = r[j].iova + r[j].length - iova;
+
+		ps = trnd() % 2 ? 4096 : 64 * KiB;
+		oracle_query(tr, &m, iova, len, ps);
+	}
+	vfiomig_dirty_free(tr);
+
+	/* One mapping whose bitmap is larger than the scratch buffer (64 GiB:
+	 * 2 MiB of bitmap): direct, or with a buffer of its own for the
+	 * call (ACCUMULATE, conversion). */
+	{
+		struct vfiomig_range big = { 64 * GiB, 64 * GiB };
+
+		ck_assert_int_eq(map_dma(d, mem, big.iova, big.length), 0);
+		tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+		ps = 4096;
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 6; it++)
+			oracle_query(tr, &m, big.iova, big.length,
+				     it % 3 == 2 ? 64 * KiB : 4096);
+		vfiomig_dirty_free(tr);
+	}
+	ck_assert_uint_eq(m.n, 0);
+	vfiomig_device_free(d);
+	munmap(mem, 2 * MiB);
+}
+END_TEST
+
 Suite *kcase_dirty_suite(void)
 {
 	Suite *s = suite_create("dirty");
@@ -1230,6 +2730,31 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, iommufd_mock_matrix, 0, 12);
+	suite_add_tcase(s, tc);
+
+	/* moved from test-dirty.c: the library on mtty and the mock */
+	tc = tcase_create("library");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, auto_selection);
+	tcase_add_test(tc, forced_unavailable);
+	tcase_add_test(tc, dmalog_two_devices);
+	tcase_add_test(tc, dmalog_many_ranges_double_start);
+	tcase_add_test(tc, iommufd_hwpt);
+	tcase_add_test(tc, iommufd_caps);
+	tcase_add_test(tc, type1_caps);
+	tcase_add_test(tc, type1_scope);
+	tcase_add_test(tc, all_dirty);
+	tcase_add_test(tc, errnos);
+	tcase_add_test(tc, more_errnos);
+	tcase_add_test(tc, failed_query_all_dirty);
+	tcase_add_test(tc, fault_sweep);
+	tcase_add_test(tc, query_unmap_edges);
+	tcase_add_test(tc, start_edges);
+	tcase_add_test(tc, oracle_iommufd);
+	tcase_add_test(tc, oracle_unmaps);
+	tcase_add_test(tc, oracle_dmalog);
+	tcase_add_test(tc, oracle_type1);
 	suite_add_tcase(s, tc);
 	return s;
 }
