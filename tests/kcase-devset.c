@@ -1746,8 +1746,10 @@ START_TEST(load_finish)
 		ck_assert_int_eq(so.failed_to, ST(STOP));
 		nl = rec_sets(slog);
 		replay(&dst, start, slog, nl, true, st);
+		/* nobody ran: no SET the kernel took asked for an active
+		 * state (the set of one's refused SET asked for RUNNING) */
 		for (size_t k = 0; k < nl; k++)
-			ck_assert(!is_active(slog[k].state));
+			ck_assert(slog[k].err || !is_active(slog[k].state));
 		ck_assert_int_eq(slog[nl - 1].err, -EINVAL); /* the kernel's */
 		for (size_t i = 0; i < n; i++) {
 			want[i] = ST(RUNNING);
@@ -1985,40 +1987,61 @@ static unsigned int others(const struct count *a, const struct count *b)
 	       (b->m.state_sets - a->m.state_sets);
 }
 
+/* ... and none of the migration ioctls kenv_mig_ioctls knows: PROBEs and
+ * other features (PRECOPY_INFOv2 among them). */
+static unsigned int unknown(const struct count *a, const struct count *b)
+{
+	return others(a, b) - (b->m.mig_gets - a->m.mig_gets) -
+	       (b->m.data_sizes - a->m.data_sizes) -
+	       (b->m.precopy_infos - a->m.precopy_infos) -
+	       (b->m.resets - a->m.resets);
+}
+
+/* A handle's caps and its first session: the other ioctls they make. */
+static unsigned int first_session(struct vfiomig_device *d)
+{
+	VFIOMIG_OPTS(vfiomig_caps, caps);
+	struct vfiomig_precopy_info pi;
+	struct count a, b;
+
+	a = count_now();
+	ck_assert_int_eq(vfiomig_device_caps(d, &caps), 0);
+	ck_assert(!(caps.features & VFIOMIG_CAP_PRECOPY_V2)); /* 6.12 */
+	ck_assert_int_eq(vfiomig_state_set(d, ST(PRE_COPY), NULL), 0);
+	b = count_now();
+	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
+	ck_assert_int_eq(vfiomig_precopy_info(d, &pi), 0);
+	ck_assert_uint_eq(pi.flags, 0);
+	ck_assert_uint_eq(pi.initial_bytes, MTTY_HDR);
+	ck_assert_int_eq(vfiomig_state_set(d, ST(RUNNING), NULL), 0);
+	return unknown(&a, &b);
+}
+
 /* VFIOMIG_OPEN_NO_PRECOPY_V2: the feature is never asked for; by default
- * it is asked once a handle, before its first session (6.12: ENOTTY). */
+ * it is asked once a handle, before its first session (6.12: ENOTTY), one
+ * ioctl more than with the opt-out, and never again. */
 START_TEST(reinit_opt_out)
 {
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .flags = VFIOMIG_OPEN_NO_PRECOPY_V2);
-	VFIOMIG_OPTS(vfiomig_caps, caps);
-	struct vfiomig_precopy_info pi;
 	struct vfiomig_device *d = NULL;
+	unsigned int opt_out, dflt;
 	struct count a, b;
 
 	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2_UUID, &o,
 					     &d), 0);
-	ck_assert_int_eq(vfiomig_device_caps(d, &caps), 0);
-	ck_assert(!(caps.features & VFIOMIG_CAP_PRECOPY_V2));
+	opt_out = first_session(d);
+	vfiomig_device_free(d);
+	o.flags = 0;
+	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), KENV_MTTY2_UUID, &o,
+					     &d), 0);
+	dflt = first_session(d);
+	ck_assert_uint_eq(dflt, opt_out + 1);
 	a = count_now();
 	ck_assert_int_eq(vfiomig_state_set(d, ST(PRE_COPY), NULL), 0);
 	b = count_now();
 	ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
 	ck_assert_uint_eq(others(&a, &b), 0);
-	ck_assert_int_eq(vfiomig_precopy_info(d, &pi), 0);
-	ck_assert_uint_eq(pi.flags, 0);
-	ck_assert_uint_eq(pi.initial_bytes, MTTY_HDR);
 	ck_assert_int_eq(vfiomig_state_set(d, ST(RUNNING), NULL), 0);
-	vfiomig_device_free(d);
-
-	d = open_one(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
-	for (int session = 0; session < 2; session++) {
-		a = count_now();
-		ck_assert_int_eq(vfiomig_state_set(d, ST(PRE_COPY), NULL), 0);
-		b = count_now();
-		ck_assert_uint_eq(b.m.state_sets - a.m.state_sets, 1);
-		ck_assert_uint_eq(others(&a, &b), (session ? 0u : 1u));
-		ck_assert_int_eq(vfiomig_state_set(d, ST(RUNNING), NULL), 0);
-	}
 	vfiomig_device_free(d);
 }
 END_TEST
