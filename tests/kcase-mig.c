@@ -47,9 +47,12 @@ static struct vfiomig_device *open_mtty(const char *uuid, int path)
 	return dev;
 }
 
-static bool path_ok(int path)
+/* A case on the cdev/iommufd path where the kernel has none is skipped,
+ * never counted as passed (a skip fails the VM run). */
+static void need_path(int path)
 {
-	return path != VFIOMIG_IOMMU_IOMMUFD || kenv_has_iommufd();
+	if (path == VFIOMIG_IOMMU_IOMMUFD && !kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path on this kernel");
 }
 
 static uint8_t reg_read(struct vfiomig_device *dev, int bar, int reg)
@@ -164,8 +167,7 @@ START_TEST(all_pairs)
 	unsigned int complaints = kenv_kernel_complaints();
 	struct vfiomig_device *dev;
 
-	if (!path_ok(path))
-		return;
+	need_path(path);
 	dev = open_mtty(KENV_MTTY2_UUID, path);
 	ck_assert_int_eq(vfiomig_device_caps(dev, &caps), 0);
 	ck_assert_uint_eq(caps.migration_flags, MTTY_FLAGS);
@@ -209,8 +211,8 @@ START_TEST(save_load)
 	int64_t n;
 	size_t got;
 
-	if (!path_ok(spath) || !path_ok(dpath))
-		return;
+	need_path(spath);
+	need_path(dpath);
 	src = open_mtty(KENV_MTTY2_UUID, spath);
 	dst = open_mtty(KENV_MTTY2B_UUID, dpath);
 	reg_write(src, 0, UART_SCR, scr0);
@@ -521,8 +523,7 @@ START_TEST(reset_ends_session)
 	uint8_t buf[16];
 	int fd;
 
-	if (!path_ok(paths[_i]))
-		return;
+	need_path(paths[_i]);
 	dev = open_mtty(KENV_MTTY2_UUID, paths[_i]);
 
 	io.buf = buf;
@@ -564,8 +565,7 @@ START_TEST(state_survives_close)
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = paths[_i]);
 	struct vfiomig_device *dev;
 
-	if (!path_ok(paths[_i]))
-		return;
+	need_path(paths[_i]);
 	dev = open_mtty(KENV_MTTY2_UUID, paths[_i]);
 
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP_COPY), NULL), 0);
@@ -611,8 +611,7 @@ START_TEST(next_process)
 	uint8_t scr = fresh(41);
 	struct vfiomig_device *dev;
 
-	if (!path_ok(path))
-		return;
+	need_path(path);
 	dev = open_mtty(KENV_MTTY2_UUID, path);
 	reg_write(dev, 0, UART_SCR, scr);
 	vfiomig_device_free(dev);
