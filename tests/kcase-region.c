@@ -5,8 +5,8 @@
  * BAR register and config space through vfiomig_region_read/write, and the
  * library refusing what lies outside a region before the kernel sees it
  * (mtty's size-0 regions 2-5 would be a kernel out-of-bounds access), NULL
- * arguments, the cache, a failed pread and a fault at each kernel call of
- * the first region call.
+ * arguments, the cache, one kernel call per access of any width, a failed
+ * pread and a fault at each kernel call of the first region call.
  * Written once; run on the fake (kt-fake) and on the real kernel in the VM
  * (kt-real).
  */
@@ -200,6 +200,46 @@ START_TEST(rw_mtty)
 }
 END_TEST
 
+/* One kernel call per access whatever its width, aligned or not, into an
+ * unaligned buffer: config space read 1, 2, 4 and 8 bytes at a time and
+ * 61 bytes from offset 3 (mtty splits them itself) says what one read of
+ * all of it says; its last 8 bytes read, one byte further is out; a BAR
+ * write is one call too.  (test-region.c's rw_widths keeps the access
+ * lengths a driver saw, short transfers, EINTR and a read-only region.) */
+static void check_widths(struct vfiomig_device *dev, int ports)
+{
+	unsigned char cfg[0xff], out[80], b = 0x33;
+	unsigned int calls;
+	uint64_t v;
+
+	(void)ports;
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, 0, cfg, sizeof(cfg)), 0);
+	for (size_t w = 1; w <= 8; w *= 2) {
+		memset(out, 0, sizeof(out));
+		calls = kenv_calls();
+		ck_assert_int_eq(vfiomig_region_read(dev, 7, 16 * w, out + 1, w), 0);
+		ck_assert_uint_eq(kenv_calls() - calls, 1);
+		ck_assert(!memcmp(out + 1, cfg + 16 * w, w));
+	}
+	calls = kenv_calls();
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, 3, out, 61), 0);
+	ck_assert_uint_eq(kenv_calls() - calls, 1);
+	ck_assert(!memcmp(out, cfg + 3, 61));
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, sizeof(cfg) - 8, &v, 8), 0);
+	ck_assert(!memcmp(&v, cfg + sizeof(cfg) - 8, 8));
+	ck_assert_int_eq(vfiomig_region_read(dev, 7, sizeof(cfg) - 7, &v, 8), -ERANGE);
+	ck_assert_int_eq(vfiomig_region_read(dev, 0, 7, out, 1), 0); /* BAR0's info */
+	calls = kenv_calls();
+	ck_assert_int_eq(vfiomig_region_write(dev, 0, 7, &b, 1), 0);
+	ck_assert_uint_eq(kenv_calls() - calls, 1);
+}
+
+START_TEST(widths_mtty)
+{
+	each_mtty(check_widths);
+}
+END_TEST
+
 /* Every NULL handle, pointer and size refused with EINVAL, before the
  * kernel sees anything. */
 START_TEST(null_args)
@@ -291,6 +331,7 @@ Suite *kcase_region_suite(void)
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
 	tcase_add_test(tc, info_mtty);
 	tcase_add_test(tc, rw_mtty);
+	tcase_add_test(tc, widths_mtty);
 	tcase_add_test(tc, null_args);
 	tcase_add_test(tc, pread_error);
 	tcase_add_test(tc, first_call_faults);
