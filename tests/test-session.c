@@ -931,26 +931,37 @@ int main(void)
 
 	/* a load that stops early leaves a pump writing into a closed pipe */
 	signal(SIGPIPE, SIG_IGN);
-	tc = tcase_create("roundtrip");
+	/* One test case per reason it stays fake-only (tests/vm/fake-only.txt
+	 * counts by test case).  A programmable (GENERIC) device: megabytes
+	 * of state, precopy dirtying, an ENOMSG end, a stream body its driver
+	 * checks. */
+	tc = tcase_create("generic");
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, roundtrip, 0, 4 * K_NR * K_NR);
-	tcase_add_test(tc, splice_path);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("precopy");
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, precopy_policy);
 	tcase_add_test(tc, precopy_no_dirt);
+	tcase_add_test(tc, truncated_load);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("fsm");
+	/* Capability sets mtty lacks, a device without migration. */
+	tc = tcase_create("caps");
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, all_pairs, 0,
 			    sizeof(capsets) / sizeof(capsets[0]));
 	tcase_add_test(tc, bad_input);
+	suite_add_tcase(s, tc);
+
+	/* Drivers failing an arc inside one SET, entering ERROR. */
+	tc = tcase_create("driver");
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, arc_failure);
 	tcase_add_test(tc, error_state);
-	tcase_add_test(tc, truncated_load);
+	suite_add_tcase(s, tc);
+
+	/* A splice-capable file in place of the data fd (white box). */
+	tc = tcase_create("splice");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, splice_path);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
