@@ -1203,30 +1203,37 @@ END_TEST
 static Suite *fake_suite(void)
 {
 	Suite *s = suite_create("fake");
+	/* Kernel behaviour on what the VM has not (vfio-pci functions, a
+	 * machine without iommufd, REINIT): fake-only, tests/vm/fake-only.txt. */
 	TCase *tc = tcase_create("core");
+	/* The fake's own model and hooks: what a kernel has nothing of. */
+	TCase *model = tcase_create("model");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, tree);
 	tcase_add_test(tc, no_iommufd_machine);
-	tcase_add_test(tc, fd_flags_model);
-	tcase_add_test(tc, passthrough);
-	tcase_add_test(tc, group_open_count);
 	tcase_add_test(tc, type1_info_pci);
-	tcase_add_test(tc, type1_model);
 	tcase_add_test(tc, type1_ro_pages_pci);
-	tcase_add_test(tc, check_feature_helper);
 	tcase_add_test(tc, device_driver_ioctls);
-	tcase_add_test(tc, cdev_mdev_model);
 	tcase_add_test(tc, cdev_pci);
 	tcase_add_test(tc, iommufd_pci_reserved);
-	tcase_add_test(tc, fault_injection);
-	tcase_add_test(tc, leak_count);
 	tcase_add_test(tc, precopy_v2_feature);
 	tcase_add_test(tc, precopy_info_reinit);
 	tcase_add_test(tc, precopy_reinit_auto);
-	tcase_add_test(tc, arc_log);
-	tcase_add_test(tc, ioctl_counts);
 	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(model, setup, teardown);
+	tcase_add_test(model, fd_flags_model);
+	tcase_add_test(model, passthrough);
+	tcase_add_test(model, group_open_count);
+	tcase_add_test(model, type1_model);
+	tcase_add_test(model, check_feature_helper);
+	tcase_add_test(model, cdev_mdev_model);
+	tcase_add_test(model, fault_injection);
+	tcase_add_test(model, leak_count);
+	tcase_add_test(model, arc_log);
+	tcase_add_test(model, ioctl_counts);
+	suite_add_tcase(s, model);
 	return s;
 }
 
