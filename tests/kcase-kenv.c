@@ -159,6 +159,7 @@ Suite *kcase_kenv_suite(void)
 	TCase *tc = tcase_create("kenv");
 
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120); /* a sweep over every call, under TCG */
 	tcase_add_loop_test(tc, counts, 0, 2);
 	tcase_add_loop_test(tc, fail_each_call_of_open, 0, 2);
 	tcase_add_loop_test(tc, fail_first_open, 0, 2);

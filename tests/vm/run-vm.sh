@@ -24,7 +24,7 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 kernel=${VFIOMIG_KERNEL:-}
-timeout=${VFIOMIG_VM_TIMEOUT:-600}
+timeout=${VFIOMIG_VM_TIMEOUT:-2400}
 shares=()
 while [ $# -gt 0 ]; do
 	case $1 in
