@@ -1407,7 +1407,8 @@ static void fault_flow(const struct side *s, const struct flow *fw, int base)
 		replay(s, start, slog, nl, true, st);
 		agree(s, st, now);
 		if (ret == 0) {
-			/* not a SET (PRECOPY_INFOv2, tried once per handle) */
+			/* the fault was not reached: the clean run's first
+			 * PRE_COPY asked for PRECOPY_INFOv2, once a handle */
 			ck_assert_int_eq(so.failed_member, -1);
 			for (size_t i = 0; i < s->n; i++)
 				ck_assert_int_eq(now[i], fw->target);
@@ -1825,6 +1826,7 @@ START_TEST(load_finish)
 	for (size_t p = 0; p < nclean; p++) {
 		VFIOMIG_OPTS(vfiomig_devset_set_opts, so);
 		int m = member_of(&dst, clean[p].uuid), at_fail[MAX_SET];
+		int path[VFIOMIG_STATE_NR];
 		bool commit;
 
 		dst_loaded(&dst, &v);
@@ -1837,6 +1839,9 @@ START_TEST(load_finish)
 		kenv_fail_nth(0, 0);
 		ck_assert_int_eq(so.failed_member, m);
 		ck_assert_int_eq(so.failed_from, at_fail[m]);
+		ck_assert_int_ge(vfiomig_state_plan(at_fail[m], clean[p].state,
+						    ALLF, path, VFIOMIG_STATE_NR), 1);
+		ck_assert_int_eq(so.failed_to, path[0]);
 		nl = rec_sets(slog);
 		replay(&dst, start, slog, nl, true, st);
 		for (size_t i = 0; i < n; i++)
