@@ -356,11 +356,14 @@ bool vfm_precopy_v2(struct vfiomig_device *dev)
 
 	vfm_dev_lock(dev);
 	if (!dev->precopy_v2_tried && !dev->no_precopy_v2) {
-		dev->precopy_v2_tried = true;
 		ret = vfm_feature(dev,
 				  VFIO_DEVICE_FEATURE_SET |
 					  VFIOMIG_FEATURE_MIG_PRECOPY_INFO_V2,
 				  NULL, 0);
+		/* Another error (EIO, EINTR) is no answer: off for now,
+		 * asked again before the next session. */
+		dev->precopy_v2_tried = ret == 0 || ret == -ENOTTY ||
+					ret == -EINVAL;
 		dev->precopy_v2 = ret == 0;
 		dbg(dev->ctx, "%s: PRECOPY_INFOv2: %s", vfm_dev_name(dev),
 		    ret ? strerror(-ret) : "on");
