@@ -9,6 +9,7 @@
  * fd the kernel made (a group's device fd, a data fd) needs no bookkeeping.
  */
 #undef _FORTIFY_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -141,12 +142,23 @@ unsigned int kenv_ioctls(void)
 	return n;
 }
 
+/* The open fds only (/proc/self/fd): a readlink for each of 4096
+ * possible fds took 170 ms per call under TCG in the VM. */
 int kenv_kernel_fds(void)
 {
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
 	int n = 0;
 
-	for (int fd = 0; fd < SHIM_MAX_FD; fd++)
-		n += kernel_fd(fd);
+	if (!d)
+		abort();
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] != '.' && fd != dirfd(d))
+			n += kernel_fd(fd);
+	}
+	closedir(d);
 	return n;
 }
 
