@@ -21,7 +21,7 @@ static struct {
 	int id;
 	const char *uuid;
 } kenv_devs[KENV_FAKE_NDEV];
-/* Arc log entries before this one are not reported by kenv_sets. */
+/* SET log entries before this one are not reported by kenv_sets. */
 static size_t kenv_sets_from;
 
 void kenv_setup(void)
@@ -139,32 +139,24 @@ static const char *kenv_uuid_of(int id)
 	return "?";
 }
 
-/* The fake logs arcs; a SET is the arcs of one serial number: its last arc
- * ends in the state asked for, or is the refused one (an mtty SET walks one
- * arc per SET the library makes: the library plans the path itself). */
 size_t kenv_sets(struct kenv_set *out, size_t max)
 {
-	static struct fake_arc arcs[FAKE_ARC_LOG_MAX];
-	size_t n = fake_arc_log(arcs, FAKE_ARC_LOG_MAX), k = 0;
+	static struct fake_set sets[FAKE_ARC_LOG_MAX];
+	size_t n = fake_set_log(sets, FAKE_ARC_LOG_MAX), k = 0;
 
 	ck_assert_uint_eq(fake_arc_log_dropped(), 0);
-	for (size_t i = kenv_sets_from; i < n; i++) {
-		if (arcs[i].reset)
+	for (size_t i = kenv_sets_from; i < n; i++, k++) {
+		if (k >= max)
 			continue;
-		if (i + 1 < n && !arcs[i + 1].reset && arcs[i + 1].set == arcs[i].set)
-			continue;
-		if (k < max) {
-			snprintf(out[k].uuid, sizeof(out[k].uuid), "%s",
-				 kenv_uuid_of(arcs[i].id));
-			out[k].state = arcs[i].to;
-			out[k].err = arcs[i].err;
-		}
-		k++;
+		snprintf(out[k].uuid, sizeof(out[k].uuid), "%s",
+			 kenv_uuid_of(sets[i].id));
+		out[k].state = sets[i].state;
+		out[k].err = sets[i].err;
 	}
 	return k;
 }
 
 void kenv_sets_clear(void)
 {
-	kenv_sets_from = fake_arc_log(NULL, 0);
+	kenv_sets_from = fake_set_log(NULL, 0);
 }

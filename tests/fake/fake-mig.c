@@ -131,6 +131,20 @@ static struct fake_arc arc_log[FAKE_ARC_LOG_MAX];
 static size_t arc_n, arc_dropped;
 static unsigned int set_serial;
 
+static struct fake_set set_log[FAKE_ARC_LOG_MAX];
+static size_t set_n;
+
+static void log_set(struct fake_dev *d, uint32_t state, int err)
+{
+	if (set_n == FAKE_ARC_LOG_MAX) {
+		arc_dropped++;
+		return;
+	}
+	set_log[set_n++] = (struct fake_set){
+		.id = d->id, .state = (int)state, .err = err,
+	};
+}
+
 static void log_arc(struct fake_dev *d, uint32_t from, uint32_t to, int err,
 		    bool reset)
 {
@@ -841,6 +855,7 @@ int fake_mig_feature(struct fake_fd *f, uint32_t flags, void *data,
 		}
 		set_serial++;
 		s = set_state(d, mig.device_state, &err);
+		log_set(d, mig.device_state, err);
 		if (err || !s) {
 			/* Written back even on failure (contract 4.1). */
 			mig.data_fd = -1;
@@ -1242,6 +1257,16 @@ FAKE_EXPORT size_t fake_arc_log(struct fake_arc *out, size_t max)
 	return arc_n;
 }
 
+FAKE_EXPORT size_t fake_set_log(struct fake_set *out, size_t max)
+{
+	FAKE_LOCKED();
+
+	if (out)
+		memcpy(out, set_log,
+		       (max < set_n ? max : set_n) * sizeof(*out));
+	return set_n;
+}
+
 FAKE_EXPORT size_t fake_arc_log_dropped(void)
 {
 	FAKE_LOCKED();
@@ -1252,6 +1277,7 @@ FAKE_EXPORT void fake_arc_log_clear(void)
 {
 	FAKE_LOCKED();
 	arc_n = 0;
+	set_n = 0;
 	arc_dropped = 0;
 	set_serial = 0;
 }

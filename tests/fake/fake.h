@@ -162,6 +162,18 @@ size_t fake_arc_log(struct fake_arc *out, size_t max);
 size_t fake_arc_log_dropped(void);
 void fake_arc_log_clear(void);
 
+/* Every MIG_DEVICE_STATE SET that reached a device's model, in order,
+ * across devices: the state asked for and the answer (0 or a negative
+ * errno), whatever arcs it walked.  An injected failure is not one.
+ * Cleared with the arc log; at most FAKE_ARC_LOG_MAX (later ones are
+ * counted by fake_arc_log_dropped()). */
+struct fake_set {
+	int id;
+	int state;
+	int err;
+};
+size_t fake_set_log(struct fake_set *out, size_t max);
+
 /* ioctl() calls on fake fds since fake_init (injected failures, FIOCLEX
  * and the like included: each is a syscall strace would count). */
 unsigned int fake_ioctls(void);
