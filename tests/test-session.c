@@ -117,241 +117,12 @@ static const struct spec big = {
 /* ------------------------------------------------------------------ */
 /* Sinks and sources of every kind                                      */
 
-struct vec {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static void vec_add(struct vec *v, const void *p, size_t n)
-{
-	if (v->n + n > v->cap) {
-		v->cap = (v->n + n) * 2;
-		v->p = realloc(v->p, v->cap);
-		ck_assert_ptr_nonnull(v->p);
-	}
-	memcpy(v->p + v->n, p, n);
-	v->n += n;
-}
-
-/* Take at most 7000 bytes per call: partial consumption. */
-static ssize_t cb_write(void *arg, const void *buf, size_t len)
-{
-	size_t n = len < 7000 ? len : 7000;
-
-	vec_add(arg, buf, n);
-	return (ssize_t)n;
-}
-
-struct feed {
-	const struct vec *v;
-	size_t pos;
-};
-
-/* Odd-sized chunks. */
-static ssize_t cb_read(void *arg, void *buf, size_t len)
-{
-	struct feed *f = arg;
-	size_t n = f->v->n - f->pos;
-
-	if (n > 5003)
-		n = 5003;
-	if (n > len)
-		n = len;
-	memcpy(buf, f->v->p + f->pos, n);
-	f->pos += n;
-	return (ssize_t)n;
-}
-
-enum kind { K_BUF, K_FILE, K_CB, K_PIPE, K_NR };
-
-struct sink {
-	int kind;
-	struct vec v;           /* K_CB, K_PIPE (thread), K_BUF */
-	size_t cap;             /* K_BUF */
-	int fd;                 /* K_FILE, K_PIPE write end */
-	int rfd;                /* K_PIPE read end */
-	pthread_t th;
-};
-
-static void *drain(void *arg)
-{
-	struct sink *s = arg;
-	char buf[65536];
-	ssize_t r;
-
-	while ((r = read(s->rfd, buf, sizeof(buf))) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		vec_add(&s->v, buf, (size_t)r);
-	}
-	return NULL;
-}
-
-static int tmpfd(void)
-{
-	char path[] = "/tmp/test-session.XXXXXX";
-	int fd = mkstemp(path);
-
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	return fd;
-}
-
-static void sink_open(struct sink *s, int kind)
-{
-	int p[2];
-
-	memset(s, 0, sizeof(*s));
-	s->kind = kind;
-	s->fd = s->rfd = -1;
-	switch (kind) {
-	case K_BUF:
-		s->cap = 16u << 20;
-		s->v.p = malloc(s->cap);
-		s->v.cap = s->cap;
-		ck_assert_ptr_nonnull(s->v.p);
-		break;
-	case K_FILE:
-		s->fd = tmpfd();
-		break;
-	case K_PIPE:
-		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-		s->rfd = p[0];
-		s->fd = p[1];
-		ck_assert_int_eq(pthread_create(&s->th, NULL, drain, s), 0);
-		break;
-	}
-}
-
-/* The io for the next save call. */
-static struct vfiomig_io sink_io(struct sink *s)
-{
-	struct vfiomig_io io = { .sz = sizeof(io) };
-
-	switch (s->kind) {
-	case K_BUF:
-		io.kind = VFIOMIG_IO_BUF;
-		io.buf = s->v.p + s->v.n;
-		io.len = s->cap - s->v.n;
-		break;
-	case K_FILE:
-	case K_PIPE:
-		io.kind = VFIOMIG_IO_FD;
-		io.fd = s->fd;
-		break;
-	case K_CB:
-		io.kind = VFIOMIG_IO_CB;
-		io.write_fn = cb_write;
-		io.arg = &s->v;
-		break;
-	}
-	return io;
-}
-
-static void sink_moved(struct sink *s, int64_t n)
-{
-	if (s->kind == K_BUF && n > 0)
-		s->v.n += (size_t)n;
-}
-
-/* Finish: collect everything into s->v. */
-static void sink_close(struct sink *s)
-{
-	char buf[65536];
-	ssize_t r;
-
-	if (s->fd < 0)
-		return;
-	if (s->kind == K_FILE) {
-		ck_assert_int_eq(lseek(s->fd, 0, SEEK_SET), 0);
-		while ((r = read(s->fd, buf, sizeof(buf))) > 0)
-			vec_add(&s->v, buf, (size_t)r);
-		close(s->fd);
-	} else if (s->kind == K_PIPE) {
-		close(s->fd);
-		pthread_join(s->th, NULL);
-		close(s->rfd);
-	}
-	s->fd = s->rfd = -1;
-}
-
-struct source {
-	int kind;
-	struct feed feed;
-	int fd, wfd;
-	pthread_t th;
-};
-
-static void *pump(void *arg)
-{
-	struct source *s = arg;
-	size_t done = 0;
-
-	while (done < s->feed.v->n) {
-		ssize_t r = write(s->wfd, s->feed.v->p + done,
-				  s->feed.v->n - done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-	}
-	close(s->wfd);
-	return NULL;
-}
-
-static struct vfiomig_io source_open(struct source *s, int kind,
-				     const struct vec *v)
-{
-	struct vfiomig_io io = { .sz = sizeof(io) };
-	int p[2];
-
-	memset(s, 0, sizeof(*s));
-	s->kind = kind;
-	s->feed.v = v;
-	s->fd = s->wfd = -1;
-	switch (kind) {
-	case K_BUF:
-		io.kind = VFIOMIG_IO_BUF;
-		io.buf = v->p;
-		io.len = v->n;
-		break;
-	case K_FILE:
-		s->fd = tmpfd();
-		ck_assert_int_eq(write(s->fd, v->p, v->n), (ssize_t)v->n);
-		ck_assert_int_eq(lseek(s->fd, 0, SEEK_SET), 0);
-		io.kind = VFIOMIG_IO_FD;
-		io.fd = s->fd;
-		break;
-	case K_PIPE:
-		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-		s->fd = p[0];
-		s->wfd = p[1];
-		ck_assert_int_eq(pthread_create(&s->th, NULL, pump, s), 0);
-		io.kind = VFIOMIG_IO_FD;
-		io.fd = s->fd;
-		break;
-	case K_CB:
-		io.kind = VFIOMIG_IO_CB;
-		io.read_fn = cb_read;
-		io.arg = &s->feed;
-		break;
-	}
-	return io;
-}
-
-static void source_close(struct source *s)
-{
-	if (s->kind == K_PIPE) {
-		close(s->fd); /* unblocks the pump if the load stopped early */
-		pthread_join(s->th, NULL);
-	} else if (s->fd >= 0) {
-		close(s->fd);
-	}
-}
+/* 7000 and 5003 bytes per callback call: partial consumption, odd
+ * pieces; a buffer sink holds the largest stream. */
+#define XIO_CB_WRITE_MAX 7000
+#define XIO_CB_READ_MAX 5003
+#define XIO_BUF_CAP (16u << 20)
+#include "xfer-io.h"
 
 static bool blobs_equal(int a, int b)
 {
@@ -493,7 +264,7 @@ START_TEST(splice_path)
 	}
 
 	/* save: "data fd" -> caller's pipe */
-	f = tmpfd();
+	f = xio_tmpfd();
 	ck_assert_int_eq(write(f, data.p, total), (ssize_t)total);
 	ck_assert_int_eq(lseek(f, 0, SEEK_SET), 0);
 	src->session.fd = f;
@@ -513,7 +284,7 @@ START_TEST(splice_path)
 	free(sk.v.p);
 
 	/* load: caller's pipe -> "data fd" */
-	f = tmpfd();
+	f = xio_tmpfd();
 	dst->session.fd = f;
 	dst->session.saving = false;
 	io = source_open(&so, K_PIPE, &data);
