@@ -72,18 +72,6 @@ static int new_fds_cloexec(const bool *before)
 	return n;
 }
 
-static struct vfiomig_device *open_dev(const char *name, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-	struct vfiomig_device *dev = NULL;
-	int ret = vfiomig_device_open(kenv_ctx(), name, &o, &dev);
-
-	ck_assert_msg(ret == 0, "open %s (path %d): %s", name, path,
-		      strerror(-ret));
-	ck_assert_ptr_nonnull(dev);
-	return dev;
-}
-
 static int try_open(const char *name, int path)
 {
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
@@ -188,7 +176,7 @@ static void open_both(int path, bool by_sysfs_path)
 						   mtty_uuid[i];
 
 		fd_snapshot(before);
-		dev = open_dev(name, path);
+		dev = kenv_open(name, path);
 		/* device + group + container, or device + iommufd */
 		ck_assert_int_eq(new_fds_cloexec(before),
 				 path == VFIOMIG_IOMMU_TYPE1 ? 3 : 2);
@@ -234,7 +222,7 @@ START_TEST(open_uppercase_uuid)
 
 	for (size_t i = 0; i <= strlen(KENV_MTTY2_UUID); i++)
 		upper[i] = (char)toupper((unsigned char)KENV_MTTY2_UUID[i]);
-	dev = open_dev(upper, VFIOMIG_IOMMU_TYPE1);
+	dev = kenv_open(upper, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_str_eq(vfiomig_device_name(dev), KENV_MTTY2_UUID);
 	vfiomig_device_free(dev);
 	no_leaks();
@@ -251,10 +239,10 @@ START_TEST(open_cdev_name)
 	f = find(KENV_MTTY1_UUID);
 	ck_assert_str_ne(f.cdev, "");
 	snprintf(node, sizeof(node), "%s/vfio/devices/%s", devroot(), f.cdev);
-	dev = open_dev(node, VFIOMIG_IOMMU_IOMMUFD);
+	dev = kenv_open(node, VFIOMIG_IOMMU_IOMMUFD);
 	ck_assert_str_eq(vfiomig_device_name(dev), KENV_MTTY1_UUID);
 	vfiomig_device_free(dev);
-	dev = open_dev(f.cdev, VFIOMIG_IOMMU_TYPE1); /* bare "vfioN" */
+	dev = kenv_open(f.cdev, VFIOMIG_IOMMU_TYPE1); /* bare "vfioN" */
 	ck_assert_str_eq(vfiomig_device_name(dev), KENV_MTTY1_UUID);
 	vfiomig_device_free(dev);
 	no_leaks();
@@ -289,7 +277,7 @@ END_TEST
 
 START_TEST(ebusy_group_twice)
 {
-	struct vfiomig_device *a = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 
 	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1), -EBUSY);
 	/* other devices (other groups) are not affected */
@@ -305,7 +293,7 @@ START_TEST(ebusy_cdev_while_group)
 	struct vfiomig_device *a;
 
 	NEED_IOMMUFD();
-	a = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD), -EBUSY);
 	vfiomig_device_free(a);
 	no_leaks();
@@ -317,7 +305,7 @@ START_TEST(ebusy_group_while_cdev)
 	struct vfiomig_device *a;
 
 	NEED_IOMMUFD();
-	a = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1), -EBUSY);
 	vfiomig_device_free(a);
 	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1), 0);
@@ -330,7 +318,7 @@ START_TEST(ebusy_cdev_twice)
 	struct vfiomig_device *a;
 
 	NEED_IOMMUFD();
-	a = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	/* The kernel answers BIND with EINVAL (one cdev open per device);
 	 * the library reports the device as busy. */
 	ck_assert_int_eq(try_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD), -EBUSY);
@@ -346,7 +334,7 @@ END_TEST
 static void caps_on(int path)
 {
 	for (int i = 0; i < 2; i++) {
-		struct vfiomig_device *dev = open_dev(mtty_uuid[i], path);
+		struct vfiomig_device *dev = kenv_open(mtty_uuid[i], path);
 		VFIOMIG_OPTS(vfiomig_caps, caps);
 		struct vfio_device_feature_mig_data_size ds = { 0 };
 
@@ -404,7 +392,7 @@ static int raw_feature(int fd, uint32_t argsz, uint32_t flags, void *payload,
 
 static void features_on(int path)
 {
-	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, path);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY2_UUID, path);
 	int fd = vfiomig_device_fd(dev);
 	uint64_t v = 0;
 	unsigned char four[4];
@@ -502,7 +490,7 @@ static int raw_state(int fd)
 
 START_TEST(reset_to_running)
 {
-	struct vfiomig_device *dev = open_dev(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 	struct vfio_device_feature_mig_state st = {
 		.device_state = VFIO_DEVICE_STATE_STOP,
 	};

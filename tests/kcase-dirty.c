@@ -44,17 +44,6 @@
 #define MiB (1024ULL * KiB)
 #define GiB (1024ULL * MiB)
 
-static struct vfiomig_device *open_dev(const char *name, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-	struct vfiomig_device *dev = NULL;
-	int ret = vfiomig_device_open(kenv_ctx(), name, &o, &dev);
-
-	ck_assert_msg(ret == 0, "open %s (path %d): %s", name, path,
-		      strerror(-ret));
-	return dev;
-}
-
 static struct vfiomig_dirty *tracker(struct vfiomig_device **devs, size_t n,
 				     const struct vfiomig_dirty_opts *o)
 {
@@ -105,7 +94,7 @@ static int raw_stop(struct vfiomig_device *d)
 static void dmalog_core_checks(int path)
 {
 	struct vfio_device_feature_dma_logging_range r[257];
-	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, path);
+	struct vfiomig_device *d = kenv_open(KENV_MTTY2_UUID, path);
 	uint64_t bm[4] = { 0 };
 
 	for (int i = 0; i < 257; i++) {
@@ -173,7 +162,7 @@ END_TEST
 
 START_TEST(dmalog_library)
 {
-	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	struct vfiomig_range *r = calloc(1000, sizeof(*r));
 	uint64_t ps = 4096, nbits = 16384, *bm = calloc(nbits / 64 + 1, 8);
 	struct vfiomig_dirty *tr;
@@ -219,7 +208,7 @@ END_TEST
 
 START_TEST(type1_mtty)
 {
-	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
 	const uint64_t len = 8 * MiB, iova = 1ULL << 30;
 	struct vfiomig_range r[] = { { iova, len / 2 }, { iova + len / 2, len / 2 } };
@@ -307,7 +296,7 @@ static int map_dma(struct vfiomig_device *d, void *mem, uint64_t iova,
 
 static void edges_on(int backend)
 {
-	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
 	const uint64_t top = 0 - 16 * MiB, p62 = 1ULL << 62, p63 = 1ULL << 63;
 	const struct vfiomig_range bad[] = {
@@ -422,7 +411,7 @@ static int get_bitmap(int cfd, uint32_t argsz, uint64_t iova, uint64_t size,
 
 START_TEST(type1_raw_checks)
 {
-	struct vfiomig_device *d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	const uint64_t G = 1ULL << 30, M = MiB;
 	uint64_t bm[16];
 	int cfd = vfiomig_device_iommu_fd(d);
@@ -1372,7 +1361,7 @@ START_TEST(auto_selection)
 		kenv_skip("no cdev/iommufd path");
 	unsetenv("VFIOMIG_DIRTY_BACKEND");
 	log_capture();
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	tr = tracker(&d, 1, NULL);
 	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
 	ck_assert_ptr_nonnull(strstr(vfiomig_dirty_reason(tr), "dma-logging"));
@@ -1433,7 +1422,7 @@ START_TEST(forced_unavailable)
 	struct mock m;
 
 	log_capture();
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
 	ck_assert_ptr_null(tr);
 	ck_assert_msg(strstr(klog, "iommufd forced by opts->backend is not "
@@ -1481,7 +1470,7 @@ START_TEST(dmalog_two_devices)
 	uint64_t ps = 4096, nbits = 8 * GiB / 4096, *bm = bm_alloc(nbits);
 	unsigned int calls;
 
-	d[0] = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d[0] = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	d[1] = open_shared(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_TYPE1,
 			   vfiomig_device_iommu_fd(d[0]), 0);
 	tr = tracker(d, 2, NULL);
@@ -1538,7 +1527,7 @@ START_TEST(dmalog_many_ranges_double_start)
 	uint64_t ps = 4096, *bm = bm_alloc(1000 * 16);
 
 	log_capture();
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	for (int i = 0; i < 1000; i++) {
 		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
 		r[i].length = 4096 * (uint64_t)(1 + i % 5);
@@ -1661,14 +1650,14 @@ START_TEST(iommufd_caps)
 	struct vfiomig_device *d;
 	uint64_t caps = 7;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
 	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, NULL), -EINVAL);
 	ck_assert_int_eq(vfiomig_iommufd_hw_caps(NULL, &caps), -EINVAL);
 	vfiomig_device_free(d);
 	if (!kenv_has_iommufd())
 		kenv_skip("no cdev/iommufd path");
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), -ENOENT);
 	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, NULL), -EINVAL);
 	vfiomig_device_free(d);
@@ -1684,7 +1673,7 @@ START_TEST(type1_caps)
 	struct vfiomig_device *d;
 	uint64_t pg = 0, max = 0;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), 0);
 	ck_assert_uint_eq(pg, 4096);
 	ck_assert_uint_eq(max, 256 * MiB);
@@ -1699,7 +1688,7 @@ START_TEST(type1_caps)
 	vfiomig_device_free(d);
 	if (!kenv_has_iommufd())
 		kenv_skip("no cdev/iommufd path");
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	ck_assert_int_eq(vfiomig_type1_dirty_caps(d, &pg, &max), -ENOENT);
 	vfiomig_device_free(d);
 }
@@ -1720,7 +1709,7 @@ START_TEST(type1_scope)
 	void *mem;
 
 	log_capture();
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	mem = t1_mem(d, r, 2, 6 * MiB);
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
@@ -1776,7 +1765,7 @@ START_TEST(all_dirty)
 	struct vfiomig_dirty *tr;
 	void *mem;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	mem = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(mem, MAP_FAILED);
@@ -1816,7 +1805,7 @@ START_TEST(errnos)
 	} big;
 
 	log_capture();
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 
 	/* new */
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, NULL), -EINVAL);
@@ -1978,7 +1967,7 @@ static void bk_up(struct bk *b, int backend)
 	ck_assert_ptr_ne(b->mem, MAP_FAILED);
 	memset(b->mem, 0, bk_r.length);
 	if (backend == VFIOMIG_DIRTY_TYPE1) {
-		b->d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+		b->d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 		ck_assert_int_eq(map_dma(b->d, b->mem, bk_r.iova, bk_r.length),
 				 0);
 	} else {
@@ -1994,7 +1983,7 @@ static void bk_up(struct bk *b, int backend)
 
 		if (!kenv_has_iommufd())
 			kenv_skip("no cdev/iommufd path");
-		b->d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
+		b->d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
 		ck_assert_int_eq(vfiomig_device_iommufd_ids(b->d, NULL,
 							    &m.ioas_id, NULL), 0);
 		ck_assert_int_eq(ioctl(vfiomig_device_iommu_fd(b->d),
@@ -2228,7 +2217,7 @@ START_TEST(query_unmap_edges)
 	struct vfiomig_dirty *tr;
 	void *mem;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	mem = t1_mem(d, &r[1], 1, r[1].length);
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
@@ -2542,7 +2531,7 @@ START_TEST(oracle_unmaps)
 	uint64_t ps = 4096, *bm = bm_alloc(NP), *want = bm_alloc(NP);
 	size_t nr = 0;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	memset(tracked, 0, sizeof(tracked));
 	for (uint64_t at = 0; nr < 60 && at < NP - 100; nr++) {
 		r[nr].iova = base + at * 4096;
@@ -2606,7 +2595,7 @@ START_TEST(oracle_dmalog)
 	struct vfiomig_range r[40];
 	static struct model m;
 
-	d[0] = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d[0] = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	d[1] = open_shared(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_TYPE1,
 			   vfiomig_device_iommu_fd(d[0]), 0);
 	memset(&m, 0, sizeof(m));
@@ -2654,7 +2643,7 @@ START_TEST(oracle_type1)
 	uint64_t ps = 4096;
 	void *mem;
 
-	d = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	/* mappings on 64 KiB, so 4K and 64K queries can take whole ones;
 	 * groups start anywhere in a caller's word.  Up to a GiB of them,
 	 * and 64 GiB below: an mdev-only container has no IOMMU domain, so

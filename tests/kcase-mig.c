@@ -35,18 +35,6 @@
 
 static const int paths[] = { VFIOMIG_IOMMU_TYPE1, VFIOMIG_IOMMU_IOMMUFD };
 
-static struct vfiomig_device *open_mtty(const char *uuid, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-	struct vfiomig_device *dev = NULL;
-
-	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), uuid, &o, &dev), 0);
-	/* mtty keeps its migration state across close: start from RUNNING */
-	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
-	ck_assert_int_eq(vfiomig_state_get(dev), ST(RUNNING));
-	return dev;
-}
-
 /* A case on the cdev/iommufd path where the kernel has none is skipped,
  * never counted as passed (a skip fails the VM run). */
 static void need_path(int path)
@@ -168,7 +156,7 @@ START_TEST(all_pairs)
 	struct vfiomig_device *dev;
 
 	need_path(path);
-	dev = open_mtty(KENV_MTTY2_UUID, path);
+	dev = kenv_open_running(KENV_MTTY2_UUID, path);
 	ck_assert_int_eq(vfiomig_device_caps(dev, &caps), 0);
 	ck_assert_uint_eq(caps.migration_flags, MTTY_FLAGS);
 	ck_assert_int_eq(save_stream(dev, valid, sizeof(valid)), MTTY2_SIZE);
@@ -213,8 +201,8 @@ START_TEST(save_load)
 
 	need_path(spath);
 	need_path(dpath);
-	src = open_mtty(KENV_MTTY2_UUID, spath);
-	dst = open_mtty(KENV_MTTY2B_UUID, dpath);
+	src = kenv_open_running(KENV_MTTY2_UUID, spath);
+	dst = kenv_open_running(KENV_MTTY2B_UUID, dpath);
 	reg_write(src, 0, UART_SCR, scr0);
 	reg_write(src, 1, UART_SCR, scr1);
 	reg_write(dst, 0, UART_SCR, (uint8_t)~scr0);
@@ -311,8 +299,8 @@ START_TEST(save_load_pipes)
 	struct mem m = { .n = 0 };
 	int p[2];
 
-	src = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
-	dst = open_mtty(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
+	src = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	dst = kenv_open_running(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
 	reg_write(src, 0, UART_SCR, scr0);
 	reg_write(src, 1, UART_SCR, scr1);
 
@@ -364,8 +352,8 @@ START_TEST(truncated_stream)
 	VFIOMIG_OPTS(vfiomig_set_opts, so);
 	uint8_t stream[MTTY2_SIZE + 1], scr0 = fresh(21);
 
-	src = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
-	dst = open_mtty(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
+	src = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	dst = kenv_open_running(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
 	reg_write(src, 0, UART_SCR, scr0);
 	ck_assert_int_eq(save_stream(src, stream, MTTY2_SIZE), MTTY2_SIZE);
 
@@ -486,8 +474,8 @@ START_TEST(mtty1)
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
 	uint64_t len;
 
-	one = open_mtty(KENV_MTTY1_UUID, VFIOMIG_IOMMU_AUTO);
-	two = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	one = kenv_open_running(KENV_MTTY1_UUID, VFIOMIG_IOMMU_AUTO);
+	two = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	ck_assert_int_eq(vfiomig_data_size(one, &len), 0);
 	ck_assert_uint_eq(len, MTTY1_SIZE);
 	reg_write(one, 0, UART_SCR, scr);
@@ -524,7 +512,7 @@ START_TEST(reset_ends_session)
 	int fd;
 
 	need_path(paths[_i]);
-	dev = open_mtty(KENV_MTTY2_UUID, paths[_i]);
+	dev = kenv_open_running(KENV_MTTY2_UUID, paths[_i]);
 
 	io.buf = buf;
 	io.len = sizeof(buf);
@@ -566,7 +554,7 @@ START_TEST(state_survives_close)
 	struct vfiomig_device *dev;
 
 	need_path(paths[_i]);
-	dev = open_mtty(KENV_MTTY2_UUID, paths[_i]);
+	dev = kenv_open_running(KENV_MTTY2_UUID, paths[_i]);
 
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(STOP_COPY), NULL), 0);
 	vfiomig_device_free(dev); /* ends the session; mtty keeps STOP_COPY */
@@ -612,7 +600,7 @@ START_TEST(next_process)
 	struct vfiomig_device *dev;
 
 	need_path(path);
-	dev = open_mtty(KENV_MTTY2_UUID, path);
+	dev = kenv_open_running(KENV_MTTY2_UUID, path);
 	reg_write(dev, 0, UART_SCR, scr);
 	vfiomig_device_free(dev);
 	for (int x = ST(STOP); x < VFIOMIG_STATE_NR; x++) {
@@ -648,7 +636,7 @@ END_TEST
 /* The same within one process: the caller closed the session. */
 START_TEST(closed_session)
 {
-	struct vfiomig_device *dev = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	struct vfiomig_device *dev = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	unsigned int complaints = kenv_kernel_complaints();
 	uint8_t stream[MTTY2_SIZE], scr = fresh(43);
 
@@ -696,7 +684,7 @@ END_TEST
 
 START_TEST(bad_input)
 {
-	struct vfiomig_device *dev = open_mtty(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	struct vfiomig_device *dev = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	VFIOMIG_OPTS(vfiomig_set_opts, so);
 	struct vfiomig_precopy_info pi;
 	struct vfio_precopy_info raw = { .argsz = 16 };

@@ -74,13 +74,6 @@ static struct vfiomig_device *open_with(const char *name,
 	return dev;
 }
 
-static struct vfiomig_device *open_path(const char *name, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-
-	return open_with(name, &o);
-}
-
 /* 0 (the handle freed again) or the error, with no handle. */
 static int try_open(const char *name, const struct vfiomig_open_opts *o)
 {
@@ -236,7 +229,7 @@ START_TEST(open_shared_container)
 	struct vfiomig_device *a, *b, *c;
 	int cfd;
 
-	a = open_path(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 	cfd = vfiomig_device_iommu_fd(a);
 	ck_assert_int_gt(cfd, 0);
 	b = open_with(KENV_MTTY2_UUID,
@@ -268,7 +261,7 @@ START_TEST(open_shared_iommufd)
 	int ifd;
 
 	NEED_IOMMUFD();
-	a = open_path(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	a = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	ifd = vfiomig_device_iommu_fd(a);
 	ck_assert_int_gt(ifd, 0);
 	vfiomig_device_iommufd_ids(a, NULL, &ioas_a, NULL);
@@ -424,7 +417,7 @@ START_TEST(open_faults_shared)
 {
 	uint32_t ioas;
 
-	shared_owner = open_path(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	shared_owner = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 	shared_fd = vfiomig_device_iommu_fd(shared_owner);
 	/* API version, Type1v2 check, group, status, SET_CONTAINER,
 	 * SET_IOMMU (EINVAL: set already), GET_DEVICE_FD */
@@ -437,7 +430,7 @@ START_TEST(open_faults_shared)
 	shared_owner = NULL;
 
 	NEED_IOMMUFD();
-	shared_owner = open_path(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
+	shared_owner = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	shared_fd = vfiomig_device_iommu_fd(shared_owner);
 	vfiomig_device_iommufd_ids(shared_owner, NULL, &ioas, NULL);
 	/* the cdev, BIND, ATTACH to the owner's IOAS */
@@ -560,7 +553,7 @@ END_TEST
 
 START_TEST(caps_sizes)
 {
-	struct vfiomig_device *dev = open_path(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	struct vfiomig_caps caps;
 	struct {
 		struct vfiomig_caps c;
@@ -590,7 +583,7 @@ END_TEST
 
 START_TEST(feature_args)
 {
-	struct vfiomig_device *dev = open_path(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY1_UUID, VFIOMIG_IOMMU_TYPE1);
 	unsigned char big[300];
 	unsigned int c0 = kenv_calls();
 	uint64_t v;
@@ -680,7 +673,7 @@ START_TEST(feature_faults)
 	caps_fresh_sweep(VFIOMIG_OPEN_NO_PRECOPY_V2, 3);
 	caps_fresh_sweep(0, 4);
 
-	dev = open_path(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
+	dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	fd = vfiomig_device_fd(dev);
 	fds = kenv_kernel_fds();
 	/* a probe and a get are one call each */

@@ -49,17 +49,6 @@ static void ctx_logged(void)
 	logbuf[0] = '\0';
 }
 
-static struct vfiomig_device *open_dev(const char *name, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-	struct vfiomig_device *dev = NULL;
-	int ret = vfiomig_device_open(kenv_ctx(), name, &o, &dev);
-
-	ck_assert_msg(ret == 0, "open %s (path %d): %s", name, path,
-		      strerror(-ret));
-	return dev;
-}
-
 /* Both mtty types, on each IOMMU path the kernel has. */
 static void each_mtty(void (*fn)(struct vfiomig_device *dev, int ports))
 {
@@ -73,7 +62,7 @@ static void each_mtty(void (*fn)(struct vfiomig_device *dev, int ports))
 		if (paths[p] == VFIOMIG_IOMMU_IOMMUFD && !kenv_has_iommufd())
 			continue;
 		for (int i = 0; i < 2; i++) {
-			struct vfiomig_device *dev = open_dev(m[i].uuid, paths[p]);
+			struct vfiomig_device *dev = kenv_open(m[i].uuid, paths[p]);
 
 			fn(dev, m[i].ports);
 			vfiomig_device_free(dev);
@@ -245,7 +234,7 @@ END_TEST
 START_TEST(null_args)
 {
 	struct vfiomig_region_info ri = { .sz = sizeof(ri) };
-	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	unsigned int calls = kenv_calls();
 	uint32_t idx;
 	void *p;
@@ -279,7 +268,7 @@ END_TEST
  * before mtty sees it); the next read works. */
 START_TEST(pread_error)
 {
-	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	unsigned char out[4];
 
 	ck_assert_int_eq(vfiomig_region_read(dev, 7, 0, out, 4), 0);
@@ -299,7 +288,7 @@ END_TEST
 START_TEST(first_call_faults)
 {
 	struct vfiomig_region_info ri;
-	struct vfiomig_device *dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+	struct vfiomig_device *dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	unsigned int calls = kenv_calls();
 
 	ri.sz = sizeof(ri);
@@ -308,7 +297,7 @@ START_TEST(first_call_faults)
 	ck_assert_uint_ge(calls, 1);
 	vfiomig_device_free(dev);
 	for (unsigned int n = 1; n <= calls + 1; n++) {
-		dev = open_dev(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
+		dev = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 		ri.sz = sizeof(ri);
 		kenv_fail_nth(n, EIO);
 		ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), n <= calls ? -EIO : 0);

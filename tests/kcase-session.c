@@ -60,18 +60,6 @@ static void need_path(int path)
 		kenv_skip("no cdev/iommufd path on this kernel");
 }
 
-static struct vfiomig_device *open_mtty(const char *uuid, int path)
-{
-	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
-	struct vfiomig_device *dev = NULL;
-
-	ck_assert_int_eq(vfiomig_device_open(kenv_ctx(), uuid, &o, &dev), 0);
-	/* mtty keeps its migration state across close: start from RUNNING */
-	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
-	ck_assert_int_eq(vfiomig_state_get(dev), ST(RUNNING));
-	return dev;
-}
-
 /* The state the kernel holds, asked behind the library's back. */
 static int raw_state(struct vfiomig_device *dev)
 {
@@ -136,8 +124,8 @@ static void up(int spath, int dpath)
 {
 	need_path(spath);
 	need_path(dpath);
-	src = open_mtty(KENV_MTTY2_UUID, spath);
-	dst = open_mtty(KENV_MTTY2B_UUID, dpath);
+	src = kenv_open_running(KENV_MTTY2_UUID, spath);
+	dst = kenv_open_running(KENV_MTTY2B_UUID, dpath);
 	for (int b = 0; b < 2; b++) {
 		scr[b] = fresh(b);
 		reg_write(src, b, scr[b]);
@@ -282,8 +270,8 @@ START_TEST(buf_partial_and_size)
 	int64_t n;
 
 	need_path(path);
-	from = open_mtty(two ? KENV_MTTY2_UUID : KENV_MTTY1_UUID, path);
-	to = two ? open_mtty(KENV_MTTY2B_UUID, path) : from;
+	from = kenv_open_running(two ? KENV_MTTY2_UUID : KENV_MTTY1_UUID, path);
+	to = two ? kenv_open_running(KENV_MTTY2B_UUID, path) : from;
 	reg_write(from, 0, v0);
 	ck_assert_int_eq(vfiomig_data_size(from, &len), 0);
 	ck_assert_uint_eq(len, size);

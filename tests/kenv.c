@@ -66,3 +66,24 @@ const char *kenv_sysfs_path(const char *uuid)
 		snprintf(kpath, sizeof(kpath), "%s", link);
 	return kpath;
 }
+
+struct vfiomig_device *kenv_open(const char *name, int path)
+{
+	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = path);
+	struct vfiomig_device *dev = NULL;
+	int ret = vfiomig_device_open(kenv_ctx(), name, &o, &dev);
+
+	ck_assert_msg(ret == 0, "open %s (path %d): %s", name, path,
+		      strerror(-ret));
+	ck_assert_ptr_nonnull(dev);
+	return dev;
+}
+
+struct vfiomig_device *kenv_open_running(const char *name, int path)
+{
+	struct vfiomig_device *dev = kenv_open(name, path);
+
+	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
+	ck_assert_int_eq(vfiomig_state_get(dev), VFIOMIG_STATE_RUNNING);
+	return dev;
+}

@@ -54,6 +54,13 @@ void kenv_ctx_free(void);
 /* Is the cdev/iommufd path there? */
 bool kenv_has_iommufd(void);
 
+/* Open name (an mdev UUID) through path (VFIOMIG_IOMMU_*) in kenv_ctx();
+ * a failure fails the case. */
+struct vfiomig_device *kenv_open(const char *name, int path);
+/* The same, then a reset: mtty keeps its migration state across close,
+ * so a case starts from RUNNING. */
+struct vfiomig_device *kenv_open_running(const char *name, int path);
+
 /* The sysfs path of a device as the kernel shows it. */
 const char *kenv_sysfs_path(const char *uuid);
 
