@@ -117,32 +117,6 @@ static void side_free(struct side *s)
 			vfiomig_device_free(s->dev[i]);
 }
 
-static uint8_t reg_read(struct vfiomig_device *dev, int bar)
-{
-	uint8_t b = 0;
-
-	ck_assert_int_eq(pread(vfiomig_device_fd(dev), &b, 1,
-			       ((off_t)bar << 40) + UART_SCR), 1);
-	return b;
-}
-
-static void reg_write(struct vfiomig_device *dev, int bar, uint8_t v)
-{
-	ck_assert_int_eq(pwrite(vfiomig_device_fd(dev), &v, 1,
-				((off_t)bar << 40) + UART_SCR), 1);
-}
-
-/* Values that differ from run to run (the real mtty keeps registers). */
-static uint8_t fresh(void)
-{
-	static unsigned int n;
-
-	if (!n)
-		n = (unsigned int)time(NULL) ^ (unsigned int)getpid() << 8;
-	n = n * 1103515245u + 12345u;
-	return (uint8_t)(n >> 16 | 1);
-}
-
 /* Every member in state s; a data fd exactly where a session lives. */
 static void all_in(const struct side *s, int state)
 {
@@ -322,10 +296,10 @@ static void mig_open(struct mig *m, size_t n, const char *const *dsts)
 	side_open(&m->dst, dsts, n, true);
 	for (size_t i = 0; i < n; i++) {
 		for (int bar = 0; bar < 2; bar++) {
-			m->scr[i][bar] = fresh();
-			reg_write(m->src.dev[i], bar, m->scr[i][bar]);
+			m->scr[i][bar] = kenv_fresh(0);
+			kenv_mtty_set_scr(m->src.dev[i], bar, m->scr[i][bar]);
 			if (i < m->dst.n && dsts == dst_uuid)
-				reg_write(m->dst.dev[i], bar,
+				kenv_mtty_set_scr(m->dst.dev[i], bar,
 					  (uint8_t)~m->scr[i][bar]);
 		}
 	}
@@ -341,9 +315,9 @@ static void regs_are(const struct side *s, const struct mig *m)
 {
 	for (size_t i = 0; i < s->n; i++)
 		for (int bar = 0; bar < 2; bar++)
-			ck_assert_msg(reg_read(s->dev[i], bar) == m->scr[i][bar],
+			ck_assert_msg(kenv_mtty_scr(s->dev[i], bar) == m->scr[i][bar],
 				      "member %zu BAR%d SCR 0x%02x, not 0x%02x", i,
-				      bar, reg_read(s->dev[i], bar),
+				      bar, kenv_mtty_scr(s->dev[i], bar),
 				      m->scr[i][bar]);
 }
 
@@ -952,8 +926,8 @@ static void regs_fresh(const struct side *s, uint8_t (*scr)[2])
 {
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++) {
-			scr[i][bar] = fresh();
-			reg_write(s->dev[i], (int)bar, scr[i][bar]);
+			scr[i][bar] = kenv_fresh(0);
+			kenv_mtty_set_scr(s->dev[i], (int)bar, scr[i][bar]);
 		}
 }
 
@@ -961,16 +935,16 @@ static void regs_spoil(const struct side *s, uint8_t (*scr)[2])
 {
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++)
-			reg_write(s->dev[i], (int)bar, (uint8_t)~scr[i][bar]);
+			kenv_mtty_set_scr(s->dev[i], (int)bar, (uint8_t)~scr[i][bar]);
 }
 
 static void regs_carried(const struct side *s, uint8_t (*scr)[2])
 {
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t bar = 0; bar < ports_of(s->uuid[i]); bar++)
-			ck_assert_msg(reg_read(s->dev[i], (int)bar) == scr[i][bar],
+			ck_assert_msg(kenv_mtty_scr(s->dev[i], (int)bar) == scr[i][bar],
 				      "member %zu BAR%zu SCR 0x%02x, not 0x%02x",
-				      i, bar, reg_read(s->dev[i], (int)bar),
+				      i, bar, kenv_mtty_scr(s->dev[i], (int)bar),
 				      scr[i][bar]);
 }
 

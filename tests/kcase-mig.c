@@ -43,34 +43,6 @@ static void need_path(int path)
 		kenv_skip("no cdev/iommufd path on this kernel");
 }
 
-static uint8_t reg_read(struct vfiomig_device *dev, int bar, int reg)
-{
-	uint8_t b = 0xff;
-
-	ck_assert(bar == 0 || bar == 1);
-	ck_assert_int_eq(pread(vfiomig_device_fd(dev), &b, 1,
-			       ((off_t)bar << 40) + reg), 1);
-	return b;
-}
-
-static void reg_write(struct vfiomig_device *dev, int bar, int reg, uint8_t v)
-{
-	ck_assert(bar == 0 || bar == 1);
-	ck_assert_int_eq(pwrite(vfiomig_device_fd(dev), &v, 1,
-				((off_t)bar << 40) + reg), 1);
-}
-
-/* Values that differ from run to run (the real mtty keeps registers). */
-static uint8_t fresh(int salt)
-{
-	static unsigned int n;
-
-	if (!n)
-		n = (unsigned int)time(NULL) ^ (unsigned int)getpid();
-	n = n * 1103515245u + 12345u + (unsigned int)salt;
-	return (uint8_t)(n >> 16 | 1);
-}
-
 static uint64_t le(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
@@ -194,7 +166,7 @@ START_TEST(save_load)
 	struct vfiomig_precopy_info pi;
 	struct vfiomig_device *src, *dst;
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
-	uint8_t stream[256], scr0 = fresh(_i), scr1 = fresh(_i + 7);
+	uint8_t stream[256], scr0 = kenv_fresh(_i), scr1 = kenv_fresh(_i + 7);
 	uint64_t len;
 	int64_t n;
 	size_t got;
@@ -203,12 +175,12 @@ START_TEST(save_load)
 	need_path(dpath);
 	src = kenv_open_running(KENV_MTTY2_UUID, spath);
 	dst = kenv_open_running(KENV_MTTY2B_UUID, dpath);
-	reg_write(src, 0, UART_SCR, scr0);
-	reg_write(src, 1, UART_SCR, scr1);
-	reg_write(dst, 0, UART_SCR, (uint8_t)~scr0);
-	reg_write(dst, 1, UART_SCR, (uint8_t)~scr1);
-	ck_assert_uint_eq(reg_read(src, 0, UART_SCR), scr0);
-	ck_assert_uint_eq(reg_read(src, 1, UART_SCR), scr1);
+	kenv_mtty_set_scr(src, 0, scr0);
+	kenv_mtty_set_scr(src, 1, scr1);
+	kenv_mtty_set_scr(dst, 0, (uint8_t)~scr0);
+	kenv_mtty_set_scr(dst, 1, (uint8_t)~scr1);
+	ck_assert_uint_eq(kenv_mtty_scr(src, 0), scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(src, 1), scr1);
 
 	ck_assert_int_eq(vfiomig_data_size(src, &len), 0);
 	ck_assert_uint_eq(len, MTTY2_SIZE);
@@ -254,8 +226,8 @@ START_TEST(save_load)
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), NULL), 0);
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
 	ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), scr0);
-	ck_assert_uint_eq(reg_read(dst, 1, UART_SCR), scr1);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 1), scr1);
 
 	/* and saved again, the destination gives the same port bytes */
 	{
@@ -295,14 +267,14 @@ START_TEST(save_load_pipes)
 	unsigned int xflags = _i ? VFIOMIG_XFER_NO_SPLICE : 0;
 	struct vfiomig_device *src, *dst;
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_FD };
-	uint8_t scr0 = fresh(11), scr1 = fresh(13), buf[512];
+	uint8_t scr0 = kenv_fresh(11), scr1 = kenv_fresh(13), buf[512];
 	struct mem m = { .n = 0 };
 	int p[2];
 
 	src = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	dst = kenv_open_running(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
-	reg_write(src, 0, UART_SCR, scr0);
-	reg_write(src, 1, UART_SCR, scr1);
+	kenv_mtty_set_scr(src, 0, scr0);
+	kenv_mtty_set_scr(src, 1, scr1);
 
 	/* save into a pipe (96 bytes fit its buffer) */
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
@@ -335,8 +307,8 @@ START_TEST(save_load_pipes)
 	ck_assert_int_eq(vfiomig_load(dst, &io, xflags), MTTY2_SIZE);
 	close(p[0]);
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), NULL), 0);
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), scr0);
-	ck_assert_uint_eq(reg_read(dst, 1, UART_SCR), scr1);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 1), scr1);
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RUNNING), NULL), 0);
 	vfiomig_device_free(src);
 	vfiomig_device_free(dst);
@@ -350,15 +322,15 @@ START_TEST(truncated_stream)
 {
 	struct vfiomig_device *src, *dst;
 	VFIOMIG_OPTS(vfiomig_set_opts, so);
-	uint8_t stream[MTTY2_SIZE + 1], scr0 = fresh(21);
+	uint8_t stream[MTTY2_SIZE + 1], scr0 = kenv_fresh(21);
 
 	src = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	dst = kenv_open_running(KENV_MTTY2B_UUID, VFIOMIG_IOMMU_AUTO);
-	reg_write(src, 0, UART_SCR, scr0);
+	kenv_mtty_set_scr(src, 0, scr0);
 	ck_assert_int_eq(save_stream(src, stream, MTTY2_SIZE), MTTY2_SIZE);
 
 	/* dst keeps its own value: nothing refused may ever reach it */
-	reg_write(dst, 0, UART_SCR, (uint8_t)~scr0);
+	kenv_mtty_set_scr(dst, 0, (uint8_t)~scr0);
 
 	/* short by one byte: refused at RESUMING -> STOP; by default the
 	 * refused data is discarded by a reset */
@@ -370,7 +342,7 @@ START_TEST(truncated_stream)
 	ck_assert_int_eq(so.state, ST(RUNNING));
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
 	ck_assert_int_eq(vfiomig_data_fd(dst), -ENOENT);
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), (uint8_t)~scr0);
 
 	/* the same, told to stay: still RESUMING, but spoiled; the last
 	 * byte is not taken and nothing is committed, until the abort */
@@ -393,7 +365,7 @@ START_TEST(truncated_stream)
 	ck_assert_int_eq(vfiomig_load_abort(dst, ST(STOP), &so), 0);
 	ck_assert_int_eq(so.state, ST(STOP));
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(STOP));
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), (uint8_t)~scr0);
 
 	/* short, with the reset policy: back to RUNNING, session gone */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
@@ -413,7 +385,7 @@ START_TEST(truncated_stream)
 					.recovery_state = ST(STOP) };
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), &so), -EINVAL);
 	ck_assert_int_eq(so.state, ST(STOP));
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), (uint8_t)~scr0);
 
 	/* a bad header: mtty takes the bytes and says EFAULT, and would
 	 * load the ports at RESUMING -> STOP with all 96 bytes in (contract
@@ -434,17 +406,17 @@ START_TEST(truncated_stream)
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), &so), -EBADMSG);
 	ck_assert_int_eq(so.state, ST(RESUMING));
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RESUMING));
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), (uint8_t)~scr0);
 	/* asked for RUNNING anyway: it gets there by a reset, not a load */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RUNNING), &so), 0);
 	ck_assert_int_eq(vfiomig_state_get(dst), ST(RUNNING));
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), (uint8_t)~scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), (uint8_t)~scr0);
 
 	/* the good stream still loads afterwards */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
 	load_buf(dst, stream, MTTY2_SIZE);
 	ck_assert_int_eq(vfiomig_load_finish(dst, ST(RUNNING), NULL), 0);
-	ck_assert_uint_eq(reg_read(dst, 0, UART_SCR), scr0);
+	ck_assert_uint_eq(kenv_mtty_scr(dst, 0), scr0);
 
 	/* too long: the write is refused with ENOMEM */
 	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
@@ -470,7 +442,7 @@ END_TEST
 START_TEST(mtty1)
 {
 	struct vfiomig_device *one, *two;
-	uint8_t s1[MTTY1_SIZE], s2[MTTY2_SIZE], scr = fresh(31);
+	uint8_t s1[MTTY1_SIZE], s2[MTTY2_SIZE], scr = kenv_fresh(31);
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
 	uint64_t len;
 
@@ -478,13 +450,13 @@ START_TEST(mtty1)
 	two = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	ck_assert_int_eq(vfiomig_data_size(one, &len), 0);
 	ck_assert_uint_eq(len, MTTY1_SIZE);
-	reg_write(one, 0, UART_SCR, scr);
+	kenv_mtty_set_scr(one, 0, scr);
 	ck_assert_int_eq(save_stream(one, s1, sizeof(s1)), MTTY1_SIZE);
 	ck_assert_uint_eq(le(s1 + 16, 4), 1);
 	ck_assert_uint_eq(s1[24 + UART_SCR], scr);
 	ck_assert_int_eq(save_stream(two, s2, sizeof(s2)), MTTY2_SIZE);
 
-	reg_write(one, 0, UART_SCR, (uint8_t)~scr);
+	kenv_mtty_set_scr(one, 0, (uint8_t)~scr);
 	ck_assert_int_eq(vfiomig_state_set(one, ST(RESUMING), NULL), 0);
 	io.buf = s2;
 	io.len = sizeof(s2);
@@ -494,7 +466,7 @@ START_TEST(mtty1)
 	ck_assert_int_eq(vfiomig_state_set(one, ST(RESUMING), NULL), 0);
 	load_buf(one, s1, sizeof(s1));
 	ck_assert_int_eq(vfiomig_load_finish(one, ST(RUNNING), NULL), 0);
-	ck_assert_uint_eq(reg_read(one, 0, UART_SCR), scr);
+	ck_assert_uint_eq(kenv_mtty_scr(one, 0), scr);
 	ck_assert_int_eq(vfiomig_state_set(two, ST(RUNNING), NULL), 0);
 	vfiomig_device_free(one);
 	vfiomig_device_free(two);
@@ -596,12 +568,12 @@ START_TEST(next_process)
 	int path = paths[_i % 2];
 	bool combined = _i >= 2;
 	unsigned int complaints = kenv_kernel_complaints();
-	uint8_t scr = fresh(41);
+	uint8_t scr = kenv_fresh(41);
 	struct vfiomig_device *dev;
 
 	need_path(path);
 	dev = kenv_open_running(KENV_MTTY2_UUID, path);
-	reg_write(dev, 0, UART_SCR, scr);
+	kenv_mtty_set_scr(dev, 0, scr);
 	vfiomig_device_free(dev);
 	for (int x = ST(STOP); x < VFIOMIG_STATE_NR; x++) {
 		for (int y = ST(STOP); y < VFIOMIG_STATE_NR; y++) {
@@ -628,7 +600,7 @@ START_TEST(next_process)
 	/* nothing was loaded on the way: the register is the one written */
 	dev = reopen(KENV_MTTY2_UUID, path);
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(RUNNING), NULL), 0);
-	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), scr);
+	ck_assert_uint_eq(kenv_mtty_scr(dev, 0), scr);
 	vfiomig_device_free(dev);
 }
 END_TEST
@@ -638,11 +610,11 @@ START_TEST(closed_session)
 {
 	struct vfiomig_device *dev = kenv_open_running(KENV_MTTY2_UUID, VFIOMIG_IOMMU_AUTO);
 	unsigned int complaints = kenv_kernel_complaints();
-	uint8_t stream[MTTY2_SIZE], scr = fresh(43);
+	uint8_t stream[MTTY2_SIZE], scr = kenv_fresh(43);
 
-	reg_write(dev, 0, UART_SCR, scr);
+	kenv_mtty_set_scr(dev, 0, scr);
 	ck_assert_int_eq(save_stream(dev, stream, sizeof(stream)), MTTY2_SIZE);
-	reg_write(dev, 0, UART_SCR, (uint8_t)~scr);
+	kenv_mtty_set_scr(dev, 0, (uint8_t)~scr);
 
 	/* a complete stream in, the session closed: not committed */
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(RESUMING), NULL), 0);
@@ -651,7 +623,7 @@ START_TEST(closed_session)
 	ck_assert_int_eq(vfiomig_load_finish(dev, ST(RUNNING), NULL), -ENODEV);
 	ck_assert_int_eq(vfiomig_state_get(dev), ST(RESUMING));
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(RUNNING), NULL), 0);
-	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), (uint8_t)~scr);
+	ck_assert_uint_eq(kenv_mtty_scr(dev, 0), (uint8_t)~scr);
 
 	/* precopy session closed, then STOP_COPY: a fresh, whole stream */
 	ck_assert_int_eq(vfiomig_state_set(dev, ST(PRE_COPY), NULL), 0);
@@ -669,7 +641,7 @@ START_TEST(closed_session)
 	ck_assert_int_ge(vfiomig_data_fd(dev), 0);
 	ck_assert_int_eq(vfiomig_load_abort(dev, ST(RUNNING), NULL), 0);
 	ck_assert_int_eq(vfiomig_data_fd(dev), -ENOENT);
-	ck_assert_uint_eq(reg_read(dev, 0, UART_SCR), (uint8_t)~scr);
+	ck_assert_uint_eq(kenv_mtty_scr(dev, 0), (uint8_t)~scr);
 	/* not in RESUMING: it is a state change */
 	ck_assert_int_eq(vfiomig_load_abort(dev, ST(STOP), NULL), 0);
 	ck_assert_int_eq(vfiomig_state_get(dev), ST(STOP));

@@ -40,7 +40,6 @@
 #define MTTY2_SIZE 96
 #define MTTY1_SIZE 60
 #define MTTY_HDR 24
-#define UART_SCR 7
 
 static const int paths[] = { VFIOMIG_IOMMU_TYPE1, VFIOMIG_IOMMU_IOMMUFD };
 
@@ -91,34 +90,6 @@ static void raw_set(struct vfiomig_device *dev, int state)
 	ck_assert_int_eq(ms->data_fd, -1);
 }
 
-static uint8_t reg_read(struct vfiomig_device *dev, int bar)
-{
-	uint8_t b = 0xff;
-
-	ck_assert(bar == 0 || bar == 1);
-	ck_assert_int_eq(pread(vfiomig_device_fd(dev), &b, 1,
-			       ((off_t)bar << 40) + UART_SCR), 1);
-	return b;
-}
-
-static void reg_write(struct vfiomig_device *dev, int bar, uint8_t v)
-{
-	ck_assert(bar == 0 || bar == 1);
-	ck_assert_int_eq(pwrite(vfiomig_device_fd(dev), &v, 1,
-				((off_t)bar << 40) + UART_SCR), 1);
-}
-
-/* Values that differ from run to run (the real mtty keeps registers). */
-static uint8_t fresh(int salt)
-{
-	static unsigned int n;
-
-	if (!n)
-		n = (unsigned int)time(NULL) ^ (unsigned int)getpid();
-	n = n * 1103515245u + 12345u + (unsigned int)salt;
-	return (uint8_t)(n >> 16 | 1);
-}
-
 /* src: mtty-2 on spath, dst: another mtty-2 on dpath, their ports apart. */
 static void up(int spath, int dpath)
 {
@@ -127,9 +98,9 @@ static void up(int spath, int dpath)
 	src = kenv_open_running(KENV_MTTY2_UUID, spath);
 	dst = kenv_open_running(KENV_MTTY2B_UUID, dpath);
 	for (int b = 0; b < 2; b++) {
-		scr[b] = fresh(b);
-		reg_write(src, b, scr[b]);
-		reg_write(dst, b, (uint8_t)~scr[b]);
+		scr[b] = kenv_fresh(b);
+		kenv_mtty_set_scr(src, b, scr[b]);
+		kenv_mtty_set_scr(dst, b, (uint8_t)~scr[b]);
 	}
 }
 
@@ -143,7 +114,7 @@ static void down(void)
 /* dst holds src's ports (the fake's blobs_equal). */
 static bool ports_loaded(void)
 {
-	return reg_read(dst, 0) == scr[0] && reg_read(dst, 1) == scr[1];
+	return kenv_mtty_scr(dst, 0) == scr[0] && kenv_mtty_scr(dst, 1) == scr[1];
 }
 
 /* dst still holds its own ports: nothing of src's reached it. */
@@ -151,7 +122,7 @@ static bool ports_own(void)
 {
 	uint8_t own0 = (uint8_t)~scr[0], own1 = (uint8_t)~scr[1];
 
-	return reg_read(dst, 0) == own0 && reg_read(dst, 1) == own1;
+	return kenv_mtty_scr(dst, 0) == own0 && kenv_mtty_scr(dst, 1) == own1;
 }
 
 static bool saving(int s)
@@ -264,7 +235,7 @@ START_TEST(buf_partial_and_size)
 	size_t size = two ? MTTY2_SIZE : MTTY1_SIZE;
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
 	struct vfiomig_device *from, *to;
-	uint8_t v0 = fresh(_i), buf[17];
+	uint8_t v0 = kenv_fresh(_i), buf[17];
 	struct vec all = { 0 };
 	uint64_t len = 0;
 	int64_t n;
@@ -272,7 +243,7 @@ START_TEST(buf_partial_and_size)
 	need_path(path);
 	from = kenv_open_running(two ? KENV_MTTY2_UUID : KENV_MTTY1_UUID, path);
 	to = two ? kenv_open_running(KENV_MTTY2B_UUID, path) : from;
-	reg_write(from, 0, v0);
+	kenv_mtty_set_scr(from, 0, v0);
 	ck_assert_int_eq(vfiomig_data_size(from, &len), 0);
 	ck_assert_uint_eq(len, size);
 	ck_assert_int_eq(vfiomig_data_size(from, NULL), -EINVAL);
@@ -289,9 +260,9 @@ START_TEST(buf_partial_and_size)
 	ck_assert_uint_eq(all.n, len);
 	ck_assert_int_eq(vfiomig_state_set(from, ST(STOP), NULL), 0);
 	ck_assert_int_eq(vfiomig_state_set(from, ST(RUNNING), NULL), 0);
-	reg_write(to, 0, (uint8_t)~v0);
+	kenv_mtty_set_scr(to, 0, (uint8_t)~v0);
 	load_all(to, &all, K_BUF, 0);
-	ck_assert_uint_eq(reg_read(to, 0), v0);
+	ck_assert_uint_eq(kenv_mtty_scr(to, 0), v0);
 	free(all.p);
 	if (to != from)
 		vfiomig_device_free(to);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kenv.h"
 
@@ -86,4 +88,35 @@ struct vfiomig_device *kenv_open_running(const char *name, int path)
 	ck_assert_int_eq(vfiomig_device_reset(dev), 0);
 	ck_assert_int_eq(vfiomig_state_get(dev), VFIOMIG_STATE_RUNNING);
 	return dev;
+}
+
+#define KENV_UART_SCR 7
+
+uint8_t kenv_mtty_scr(struct vfiomig_device *dev, int bar)
+{
+	uint8_t b = 0xff;
+
+	ck_assert(bar == 0 || bar == 1);
+	ck_assert_int_eq(pread(vfiomig_device_fd(dev), &b, 1,
+			       ((off_t)bar << 40) + KENV_UART_SCR), 1);
+	return b;
+}
+
+void kenv_mtty_set_scr(struct vfiomig_device *dev, int bar, uint8_t v)
+{
+	ck_assert(bar == 0 || bar == 1);
+	ck_assert_int_eq(pwrite(vfiomig_device_fd(dev), &v, 1,
+				((off_t)bar << 40) + KENV_UART_SCR), 1);
+}
+
+uint8_t kenv_fresh(unsigned int salt)
+{
+	static unsigned int seed;
+	unsigned int n = __atomic_load_n(&seed, __ATOMIC_RELAXED);
+
+	if (!n)
+		n = (unsigned int)time(NULL) ^ (unsigned int)getpid() << 8;
+	n = n * 1103515245u + 12345u + salt;
+	__atomic_store_n(&seed, n, __ATOMIC_RELAXED);
+	return (uint8_t)(n >> 16 | 1);
 }

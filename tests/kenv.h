@@ -61,6 +61,15 @@ struct vfiomig_device *kenv_open(const char *name, int path);
  * so a case starts from RUNNING. */
 struct vfiomig_device *kenv_open_running(const char *name, int path);
 
+/* mtty's scratch register (UART_SCR, kept as written) of port bar (0 or
+ * 1), through the device fd: one-byte accesses only (6.12's mtty answers a
+ * wider read with uninitialised bytes). */
+uint8_t kenv_mtty_scr(struct vfiomig_device *dev, int bar);
+void kenv_mtty_set_scr(struct vfiomig_device *dev, int bar, uint8_t v);
+/* A byte, never 0, that differs from run to run: the real mtty keeps its
+ * registers across cases and runs. */
+uint8_t kenv_fresh(unsigned int salt);
+
 /* The sysfs path of a device as the kernel shows it. */
 const char *kenv_sysfs_path(const char *uuid);
 
