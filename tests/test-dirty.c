@@ -36,6 +36,8 @@ int vfm_type1_parse_mig_cap(const void *buf, size_t buflen, uint64_t *pgsize,
 #define MiB (1024ULL * KiB)
 #define GiB (1024ULL * MiB)
 
+#include "dirty-model.h"
+
 #define PCI0 "0000:3b:00.1"
 #define PCI1 "0000:3b:00.2"
 #define MTTY0 "83b8f4f2-509f-382f-3c1e-e6bfe0fa2001"
@@ -164,35 +166,6 @@ static struct vfiomig_dirty *tracker(struct vfiomig_device **devs, size_t n,
 }
 
 /* --------------------------------------------------------------- model */
-
-struct span {
-	uint64_t a, b; /* dirty bytes [a, b) */
-};
-
-/* bm (based at iova, ps pages, nbits) == pages touching any span. */
-static void expect(const uint64_t *bm, uint64_t iova, uint64_t ps,
-		   uint64_t nbits, const struct span *sp, size_t n)
-{
-	for (uint64_t i = 0; i < nbits; i++) {
-		uint64_t a = iova + i * ps, b = a + ps;
-		bool want = false, got = bm[i / 64] >> (i % 64) & 1;
-
-		for (size_t k = 0; k < n; k++)
-			if (sp[k].a < b && sp[k].b > a)
-				want = true;
-		ck_assert_msg(got == want, "page %" PRIu64 " (iova %#" PRIx64
-			      ", page size %#" PRIx64 "): got %d want %d", i,
-			      a, ps, got, want);
-	}
-}
-
-static uint64_t *bm_alloc(uint64_t nbits)
-{
-	uint64_t *bm = calloc((nbits + 63) / 64 + 1, 8);
-
-	ck_assert_ptr_nonnull(bm);
-	return bm;
-}
 
 /* --------------------------------------------------------- selection */
 
@@ -946,71 +919,6 @@ END_TEST
  * queries with nothing dirty on mtty, and the iommufd oracle on the mock:
  * kcase-dirty.c oracle_dmalog, oracle_type1, oracle_iommufd.
  */
-static uint64_t trng = 0x243f6a8885a308d3ULL;
-
-static uint64_t trnd(void)
-{
-	trng ^= trng >> 12;
-	trng ^= trng << 25;
-	trng ^= trng >> 27;
-	return trng * 0x2545f4914f6cdd1dULL;
-}
-
-#define MAXSPANS 4096
-
-struct model {
-	struct span sp[MAXSPANS];
-	size_t n;
-};
-
-static void model_add(struct model *m, uint64_t a, uint64_t b)
-{
-	ck_assert_uint_lt(m->n, MAXSPANS);
-	m->sp[m->n].a = a;
-	m->sp[m->n++].b = b;
-}
-
-/* Forget [a, b): spans are clipped, a span across the window splits. */
-static void model_clear(struct model *m, uint64_t a, uint64_t b)
-{
-	size_t n = m->n;
-
-	for (size_t i = 0; i < n; i++) {
-		struct span *s = &m->sp[i];
-
-		if (s->b <= a || s->a >= b)
-			continue;
-		if (s->a < a && s->b > b) {
-			model_add(m, b, s->b);
-			s = &m->sp[i];
-			s->b = a;
-		} else if (s->a < a) {
-			s->b = a;
-		} else if (s->b > b) {
-			s->a = b;
-		} else {
-			s->a = s->b = 0; /* empty */
-		}
-	}
-}
-
-/* OR into want the pages of [iova, iova + nbits * ps) touching a span. */
-static void model_bits(const struct model *m, uint64_t *want, uint64_t iova,
-		       uint64_t ps, uint64_t nbits)
-{
-	uint64_t end = iova + nbits * ps;
-
-	for (size_t i = 0; i < m->n; i++) {
-		uint64_t a = m->sp[i].a > iova ? m->sp[i].a : iova;
-		uint64_t b = m->sp[i].b < end ? m->sp[i].b : end;
-
-		if (a >= b)
-			continue;
-		for (uint64_t p = (a - iova) / ps; p <= (b - 1 - iova) / ps; p++)
-			want[p / 64] |= 1ULL << (p % 64);
-	}
-}
-
 /* One random query of [iova, +len) at ps, checked against the models of
  * the tracker's readers. */
 static void oracle_query(struct vfiomig_dirty *tr, struct model *m, int nm,
@@ -1086,29 +994,6 @@ static size_t oracle_ranges(struct vfiomig_range *r, size_t n, uint64_t base,
 		at += r[i].length + (trnd() % 3 ? 0 : (trnd() % 70) * unit);
 	}
 	return n;
-}
-
-static uint64_t pick_ps(void)
-{
-	static const uint64_t pss[] = { 4096, 4096, 64 * KiB, 2 * MiB };
-
-	return pss[trnd() % 4];
-}
-
-/* A window around the ranges, aligned to ps. */
-static void pick_window(const struct vfiomig_range *r, size_t nr,
-			uint64_t ps, uint64_t *iova, uint64_t *len)
-{
-	uint64_t lo = r[0].iova, hi = r[nr - 1].iova + r[nr - 1].length;
-	uint64_t a = lo + trnd() % (hi - lo), b = a + trnd() % (hi - lo);
-
-	if (trnd() % 4 == 0) {
-		a = lo;
-		b = hi;
-	}
-	a = a > 64 * MiB ? a - trnd() % (64 * MiB) : 0;
-	*iova = a & ~(ps - 1);
-	*len = ((b + ps) & ~(ps - 1)) - *iova;
 }
 
 START_TEST(oracle_dmalog)
