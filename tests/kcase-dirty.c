@@ -1207,35 +1207,6 @@ END_TEST
 
 /* ------------------------------- moved from test-dirty.c: the helpers */
 
-/* The context's log, for the cases that check what the library said. */
-static char klog[16384];
-
-__attribute__((format(printf, 6, 0)))
-static void klog_fn(void *data, int prio, const char *file, int line,
-		    const char *fn, const char *fmt, va_list ap)
-{
-	size_t n = strlen(klog);
-
-	(void)data;
-	(void)prio;
-	(void)file;
-	(void)line;
-	(void)fn;
-	if (n + 2 >= sizeof(klog))
-		return;
-	vsnprintf(klog + n, sizeof(klog) - n - 1, fmt, ap);
-	strcat(klog, "\n");
-	if (getenv("VFIOMIG_TEST_LOG"))
-		fprintf(stderr, "vfiomig: %s", klog + n);
-}
-
-static void log_capture(void)
-{
-	klog[0] = 0;
-	vfiomig_ctx_set_log_fn(kenv_ctx(), klog_fn, NULL);
-	vfiomig_ctx_set_log_priority(kenv_ctx(), LOG_DEBUG);
-}
-
 static struct vfiomig_device *open_shared(const char *name, int path, int fd,
 					  uint32_t ioas)
 {
@@ -1333,7 +1304,7 @@ START_TEST(auto_selection)
 	if (!kenv_has_iommufd())
 		kenv_skip("no cdev/iommufd path");
 	unsetenv("VFIOMIG_DIRTY_BACKEND");
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_IOMMUFD);
 	tr = tracker(&d, 1, NULL);
 	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
@@ -1343,10 +1314,10 @@ START_TEST(auto_selection)
 	setenv("VFIOMIG_DIRTY_BACKEND", "iommufd", 1);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EOPNOTSUPP);
 	ck_assert_ptr_null(tr);
-	ck_assert_msg(strstr(klog, "forced by VFIOMIG_DIRTY_BACKEND"), "%s",
-		      klog);
-	ck_assert_msg(strstr(klog, "ENOENT") || strstr(klog, "No such"),
-		      "%s", klog);
+	ck_assert_msg(strstr(kenv_log_text(), "forced by VFIOMIG_DIRTY_BACKEND"), "%s",
+		      kenv_log_text());
+	ck_assert_msg(strstr(kenv_log_text(), "ENOENT") || strstr(kenv_log_text(), "No such"),
+		      "%s", kenv_log_text());
 	setenv("VFIOMIG_DIRTY_BACKEND", "ALL", 1);
 	tr = tracker(&d, 1, NULL);
 	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
@@ -1359,7 +1330,7 @@ START_TEST(auto_selection)
 	vfiomig_dirty_free(tr);
 	setenv("VFIOMIG_DIRTY_BACKEND", "bogus", 1);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, NULL, &tr), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(klog, "VFIOMIG_DIRTY_BACKEND=bogus"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "VFIOMIG_DIRTY_BACKEND=bogus"));
 	setenv("VFIOMIG_DIRTY_BACKEND", "dma_logging", 1);
 	tr = tracker(&d, 1, NULL);
 	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
@@ -1394,13 +1365,13 @@ START_TEST(forced_unavailable)
 	uint32_t idev_nd;
 	struct mock m;
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
 	ck_assert_ptr_null(tr);
-	ck_assert_msg(strstr(klog, "iommufd forced by opts->backend is not "
-			     "available"), "%s", klog);
-	ck_assert_ptr_nonnull(strstr(klog, "no iommufd context"));
+	ck_assert_msg(strstr(kenv_log_text(), "iommufd forced by opts->backend is not "
+			     "available"), "%s", kenv_log_text());
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "no iommufd context"));
 	vfiomig_device_free(d);
 
 	mock_up(&m, __func__);
@@ -1499,7 +1470,7 @@ START_TEST(dmalog_many_ranges_double_start)
 	struct vfiomig_range r[1000];
 	uint64_t ps = 4096, *bm = bm_alloc(1000 * 16);
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	for (int i = 0; i < 1000; i++) {
 		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
@@ -1510,7 +1481,7 @@ START_TEST(dmalog_many_ranges_double_start)
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), -EBUSY);
 	tr2 = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
 	ck_assert_int_eq(vfiomig_dirty_start(tr2, r, 1000, &ps), -EBUSY);
-	ck_assert_ptr_nonnull(strstr(klog, "already started"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "already started"));
 	/* mtty's DMA logging reports nothing dirty */
 	memset(bm, 0xff, 1000 * 16 / 8);
 	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1000 * 64 * KiB, 4096, bm,
@@ -1681,7 +1652,7 @@ START_TEST(type1_scope)
 	struct vfiomig_dirty *tr;
 	void *mem;
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 	mem = t1_mem(d, r, 2, 6 * MiB);
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
@@ -1703,7 +1674,7 @@ START_TEST(type1_scope)
 	ck_assert_int_eq(vfiomig_dirty_query(tr, 5 * MiB, 1 * MiB, 4096, bm, 0),
 			 -EINVAL);
 	ck_assert_uint_eq(bm[0], 0x55);
-	ck_assert_ptr_nonnull(strstr(klog, "splits the mapping"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "splits the mapping"));
 	/* a hole alone is fine: nothing */
 	ck_assert_int_eq(vfiomig_dirty_query(tr, 1 * MiB, 3 * MiB, 4096, bm, 0),
 			 0);
@@ -1777,7 +1748,7 @@ START_TEST(errnos)
 		uint64_t tail;
 	} big;
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
 
 	/* new */
@@ -1823,7 +1794,7 @@ START_TEST(errnos)
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_ALL);
 	/* query before start */
 	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 4096, 4096, bm, 0), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(klog, "not started"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "not started"));
 	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 0, 4096, 4096, bm, 0), -EINVAL);
 	ck_assert_int_eq(vfiomig_dirty_stop(NULL), -EINVAL);
 	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
@@ -1849,7 +1820,7 @@ START_TEST(errnos)
 					       { 1 * MiB + 4096, 4096 } };
 
 		ck_assert_int_eq(vfiomig_dirty_start(tr, two, 2, &ps), -EINVAL);
-		ck_assert_ptr_nonnull(strstr(klog, "overlaps"));
+		ck_assert_ptr_nonnull(strstr(kenv_log_text(), "overlaps"));
 	}
 	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EBUSY);
@@ -2001,7 +1972,7 @@ START_TEST(failed_query_all_dirty)
 					VFIOMIG_DIRTY_TYPE1 };
 	uint64_t *bm = bm_alloc(4096);
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	for (size_t i = 0; i < 3; i++) {
 		struct vfiomig_dirty *tr = NULL;
 		uint64_t ps = 0;
@@ -2011,12 +1982,12 @@ START_TEST(failed_query_all_dirty)
 		ck_assert_int_eq(bk_new(&b, backends[i], &tr), 0);
 		ck_assert_int_eq(vfiomig_dirty_start(tr, &bk_r, 1, &ps), 0);
 		memset(bm, 0, 4096 / 8);
-		klog[0] = 0;
+		kenv_log_clear();
 		kenv_fail_nth_call("ioctl", 1, EIO);
 		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 32 * MiB, 8192, bm, 0),
 				 -EIO);
 		ck_assert_uint_eq(vfiomig_bitmap_count(bm, 4096), 4096);
-		ck_assert_msg(strstr(klog, "reporting every page"), "%s", klog);
+		ck_assert_msg(strstr(kenv_log_text(), "reporting every page"), "%s", kenv_log_text());
 		/* the unmap path too */
 		memset(bm, 0, 4096 / 8);
 		kenv_fail_nth_call("ioctl", 1, EIO);
@@ -2240,7 +2211,7 @@ START_TEST(start_edges)
 	struct mock m;
 	int hw;
 
-	log_capture();
+	kenv_ctx_logged(LOG_DEBUG);
 	for (int be = VFIOMIG_DIRTY_DMA_LOGGING; be <= VFIOMIG_DIRTY_ALL; be++) {
 		struct bk b;
 
@@ -2268,7 +2239,7 @@ START_TEST(start_edges)
 	hw = vfiomig_dirty_hwpt_id(tr);
 	ps = 2 * MiB;
 	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(klog, "not aligned to the page size"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "not aligned to the page size"));
 	ps = 4096;
 	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
 	ck_assert_int_eq(mock_write(m.fd, hw, r.iova, r.iova + 1), 1);

@@ -36,66 +36,6 @@
 #define BUFSZ (64 * PG)
 #define RW (VFIOMIG_DMA_READ | VFIOMIG_DMA_WRITE)
 
-/* What the library said, for the cases that check which rule it named
- * (locked: a mapper thread logs too). */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char logbuf[16384];
-
-__attribute__((format(printf, 6, 0)))
-static void log_capture(void *data, int prio, const char *file, int line,
-			const char *fn, const char *fmt, va_list ap)
-{
-	size_t n;
-
-	(void)data, (void)prio, (void)file, (void)line, (void)fn;
-	pthread_mutex_lock(&log_lock);
-	n = strlen(logbuf);
-	if (n + 1 < sizeof(logbuf)) {
-		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
-		strcat(logbuf, "\n");
-	}
-	if (getenv("VFIOMIG_TEST_LOG"))
-		fprintf(stderr, "%s", logbuf + n);
-	pthread_mutex_unlock(&log_lock);
-}
-
-static void log_clear(void)
-{
-	pthread_mutex_lock(&log_lock);
-	logbuf[0] = '\0';
-	pthread_mutex_unlock(&log_lock);
-}
-
-/* kenv_ctx() logging into logbuf at prio, logbuf emptied. */
-static struct vfiomig_ctx *ctx_logged(int prio)
-{
-	struct vfiomig_ctx *ctx = kenv_ctx();
-
-	vfiomig_ctx_set_log_fn(ctx, log_capture, NULL);
-	vfiomig_ctx_set_log_priority(ctx, prio);
-	log_clear();
-	return ctx;
-}
-
-/* How many times s (not empty) was logged since the last look; logbuf
- * emptied. */
-static unsigned int logged_n(const char *s)
-{
-	unsigned int n = 0;
-
-	pthread_mutex_lock(&log_lock);
-	for (const char *p = logbuf; (p = strstr(p, s)); p += strlen(s))
-		n++;
-	logbuf[0] = '\0';
-	pthread_mutex_unlock(&log_lock);
-	return n;
-}
-
-static bool logged(const char *s)
-{
-	return logged_n(s) > 0;
-}
-
 static int path_of(int i)
 {
 	return i ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
@@ -792,20 +732,20 @@ START_TEST(type1_rules)
 	const uint64_t at = 1ULL << 30;
 	char *buf = buf_new();
 
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
 	dev = open_into(KENV_MTTY1_UUID, io);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, 0, RW), -EINVAL);
-	ck_assert(logged("size 0"));
+	ck_assert(kenv_logged("size 0"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 512, PG, RW), -EINVAL);
-	ck_assert(logged("page-aligned"));
+	ck_assert(kenv_logged("page-aligned"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EINVAL);
-	ck_assert(logged("wraps"));
+	ck_assert(kenv_logged("wraps"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, at, PG, RW), 0);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, at - PG, 2 * PG, RW), -EEXIST);
-	ck_assert(logged("overlaps the mapping"));
+	ck_assert(kenv_logged("overlaps the mapping"));
 	ck_assert_int_eq(vfiomig_iommu_unmap(io, at, PG / 2), -EINVAL);
-	ck_assert(logged("page-aligned"));
+	ck_assert(kenv_logged("page-aligned"));
 	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
 	vfiomig_device_free(dev);
 	vfiomig_iommu_free(io);
@@ -825,30 +765,30 @@ START_TEST(iommufd_rules)
 
 	NEED_PATH(1);
 	buf = buf_new();
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
 	dev = open_into(KENV_MTTY1_UUID, io);
 	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 2), 1);
 	ck_assert_uint_eq(r[0].iova, 0);
 	ck_assert_uint_eq(r[0].length, UINT64_MAX);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, UINT64_MAX, PG, RW), -EOVERFLOW);
-	ck_assert(logged("below 2^64 - 1"));
+	ck_assert(kenv_logged("below 2^64 - 1"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0, UINT64_MAX - PG + 1, RW), -EINVAL);
-	ck_assert(logged("iopt_alloc_pages"));
+	ck_assert(kenv_logged("iopt_alloc_pages"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, (void *)(uintptr_t)(0ULL - PG), 0,
 					   2 * PG, RW), -EOVERFLOW);
-	ck_assert(logged("user address wraps"));
+	ck_assert(kenv_logged("user address wraps"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG + 8, PG, RW), -EINVAL);
-	ck_assert(logged("IOVA alignment 0x1000"));
+	ck_assert(kenv_logged("IOVA alignment 0x1000"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 0ULL - PG, 2 * PG, RW), -EOVERFLOW);
-	ck_assert(logged("wraps past 2^64"));
+	ck_assert(kenv_logged("wraps past 2^64"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, PG, 2 * PG, RW), 0);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 2 * PG, 2 * PG, RW), -EEXIST);
-	ck_assert(logged("overlaps the mapping [0x1000, +0x2000)"));
+	ck_assert(kenv_logged("overlaps the mapping [0x1000, +0x2000)"));
 	ck_assert_int_eq(vfiomig_iommu_unmap(io, 2 * PG, PG), -ENOENT);
-	ck_assert(logged("cuts the mapping"));
+	ck_assert(kenv_logged("cuts the mapping"));
 	ck_assert_int_eq(vfiomig_iommu_unmap(io, 8 * PG, PG), -ENOENT);
-	ck_assert(logged("nothing is mapped there"));
+	ck_assert(kenv_logged("nothing is mapped there"));
 	vfiomig_device_free(dev);
 	vfiomig_iommu_free(io);
 	munmap(buf, BUFSZ);
@@ -869,7 +809,7 @@ START_TEST(adopt)
 
 	NEED_PATH(1);
 	buf = buf_new();
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	{
 		VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_TYPE1);
 
@@ -887,7 +827,7 @@ START_TEST(adopt)
 	 * other context's record. */
 	ck_assert_int_eq(vfiomig_iommu_map(vfiomig_device_iommu(dev), buf, PG,
 					   PG, RW), -EEXIST);
-	ck_assert(logged("did not make"));
+	ck_assert(kenv_logged("did not make"));
 	vfiomig_iommu_free(io);
 	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
 	vfiomig_device_free(dev);
@@ -939,7 +879,7 @@ START_TEST(random_model)
 
 	NEED_PATH(_i);
 	buf = buf_new();
-	ctx_logged(LOG_ERR);
+	kenv_ctx_logged(LOG_ERR);
 	io = iommu_new(path);
 	dev = open_into(KENV_MTTY1_UUID, io);
 	for (int step = 0; step < 2000; step++) {
@@ -1061,7 +1001,7 @@ START_TEST(fail_nth)
 
 	NEED_PATH(_i);
 	buf = buf_new();
-	ctx_logged(LOG_ERR);
+	kenv_ctx_logged(LOG_ERR);
 	calls = kenv_calls();
 	fault_round(path, buf);
 	calls = kenv_calls() - calls;
@@ -1152,11 +1092,11 @@ START_TEST(mock_from_mappings)
 	uint64_t bm[4], ps = PG;
 	struct mock m;
 
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	mock_env(&m);
 	tr = mock_tracker(&m);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
-	ck_assert(logged("no mappings"));
+	ck_assert(kenv_logged("no mappings"));
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
@@ -1192,13 +1132,13 @@ START_TEST(mtty_from_mappings)
 
 	NEED_PATH(_i == 1);
 	buf = buf_new();
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	io = iommu_new(path);
 	dev = open_into(KENV_MTTY2_UUID, io);
 	vfiomig_iommu_free(io);
 	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
-	ck_assert(logged("no mappings"));
+	ck_assert(kenv_logged("no mappings"));
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
@@ -1259,14 +1199,14 @@ START_TEST(mock_follow_map)
 	uint64_t bm[4], ps = PG;
 	struct mock m;
 
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	mock_env(&m);
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
 	tr = mock_tracker(&m);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	log_clear();
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert(!logged("restarting"));
+	ck_assert(!kenv_logged("restarting"));
 	mock_mark(m.fd, m.hwpt, b.iova, MOCK_WIN, pages, mock_pages(pages, 1, 2));
 	memset(bm, 0, sizeof(bm));
 	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
@@ -1300,7 +1240,7 @@ START_TEST(follow_unmap_busy)
 	struct mock m = { .fd = -1 };
 	char *mem;
 
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	if (_i) {
 		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
 
@@ -1316,16 +1256,16 @@ START_TEST(follow_unmap_busy)
 		tr = mock_tracker(&m);
 	}
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	log_clear();
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, a.iova, a.length), -EBUSY);
-	ck_assert(logged("vfiomig_dirty_unmap"));
+	ck_assert(kenv_logged("vfiomig_dirty_unmap"));
 	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 1ULL << 20), _i ? 0 : -ENOENT);
 	if (!_i) {
 		/* 8 KiB tracking pages: a 4 KiB mapping cannot be tracked. */
 		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem + 32 * PG,
 						   base + (8ULL << 20), PG, RW),
 				 -EINVAL);
-		ck_assert(logged("not aligned to the page size"));
+		ck_assert(kenv_logged("not aligned to the page size"));
 		ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1);
 		ck_assert_int_eq(vfiomig_iommu_map(m.io, mem + 32 * PG,
 						   base + (8ULL << 20), 2 * PG, RW),
@@ -1417,7 +1357,7 @@ START_TEST(follow_threads)
 	pthread_t t;
 
 	NEED_PATH(_i == 2);
-	ctx_logged(LOG_ERR);
+	kenv_ctx_logged(LOG_ERR);
 	if (_i) {
 		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i == 1 ?
 					VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
@@ -1487,7 +1427,7 @@ START_TEST(follow_two_trackers)
 	uint64_t bm[1], ps1 = PG, ps2 = 2 * PG;
 	struct mock m;
 
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	mock_env(&m);
 	mdev = open_into(KENV_MTTY2_UUID, m.io);
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, a.iova, a.length, RW), 0);
@@ -1495,16 +1435,14 @@ START_TEST(follow_two_trackers)
 	ck_assert_int_eq(vfiomig_dirty_start(t2, NULL, 0, &ps2), 0);
 	ck_assert_int_eq(vfiomig_dirty_new(&mdev, 1, &o1, &t1), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(t1, NULL, 0, &ps1), 0);
-	log_clear();
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, PG, RW), -EINVAL);
-	pthread_mutex_lock(&log_lock);
-	ck_assert_ptr_nonnull(strstr(logbuf, "restarting"));
-	pthread_mutex_unlock(&log_lock);
-	ck_assert(logged("not aligned to the page size"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "restarting"));
+	ck_assert(kenv_logged("not aligned to the page size"));
 	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1);
 	/* Undone for the first too: nothing there to refuse an unmap for. */
 	ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_uint_eq(logged_n("restarting"), 1);
+	ck_assert_uint_eq(kenv_logged_n("restarting"), 1);
 	mock_mark(m.fd, m.hwpt, b.iova, MOCK_WIN, pages, mock_pages(pages, 1, 1));
 	ck_assert_int_eq(vfiomig_dirty_query(t2, b.iova, b.length, PG, bm, 0), 0);
 	ck_assert_uint_eq(bm[0], 3); /* one 8 KiB page of the HWPT's */
@@ -1537,7 +1475,7 @@ START_TEST(dmalog_covered)
 
 	NEED_PATH(_i);
 	buf = buf_new();
-	ctx_logged(LOG_DEBUG);
+	kenv_ctx_logged(LOG_DEBUG);
 	io = iommu_new(path_of(_i));
 	dev = open_into(KENV_MTTY2_UUID, io);
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
@@ -1545,12 +1483,12 @@ START_TEST(dmalog_covered)
 	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
 	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
-	log_clear();
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert(!logged("restarting"));
+	ck_assert(!kenv_logged("restarting"));
 	/* Outside the plan: restarted; NO_CLEAR keeps the pending span. */
 	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 48 * PG, 8ULL << 20, PG, RW), 0);
-	ck_assert(logged("restarting"));
+	ck_assert(kenv_logged("restarting"));
 	for (int k = 0; k < 2; k++) {
 		memset(bm, 0, sizeof(bm));
 		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm,
@@ -1581,7 +1519,7 @@ START_TEST(dmalog_fail_nth)
 
 	NEED_PATH(_i);
 	buf = buf_new();
-	ctx_logged(LOG_ERR);
+	kenv_ctx_logged(LOG_ERR);
 	for (unsigned int nth = 1; !done; nth++) {
 		struct vfiomig_iommu *io = iommu_new(path_of(_i));
 		struct vfiomig_device *dev = open_into(KENV_MTTY2_UUID, io);

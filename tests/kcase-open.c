@@ -27,34 +27,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static char logbuf[16384];
-
-__attribute__((format(printf, 6, 0)))
-static void log_capture(void *data, int prio, const char *file, int line,
-			const char *fn, const char *fmt, va_list ap)
-{
-	size_t n = strlen(logbuf);
-
-	(void)data, (void)prio, (void)file, (void)line, (void)fn;
-	if (n + 1 < sizeof(logbuf)) {
-		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
-		strcat(logbuf, "\n");
-	}
-	if (getenv("VFIOMIG_TEST_LOG"))
-		fprintf(stderr, "%s", logbuf + n);
-}
-
-/* The case's context, its messages kept in logbuf (emptied). */
-static struct vfiomig_ctx *log_ctx(void)
-{
-	struct vfiomig_ctx *ctx = kenv_ctx();
-
-	vfiomig_ctx_set_log_fn(ctx, log_capture, NULL);
-	vfiomig_ctx_set_log_priority(ctx, LOG_DEBUG);
-	logbuf[0] = '\0';
-	return ctx;
-}
-
 static bool cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
@@ -204,18 +176,18 @@ START_TEST(open_ebusy_log)
 {
 	VFIOMIG_OPTS(vfiomig_open_opts, o, .iommu = VFIOMIG_IOMMU_TYPE1);
 	struct vfiomig_device *a, *b = NULL;
-	struct vfiomig_ctx *ctx = log_ctx();
+	struct vfiomig_ctx *ctx = kenv_ctx_logged(LOG_DEBUG);
 	char want[128];
 
 	a = open_with(KENV_MTTY1_UUID, &o);
 	snprintf(want, sizeof(want),
 		 "group %d is already open (in use by another process?)",
 		 group_of(KENV_MTTY1_UUID));
-	logbuf[0] = '\0';
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_device_open(ctx, KENV_MTTY1_UUID, &o, &b),
 			 -EBUSY);
-	ck_assert_msg(strstr(logbuf, want), "log does not say \"%s\":\n%s",
-		      want, logbuf);
+	ck_assert_msg(strstr(kenv_log_text(), want), "log does not say \"%s\":\n%s",
+		      want, kenv_log_text());
 	ck_assert_ptr_null(b);
 	vfiomig_device_free(a);
 	ck_assert_int_eq(kenv_kernel_fds(), 0);

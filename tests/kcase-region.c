@@ -23,32 +23,6 @@
 
 #include "kenv.h"
 
-/* What the library said, for the cases that check it named the bound. */
-static char logbuf[16384];
-
-__attribute__((format(printf, 6, 0)))
-static void log_capture(void *data, int prio, const char *file, int line,
-			const char *fn, const char *fmt, va_list ap)
-{
-	size_t n = strlen(logbuf);
-
-	(void)data, (void)prio, (void)file, (void)line, (void)fn;
-	if (n + 1 < sizeof(logbuf)) {
-		vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
-		strcat(logbuf, "\n");
-	}
-	if (getenv("VFIOMIG_TEST_LOG"))
-		fprintf(stderr, "%s", logbuf + n);
-}
-
-/* kenv_ctx() logging into logbuf, emptied. */
-static void ctx_logged(void)
-{
-	vfiomig_ctx_set_log_fn(kenv_ctx(), log_capture, NULL);
-	vfiomig_ctx_set_log_priority(kenv_ctx(), LOG_DEBUG);
-	logbuf[0] = '\0';
-}
-
 /* Both mtty types, on each IOMMU path the kernel has. */
 static void each_mtty(void (*fn)(struct vfiomig_device *dev, int ports))
 {
@@ -159,9 +133,9 @@ static void check_rw(struct vfiomig_device *dev, int ports)
 	ck_assert(!memcmp(cfg, &id, 4));
 	/* refused before the kernel: past the BAR, straddling its end,
 	 * size-0 regions, no such region, past config space */
-	logbuf[0] = '\0';
+	kenv_log_clear();
 	ck_assert_int_eq(vfiomig_region_read(dev, 0, 8, &r, 1), -ERANGE);
-	ck_assert_ptr_nonnull(strstr(logbuf, "outside its 0x8 bytes"));
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "outside its 0x8 bytes"));
 	ck_assert_int_eq(vfiomig_region_write(dev, 0, 6, cfg, 4), -ERANGE);
 	ck_assert_int_eq(vfiomig_region_read(dev, 0, 7, big, 2), -ERANGE);
 	ck_assert_int_eq(vfiomig_region_read(dev, 0, UINT64_MAX, &r, 1), -ERANGE);
@@ -183,7 +157,7 @@ START_TEST(rw_mtty)
 {
 	unsigned int complaints = kenv_kernel_complaints();
 
-	ctx_logged();
+	kenv_ctx_logged(LOG_DEBUG);
 	each_mtty(check_rw);
 	ck_assert_uint_eq(kenv_kernel_complaints(), complaints);
 }

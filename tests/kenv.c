@@ -5,6 +5,7 @@
  * kernel) with its optional log, and a device's sysfs path.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,65 @@ uint8_t kenv_fresh(unsigned int salt)
 	n = n * 1103515245u + 12345u + salt;
 	__atomic_store_n(&seed, n, __ATOMIC_RELAXED);
 	return (uint8_t)(n >> 16 | 1);
+}
+
+/* The record of kenv_ctx_logged (locked: a case's threads log too). */
+static pthread_mutex_t klog_lock = PTHREAD_MUTEX_INITIALIZER;
+static char klog[16384];
+
+__attribute__((format(printf, 6, 0)))
+static void klog_capture(void *data, int prio, const char *file, int line,
+			 const char *fn, const char *fmt, va_list ap)
+{
+	size_t n;
+
+	(void)data, (void)prio, (void)file, (void)line, (void)fn;
+	pthread_mutex_lock(&klog_lock);
+	n = strlen(klog);
+	if (n + 1 < sizeof(klog)) {
+		vsnprintf(klog + n, sizeof(klog) - n - 1, fmt, ap);
+		strcat(klog, "\n");
+	}
+	if (getenv("VFIOMIG_TEST_LOG"))
+		fprintf(stderr, "%s", klog + n);
+	pthread_mutex_unlock(&klog_lock);
+}
+
+void kenv_log_clear(void)
+{
+	pthread_mutex_lock(&klog_lock);
+	klog[0] = '\0';
+	pthread_mutex_unlock(&klog_lock);
+}
+
+struct vfiomig_ctx *kenv_ctx_logged(int prio)
+{
+	struct vfiomig_ctx *ctx = kenv_ctx();
+
+	vfiomig_ctx_set_log_fn(ctx, klog_capture, NULL);
+	vfiomig_ctx_set_log_priority(ctx, prio);
+	kenv_log_clear();
+	return ctx;
+}
+
+const char *kenv_log_text(void)
+{
+	return klog;
+}
+
+unsigned int kenv_logged_n(const char *s)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&klog_lock);
+	for (const char *p = klog; (p = strstr(p, s)); p += strlen(s))
+		n++;
+	klog[0] = '\0';
+	pthread_mutex_unlock(&klog_lock);
+	return n;
+}
+
+bool kenv_logged(const char *s)
+{
+	return kenv_logged_n(s) > 0;
 }

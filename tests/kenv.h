@@ -70,6 +70,16 @@ void kenv_mtty_set_scr(struct vfiomig_device *dev, int bar, uint8_t v);
  * registers across cases and runs. */
 uint8_t kenv_fresh(unsigned int salt);
 
+/* What the library says: kenv_ctx() with its messages at prio and above
+ * kept, one line each, the record emptied (any thread may log). */
+struct vfiomig_ctx *kenv_ctx_logged(int prio);
+/* The record so far (read it from the case's thread, no logger running). */
+const char *kenv_log_text(void);
+void kenv_log_clear(void);
+/* How many times s (not empty) is in the record; the record is emptied. */
+unsigned int kenv_logged_n(const char *s);
+bool kenv_logged(const char *s);
+
 /* The sysfs path of a device as the kernel shows it. */
 const char *kenv_sysfs_path(const char *uuid);
 
