@@ -181,6 +181,28 @@ void vfm_dev_state_note(struct vfiomig_device *dev, int state)
 {
 	vfm_dev_lock(dev);
 	dev->state = state;
+	dev->state_gen++;
+	vfm_dev_unlock(dev);
+}
+
+unsigned int vfm_dev_state_gen(struct vfiomig_device *dev)
+{
+	unsigned int gen;
+
+	vfm_dev_lock(dev);
+	gen = dev->state_gen;
+	vfm_dev_unlock(dev);
+	return gen;
+}
+
+void vfm_dev_state_note_read(struct vfiomig_device *dev, int state,
+			     unsigned int gen)
+{
+	vfm_dev_lock(dev);
+	if (dev->state_gen == gen) {
+		dev->state = state;
+		dev->state_gen++;
+	}
 	vfm_dev_unlock(dev);
 }
 

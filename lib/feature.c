@@ -271,6 +271,7 @@ static bool retry_v1(struct vfiomig_device *dev,
 int vfm_mig_state_read(struct vfiomig_device *dev)
 {
 	const struct vfm_mig_ops *ops = state_ops(dev);
+	unsigned int gen = vfm_dev_state_gen(dev);
 	uint32_t state = 0;
 	int ret;
 
@@ -279,7 +280,8 @@ int vfm_mig_state_read(struct vfiomig_device *dev)
 		ret = vfm_mig_v1_ops.state_read(dev, &state);
 	if (!ret && state >= VFIO_DEVICE_STATE_NR)
 		ret = -EPROTO;
-	vfm_dev_state_note(dev, ret < 0 ? -1 : (int)state);
+	/* A SET noted meanwhile (another thread) is newer than this read. */
+	vfm_dev_state_note_read(dev, ret < 0 ? -1 : (int)state, gen);
 	return ret < 0 ? ret : (int)state;
 }
 

@@ -88,8 +88,10 @@ struct vfiomig_device {
 	bool mig_flags_known;
 	struct vfiomig_session session;
 	/* The state the library last set or read; -1 when unknown (before
-	 * the first GET, after a failure).  Read and written under lock. */
+	 * the first GET, after a failure).  Read and written under lock;
+	 * state_gen counts the notes (vfm_dev_state_note_read). */
 	int state;
+	unsigned int state_gen;
 	/* PRECOPY_INFOv2: the caller opted out; the SET was tried; it is on. */
 	bool no_precopy_v2, precopy_v2_tried, precopy_v2;
 	/* A tracker claimed this device's dirty tracking (the library refuses
@@ -129,9 +131,15 @@ void vfm_dev_set_hwpt(struct vfiomig_device *dev, uint32_t hwpt_id);
 void *vfm_dev_regions(struct vfiomig_device *dev);
 void vfm_dev_set_regions(struct vfiomig_device *dev, void *regions);
 
-/* device.c: the remembered state (-1: unknown) and noting it. */
+/* device.c: the remembered state (-1: unknown) and noting it.  A state
+ * read from the kernel is noted only if no state was noted while it was
+ * read (vfm_dev_state_gen before the read): another thread's SET that
+ * finished in between knows better, and a stale read must not undo it. */
 int vfm_dev_state_cached(struct vfiomig_device *dev);
 void vfm_dev_state_note(struct vfiomig_device *dev, int state);
+unsigned int vfm_dev_state_gen(struct vfiomig_device *dev);
+void vfm_dev_state_note_read(struct vfiomig_device *dev, int state,
+			     unsigned int gen);
 /* device.c: release the session's data fd and buffer (the slot the
  * handle owns); session.c decides when, a reset or free always does. */
 void vfm_dev_session_close(struct vfiomig_device *dev);
