@@ -316,12 +316,11 @@ void vfm_iommu_close(struct vfiomig_device *dev);
  * a library context (name NULL); an fd or -errno, logged.
  * vfm_iommufd_open: fallback names what the caller does instead when
  * /dev/iommu cannot be opened (a debug message), NULL makes it an error.
- * vfm_container_open: /dev/vfio/vfio, checked by vfm_container_check:
- * this library's API version and a Type1v2 IOMMU (-EPROTO, -ENODEV). */
+ * vfm_container_open: /dev/vfio/vfio, checked: this library's API
+ * version and a Type1v2 IOMMU (-EPROTO, -ENODEV). */
 int vfm_iommufd_open(struct vfiomig_ctx *ctx, const char *name,
 		     const char *fallback);
 int vfm_container_open(struct vfiomig_ctx *ctx, const char *name);
-int vfm_container_check(struct vfiomig_ctx *ctx, int cfd, const char *name);
 /* dma.c: opening into a context: check it fits (-EINVAL, logged) and
  * give the path, fd and IOAS to open with; after a successful open,
  * vfm_iommu_attached() takes the device's reference. */

@@ -141,7 +141,8 @@ int vfm_iommufd_open(struct vfiomig_ctx *ctx, const char *name,
 	return fd;
 }
 
-int vfm_container_check(struct vfiomig_ctx *ctx, int cfd, const char *name)
+/* This library's API version and a Type1v2 IOMMU (-EPROTO, -ENODEV). */
+static int container_check(struct vfiomig_ctx *ctx, int cfd, const char *name)
 {
 	int ret = sys_ioctl(cfd, VFIO_GET_API_VERSION, NULL);
 
@@ -179,7 +180,7 @@ int vfm_container_open(struct vfiomig_ctx *ctx, const char *name)
 		    path, strerror(-fd));
 		return fd;
 	}
-	ret = vfm_container_check(ctx, fd, name);
+	ret = container_check(ctx, fd, name);
 	if (ret) {
 		sys_close(fd);
 		return ret;
@@ -205,7 +206,7 @@ static int type1_path(struct vfiomig_device *dev, const struct vfm_devinfo *di,
 
 	if (shared > 0) {
 		cfd = shared;
-		ret = vfm_container_check(ctx, cfd, vfm_dev_name(dev));
+		ret = container_check(ctx, cfd, vfm_dev_name(dev));
 	} else {
 		cfd = vfm_container_open(ctx, vfm_dev_name(dev));
 		ret = cfd < 0 ? cfd : 0;
