@@ -4,7 +4,8 @@
  * and test-dirty.c (pages the fake writes): dirty byte spans, the bitmap a
  * query must return for them, a deterministic generator, random page
  * sizes and query windows around a set of tracked ranges.  The includer
- * defines KiB and MiB.
+ * defines KiB and MiB.  With tests/kenv.h included first (kcase-dirty.c,
+ * kcase-dma.c): the programmable device that logs what it writes.
  */
 #ifndef DIRTY_MODEL_H
 #define DIRTY_MODEL_H
@@ -133,5 +134,48 @@ static inline void pick_window(const struct vfiomig_range *r, size_t nr,
 	*iova = a & ~(ps - 1);
 	*len = ((b + ps) & ~(ps - 1)) - *iova;
 }
+
+#ifdef KENV_H
+#include <errno.h>
+#include <linux/vfio.h>
+
+/* A programmable device (kenv_gen_add) logging DMA as the fake's vfio-pci
+ * functions do, mlx5's model: a second START and a REPORT while not
+ * logging are EINVAL; its START answers pgsize (0: echoes the caller's).
+ * Pages it writes: kenv_gen_dma_write. */
+static inline const char *gen_logger(uint64_t pgsize)
+{
+	const struct kenv_gen_cfg c = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+		.log_ops = true,
+		.log_reject_double = true,
+		.log_pgsize = pgsize,
+	};
+
+	return kenv_gen_add(&c);
+}
+
+/* Is gen_logger's device d logging?  Asked of its driver by a REPORT of a
+ * page no case logs (the last but one below 2^64): 0 while logging,
+ * EINVAL otherwise (mlx5's model); it reads and clears nothing a case
+ * wrote. */
+static inline bool gen_logging(struct vfiomig_device *d)
+{
+	uint64_t bm = 0;
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = UINT64_MAX - 8191,
+		.length = 4096,
+		.page_size = 4096,
+		.bitmap = (uintptr_t)&bm,
+	};
+	int ret = vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+				      &rep, sizeof(rep));
+
+	ck_assert_msg(ret == 0 || ret == -EINVAL, "REPORT: %d", ret);
+	ck_assert_uint_eq(bm, 0);
+	return ret == 0;
+}
+#endif
 
 #endif

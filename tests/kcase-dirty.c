@@ -18,7 +18,12 @@
  *    address space and random queries against a model.  The mock's
  *    IOMMU_TEST_OP_DIRTY writes the pages the fake's fake_dma_write did;
  *    mtty's DMA logging and Type1 report nothing dirty, which the cases
- *    relying on it say.
+ *    relying on it say;
+ *  - programmable devices ("programmed", moved from test-dirty.c): the
+ *    pages a device wrote while it logs (kenv_gen_dma_write) through the
+ *    library, two devices, random queries against a model; a driver's own
+ *    logging page size (2 MiB, 3000, 2^63, 2^62) and mlx5's checks (a
+ *    second START, a REPORT before START).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -2262,10 +2267,12 @@ END_TEST
  * dirty byte spans not yet reported (all inside tracked ranges, written
  * through the mock at its 2 KiB pages, which no 4 KiB page splits); a
  * query reports every page of its window overlapping one, and forgets
- * what it reported unless NO_CLEAR.
+ * what it reported unless NO_CLEAR is honoured (the HWPT honours it, a
+ * REPORT cannot).  One model per reader of the tracker (nm), OR-ed.
  */
-static void oracle_query(struct vfiomig_dirty *tr, struct model *m,
-			 uint64_t iova, uint64_t len, uint64_t ps)
+static void oracle_query(struct vfiomig_dirty *tr, struct model *m, int nm,
+			 uint64_t iova, uint64_t len, uint64_t ps,
+			 bool can_no_clear)
 {
 	uint64_t nbits = len / ps, words = (nbits + 63) / 64;
 	uint64_t *got = bm_alloc(nbits), *want = bm_alloc(nbits);
@@ -2281,7 +2288,8 @@ static void oracle_query(struct vfiomig_dirty *tr, struct model *m,
 	}
 	if (r & 2)
 		flags |= VFIOMIG_DIRTY_NO_CLEAR;
-	model_bits(m, want, iova, ps, nbits);
+	for (int k = 0; k < nm; k++)
+		model_bits(&m[k], want, iova, ps, nbits);
 	ck_assert_msg(vfiomig_dirty_query(tr, iova, len, ps, got, flags) == 0,
 		      "query [%#" PRIx64 ", +%#" PRIx64 ") ps %#" PRIx64,
 		      iova, len, ps);
@@ -2294,8 +2302,9 @@ static void oracle_query(struct vfiomig_dirty *tr, struct model *m,
 			      PRIx64 ") ps %#" PRIx64 " flags %u: word %" PRIu64
 			      " got %#" PRIx64 " want %#" PRIx64, iova, len, ps,
 			      flags, i, got[i], want[i]);
-	if (!(flags & VFIOMIG_DIRTY_NO_CLEAR))
-		model_clear(m, iova, iova + len);
+	if (!(can_no_clear && (flags & VFIOMIG_DIRTY_NO_CLEAR)))
+		for (int k = 0; k < nm; k++)
+			model_clear(&m[k], iova, iova + len);
 	free(got);
 	free(want);
 }
@@ -2357,14 +2366,14 @@ START_TEST(oracle_iommufd)
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
 	/* one GET_DIRTY_BITMAP per contiguous stretch, not per range */
 	calls = kenv_ioctls();
-	oracle_query(tr, &m, r[0].iova, r[39].iova + r[39].length - r[0].iova,
-		     4096);
+	oracle_query(tr, &m, 1, r[0].iova,
+		     r[39].iova + r[39].length - r[0].iova, 4096, true);
 	ck_assert_uint_eq(kenv_ioctls() - calls, stretches);
 	for (int it = 0; it < 200; it++) {
 		ps = pick_ps();
 		oracle_dirty(&m, mk.fd, hw, r, 40, 1 + it % 7);
 		pick_window(r, 40, ps, &iova, &len);
-		oracle_query(tr, &m, iova, len, ps);
+		oracle_query(tr, &m, 1, iova, len, ps, true);
 	}
 	vfiomig_dirty_free(tr);
 	close(mk.fd);
@@ -2442,7 +2451,8 @@ END_TEST
  * logging never logs, mtty pins nothing): the model stays empty, and what
  * is checked is that every REPORT and GET_BITMAP the library makes is one
  * the kernel takes, and that the caller's bits come back exactly cleared
- * or kept (ACCUMULATE).  Dirty data through them: test-dirty.c's oracles.
+ * or kept (ACCUMULATE).  Dirty data through DMA logging: gen_oracle_dmalog
+ * on programmable devices; through Type1: test-dirty.c's oracle_type1.
  */
 START_TEST(oracle_dmalog)
 {
@@ -2466,7 +2476,7 @@ START_TEST(oracle_dmalog)
 
 			ps = pick_ps();
 			pick_window(r, 40, ps, &iova, &len);
-			oracle_query(tr, &m, iova, len, ps);
+			oracle_query(tr, &m, 1, iova, len, ps, false);
 		}
 		vfiomig_dirty_free(tr);
 	}
@@ -2480,8 +2490,8 @@ START_TEST(oracle_dmalog)
 		tr = tracker_b(d, 2, VFIOMIG_DIRTY_DMA_LOGGING);
 		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
 		for (int it = 0; it < 3; it++)
-			oracle_query(tr, &m, 8 * GiB, 32 * GiB,
-				     it == 1 ? 2 * MiB : 4096);
+			oracle_query(tr, &m, 1, 8 * GiB, 32 * GiB,
+				     it == 1 ? 2 * MiB : 4096, false);
 		vfiomig_dirty_free(tr);
 	}
 	ck_assert_uint_eq(m.n, 0);
@@ -2521,7 +2531,7 @@ START_TEST(oracle_type1)
 		uint64_t len = r[j].iova + r[j].length - iova;
 
 		ps = trnd() % 2 ? 4096 : 64 * KiB;
-		oracle_query(tr, &m, iova, len, ps);
+		oracle_query(tr, &m, 1, iova, len, ps, false);
 	}
 	vfiomig_dirty_free(tr);
 
@@ -2536,13 +2546,347 @@ START_TEST(oracle_type1)
 		ps = 4096;
 		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
 		for (int it = 0; it < 6; it++)
-			oracle_query(tr, &m, big.iova, big.length,
-				     it % 3 == 2 ? 64 * KiB : 4096);
+			oracle_query(tr, &m, 1, big.iova, big.length,
+				     it % 3 == 2 ? 64 * KiB : 4096, false);
 		vfiomig_dirty_free(tr);
 	}
 	ck_assert_uint_eq(m.n, 0);
 	vfiomig_device_free(d);
 	munmap(mem, 2 * MiB);
+}
+END_TEST
+
+/* ------------------- programmable devices (moved from test-dirty.c) */
+
+/*
+ * What a device writes while it logs, and a driver's own logging: the
+ * programmable device of gen_logger (the driver marks the pages
+ * kenv_gen_dma_write names; its START answers a page size of its own or
+ * echoes; mlx5's model refuses a second START and a REPORT while not
+ * logging).  The vfio core's checks before the driver are the kernel's.
+ */
+
+/* Two devices' logs OR-ed, pages they wrote: a write outside the logged
+ * ranges is not logged, REPORT clears, caller pages of 2 MiB and 16 KiB,
+ * NO_CLEAR not honoured by REPORT, ACCUMULATE, a window inside a range.
+ * (mtty's side, the REPORTs per range: dmalog_two_devices.) */
+START_TEST(gen_two_devices)
+{
+	const char *g0 = gen_logger(0), *g1 = gen_logger(0);
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[] = {
+		{ 0, 1 * GiB }, { 4 * GiB, 2 * GiB }, { 1 * GiB + 64 * KiB, 4 * KiB },
+	};
+	uint64_t ps = 4096, nbits = 8 * GiB / 4096, *bm = bm_alloc(nbits);
+	struct span sp[] = {
+		{ 0x1000, 0x1001 }, { 0x3fffe000, 0x40000000 },
+		{ 4 * GiB + 0x123456, 4 * GiB + 0x223456 },
+		{ 1 * GiB + 64 * KiB, 1 * GiB + 64 * KiB + 1 },
+	};
+
+	d[0] = kenv_open(g0, VFIOMIG_IOMMU_TYPE1);
+	d[1] = open_shared(g1, VFIOMIG_IOMMU_TYPE1,
+			   vfiomig_device_iommu_fd(d[0]), 0);
+	tr = tracker_b(d, 2, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 3, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	ck_assert(gen_logging(d[0]) && gen_logging(d[1]));
+
+	/* device 0 writes some, device 1 others; one write outside the
+	 * logged ranges is not logged */
+	kenv_gen_dma_write(g0, sp[0].a, sp[0].b - sp[0].a);
+	kenv_gen_dma_write(g0, sp[1].a, sp[1].b - sp[1].a);
+	kenv_gen_dma_write(g1, sp[2].a, sp[2].b - sp[2].a);
+	kenv_gen_dma_write(g1, sp[3].a, sp[3].b - sp[3].a);
+	kenv_gen_dma_write(g1, 3 * GiB, 4096);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 4096, bm, 0), 0);
+	expect(bm, 0, 4096, nbits, sp, 4);
+	/* REPORT cleared the logs */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, nbits), 0);
+
+	/* Coarser and finer caller pages: 2 MiB, 16 KiB */
+	for (int i = 0; i < 4; i++)
+		kenv_gen_dma_write(i % 2 ? g1 : g0, sp[i].a, sp[i].b - sp[i].a);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 2 * MiB, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, 0, 2 * MiB, 8 * GiB / (2 * MiB), sp, 4);
+	/* NO_CLEAR cannot be honoured by REPORT: gone now */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * GiB, 16 * KiB, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * GiB / (16 * KiB)), 0);
+
+	/* ACCUMULATE: OR into what the caller has */
+	memset(bm, 0, (nbits + 63) / 64 * 8);
+	bm[0] = 1; /* page 0, clean in the kernel */
+	kenv_gen_dma_write(g0, sp[0].a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1 * GiB, 4096, bm,
+					     VFIOMIG_DIRTY_ACCUMULATE), 0);
+	ck_assert_uint_eq(bm[0], 3);
+
+	/* A query window inside a range, unaligned to the ranges */
+	kenv_gen_dma_write(g1, 4 * GiB + 8 * MiB, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 4 * GiB + 6 * MiB, 4 * MiB,
+					     4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 1);
+	ck_assert(bm[512 / 64] & 1);
+
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert(!gen_logging(d[0]) && !gen_logging(d[1]));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+	free(bm);
+}
+END_TEST
+
+/* 1000 caller ranges planned into the kernel's 256 still log the pages
+ * written at the first, a middle and the last.  (The plan, the second
+ * START and second tracker refused: dmalog_many_ranges_double_start.) */
+START_TEST(gen_many_ranges)
+{
+	const char *g = gen_logger(0);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[1000];
+	uint64_t ps = 4096, *bm = bm_alloc(1000 * 16);
+	struct span sp[3];
+
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	for (int i = 0; i < 1000; i++) {
+		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
+		r[i].length = 4096 * (uint64_t)(1 + i % 5);
+	}
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), 0);
+	sp[0].a = r[0].iova;
+	sp[1].a = r[500].iova;
+	sp[2].a = r[999].iova + r[999].length - 1;
+	for (int i = 0; i < 3; i++) {
+		sp[i].b = sp[i].a + 1;
+		kenv_gen_dma_write(g, sp[i].a, 1);
+	}
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 1000 * 64 * KiB, 4096, bm,
+					     0), 0);
+	expect(bm, 0, 4096, 1000 * 16, sp, 3);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* Write a few spans inside random ranges of r by device uuid, into its
+ * model (the device logs at 4 KiB: no caller page splits a logged one). */
+static void oracle_dirty_gen(struct model *m, const char *uuid,
+			     const struct vfiomig_range *r, size_t nr, int count)
+{
+	for (int i = 0; i < count; i++) {
+		const struct vfiomig_range *x = &r[trnd() % nr];
+		uint64_t a = x->iova + trnd() % x->length;
+		uint64_t b = a + 1 + trnd() % (3 * 4096);
+
+		if (b > x->iova + x->length)
+			b = x->iova + x->length;
+		kenv_gen_dma_write(uuid, a, b - a);
+		model_add(m, a, b);
+	}
+}
+
+/* Random queries against a model of what two devices wrote, through every
+ * path of the query loop (oracle_query above): one device, then two in a
+ * container; then a range larger than a scratch chunk.  REPORT clears
+ * whatever the flags say. */
+START_TEST(gen_oracle_dmalog)
+{
+	const char *g[2];
+	struct vfiomig_device *d[2];
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r[40];
+	static struct model m[2];
+
+	g[0] = gen_logger(0);
+	g[1] = gen_logger(0);
+	d[0] = kenv_open(g[0], VFIOMIG_IOMMU_TYPE1);
+	d[1] = open_shared(g[1], VFIOMIG_IOMMU_TYPE1,
+			   vfiomig_device_iommu_fd(d[0]), 0);
+	for (int nd = 1; nd <= 2; nd++) {
+		uint64_t ps = 4096;
+
+		memset(m, 0, sizeof(m));
+		oracle_ranges(r, 40, 1 * GiB, 4096);
+		tr = tracker_b(d, (size_t)nd, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+		for (int it = 0; it < 150; it++) {
+			uint64_t iova, len;
+
+			ps = pick_ps();
+			for (int k = 0; k < nd; k++)
+				oracle_dirty_gen(&m[k], g[k], r, 40, 1 + it % 7);
+			pick_window(r, 40, ps, &iova, &len);
+			oracle_query(tr, m, nd, iova, len, ps, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+
+	/* A range larger than a scratch chunk (8 GiB at 4 KiB), off a word:
+	 * its head through scratch up to a chunk boundary, the rest
+	 * straight into the caller's bitmap; two devices. */
+	{
+		struct vfiomig_range big = { 12 * GiB + 12 * KiB, 20 * GiB };
+		uint64_t ps = 4096;
+
+		memset(m, 0, sizeof(m));
+		tr = tracker_b(d, 2, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 3; it++) {
+			for (int k = 0; k < 2; k++) {
+				oracle_dirty_gen(&m[k], g[k], &big, 1, 20);
+				/* at the edges and the chunk boundary */
+				kenv_gen_dma_write(g[k], big.iova, 1);
+				model_add(&m[k], big.iova, big.iova + 1);
+				kenv_gen_dma_write(g[k], 16 * GiB - 1, 2);
+				model_add(&m[k], 16 * GiB - 1, 16 * GiB + 1);
+				kenv_gen_dma_write(g[k], big.iova + big.length - 1, 1);
+				model_add(&m[k], big.iova + big.length - 1,
+					  big.iova + big.length);
+			}
+			oracle_query(tr, m, 2, 8 * GiB, 32 * GiB,
+				     it == 1 ? 2 * MiB : 4096, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	vfiomig_device_free(d[1]);
+	vfiomig_device_free(d[0]);
+}
+END_TEST
+
+/* The driver answers 2 MiB to a 4 KiB START: in/out page size; a byte
+ * written dirties its whole 2 MiB page at every caller page size. */
+START_TEST(gen_page_size_negotiation)
+{
+	const char *g = gen_logger(2 * MiB);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r = { 16 * MiB, 64 * MiB };
+	uint64_t ps = 0, *bm = bm_alloc(64 * MiB / 4096);
+	struct span sp = { 20 * MiB + 5, 20 * MiB + 6 };
+	struct span page = { 20 * MiB, 22 * MiB };
+
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_AUTO);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), 0);
+	ck_assert_uint_eq(ps, 2 * MiB);
+	kenv_gen_dma_write(g, sp.a, 1);
+	/* 4 KiB caller pages: the whole 2 MiB device page is dirty */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 16 * MiB, 64 * MiB, 4096, bm,
+					     0), 0);
+	expect(bm, 16 * MiB, 4096, 64 * MiB / 4096, &page, 1);
+	/* 8 MiB caller pages: one bit */
+	kenv_gen_dma_write(g, sp.a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 16 * MiB, 64 * MiB, 8 * MiB,
+					     bm, 0), 0);
+	expect(bm, 16 * MiB, 8 * MiB, 8, &sp, 1);
+	/* a 4 KiB query window in the middle of a 2 MiB device page */
+	kenv_gen_dma_write(g, sp.a, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 21 * MiB, 8192, 4096, bm, 0), 0);
+	ck_assert_uint_eq(bm[0] & 3, 3);
+	vfiomig_dirty_free(tr); /* stops */
+	ck_assert(!gen_logging(d));
+	vfiomig_device_free(d);
+	free(bm);
+}
+END_TEST
+
+/* An unusable page size from the driver (EPROTO, undone), then the mlx5
+ * model's own checks on a device echoing the page size: a REPORT before
+ * START, a second START refused; REPORT only sets bits; short payloads
+ * (the vfio core's argsz check). */
+START_TEST(gen_driver_errnos)
+{
+	const char *g3000 = gen_logger(3000), *g = gen_logger(0);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	struct vfiomig_range r = { 16 * MiB, 8 * MiB };
+	struct vfio_device_feature_dma_logging_range kr = { 16 * MiB, 8 * MiB };
+	struct vfio_device_feature_dma_logging_control ctl = {
+		.page_size = 4096, .num_ranges = 1, .ranges = (uintptr_t)&kr,
+	};
+	struct vfio_device_feature_dma_logging_report rep = {
+		.iova = 16 * MiB, .length = 8 * MiB, .page_size = 4096,
+	};
+	uint64_t ps = 0, bm[64];
+
+	kenv_ctx_logged(LOG_DEBUG);
+	d = kenv_open(g3000, VFIOMIG_IOMMU_TYPE1);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &r, 1, &ps), -EPROTO);
+	ck_assert(!gen_logging(d)); /* undone */
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "which REPORT cannot use"));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	/* the driver's own checks (mlx5 model) */
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	rep.bitmap = (uintptr_t)bm;
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, sizeof(rep)), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, sizeof(ctl)), 0);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, sizeof(ctl)), -EINVAL);
+	/* REPORT only sets bits */
+	memset(bm, 0, sizeof(bm));
+	bm[1] = 1;
+	kenv_gen_dma_write(g, 16 * MiB, 1);
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, sizeof(rep)), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_uint_eq(bm[1], 1);
+	/* too short a payload */
+	ck_assert_int_eq(vfiomig_feature_get(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+					     &rep, 24), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+					     &ctl, 16), -EINVAL);
+	ck_assert_int_eq(vfiomig_feature_set(d, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+					     NULL, 0), 0);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* A driver whose page size would round a range up to 2^64 is refused and
+ * undone (2^63 for a range across 2^63); one that fits is used (2^62:
+ * [0, 2^63 + 2^62)).  (The ranges refused before any kernel call and
+ * iommufd's page alignment: start_edges.) */
+START_TEST(gen_start_edges)
+{
+	const char *g63 = gen_logger(P63), *g62 = gen_logger(P62);
+	struct vfiomig_range top = { P63 - 1 * MiB, 2 * MiB };
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	uint64_t ps, bm[2];
+
+	kenv_ctx_logged(LOG_DEBUG);
+	/* the driver answers 2^63 for a range across 2^63 */
+	d = kenv_open(g63, VFIOMIG_IOMMU_TYPE1);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ps = 4096;
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &top, 1, &ps), -EOVERFLOW);
+	ck_assert(!gen_logging(d)); /* undone */
+	ck_assert_ptr_nonnull(strstr(kenv_log_text(), "rounds a range up to 2^64"));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	/* 2^62 fits: [0, 2^63 + 2^62) */
+	d = kenv_open(g62, VFIOMIG_IOMMU_TYPE1);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &top, 1, &ps), 0);
+	ck_assert_uint_eq(ps, P62);
+	kenv_gen_dma_write(g62, P63 + 4096, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 3 * P62, P62, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x4);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
 }
 END_TEST
 
@@ -2596,6 +2940,19 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, oracle_unmaps);
 	tcase_add_test(tc, oracle_dmalog);
 	tcase_add_test(tc, oracle_type1);
+	suite_add_tcase(s, tc);
+
+	/* moved from test-dirty.c: programmable devices, the pages they
+	 * write while logging and their drivers' own logging */
+	tc = tcase_create("programmed");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, gen_two_devices);
+	tcase_add_test(tc, gen_many_ranges);
+	tcase_add_test(tc, gen_oracle_dmalog);
+	tcase_add_test(tc, gen_page_size_negotiation);
+	tcase_add_test(tc, gen_driver_errnos);
+	tcase_add_test(tc, gen_start_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }

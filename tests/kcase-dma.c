@@ -9,7 +9,8 @@
  * Type1 before the first and after the last device; trackers following
  * the mappings: the iommufd selftest mock reporting dirty bits through
  * mappings the library made, DMA logging and Type1 tracking on mtty
- * (which dirty nothing), a mapper thread, two trackers on one context.
+ * (which dirty nothing), a mapper thread, two trackers on one context;
+ * DMA logging of a programmable device that writes ("dma-written").
  * Run on the fake (kt-fake) and on the real kernel in the VM (kt-real).
  */
 #include <errno.h>
@@ -28,6 +29,10 @@
 
 #include "iommufd_test.h"
 #include "kenv.h"
+
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#include "dirty-model.h"
 
 #define MOCK_IO_PAGE_SIZE 2048UL
 #define MOCK_APERTURE_START (1UL << 24)
@@ -1558,6 +1563,269 @@ START_TEST(dmalog_fail_nth)
 }
 END_TEST
 
+/* ------------------- programmable devices (moved from test-dma.c) */
+
+/*
+ * DMA logging of a device that writes (gen_logger, dirty-model.h: the
+ * pages kenv_gen_dma_write names are in its log while it logs) on a
+ * context of the iommufd path, as trackers follow the mappings.  (Type1
+ * reporting a PCI function's whole mappings stays in test-dma.c.)
+ */
+
+/* A tracker started without ranges takes the mappings the library made
+ * (one range per mapping): what the device wrote in the first, nothing in
+ * the second.  (mtty's and the mock's: mtty_from_mappings,
+ * mock_from_mappings.) */
+START_TEST(gen_from_mappings)
+{
+	const char *g = gen_logger(0);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(g, io);
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	kenv_gen_dma_write(g, a.iova + 3 * PG, 2 * PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x18ULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* A tracker started without ranges follows the context: a mapping made
+ * while it runs is tracked from then on, what the device writes there
+ * reported.  DMA logging restarts on a new plan (once: the library says
+ * so, and the device's log of a is new): the pages tracked before (a)
+ * are reported dirty once by the next query, none lost.  Once stopped, a
+ * map touches no tracker.  (The mock's HWPT: mock_follow_map.) */
+START_TEST(gen_follow_map)
+{
+	const char *g = gen_logger(0);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	kenv_ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(g, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	kenv_gen_dma_write(g, a.iova, PG);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	/* DMA logging needs the kernel told: one restart, the device's
+	 * log started afresh (the page written before is gone from it) */
+	ck_assert_uint_eq(kenv_logged_n("restarting"), 1);
+	{
+		struct vfio_device_feature_dma_logging_report rep = {
+			.iova = a.iova, .length = a.length, .page_size = PG,
+			.bitmap = (uintptr_t)bm,
+		};
+
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_feature_get(dev,
+				VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep,
+				sizeof(rep)), 0);
+		ck_assert_uint_eq(bm[0], 0);
+	}
+	kenv_gen_dma_write(g, b.iova + PG, 2 * PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x6ULL);
+	/* a: the span tracked before the restart, reported once */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	/* Stopped: no longer followed, a map touches no tracker. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* A mapping inside the planned ranges needs no restart (the plan keeps a
+ * range unmapped through the tracker: the library says none, and the
+ * device's log kept a page written before) and what the device writes
+ * there is reported.  (The restart outside the plan, NO_CLEAR and the
+ * pending span: dmalog_covered on mtty.) */
+START_TEST(gen_dmalog_covered)
+{
+	const char *g = gen_logger(0);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	kenv_ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(g, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
+	kenv_gen_dma_write(g, a.iova, PG);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert(!kenv_logged("restarting"));
+	kenv_gen_dma_write(g, b.iova, PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	/* not restarted: the page of a, and nothing pending */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 2);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+}
+END_TEST
+
+/* Every ioctl of a map that restarts DMA logging failing in turn: the map
+ * fails whole (undone, the record unchanged) or succeeds, and the page the
+ * device wrote before is reported either way; the tracker stays usable,
+ * the device logging until stopped.  (dmalog_fail_nth sweeps the same on
+ * mtty, which logs nothing to lose.) */
+START_TEST(gen_dmalog_fail_nth)
+{
+	const char *g = gen_logger(0);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	bool done = false;
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	kenv_ctx_logged(LOG_ERR);
+	for (unsigned int nth = 1; !done; nth++) {
+		struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+		struct vfiomig_device *dev = open_into(g, io);
+		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+		struct vfiomig_dirty *tr = NULL;
+		uint64_t bm[4], ps = PG;
+		int ret;
+
+		ck_assert_uint_lt(nth, 20);
+		ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+		ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+		kenv_gen_dma_write(g, a.iova + 3 * PG, PG);
+		kenv_fail_nth_call("ioctl", nth, EIO);
+		ret = vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW);
+		done = ret == 0;
+		kenv_fail_nth(0, 0);
+		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), done ? 2 : 1);
+		ck_assert(gen_logging(dev));
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+		ck_assert_msg(bm[0] & 8, "nth %u: the page written is lost", nth);
+		if (done) {
+			kenv_gen_dma_write(g, b.iova, PG);
+			memset(bm, 0, sizeof(bm));
+			ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+			ck_assert_uint_eq(bm[0], 1);
+		} else {
+			/* Undone: the IOVA is free in the kernel. */
+			ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova,
+							   b.length, RW), 0);
+		}
+		ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+		ck_assert(!gen_logging(dev));
+		vfiomig_dirty_free(tr);
+		vfiomig_device_free(dev);
+		vfiomig_iommu_free(io);
+		ck_assert_int_eq(kenv_kernel_fds(), 0);
+	}
+	munmap(buf, BUFSZ);
+}
+END_TEST
+
+/* Maps from another thread while the tracker is queried in this one
+ * (follow_threads, struct mapper above): every mapping made is followed,
+ * no query sees a half-added range (ThreadSanitizer watches on the fake);
+ * the pages the device then writes over all of them are reported. */
+START_TEST(gen_follow_threads)
+{
+	const char *g = gen_logger(0);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct mapper mp = { .n = 32, .base = 16ULL << 20 };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[1], ps = PG;
+	char *buf;
+	pthread_t t;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	kenv_ctx_logged(LOG_ERR);
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(g, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, 16 * PG, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	mp.io = io;
+	mp.mem = buf + 32 * PG;
+	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
+	for (int k = 0; k < 50; k++)
+		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
+		      mp.failed, mp.at, strerror(-mp.err));
+	kenv_gen_dma_write(g, mp.base, 64 * PG);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+	/* Every other page is a mapping: all of them dirty. */
+	ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -1600,6 +1868,18 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, follow_two_trackers);
 	tcase_add_loop_test(tc, dmalog_covered, 0, 2);
 	tcase_add_loop_test(tc, dmalog_fail_nth, 0, 2);
+	suite_add_tcase(s, tc);
+
+	/* moved from test-dma.c: a programmable device writing while it
+	 * logs, as trackers follow the mappings */
+	tc = tcase_create("dma-written");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, gen_from_mappings);
+	tcase_add_test(tc, gen_follow_map);
+	tcase_add_test(tc, gen_dmalog_covered);
+	tcase_add_test(tc, gen_dmalog_fail_nth);
+	tcase_add_test(tc, gen_follow_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
