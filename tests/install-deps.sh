@@ -21,9 +21,9 @@ for g in $groups; do
 	test) pkgs="$pkgs valgrind clang libclang-rt-14-dev xz-utils" ;;
 	# build-kernel.sh: make gcc flex bison bc perl xz libelf (objtool); run-vm.sh:
 	# qemu; the guest runs on the host's root: python3 (cli-vm.sh's JSON checks),
-	# strace (example-vm.sh's ioctl count).
+	# strace (example-vm.sh's ioctl count), kmod (insmod of the test driver).
 	vm) pkgs="$pkgs qemu-system-x86 linux-source-6.12 flex bison bc libelf-dev strace
-		xz-utils python3" ;;
+		xz-utils python3 kmod" ;;
 	deb) pkgs="$pkgs debhelper dpkg-dev fakeroot lintian pkg-config" ;;
 	abi) pkgs="$pkgs abigail-tools" ;;
 	*)

@@ -76,7 +76,8 @@ static bool kernel_fd(int fd)
 	if (kernel_path(to))
 		return true;
 	return !strncmp(to, "anon_inode:", 11) &&
-	       (strstr(to, "vfio") || strstr(to, "mtty") || strstr(to, "iommufd"));
+	       (strstr(to, "vfio") || strstr(to, "mtty") || strstr(to, "mtest") ||
+		strstr(to, "iommufd"));
 }
 
 /* Count one kernel call; the injected errno if this is the one to fail. */

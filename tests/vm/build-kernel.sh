@@ -36,6 +36,8 @@ hash=$(sha256sum <"$frag" | cut -c1-16)
 # ':' (a Debian epoch) is not allowed in kbuild paths.
 dir=$cache/$(printf '%s' "$ver" | tr ':' '_')-$hash
 img=$dir/bzImage
+# The unpacked source is shared by all fragments of one package version.
+src=$cache/src-$(printf '%s' "$ver" | tr ':' '_')
 
 if [ ! -f "$img" ]; then
 	mkdir -p "$cache"
@@ -47,14 +49,31 @@ if [ ! -f "$img" ]; then
 	fi
 fi
 
+# The test driver (mdrv/mtest.c): built against the kernel's tree, beside
+# the image; make rebuilds it only when its source changed (cp -p).
+build_mdrv() {
+	mdrv=$dir/mdrv
+	exec 8>"$dir/.mdrv.lock"
+	flock 8
+	mkdir -p "$mdrv"
+	cp -p "$here/mdrv/mtest.c" "$here/mdrv/Kbuild" "$mdrv/"
+	make -C "$src" O="$dir/build" M="$mdrv" modules >"$dir/mdrv.log" 2>&1 || {
+		tail -n 40 "$dir/mdrv.log" >&2
+		log "FAILED: the test driver (full log: $dir/mdrv.log)"
+		exit 1
+	}
+	cp "$mdrv/mtest.ko" "$dir/mtest.ko.tmp"
+	mv "$dir/mtest.ko.tmp" "$dir/mtest.ko"
+	exec 8>&-
+}
+
 if [ -f "$img" ]; then
 	log "using cached kernel (no rebuild)"
+	build_mdrv
 	echo "$img"
 	exit 0
 fi
 
-# The unpacked source is shared by all fragments of one package version.
-src=$cache/src-$(printf '%s' "$ver" | tr ':' '_')
 if [ ! -f "$src/.unpacked" ]; then
 	log "unpacking $tarball into $src"
 	rm -rf "$src"
@@ -95,8 +114,12 @@ fi
 
 log "building bzImage with -j$(nproc) (log: $blog)"
 kmake -j"$(nproc)" bzImage || fail "make bzImage"
+# Module.symvers, for the out-of-tree test driver (tests/vm/mdrv); the
+# build tree stays in the cache for it.
+kmake -j"$(nproc)" modules || fail "make modules"
 cp "$build/.config" "$dir/config"
 cp "$build/arch/x86/boot/bzImage" "$img.tmp"
 mv "$img.tmp" "$img"
 log "built $img"
+build_mdrv
 echo "$img"
