@@ -23,7 +23,10 @@
  * log_reject_double, log_pgsize are read by a write of "reset" (the device
  * must be closed: EBUSY), which also puts it in RUNNING with no session;
  * fill (a seed), dirty (bytes), error (1), fail_arc ("from to errno"),
- * dma_write ("iova length") act at once; state and blob are read-only.
+ * dma_write ("iova length": pages its DMA log marks), dma_rw ("iova
+ * length": the device, open, reads guest memory there through
+ * vfio_dma_rw() and writes the same bytes back, which Type1 reports
+ * dirty) act at once; state and blob are read-only.
  */
 #include <linux/anon_inodes.h>
 #include <linux/device.h>
@@ -33,6 +36,7 @@
 #include <linux/kernel.h>
 #include <linux/mdev.h>
 #include <linux/module.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/log2.h>
 #include <linux/uaccess.h>
@@ -1277,6 +1281,34 @@ static ssize_t dma_write_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dma_write);
 
+/* vfio_dma_rw() of an open device: read, then write the same bytes back
+ * (the guest's memory is unchanged, Type1 marks the pages dirty). */
+static ssize_t dma_rw_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct mtest *m = knob_dev(dev);
+	unsigned long long iova, len;
+	void *data;
+	int ret;
+
+	if (sscanf(buf, "%llu %llu", &iova, &len) != 2 || !len ||
+	    len > SZ_16M || iova + len < iova)
+		return -EINVAL;
+	data = kvmalloc(len, GFP_KERNEL);
+	if (!data)
+		return -ENOMEM;
+	mutex_lock(&m->lock);
+	ret = m->open ? 0 : -ENODEV;
+	if (!ret)
+		ret = vfio_dma_rw(&m->vdev, iova, data, len, false);
+	if (!ret)
+		ret = vfio_dma_rw(&m->vdev, iova, data, len, true);
+	mutex_unlock(&m->lock);
+	kvfree(data);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(dma_rw);
+
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
@@ -1322,6 +1354,7 @@ static struct attribute *mtest_attrs[] = {
 	&dev_attr_error.attr,
 	&dev_attr_fail_arc.attr,
 	&dev_attr_dma_write.attr,
+	&dev_attr_dma_rw.attr,
 	&dev_attr_state.attr,
 	NULL,
 };
