@@ -13,9 +13,16 @@
  * header in PRE_COPY, dirty_bytes always 0, read() 0 (not ENOMSG) at the
  * end of precopy data, its state kept across close.  Device content is
  * told apart by UART_SCR of each port (1-byte accesses to BAR0/BAR1 only,
- * contract 12.5), fresh values every run.  What needs a programmable
- * device (megabytes of state, precopy dirtying, ENOMSG, arcs failing
- * inside the driver, ERROR) stays in test-session.c.
+ * contract 12.5), fresh values every run.
+ *
+ * What mtty cannot show runs on programmable devices (kenv_gen_add: the
+ * test driver mtest in the VM, the fake's GENERIC personality): megabytes
+ * of state through every sink and source with precopy dirtying, the
+ * stall/max-rounds/threshold counts, an ENOMSG end of precopy data, a
+ * stream body its driver checks, the capability sets mtty lacks, a device
+ * without migration, a driver failing an arc inside one combined SET or
+ * entering ERROR on its own.  A splice-capable file in place of the data
+ * fd (white box) stays in test-session.c.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -33,6 +40,7 @@
 #include <linux/vfio.h>
 
 #include "kenv.h"
+#include "mig-oracle.h"
 /* white box: data_path_economy checks the session's one transfer buffer */
 #include "../lib/internal.h"
 
@@ -43,6 +51,14 @@
 
 static const int paths[] = { VFIOMIG_IOMMU_TYPE1, VFIOMIG_IOMMU_IOMMUFD };
 
+/* Sinks and sources of every kind.  Callbacks take and give a few bytes a
+ * call: partial consumption on a 96-byte stream (the programmable
+ * devices' cases set bigger sizes, gen_setup). */
+#define XIO_CB_WRITE_MAX 7
+#define XIO_CB_READ_MAX 5
+#define XIO_BUF_CAP 4096
+#include "xfer-io.h"
+
 static struct vfiomig_device *src, *dst;
 static uint8_t scr[2];
 
@@ -50,6 +66,7 @@ static uint8_t scr[2];
 static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	xio_sizes_default();
 	kenv_setup();
 }
 
@@ -131,20 +148,12 @@ static bool saving(int s)
 }
 
 /* ------------------------------------------------------------------ */
-/* Sinks and sources of every kind                                      */
-
-/* Callbacks take and give a few bytes a call: partial consumption on a
- * 96-byte stream. */
-#define XIO_CB_WRITE_MAX 7
-#define XIO_CB_READ_MAX 5
-#define XIO_BUF_CAP 4096
-#include "xfer-io.h"
-
-/* ------------------------------------------------------------------ */
 /* A full migration                                                     */
 
-/* RUNNING -> PRE_COPY rounds -> STOP_COPY -> STOP into the sink. */
-static void save_all(struct sink *sk, unsigned int xflags, unsigned int *rounds)
+/* RUNNING -> PRE_COPY rounds -> STOP_COPY -> STOP into the sink; a
+ * programmable device to dirty (NULL: none) runs on after the first round. */
+static void save_all(struct sink *sk, unsigned int xflags, unsigned int *rounds,
+		     const char *dirty)
 {
 	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
 	struct vfiomig_io io;
@@ -161,6 +170,8 @@ static void save_all(struct sink *sk, unsigned int xflags, unsigned int *rounds)
 		r = vfiomig_precopy_iterate(src, &io, NULL, &prog);
 		ck_assert_int_ge(r, 0);
 		sink_moved(sk, (int64_t)prog.round_bytes);
+		if (i == 0 && dirty)
+			kenv_gen_dirty_precopy(dirty, 300u << 10);
 	}
 	ck_assert_int_eq(r, 1);
 	*rounds = prog.round;
@@ -210,7 +221,7 @@ START_TEST(roundtrip)
 	up(paths[_i % 2], paths[(_i / 2) % 2]);
 	ck_assert(ports_own());
 	sink_open(&sk, save_kind);
-	save_all(&sk, xflags, &rounds);
+	save_all(&sk, xflags, &rounds, NULL);
 	/* mtty never dirties: the round that drains the header ends it */
 	ck_assert_uint_eq(rounds, 1);
 	ck_assert_uint_eq(sk.v.n, MTTY2_SIZE);
@@ -433,7 +444,10 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Precopy on a device that never dirties                               */
 
-static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol)
+/* Precopy rounds until the policy ends them (0: not within 40), back to
+ * RUNNING; a device that never dirties reports nothing dirty. */
+static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol,
+				 bool never_dirty)
 {
 	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
 	struct sink sk;
@@ -448,7 +462,8 @@ static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol)
 		ck_assert_int_ge(r, 0);
 	}
 	ck_assert_uint_eq(prog.total_bytes, sk.v.n);
-	ck_assert_uint_eq(prog.dirty_bytes, 0);
+	if (never_dirty)
+		ck_assert_uint_eq(prog.dirty_bytes, 0);
 	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
 	free(sk.v.p);
 	return r == 1 ? prog.round : 0;
@@ -457,7 +472,7 @@ static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol)
 /* Whatever the policy, precopy ends with the round that drained the
  * initial data when nothing is dirty (mtty: dirty_bytes always 0); the
  * stall, max-rounds and threshold counts need a dirtying device
- * (test-session.c precopy_policy). */
+ * (gen_precopy_policy). */
 START_TEST(precopy_policy)
 {
 	VFIOMIG_OPTS(vfiomig_precopy_policy, pol);
@@ -466,20 +481,20 @@ START_TEST(precopy_policy)
 	char small[4];
 
 	up(paths[_i], paths[_i]);
-	ck_assert_uint_eq(rounds_until(NULL), 1);
+	ck_assert_uint_eq(rounds_until(NULL, true), 1);
 	pol.stall_rounds = 1;
-	ck_assert_uint_eq(rounds_until(&pol), 1);
+	ck_assert_uint_eq(rounds_until(&pol, true), 1);
 	pol.stall_rounds = 0;                           /* 0 = default 3 */
-	ck_assert_uint_eq(rounds_until(&pol), 1);
+	ck_assert_uint_eq(rounds_until(&pol, true), 1);
 	pol.max_rounds = 2;
-	ck_assert_uint_eq(rounds_until(&pol), 1);
+	ck_assert_uint_eq(rounds_until(&pol, true), 1);
 	pol.max_rounds = 0;
 	pol.dirty_threshold = 1u << 20;
-	ck_assert_uint_eq(rounds_until(&pol), 1);
+	ck_assert_uint_eq(rounds_until(&pol, true), 1);
 	pol.dirty_threshold = 0;
 	pol.stall_rounds = 1000;
 	pol.max_rounds = 7;
-	ck_assert_uint_eq(rounds_until(&pol), 1);
+	ck_assert_uint_eq(rounds_until(&pol, true), 1);
 
 	/* A round that cannot drain the initial data never switches early. */
 	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
@@ -505,7 +520,7 @@ START_TEST(precopy_policy)
 END_TEST
 
 /* Nothing dirty: one round; the end of precopy data (mtty: read() 0; the
- * fake's ENOMSG driver is test-session.c precopy_no_dirt) is "nothing
+ * ENOMSG of a programmable device is gen_precopy_enomsg) is "nothing
  * now", not an error, and the session lives on. */
 START_TEST(precopy_no_dirt)
 {
@@ -672,7 +687,7 @@ END_TEST
  * Stepwise, from a remembered state, a change's ioctls are its SETs, one
  * per arc: failing the nth ioctl fails the nth arc; kenv_sets shows that
  * only the arcs before it reached the kernel.  A driver failing an arc in
- * the middle of one combined SET stays in test-session.c arc_failure.
+ * the middle of one combined SET is gen_arc_failure.
  */
 static void fail_arc(unsigned int nth, int err)
 {
@@ -1065,7 +1080,7 @@ static ssize_t cb_zero(void *arg, const void *buf, size_t len)
 
 /* Refused before any kernel call; a session's direction; a callback that
  * fails or takes nothing ends the session.  (A device without migration:
- * test-session.c bad_input; the VM's mtty all migrate.) */
+ * gen_no_migration; the VM's mtty all migrate.) */
 START_TEST(session_bad_input)
 {
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
@@ -1376,6 +1391,437 @@ START_TEST(retry_each_call)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Programmable devices: what mtty cannot show                          */
+
+#define ALLF (VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P | VFIOMIG_MIG_PRE_COPY)
+
+/* The mdev UUIDs of src and dst when they are programmable devices. */
+static const char *gsrc, *gdst;
+
+/* Megabytes of state, 1 MiB of initial precopy data, 128 KiB dirtied
+ * before each PRECOPY_INFO (a running guest). */
+static const struct kenv_gen_cfg big = {
+	.mig_flags = ALLF,
+	.state_size = (3u << 20) + 1000,
+	.precopy_initial = 1u << 20,
+	.precopy_dirty = 128u << 10,
+};
+
+/* Callbacks take and give thousands of bytes a call (7000 and 5003: odd
+ * pieces, partial consumption); a buffer sink holds the largest stream. */
+static void gen_setup(void)
+{
+	setup();
+	xio_sizes(7000, 5003, 16u << 20);
+}
+
+/* src and dst: two programmable devices configured so, on spath and dpath,
+ * their states apart. */
+static void gen_up(const struct kenv_gen_cfg *cfg, int spath, int dpath)
+{
+	need_path(spath);
+	need_path(dpath);
+	gsrc = kenv_gen_add(cfg);
+	gdst = kenv_gen_add(cfg);
+	kenv_gen_fill(gsrc, 0x1234);
+	kenv_gen_fill(gdst, 0x9876);
+	src = kenv_open(gsrc, spath);
+	dst = kenv_open(gdst, dpath);
+}
+
+/* The two devices hold the same state. */
+static bool blobs_equal(const char *a, const char *b)
+{
+	size_t na = kenv_gen_blob(a, NULL, 0), nb = kenv_gen_blob(b, NULL, 0);
+	unsigned char *pa = malloc(na + 1), *pb = malloc(nb + 1);
+	bool eq;
+
+	ck_assert_ptr_nonnull(pa);
+	ck_assert_ptr_nonnull(pb);
+	kenv_gen_blob(a, pa, na);
+	kenv_gen_blob(b, pb, nb);
+	eq = na == nb && !memcmp(pa, pb, na);
+	free(pa);
+	free(pb);
+	return eq;
+}
+
+/* Every sink kind x every source kind x NO_SPLICE x the two ends of
+ * precopy data (read() 0, ENOMSG), megabytes of state that the running
+ * device dirties: the stream ends when dirty_bytes stops shrinking. */
+START_TEST(gen_roundtrip)
+{
+	struct kenv_gen_cfg cfg = big;
+	int save_kind = _i % K_NR, load_kind = (_i / K_NR) % K_NR;
+	unsigned int xflags = (_i / (K_NR * K_NR)) % 2 ? VFIOMIG_XFER_NO_SPLICE : 0;
+	unsigned int rounds, w0 = kenv_kernel_complaints();
+	struct sink sk;
+
+	cfg.precopy_enomsg = (_i / (2 * K_NR * K_NR)) % 2;
+	gen_up(&cfg, paths[_i % 2], paths[(_i / K_NR) % 2]);
+	ck_assert(!blobs_equal(gsrc, gdst));
+	sink_open(&sk, save_kind);
+	save_all(&sk, xflags, &rounds, gsrc);
+	/* constant dirtying: dirty_bytes stops shrinking -> stall */
+	ck_assert_uint_ge(rounds, 4);
+	ck_assert_uint_gt(sk.v.n, big.state_size);
+	load_all(dst, &sk.v, load_kind, xflags);
+	ck_assert_int_eq(kenv_gen_state(gdst), ST(RUNNING));
+	ck_assert(blobs_equal(gsrc, gdst));
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+	free(sk.v.p);
+	down();
+}
+END_TEST
+
+/* The stall, max-rounds and threshold counts on a device that dirties
+ * (mtty's side, nothing dirty: precopy_policy). */
+START_TEST(gen_precopy_policy)
+{
+	struct kenv_gen_cfg cfg = big;
+	VFIOMIG_OPTS(vfiomig_precopy_policy, pol);
+
+	cfg.state_size = 256u << 10;
+	cfg.precopy_initial = 64u << 10;
+	cfg.precopy_dirty = 16u << 10;
+	gen_up(&cfg, paths[_i], paths[_i]);
+	ck_assert_uint_eq(rounds_until(NULL, false), 4); /* stall x3 */
+	pol.stall_rounds = 1;
+	ck_assert_uint_eq(rounds_until(&pol, false), 2);
+	pol.stall_rounds = 0;                           /* 0 = default 3 */
+	ck_assert_uint_eq(rounds_until(&pol, false), 4);
+	pol.max_rounds = 2;
+	ck_assert_uint_eq(rounds_until(&pol, false), 2);
+	pol.max_rounds = 0;
+	pol.dirty_threshold = 1u << 20;
+	ck_assert_uint_eq(rounds_until(&pol, false), 1);
+	pol.dirty_threshold = 0;
+	pol.stall_rounds = 1000;
+	pol.max_rounds = 7;
+	ck_assert_uint_eq(rounds_until(&pol, false), 7);
+	down();
+}
+END_TEST
+
+/* The ENOMSG end of precopy data (mlx5) on a device that never dirties;
+ * mtty's read() 0 is precopy_no_dirt. */
+START_TEST(gen_precopy_enomsg)
+{
+	struct kenv_gen_cfg cfg = big;
+	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
+	struct vfiomig_precopy_info pi;
+	struct sink sk;
+	struct vfiomig_io io;
+
+	cfg.precopy_dirty = 0;
+	cfg.precopy_enomsg = true;
+	gen_up(&cfg, paths[_i], paths[_i]);
+	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), -ENODEV);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	ck_assert_int_eq(vfiomig_precopy_info(src, &pi), 0);
+	ck_assert_uint_gt(pi.initial_bytes, cfg.precopy_initial);
+	ck_assert_uint_eq(pi.dirty_bytes, 0);
+	sink_open(&sk, K_CB);
+	io = sink_io(&sk);
+	ck_assert_int_eq(vfiomig_precopy_iterate(src, &io, NULL, &prog), 1);
+	ck_assert_uint_eq(prog.round_bytes, pi.initial_bytes);
+	ck_assert_uint_eq(prog.dirty_bytes, 0);
+	/* drained: ENOMSG is "nothing now", not an error */
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), 0);
+	ck_assert_int_ge(vfiomig_data_fd(src), 0);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	free(sk.v.p);
+	down();
+}
+END_TEST
+
+/* A stream whose body is corrupted (the checksum of the END record) is
+ * refused at RESUMING -> STOP; mtty checks its header only.  A short
+ * stream under every recovery policy: truncated_load. */
+START_TEST(gen_corrupt_load)
+{
+	struct kenv_gen_cfg cfg = big;
+	VFIOMIG_OPTS(vfiomig_set_opts, so, .recovery = VFIOMIG_RECOVER_RESET);
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
+	struct sink sk;
+	struct vec v;
+	unsigned int rounds;
+
+	cfg.state_size = 100000;
+	cfg.precopy_initial = 30000;
+	cfg.precopy_dirty = 5000;
+	gen_up(&cfg, paths[_i], paths[_i]);
+	sink_open(&sk, K_CB);
+	save_all(&sk, 0, &rounds, gsrc);
+	v = sk.v;
+	v.p[v.n - 1] ^= 0x5a;
+	ck_assert_int_eq(vfiomig_state_set(dst, ST(RESUMING), NULL), 0);
+	io.buf = v.p;
+	io.len = v.n;
+	ck_assert_int_eq(vfiomig_load(dst, &io, 0), (int64_t)v.n);
+	ck_assert_int_eq(vfiomig_load_finish(dst, ST(STOP), &so), -EINVAL);
+	ck_assert_int_eq(so.failed_from, ST(RESUMING));
+	ck_assert_int_eq(so.failed_to, ST(STOP));
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(kenv_gen_state(gdst), ST(RUNNING));
+	ck_assert(!blobs_equal(gsrc, gdst));
+	free(v.p);
+	down();
+}
+END_TEST
+
+/* A device without migration: the migration features answer ENOTTY (on
+ * the real kernel the vfio core does, the driver has no mig_ops); the
+ * argument checks and directions on mtty are session_bad_input. */
+START_TEST(gen_no_migration)
+{
+	const struct kenv_gen_cfg cfg = { .mig_flags = 0, .state_size = 4096 };
+	struct vfiomig_device *nomig;
+	unsigned int w0;
+	uint64_t len;
+	const char *uuid;
+
+	need_path(paths[_i]);
+	uuid = kenv_gen_add(&cfg);
+	w0 = kenv_kernel_complaints();
+	nomig = kenv_open(uuid, paths[_i]);
+	ck_assert_int_eq(vfiomig_state_get(nomig), -ENOTTY);
+	ck_assert_int_eq(vfiomig_state_set(nomig, ST(STOP), NULL), -ENOTTY);
+	ck_assert_int_eq(vfiomig_data_size(nomig, &len), -ENOTTY);
+	vfiomig_device_free(nomig);
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+}
+END_TEST
+
+/* Every pair of states, both set modes, on the capability sets mtty lacks
+ * (mtty's STOP_COPY|P2P|PRE_COPY is kcase-mig.c all_pairs). */
+static const uint64_t capsets[] = {
+	VFIOMIG_MIG_STOP_COPY,
+	VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+	VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_PRE_COPY,
+};
+#define NCAPSETS ((int)(sizeof(capsets) / sizeof(capsets[0])))
+
+/* Leave RESUMING with a valid stream (an empty one is refused). */
+static struct vec valid_stream;
+
+static void feed_valid(struct vfiomig_device *dev)
+{
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF,
+				 .buf = valid_stream.p,
+				 .len = valid_stream.n };
+
+	ck_assert_int_eq(vfiomig_load(dev, &io, 0), (int64_t)valid_stream.n);
+}
+
+static void go(struct vfiomig_device *dev, const char *uuid, int to,
+	       unsigned int mode, uint64_t flags)
+{
+	VFIOMIG_OPTS(vfiomig_set_opts, so, .flags = mode);
+	int cur = kenv_gen_state(uuid), before = vfiomig_data_fd(dev), after;
+	int path[8], n = vfiomig_state_plan(cur, to, flags, path, 8);
+	bool open_, opened;
+
+	ck_assert_int_ge(n, 0);
+	open_ = oracle_session_after(cur, path, n, before >= 0, &opened);
+	if (cur == ST(RESUMING) && to != cur)
+		feed_valid(dev);
+	ck_assert_msg(vfiomig_state_set(dev, to, &so) == 0, "%s->%s flags %#llx",
+		      vfiomig_state_name(cur), vfiomig_state_name(to),
+		      (unsigned long long)flags);
+	ck_assert_int_eq(so.state, to);
+	ck_assert_int_eq(kenv_gen_state(uuid), to);
+	after = vfiomig_data_fd(dev);
+	ck_assert_msg((after >= 0) == open_, "%s->%s: data fd %d",
+		      vfiomig_state_name(cur), vfiomig_state_name(to), after);
+	ck_assert_int_eq(open_, saving(to) || to == ST(RESUMING));
+	if (open_ && !opened)
+		ck_assert_int_eq(after, before); /* same session */
+}
+
+START_TEST(gen_all_pairs)
+{
+	struct kenv_gen_cfg cfg = big;
+	unsigned int w0;
+	struct sink sk;
+	struct vfiomig_io io;
+	uint64_t flags = capsets[_i % NCAPSETS];
+
+	cfg.mig_flags = flags;
+	cfg.state_size = 10000;
+	cfg.precopy_initial = 4096;
+	gen_up(&cfg, paths[_i / NCAPSETS], paths[_i / NCAPSETS]);
+	w0 = kenv_kernel_complaints();
+	/* a valid stream for leaving RESUMING */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	sink_open(&sk, K_CB);
+	io = sink_io(&sk);
+	ck_assert_int_gt(vfiomig_save(src, &io, 0), 0);
+	valid_stream = sk.v;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+
+	for (unsigned int mode = VFIOMIG_SET_COMBINED; mode <= VFIOMIG_SET_STEPWISE; mode++) {
+		for (int a = 1; a < VFIOMIG_STATE_NR; a++) {
+			for (int b = 1; b < VFIOMIG_STATE_NR; b++) {
+				if (vfiomig_state_plan(ST(RUNNING), a, flags, NULL, 0) < 0 ||
+				    vfiomig_state_plan(a, b, flags, NULL, 0) < 0)
+					continue;
+				go(src, gsrc, a, mode, flags);
+				go(src, gsrc, b, mode, flags);
+				go(src, gsrc, b, mode, flags); /* no-op */
+				if (kenv_gen_state(gsrc) == ST(STOP_COPY))
+					go(src, gsrc, ST(STOP), mode, flags);
+				go(src, gsrc, ST(RUNNING), mode, flags);
+			}
+		}
+	}
+	/* unsupported targets are refused */
+	for (int s = 1; s < VFIOMIG_STATE_NR; s++)
+		if (vfiomig_state_plan(ST(RUNNING), s, flags, NULL, 0) < 0)
+			ck_assert_int_eq(vfiomig_state_set(src, s, NULL), -EINVAL);
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+	free(valid_stream.p);
+	valid_stream.p = NULL;
+	down();
+}
+END_TEST
+
+/* A driver failing an arc in the middle of one combined SET leaves the
+ * device part-way (contract 4.5); the library reads the state back, pins
+ * the failure to that arc and recovers from there.  Failures of the SET of
+ * one arc (stepwise, or the first arc), a session surviving the way back
+ * and a reset where there is none, injected on mtty: arc_failure. */
+START_TEST(gen_arc_failure)
+{
+	struct kenv_gen_cfg cfg = big;
+	VFIOMIG_OPTS(vfiomig_set_opts, so);
+	unsigned int w0;
+
+	cfg.state_size = 8192;
+	gen_up(&cfg, paths[_i], paths[_i]);
+	w0 = kenv_kernel_complaints();
+
+	/* RUNNING -> R_P2P -> STOP -> STOP_COPY in one SET, the last arc
+	 * fails inside the driver */
+	for (int pol = 0; pol <= VFIOMIG_RECOVER_STAY; pol++) {
+		so = (struct vfiomig_set_opts){
+			.sz = sizeof(so), .flags = VFIOMIG_SET_COMBINED,
+			.recovery = pol,
+			.recovery_state = ST(RUNNING_P2P),
+		};
+		kenv_gen_fail_arc(gsrc, ST(STOP), ST(STOP_COPY), EIO);
+		ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so),
+				 -EIO);
+		ck_assert_int_eq(so.failed_from, ST(STOP));
+		ck_assert_int_eq(so.failed_to, ST(STOP_COPY));
+		ck_assert_int_eq(vfiomig_data_fd(src), -ENOENT);
+		switch (pol) {
+		case VFIOMIG_RECOVER_STAY:
+			ck_assert_int_eq(so.state, ST(STOP));
+			break;
+		case VFIOMIG_RECOVER_DEFAULT: /* recovery_state is set */
+		case VFIOMIG_RECOVER_STATE:
+			ck_assert_int_eq(so.state, ST(RUNNING_P2P));
+			break;
+		case VFIOMIG_RECOVER_RESET:
+			ck_assert_int_eq(so.state, ST(RUNNING));
+			break;
+		}
+		ck_assert_int_eq(kenv_gen_state(gsrc), so.state);
+		ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	}
+
+	/* zero-filled options: back to the state the call started in */
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
+					.flags = VFIOMIG_SET_COMBINED };
+	kenv_gen_fail_arc(gsrc, ST(STOP), ST(STOP_COPY), EIO);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
+	ck_assert_int_eq(so.failed_from, ST(STOP));
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(kenv_gen_state(gsrc), ST(RUNNING));
+	/* NULL options are the same (combined is the default) */
+	kenv_gen_fail_arc(gsrc, ST(STOP), ST(STOP_COPY), EIO);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), -EIO);
+	ck_assert_int_eq(kenv_gen_state(gsrc), ST(RUNNING));
+
+	/* leaving PRE_COPY fails in the middle: the session is gone with
+	 * PRE_COPY -> RUNNING, the device stops at RUNNING_P2P */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
+	ck_assert_int_ge(vfiomig_data_fd(src), 0);
+	kenv_gen_fail_arc(gsrc, ST(RUNNING_P2P), ST(STOP), EIO);
+	so = (struct vfiomig_set_opts){ .sz = sizeof(so),
+					.flags = VFIOMIG_SET_COMBINED,
+					.recovery = VFIOMIG_RECOVER_STAY };
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RESUMING), &so), -EIO);
+	ck_assert_int_eq(so.failed_from, ST(RUNNING_P2P));
+	ck_assert_int_eq(so.failed_to, ST(STOP));
+	ck_assert_int_eq(so.state, ST(RUNNING_P2P));
+	ck_assert_int_eq(vfiomig_data_fd(src), -ENOENT);
+
+	/* success reports no failed arc */
+	so.flags = 0;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), &so), 0);
+	ck_assert_int_eq(so.failed_from, -1);
+	ck_assert_int_eq(so.failed_to, -1);
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+	down();
+}
+END_TEST
+
+/* A device entering ERROR on its own (pds does): never SET from ERROR,
+ * its session dies with it, every policy's way out. */
+START_TEST(gen_error_state)
+{
+	struct kenv_gen_cfg cfg = big;
+	VFIOMIG_OPTS(vfiomig_set_opts, so);
+	unsigned int w0;
+	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
+	char buf[64];
+
+	cfg.state_size = 8192;
+	gen_up(&cfg, paths[_i], paths[_i]);
+	w0 = kenv_kernel_complaints();
+	io.buf = buf;
+	io.len = sizeof(buf);
+
+	/* ERROR (pds-like, asynchronously): never SET from ERROR */
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), NULL), 0);
+	kenv_gen_force_error(gsrc);
+	ck_assert_int_eq(vfiomig_state_get(src), ST(ERROR));
+	so.recovery = VFIOMIG_RECOVER_STAY;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), &so), -EIO);
+	ck_assert_int_eq(so.failed_from, ST(ERROR));
+	ck_assert_int_eq(so.failed_to, ST(RUNNING));
+	ck_assert_int_eq(so.state, ST(ERROR));
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+	/* the session died with it: ENODEV ends it cleanly */
+	ck_assert_int_eq(vfiomig_save(src, &io, 0), -ENODEV);
+	ck_assert_int_eq(vfiomig_data_fd(src), -ENOENT);
+
+	so.recovery = VFIOMIG_RECOVER_RESET;
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), &so), -EIO);
+	ck_assert_int_eq(so.state, ST(RUNNING));
+	ck_assert_int_eq(kenv_gen_state(gsrc), ST(RUNNING));
+
+	kenv_gen_force_error(gsrc);
+	so.recovery = VFIOMIG_RECOVER_STATE;
+	so.recovery_state = ST(STOP);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP_COPY), &so), -EIO);
+	ck_assert_int_eq(so.state, ST(STOP));
+
+	/* the default: ERROR is nobody's choice, a reset leaves it */
+	kenv_gen_force_error(gsrc);
+	ck_assert_int_eq(vfiomig_state_set(src, ST(STOP), NULL), -EIO);
+	ck_assert_int_eq(kenv_gen_state(gsrc), ST(RUNNING));
+
+	ck_assert_int_eq(vfiomig_state_set(src, ST(RUNNING), NULL), 0);
+	ck_assert_uint_eq(kenv_kernel_complaints(), w0);
+	down();
+}
+END_TEST
+
 Suite *kcase_session_suite(void)
 {
 	Suite *s = suite_create("kcase-session");
@@ -1418,6 +1864,20 @@ Suite *kcase_session_suite(void)
 	tcase_set_timeout(tc, 1800);
 	tcase_add_loop_test(tc, fault_each_call, 0, 2 * K_NR);
 	tcase_add_loop_test(tc, retry_each_call, 0, 8);
+	suite_add_tcase(s, tc);
+
+	/* programmable devices (mtest in the VM, the fake's GENERIC) */
+	tc = tcase_create("session-generic");
+	tcase_add_checked_fixture(tc, gen_setup, kenv_teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_loop_test(tc, gen_roundtrip, 0, 4 * K_NR * K_NR);
+	tcase_add_loop_test(tc, gen_precopy_policy, 0, 2);
+	tcase_add_loop_test(tc, gen_precopy_enomsg, 0, 2);
+	tcase_add_loop_test(tc, gen_corrupt_load, 0, 2);
+	tcase_add_loop_test(tc, gen_no_migration, 0, 2);
+	tcase_add_loop_test(tc, gen_all_pairs, 0, 2 * NCAPSETS);
+	tcase_add_loop_test(tc, gen_arc_failure, 0, 2);
+	tcase_add_loop_test(tc, gen_error_state, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

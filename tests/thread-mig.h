@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the thread tests share (kcase-threads.c on both kernels,
- * test-threads.c on the fake's GENERIC devices): failures recorded by
- * worker threads and asserted by the main one, and one live migration as a
- * VMM's migration thread runs it, through a pipe drained by its own thread.
+ * What the thread tests of kcase-threads.c share (mtty and programmable
+ * devices, on both kernels): failures recorded by worker threads and
+ * asserted by the main one, and one live migration as a VMM's migration
+ * thread runs it, through a pipe drained by its own thread.
  */
 #ifndef THREAD_MIG_H
 #define THREAD_MIG_H
@@ -125,7 +125,7 @@ static inline void sink_close(struct sink *s)
 
 /*
  * src: RUNNING -> PRE_COPY, precopy rounds into a pipe (mtty: one, its
- * header; the fake's GENERIC devices: six), STOP_COPY, the rest, STOP;
+ * header; a programmable device: six), STOP_COPY, the rest, STOP;
  * dst: RESUMING, the whole stream, RUNNING.  Failures are recorded.
  */
 static inline void migrate(struct vfiomig_device *src, struct vfiomig_device *dst)

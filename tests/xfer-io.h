@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sinks and sources of the transfer tests (kcase-session.c on both
- * kernels, test-session.c on the fake's programmable devices): a buffer, a
- * file, callbacks taking and giving a few bytes a call (partial
- * consumption), a pipe with a thread at its other end.  The includer sets
- * the sizes first: XIO_CB_WRITE_MAX and XIO_CB_READ_MAX (bytes per
- * callback call), XIO_BUF_CAP (a buffer sink's room).
+ * kernels, test-session.c's white-box splice): a buffer, a file,
+ * callbacks taking and giving a few bytes a call (partial consumption), a
+ * pipe with a thread at its other end.  The includer sets
+ * the default sizes first: XIO_CB_WRITE_MAX and XIO_CB_READ_MAX (bytes per
+ * callback call), XIO_BUF_CAP (a buffer sink's room); a case moving
+ * megabytes sets others with xio_sizes(), and the fixture puts the
+ * defaults back with xio_sizes_default() (CK_FORK=no keeps them).
  */
 #ifndef XFER_IO_H
 #define XFER_IO_H
@@ -24,6 +26,21 @@
 #error "define XIO_CB_WRITE_MAX, XIO_CB_READ_MAX and XIO_BUF_CAP first"
 #endif
 
+static size_t xio_cb_write_max = XIO_CB_WRITE_MAX;
+static size_t xio_cb_read_max = XIO_CB_READ_MAX;
+static size_t xio_buf_cap = XIO_BUF_CAP;
+
+static inline void xio_sizes(size_t write_max, size_t read_max, size_t buf_cap)
+{
+	xio_cb_write_max = write_max;
+	xio_cb_read_max = read_max;
+	xio_buf_cap = buf_cap;
+}
+
+static inline void xio_sizes_default(void)
+{
+	xio_sizes(XIO_CB_WRITE_MAX, XIO_CB_READ_MAX, XIO_BUF_CAP);
+}
 
 struct vec {
 	unsigned char *p;
@@ -43,7 +60,7 @@ static inline void vec_add(struct vec *v, const void *p, size_t n)
 
 static inline ssize_t cb_write(void *arg, const void *buf, size_t len)
 {
-	size_t n = len < XIO_CB_WRITE_MAX ? len : XIO_CB_WRITE_MAX;
+	size_t n = len < xio_cb_write_max ? len : xio_cb_write_max;
 
 	vec_add(arg, buf, n);
 	return (ssize_t)n;
@@ -59,8 +76,8 @@ static inline ssize_t cb_read(void *arg, void *buf, size_t len)
 	struct feed *f = arg;
 	size_t n = f->v->n - f->pos;
 
-	if (n > XIO_CB_READ_MAX)
-		n = XIO_CB_READ_MAX;
+	if (n > xio_cb_read_max)
+		n = xio_cb_read_max;
 	if (n > len)
 		n = len;
 	memcpy(buf, f->v->p + f->pos, n);
@@ -113,7 +130,7 @@ static inline void sink_open(struct sink *s, int kind)
 	s->fd = s->rfd = -1;
 	switch (kind) {
 	case K_BUF:
-		s->cap = XIO_BUF_CAP;
+		s->cap = xio_buf_cap;
 		s->v.p = malloc(s->cap);
 		s->v.cap = s->cap;
 		ck_assert_ptr_nonnull(s->v.p);
