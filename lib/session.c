@@ -39,8 +39,8 @@
  * fd or callback transfer and kept until the session ends, so a transfer's
  * only system calls are its reads and writes (poll after EAGAIN).  Today's
  * bench/bench-stream compares vfiomig_save/vfiomig_load with raw loops on
- * the data fd using this buffer's size (tests/test-session.c "economy"
- * counts the calls).
+ * the data fd using this buffer's size (tests/kcase-session.c
+ * data_path_economy counts the calls).
  */
 #define XFER_MIN (64u << 10)
 #define XFER_MAX (1u << 20)

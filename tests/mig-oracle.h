@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The test suites' own statement of which arcs open and end a data
- * session (contract 4.3), shared by the kernel-facing cases
- * (kcase-mig.c) and the fake-only ones (test-session.c), so both tiers
- * check the library against one rule.
+ * session (contract 4.3), for the kernel-facing cases (kcase-mig.c,
+ * kcase-session.c), which check the library against it on both kernels.
  */
 #ifndef MIG_ORACLE_H
 #define MIG_ORACLE_H

@@ -339,7 +339,7 @@ phase_clang() {
 }
 
 # The programs share a device, a context or a tracker between threads the
-# way libvfiomig(7) allows (tests/test-threads.c); the fake kernel locks
+# way libvfiomig(7) allows (tests/kcase-threads.c); the fake kernel locks
 # itself, so a report is the library's.  Check's fork mode: a report ends
 # its case (exit 66), the others run.  The scripts are left out:
 # tests/test-cli.sh preloads the fake into programs without the TSan runtime.
