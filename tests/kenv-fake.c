@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The kernel-facing cases on the fake kernel: every case gets a fresh fake
- * machine like the VM's (seven mtty instances, both IOMMU paths), and must
- * leave no fake fd open.
+ * machine like the VM's (seven mtty instances, the edu function under
+ * vfio-pci, both IOMMU paths), and must leave no fake fd open.
  */
 #include <stdio.h>
 
@@ -24,6 +24,51 @@ static struct {
 /* SET log entries before this one are not reported by kenv_sets. */
 static size_t kenv_sets_from;
 
+/* ---- the vfio-pci function: QEMU's edu under vfio-pci (kenv.h) ------- */
+
+#define KENV_FAKE_PCI_BDF "0000:00:02.0"
+#define KENV_FAKE_PCI_GROUP 10
+#define KENV_FAKE_PCI_CDEV 10
+
+static void kenv_pci_add(void)
+{
+	struct fake_dev_cfg cfg;
+
+	fake_set_iommu(KENV_PCI_PGSIZES, KENV_PCI_APERTURE_LAST);
+	fake_cfg_pci(&cfg, KENV_FAKE_PCI_BDF, KENV_FAKE_PCI_GROUP,
+		     KENV_FAKE_PCI_CDEV, 0);
+	cfg.driver = KENV_PCI_DRIVER;
+	cfg.vendor = KENV_PCI_VENDOR;
+	cfg.device = KENV_PCI_DEVICE;
+	cfg.subsystem_vendor = KENV_PCI_SUBSYS_VENDOR;
+	cfg.subsystem_device = KENV_PCI_SUBSYS_DEVICE;
+	cfg.class_code = KENV_PCI_CLASS;
+	cfg.log_ops = false;
+	cfg.hw_dirty = false;
+	cfg.bar_size[0] = KENV_PCI_BAR0_SIZE;
+	cfg.no_reset = true;
+	cfg.conventional = true;
+	ck_assert_int_ge(fake_add_device(&cfg), 0);
+}
+
+const char *kenv_pci_bdf(void)
+{
+	return KENV_FAKE_PCI_BDF;
+}
+
+int kenv_pci_group(void)
+{
+	return KENV_FAKE_PCI_GROUP;
+}
+
+const char *kenv_pci_cdev(void)
+{
+	static char name[16];
+
+	snprintf(name, sizeof(name), "vfio%d", KENV_FAKE_PCI_CDEV);
+	return name;
+}
+
 void kenv_setup(void)
 {
 	static const struct {
@@ -41,6 +86,7 @@ void kenv_setup(void)
 	struct fake_dev_cfg cfg;
 
 	ck_assert_int_eq(fake_init(true), 0);
+	kenv_pci_add();
 	for (int i = 0; i < (int)(sizeof(mtty) / sizeof(mtty[0])); i++) {
 		fake_cfg_mtty(&cfg, mtty[i].uuid, mtty[i].ports,
 			      KENV_FAKE_GROUP0 + i, KENV_FAKE_CDEV0 + i);

@@ -8,6 +8,7 @@
  * one's).  The reset uses raw syscalls on the group/container path, not
  * the library under test.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -185,4 +186,52 @@ unsigned int kenv_kernel_complaints(void)
 	}
 	close(fd);
 	return n;
+}
+
+/* ---- the vfio-pci function: edu, bound by guest-init.sh (kenv.h) ------- */
+
+const char *kenv_pci_bdf(void)
+{
+	const char *bdf = getenv("VFIOMIG_PCI_BDF");
+
+	ck_assert_msg(bdf && *bdf, "VFIOMIG_PCI_BDF is not set: no edu function "
+				   "bound to vfio-pci (the VM of run-vm.sh --pci "
+				   "has one; CK_EXCLUDE_TAGS=pci leaves the PCI "
+				   "cases out)");
+	return bdf;
+}
+
+int kenv_pci_group(void)
+{
+	char link[PATH_MAX], target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group",
+		 kenv_pci_bdf());
+	n = readlink(link, target, sizeof(target) - 1);
+	ck_assert_msg(n > 0, "%s: %s", link, strerror(errno));
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	return atoi(base ? base + 1 : target);
+}
+
+const char *kenv_pci_cdev(void)
+{
+	static char name[NAME_MAX + 1];
+	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev",
+		 kenv_pci_bdf());
+	dp = opendir(dir);
+	ck_assert_msg(dp, "%s: %s", dir, strerror(errno));
+	name[0] = '\0';
+	while ((e = readdir(dp)))
+		if (!strncmp(e->d_name, "vfio", 4))
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(dp);
+	ck_assert_msg(name[0], "%s: no vfioN", dir);
+	return name;
 }

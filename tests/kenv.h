@@ -26,6 +26,47 @@
 #define KENV_MTTY2F_UUID "83b8f4f2-509f-382f-3c1e-e6bfe0fa1007"
 
 /*
+ * A vfio-pci function, on both kernels: QEMU's edu device behind an
+ * emulated VT-d in the VM of run-vm.sh --pci, bound to vfio-pci by
+ * guest-init.sh, which exports its address as VFIOMIG_PCI_BDF; the fake
+ * builds the same function at the same address.  The cases using it are
+ * in Check test cases named and tagged "pci", which that VM runs alone
+ * (CK_INCLUDE_TAGS=pci) and the usual one leaves out (CK_EXCLUDE_TAGS=pci):
+ * on 6.12 the VT-d takes the iommufd selftest's mock devices too, and the
+ * mock domain fails (run-vm.sh).  No migration (no mig_ops, no log_ops:
+ * the migration features answer ENOTTY), a cdev, an IOMMU group of its
+ * own (no interrupt remapping in the VM: its kernel allows unsafe
+ * interrupts, run-vm.sh).  What vfio-pci answers of it: BAR0 1 MiB of
+ * MMIO (READ|WRITE|MMAP), no other BAR, no ROM, no VGA region (index 8
+ * EINVAL), 9 regions, config space 0x100 bytes (conventional PCI; past it
+ * EFAULT); 5 IRQ indexes: INTx and MSI one vector each, no MSI-X vector,
+ * ERR EINVAL (not PCIe), REQ one; no reset method (GET_INFO without
+ * VFIO_DEVICE_FLAGS_RESET, VFIO_DEVICE_RESET EINVAL).  Its VT-d domains
+ * (QEMU 7.2's, the fake's machine IOMMU likewise): KENV_PCI_PGSIZES, IOVAs
+ * up to KENV_PCI_APERTURE_LAST, the MSI window 0xfee00000-0xfeefffff
+ * reserved, no dirty tracking.
+ */
+#define KENV_PCI_VENDOR 0x1234        /* PCI_VENDOR_ID_QEMU */
+#define KENV_PCI_DEVICE 0x11e8
+#define KENV_PCI_SUBSYS_VENDOR 0x1af4 /* QEMU's default subsystem ids */
+#define KENV_PCI_SUBSYS_DEVICE 0x1100
+#define KENV_PCI_CLASS 0x00ff00       /* PCI_CLASS_OTHERS */
+#define KENV_PCI_DRIVER "vfio-pci"
+#define KENV_PCI_BAR0_SIZE 0x100000ULL
+#define KENV_PCI_CONFIG_SIZE 0x100
+#define KENV_PCI_PGSIZES 0x40201000ULL /* 4 KiB | 2 MiB | 1 GiB */
+#define KENV_PCI_APERTURE_LAST ((1ULL << 39) - 1) /* QEMU 7.2: aw-bits 39 */
+#define KENV_PCI_MSI_START 0xfee00000ULL
+#define KENV_PCI_MSI_LAST 0xfeefffffULL
+/* Its address ("0000:00:02.0"); a function missing from the VM fails
+ * the case. */
+const char *kenv_pci_bdf(void);
+/* Its IOMMU group number (its node is /dev/vfio/N). */
+int kenv_pci_group(void);
+/* Its cdev's name under /dev/vfio/devices ("vfioN"). */
+const char *kenv_pci_cdev(void);
+
+/*
  * kenv_skip("why", ...): end the case here as skipped.  Check has no skip
  * status, so this ends the case like a failed assertion whose message
  * starts with KENV_SKIP; the runner (kt-main.c) reports it as

@@ -65,6 +65,14 @@ static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 struct fake_machine fake_machine;
 
+FAKE_EXPORT void fake_set_iommu(uint64_t pgsizes, uint64_t aperture_last)
+{
+	FAKE_LOCKED();
+
+	F.iommu_pgsizes = pgsizes ? pgsizes : FAKE_PCI_PGSIZES_DEFAULT;
+	F.iommu_last = aperture_last ? aperture_last : FAKE_APERTURE_END_DEFAULT;
+}
+
 #ifdef FAKE_TSAN
 void AnnotateIgnoreSyncBegin(const char *file, int line);
 void AnnotateIgnoreSyncEnd(const char *file, int line);

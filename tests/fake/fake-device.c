@@ -110,7 +110,8 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		/* mtty_get_device_info sets only FLAGS_PCI; vfio-pci adds
 		 * RESET when reset_works. */
 		info.flags = VFIO_DEVICE_FLAGS_PCI |
-			     (mtty ? 0 : VFIO_DEVICE_FLAGS_RESET);
+			     (mtty || d->cfg.no_reset ? 0
+						      : VFIO_DEVICE_FLAGS_RESET);
 		info.num_regions = fake_region_count(d, FAKE_VFIO_PCI_NUM_REGIONS);
 		info.num_irqs = FAKE_VFIO_PCI_NUM_IRQS;
 		d->num_irqs = info.num_irqs;
@@ -139,8 +140,9 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 			return -EINVAL;
 		/* mtty_get_region_info: READ|WRITE on every index, size 0
 		 * but for config (0xff) and the BARs of its ports (8);
-		 * vfio_pci: config (cfg_size 0x100) READ|WRITE, the fake
-		 * functions have no BAR or ROM (size 0, flags 0). */
+		 * vfio_pci: config (cfg_size 0x100) READ|WRITE, a memory BAR
+		 * READ|WRITE|MMAP (page-aligned, no MSI-X table in it), no
+		 * ROM; a missing BAR size 0, flags 0. */
 		ri.offset = (uint64_t)ri.index << FAKE_REGION_SHIFT;
 		ri.size = 0;
 		if (ri.index == FAKE_VFIO_PCI_CONFIG_INDEX)
@@ -148,10 +150,14 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		else if (mtty && (ri.index == 0 ||
 				  (ri.index == 1 && d->cfg.mtty_ports > 1)))
 			ri.size = 8;
+		else if (!mtty && ri.index < 6)
+			ri.size = d->cfg.bar_size[ri.index];
 		ri.flags = VFIO_REGION_INFO_FLAG_READ |
 			   VFIO_REGION_INFO_FLAG_WRITE;
 		if (!mtty && !ri.size)
 			ri.flags = 0;
+		else if (!mtty && ri.index < 6)
+			ri.flags |= VFIO_REGION_INFO_FLAG_MMAP;
 		memcpy(arg, &ri, sizeof(ri));
 		return 0;
 	}
@@ -168,12 +174,17 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 		/* mtty_get_irq_info: INTx and MSI only */
 		if (mtty && ii.index > 1)
 			return -EINVAL;
+		/* vfio_pci_ioctl_get_irq_info: ERR only on PCIe */
+		if (!mtty && ii.index == 3 && d->cfg.conventional)
+			return -EINVAL;
 		ii.flags = 1; /* VFIO_IRQ_INFO_EVENTFD */
 		if (ii.index == 0)
 			ii.flags |= 2 | 4; /* MASKABLE | AUTOMASKED */
-		else if (ii.index == 1)
-			ii.flags |= 8; /* NORESIZE */
-		ii.count = ii.index <= 1 ? 1 : 0;
+		else if (ii.index == 1 || !mtty)
+			ii.flags |= 8; /* NORESIZE (no dynamic MSI-X) */
+		/* vfio_pci_get_irq_count: INTx pin A, one MSI vector, no
+		 * MSI-X table, ERR (PCIe) and REQ one each. */
+		ii.count = ii.index != 2 ? 1 : 0;
 		memcpy(arg, &ii, sizeof(ii));
 		return 0;
 	}
@@ -193,8 +204,11 @@ static int dev_driver_ioctl(struct fake_fd *f, unsigned int cmd, void *arg)
 	case VFIO_DEVICE_RESET:
 		/* mtty_reset: deferred reset, state RUNNING, files disabled,
 		 * always 0; vfio-pci: pci_try_reset_function then the
-		 * variant's reset_done does the same. */
+		 * variant's reset_done does the same; no reset method:
+		 * EINVAL. */
 		d->ioc.resets++;
+		if (!mtty && d->cfg.no_reset)
+			return -EINVAL;
 		fake_mig_reset(d);
 		fake_region_reset(d); /* fake-v1.c: back to _RUNNING */
 		return 0;
@@ -360,6 +374,10 @@ ssize_t fake_dev_rw(struct fake_fd *f, void *buf, size_t len, uint64_t pos,
 
 		n = (n >= 4 && !(p % 4)) ? 4 : (n >= 2 && !(p % 2)) ? 2 : 1;
 		if (index == FAKE_VFIO_PCI_CONFIG_INDEX) {
+			/* vfio_config_do_rw: an access reaching past
+			 * cfg_size is EFAULT, the whole of it. */
+			if (!mtty && off + (len - done) > 0x100)
+				return -EFAULT;
 			/* mtty's vconfig is 0xff bytes; past it the real
 			 * sample reads and writes out of bounds. */
 			if (off + n > 0x100)
@@ -368,6 +386,13 @@ ssize_t fake_dev_rw(struct fake_fd *f, void *buf, size_t len, uint64_t pos,
 				cfg_write(d, off, b, n);
 			else
 				memcpy(b, &d->config[off], n);
+		} else if (!mtty && index < 6 && d->cfg.bar_size[index]) {
+			/* vfio_pci_bar_rw: past the end EINVAL; the
+			 * function's registers are not modelled. */
+			if (off + n > d->cfg.bar_size[index])
+				return done ? (ssize_t)done : -EINVAL;
+			if (!write)
+				memset(b, 0, n);
 		} else if (mtty && index <= 1) {
 			uint8_t byte = write ? b[0] : 0;
 

@@ -31,8 +31,6 @@
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
 #define FAKE_PAGE 4096ULL
-/* VT-d domain aperture: 48 bits (fake-core.c FAKE_APERTURE_END) */
-#define FAKE_VTD_LAST ((1ULL << 48) - 1)
 /* LOG_MAX_RANGES = PAGE_SIZE / sizeof(range) */
 #define LOG_MAX_RANGES (FAKE_PAGE / 16)
 #define BITMAP_SIZE_MAX_DEFAULT 268435456ULL /* ALIGN(INT_MAX, 64) / 8 */
@@ -869,9 +867,9 @@ static int hwpt_alloc(struct fake_fd *f, struct iommu_hwpt_alloc *cmd)
 	h->pgsize = pgsize;
 	h->ioas = pt;
 	pt->users++;
-	/* iopt_table_add_domain: the mock's aperture, VT-d's 48 bits */
+	/* iopt_table_add_domain: the mock's aperture, VT-d's (fake_set_iommu) */
 	ret = fake_domain_aperture(h, mock ? MOCK_APERTURE_START : 0,
-				   mock ? MOCK_APERTURE_LAST : FAKE_VTD_LAST);
+				   mock ? MOCK_APERTURE_LAST : FAKE_APERTURE_END);
 	if (ret) {
 		fake_iommufd_obj_destroy(f, h->id);
 		return ret;

@@ -384,11 +384,14 @@ unsigned int fake_mig_warnings(void);
 #define FAKE_PAGE_MASK (~(FAKE_PAGE_SIZE - 1))
 #define FAKE_DIRTY_BITMAP_SIZE_MAX 268435456ULL /* ALIGN(INT_MAX, 64) / 8 */
 #define FAKE_DMA_ENTRY_LIMIT 65535U /* vfio_iommu_type1 dma_entry_limit */
-/* Intel VT-d domain: 4K|2M|1G, aperture 48 bits, MSI window reserved. */
-#define FAKE_PCI_PGSIZES 0x40201000ULL
+/* Intel VT-d domain: by default 4K|2M|1G, aperture 48 bits (a host's),
+ * else what fake_set_iommu() said; MSI window reserved. */
+#define FAKE_PCI_PGSIZES_DEFAULT 0x40201000ULL
+#define FAKE_APERTURE_END_DEFAULT ((1ULL << 48) - 1)
+#define FAKE_PCI_PGSIZES (fake_machine.iommu_pgsizes)
 #define FAKE_MSI_START 0xfee00000ULL
 #define FAKE_MSI_END 0xfeefffffULL
-#define FAKE_APERTURE_END ((1ULL << 48) - 1)
+#define FAKE_APERTURE_END (fake_machine.iommu_last)
 #define FAKE_DEFAULT_POLLMASK (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
 
 
@@ -426,6 +429,8 @@ struct fake_machine {
 	int nconts, conts_cap;
 	struct fake_iommufd **ictxs;
 	int nictxs, ictxs_cap;
+	/* The IOMMU of the PCI functions' domains (fake_set_iommu). */
+	uint64_t iommu_pgsizes, iommu_last;
 };
 extern struct fake_machine fake_machine;
 

@@ -191,6 +191,8 @@ FAKE_EXPORT int fake_init(bool with_iommufd)
 	fake_fault.ioctls = 0;
 	fake_fault.nth = 0;
 	fake_arc_log_clear();
+	F.iommu_pgsizes = FAKE_PCI_PGSIZES_DEFAULT;
+	F.iommu_last = FAKE_APERTURE_END_DEFAULT;
 	if ((r = mkpath("%s/bus/pci/drivers/vfio-pci", F.sys)) ||
 	    (r = mkpath("%s/bus/pci/devices", F.sys)) ||
 	    (r = mkpath("%s/bus/mdev/devices", F.sys)) ||

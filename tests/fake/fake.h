@@ -68,6 +68,16 @@ struct fake_dev_cfg {
 	 * PRE_COPY state brings the stream position to reinit_after bytes or
 	 * more (0 = never). */
 	size_t reinit_after, reinit_bytes;
+	/* vfio-pci functions (!mdev), what vfio_pci_core answers of them;
+	 * all 0 (fake_cfg_pci) is a PCIe function with no BAR and a working
+	 * reset.  bar_size: memory BAR i of this size (READ|WRITE|MMAP, no
+	 * sparse areas; reads within it are 0, writes dropped), 0 = none.
+	 * no_reset: no reset method (vdev->reset_works false): GET_INFO
+	 * without VFIO_DEVICE_FLAGS_RESET, VFIO_DEVICE_RESET EINVAL.
+	 * conventional: not PCIe, so no ERR IRQ index (EINVAL). */
+	uint64_t bar_size[6];
+	bool no_reset;
+	bool conventional;
 };
 
 /* Fill cfg with an mtty-2 (or mtty-1) instance like the VM's. */
@@ -199,6 +209,12 @@ void fake_dma_write(uint64_t iova, uint64_t length);
 /* DMA_LOGGING_START answers this page size instead of echoing the one asked
  * (a driver's choice; 0 = echo, as mtty always does). */
 void fake_dev_set_log_pgsize(int id, uint64_t page_size);
+/* The machine's IOMMU, which the vfio-pci functions' domains get (Type1's
+ * iova_pgsizes and IOVA ranges, an iommufd domain's aperture): its page
+ * sizes and the last IOVA of a domain; 0 = the default, a host's VT-d
+ * (4K|2M|1G, 48 bits).  The MSI window 0xfee00000-0xfeefffff is always
+ * reserved.  Reset by fake_init. */
+void fake_set_iommu(uint64_t pgsizes, uint64_t aperture_last);
 /* Type1 max_dirty_bitmap_size: reported by GET_INFO's migration capability
  * and enforced by GET_BITMAP and UNMAP_DMA with a bitmap (0 = the kernel's
  * 256 MiB; reset when a machine's first device is added). */

@@ -1,8 +1,9 @@
 #!/bin/sh
 # PID 1 of the test VM started by run-vm.sh (init=<this file>, on the host's
 # read-only / shared over 9p). Mounts the basics and the shares, creates the
-# mtty instances, runs the command from the control share, writes its status
-# there and powers off. No `set -e`: init must always reach the power-off.
+# mtty instances, binds the edu function to vfio-pci (--pci), runs the
+# command from the control share, writes its status there and powers off.
+# No `set -e`: init must always reach the power-off.
 set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -63,6 +64,32 @@ mtty VFIOMIG_MTTY2C mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1004
 mtty VFIOMIG_MTTY2D mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1005
 mtty VFIOMIG_MTTY2E mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1006
 mtty VFIOMIG_MTTY2F mtty-2 83b8f4f2-509f-382f-3c1e-e6bfe0fa1007
+
+# The vfio-pci function (tests/kenv.h, PCI) of run-vm.sh --pci: QEMU's edu
+# device, found by its ids and bound to vfio-pci; VFIOMIG_PCI_BDF names it
+# (left unset without --pci, or when it is missing or will not bind).
+unset VFIOMIG_PCI_BDF
+pci_bdf=
+for d in /sys/bus/pci/devices/*; do
+	[ -n "${want_pci:-}" ] || break
+	if [ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] &&
+		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ]; then
+		pci_bdf=${d##*/}
+		break
+	fi
+done
+if [ -z "${want_pci:-}" ]; then
+	:
+elif [ -z "$pci_bdf" ]; then
+	echo "guest-init: WARNING: no edu device (1234:11e8); VFIOMIG_PCI_BDF left unset" >&2
+elif echo vfio-pci >"/sys/bus/pci/devices/$pci_bdf/driver_override" &&
+	echo "$pci_bdf" >/sys/bus/pci/drivers_probe &&
+	[ -e "/sys/bus/pci/drivers/vfio-pci/$pci_bdf" ]; then
+	VFIOMIG_PCI_BDF=$pci_bdf
+	export VFIOMIG_PCI_BDF
+else
+	echo "guest-init: WARNING: cannot bind $pci_bdf to vfio-pci; VFIOMIG_PCI_BDF left unset" >&2
+fi
 
 HOME=/root USER=root LOGNAME=root SHELL=/bin/sh VFIOMIG_VM=1
 export HOME USER LOGNAME SHELL VFIOMIG_VM

@@ -2,13 +2,15 @@
 # Run one command as root inside a throw-away QEMU (TCG) guest booted on the
 # test kernel, with the host's / as a read-only 9p root and each --share DIR
 # (default: the current directory) mounted read-write at the same path.
+# With --pci (or VFIOMIG_VM_PCI=1) the guest also has a vfio-pci function
+# behind an IOMMU (tests/kenv.h, PCI), and no iommufd selftest mock domain.
 # The command's output (stdout+stderr) appears on our stdout; we exit with its
 # status, 77 if qemu or the kernel is missing, 124 on timeout, 125 if the VM
 # died without reporting a status (e.g. kernel panic).
 set -eu
 
 usage() {
-	echo "usage: $0 [--kernel BZIMAGE] [--timeout SECONDS] [--share DIR]... -- COMMAND [ARGS...]" >&2
+	echo "usage: $0 [--kernel BZIMAGE] [--timeout SECONDS] [--pci] [--share DIR]... -- COMMAND [ARGS...]" >&2
 	exit 2
 }
 skip() {
@@ -25,11 +27,13 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 here=$(cd "$(dirname "$0")" && pwd -P)
 kernel=${VFIOMIG_KERNEL:-}
 timeout=${VFIOMIG_VM_TIMEOUT:-2400}
+pci=${VFIOMIG_VM_PCI:-}
 shares=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
+	--pci) pci=1; shift ;;
 	--share)
 		[ $# -ge 2 ] || usage
 		dir=$(cd "$2" && pwd -P) || die "cannot share $2"
@@ -91,6 +95,25 @@ while IFS= read -r dir; do
 done < <(printf '%s\n' "${shares[@]}" | LC_ALL=C sort -u)
 echo "cwd=$(q "$cwd")" >>"$ctl/config.sh"
 
+# --pci: QEMU's edu device (1234:11e8) behind an emulated VT-d, which must
+# come before every PCI device; guest-init.sh binds edu to vfio-pci.  The
+# guest has no interrupt remapping (no CONFIG_IRQ_REMAP, QEMU's intremap
+# off): Type1 and iommufd refuse such a device (EPERM) unless told to
+# allow it.  The 9p devices do not use the IOMMU (no iommu_platform).
+# Not by default: on 6.12 the first IOMMU registered (VT-d) takes every
+# device without a firmware node, the iommufd selftest's mock devices too
+# (__iommu_probe_device), so IOMMU_TEST_OP_MOCK_DOMAIN fails (EINVAL).
+pci_dev=()
+pci_append=
+case $pci in
+'' | 0) ;;
+*)
+	pci_dev=(-device intel-iommu -device edu)
+	pci_append=" intel_iommu=on vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=1"
+	echo "want_pci=1" >>"$ctl/config.sh"
+	;;
+esac
+
 # Environment: VFIOMIG_* and CK_* from the caller, plus LD_LIBRARY_PATH.
 for name in $(compgen -e); do
 	case $name in
@@ -108,8 +131,9 @@ nine=trans=virtio,version=9p2000.L,msize=262144
 # -nic none: no default NIC, so no iPXE option ROM to load at boot.
 "$qemu" -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot -nic none \
 	-serial "file:$ctl/console.log" -monitor none \
+	"${pci_dev[@]}" \
 	-kernel "$kernel" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 root=rootfs rootfstype=9p rootflags=$nine ro init=$init" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1$pci_append root=rootfs rootfstype=9p rootflags=$nine ro init=$init" \
 	-fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-pci,fsdev=r,mount_tag=rootfs \
 	-fsdev "local,id=c,path=${ctl//,/,,},security_model=none" \
