@@ -5,7 +5,8 @@
  * containers and iommufds, fds with 0-2 closed, caps sizes, feature
  * arguments, and a fault injected at every kernel call of each open path
  * and of each feature call.  Written once, run on the fake (kt-fake) and
- * on the real kernel in the VM (kt-real), on mtty.
+ * on the real kernel in the VM (kt-real), on mtty; a vfio-pci function's
+ * identity and caps on the edu function (kenv.h, PCI).
  *
  * After each injected fault: the error is the injected one (or the
  * mapping iommu.c documents), no kernel fd is left (kenv_kernel_fds), and
@@ -517,7 +518,77 @@ START_TEST(open_std_closed)
 }
 END_TEST
 
+/* The vfio-pci function (kenv.h, PCI: edu under vfio-pci) by its short
+ * address on iommufd, where a physical device gets an automatic HWPT, and
+ * on Type1 (moved from test-core's open). */
+START_TEST(open_pci_identity)
+{
+	const char *bdf = kenv_pci_bdf();
+	struct vfiomig_device *dev;
+	struct vfiomig_pci_ids ids;
+	uint32_t devid = 0, ioas = 0, hwpt = 0;
+
+	if (!kenv_has_iommufd())
+		kenv_skip("no cdev/iommufd path");
+	/* short form ("00:02.0"), iommufd */
+	ck_assert_msg(strncmp(bdf, "0000:", 5) == 0, "%s", bdf);
+	dev = kenv_open(bdf + 5, VFIOMIG_IOMMU_IOMMUFD);
+	ck_assert_str_eq(vfiomig_device_name(dev), bdf);
+	ck_assert_str_eq(vfiomig_device_driver(dev), KENV_PCI_DRIVER);
+	ck_assert_ptr_null(vfiomig_device_mdev_type(dev));
+	ck_assert_ptr_nonnull(strstr(vfiomig_device_sysfs_path(dev), "/devices/pci"));
+	ck_assert_int_eq(vfiomig_device_pci_ids(dev, NULL), -EINVAL);
+	ck_assert_int_eq(vfiomig_device_pci_ids(dev, &ids), 0);
+	ck_assert_uint_eq(ids.vendor, KENV_PCI_VENDOR);
+	ck_assert_uint_eq(ids.device, KENV_PCI_DEVICE);
+	ck_assert_uint_eq(ids.subsystem_vendor, KENV_PCI_SUBSYS_VENDOR);
+	ck_assert_uint_eq(ids.subsystem_device, KENV_PCI_SUBSYS_DEVICE);
+	ck_assert_uint_eq(ids.class_code, KENV_PCI_CLASS);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(dev, &devid, &ioas, &hwpt), 0);
+	ck_assert_uint_ne(devid, 0);
+	ck_assert_uint_ne(ioas, 0);
+	ck_assert_uint_ne(hwpt, 0);
+	ck_assert_uint_ne(hwpt, ioas);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(dev, NULL, NULL, NULL), 0);
+	ck_assert_ptr_eq(vfiomig_device_ctx(dev), kenv_ctx());
+	vfiomig_device_free(dev);
+
+	/* Type1: no iommufd ids */
+	dev = kenv_open(bdf, VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_device_iommufd_ids(dev, &devid, &ioas, &hwpt), 0);
+	ck_assert_uint_eq(devid + ioas + hwpt, 0);
+	ck_assert_int_ge(vfiomig_device_iommu_fd(dev), 0);
+	vfiomig_device_free(dev);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ features */
+
+/* A device without migration: the vfio-pci function (moved from
+ * test-core's feature). */
+START_TEST(caps_no_migration)
+{
+	struct vfiomig_device *dev = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_AUTO);
+	VFIOMIG_OPTS(vfiomig_caps, caps);
+	uint64_t v = 0;
+
+	if (!kenv_has_iommufd()) {
+		vfiomig_device_free(dev);
+		kenv_skip("no cdev/iommufd path");
+	}
+	caps.migration_flags = 99;
+	ck_assert_int_eq(vfiomig_device_caps(dev, &caps), 0);
+	ck_assert_uint_eq(caps.migration_flags, 0);
+	ck_assert_uint_eq(caps.features, 0);
+	ck_assert_int_eq(caps.iommu_path, VFIOMIG_IOMMU_IOMMUFD);
+	ck_assert_int_eq(vfiomig_feature_probe(dev, VFIO_DEVICE_FEATURE_MIGRATION,
+					       VFIOMIG_FEATURE_GET), 0);
+	ck_assert_int_eq(vfiomig_feature_get(dev, VFIO_DEVICE_FEATURE_MIGRATION,
+					     &v, sizeof(v)), -ENOTTY);
+	vfiomig_device_free(dev);
+}
+END_TEST
 
 /* mtty's migration flags (kernel-contract.md 12.2). */
 #define MTTY_MIG_FLAGS                                                         \
@@ -726,6 +797,17 @@ Suite *kcase_open_suite(void)
 	tcase_add_test(tc, caps_sizes);
 	tcase_add_test(tc, feature_args);
 	tcase_add_test(tc, feature_faults);
+	suite_add_tcase(s, tc);
+
+	/* The vfio-pci function (kenv.h, PCI): its own test case, run by a
+	 * VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
+	 * other VM excludes it, CK_EXCLUDE_TAGS=pci). */
+	tc = tcase_create("pci");
+	tcase_set_tags(tc, "pci");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, open_pci_identity);
+	tcase_add_test(tc, caps_no_migration);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -6,8 +6,8 @@
  * library refusing what lies outside a region before the kernel sees it
  * (mtty's size-0 regions 2-5 would be a kernel out-of-bounds access), NULL
  * arguments, the cache, one kernel call per access of any width, a failed
- * pread and a fault at each kernel call of the first region call.
- * Written once; run on the fake (kt-fake) and on the real kernel in the VM
+ * pread and a fault at each kernel call of the first region call; and
+ * a vfio-pci function's regions (kenv.h, PCI: edu).  Written once; run on the fake (kt-fake) and on the real kernel in the VM
  * (kt-real).
  */
 #include <errno.h>
@@ -286,6 +286,44 @@ START_TEST(first_call_faults)
 }
 END_TEST
 
+/* vfio-pci (kenv.h, PCI: edu): 9 regions, config 0x100, BAR0 1 MiB
+ * READ|WRITE|MMAP, a missing BAR (flags 0: -EACCES before the kernel), no
+ * VGA index (EINVAL, logged at debug) (moved from test-region's pci). */
+START_TEST(pci_info)
+{
+	struct vfiomig_device *dev;
+	struct vfiomig_region_info ri;
+	unsigned char b = 0;
+
+	kenv_ctx_logged(LOG_DEBUG);
+	dev = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_AUTO);
+	ck_assert_int_eq(vfiomig_region_count(dev), 9);
+	memset(&ri, 0xa5, sizeof(ri));
+	ri.sz = sizeof(ri);
+	ck_assert_int_eq(vfiomig_region_info(dev, 7, &ri), 0);
+	ck_assert_uint_eq(ri.size, KENV_PCI_CONFIG_SIZE);
+	ri.sz = sizeof(ri);
+	ck_assert_int_eq(vfiomig_region_info(dev, 0, &ri), 0);
+	ck_assert_uint_eq(ri.flags, VFIOMIG_REGION_READ | VFIOMIG_REGION_WRITE |
+				    VFIOMIG_REGION_MMAP);
+	ck_assert_uint_eq(ri.size, KENV_PCI_BAR0_SIZE);
+	ck_assert_uint_eq(ri.nr_areas, 0);
+	memset(&ri, 0xa5, sizeof(ri));
+	ri.sz = sizeof(ri);
+	ck_assert_int_eq(vfiomig_region_info(dev, 1, &ri), 0);
+	ck_assert_uint_eq(ri.flags, 0);
+	ck_assert_uint_eq(ri.size, 0);
+	ck_assert_int_eq(vfiomig_region_read(dev, 1, 0, &b, 1), -EACCES);
+	ck_assert_int_eq(vfiomig_region_write(dev, 1, 0, &b, 1), -EACCES);
+	ri.sz = sizeof(ri);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_region_info(dev, 8, &ri), -EINVAL);
+	ck_assert_msg(strstr(kenv_log_text(), "VFIO_DEVICE_GET_REGION_INFO(8)"),
+		      "%s", kenv_log_text());
+	vfiomig_device_free(dev);
+}
+END_TEST
+
 Suite *kcase_region_suite(void)
 {
 	Suite *s = suite_create("kcase-region");
@@ -298,6 +336,15 @@ Suite *kcase_region_suite(void)
 	tcase_add_test(tc, null_args);
 	tcase_add_test(tc, pread_error);
 	tcase_add_test(tc, first_call_faults);
+	suite_add_tcase(s, tc);
+
+	/* The vfio-pci function (kenv.h, PCI): its own test case, run by a
+	 * VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
+	 * other VM excludes it, CK_EXCLUDE_TAGS=pci). */
+	tc = tcase_create("pci");
+	tcase_set_tags(tc, "pci");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_add_test(tc, pci_info);
 	suite_add_tcase(s, tc);
 	return s;
 }

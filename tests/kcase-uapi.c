@@ -10,7 +10,11 @@
  * EFAULT when the pages are pinned at once (a domain on the IOAS), not
  * when they are not (an mdev's container or access).  Also what an mtty
  * shows of itself: its sysfs, the VFS side of its data fds, PRECOPY_INFO
- * as 6.12's mtty answers it, and an mdev refused a HWPT.  Written once;
+ * as 6.12's mtty answers it, and an mdev refused a HWPT.  And a vfio-pci
+ * function behind an IOMMU (kenv.h, PCI: edu on the VM's VT-d): what
+ * vfio-pci answers of it, Type1's IOVA ranges and pinning at map time, its
+ * cdev's automatic HWPT, and the MSI window and aperture it reserves in an
+ * IOAS.  Written once;
  * run on the fake and on the real kernel in the VM: Linux checking the
  * fake.
  */
@@ -136,6 +140,32 @@ static int open_cdev(const char *uuid)
 			snprintf(rel, sizeof(rel), "vfio/devices/%s", e->d_name);
 	closedir(dp);
 	ck_assert_msg(rel[0], "%s: no vfioN", dir);
+	return open_node(rel);
+}
+
+/* The vfio-pci function's group + a Type1v2 container; its device fd. */
+static int type1_pci(int *g, int *c)
+{
+	char rel[32];
+	int dfd;
+
+	snprintf(rel, sizeof(rel), "vfio/%d", kenv_pci_group());
+	*g = open_node(rel);
+	*c = open_node("vfio/vfio");
+	ck_ok(ioctl(*g, VFIO_GROUP_SET_CONTAINER, c));
+	ck_ok(ioctl(*c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	dfd = ioctl(*g, VFIO_GROUP_GET_DEVICE_FD, kenv_pci_bdf());
+	ck_assert_msg(dfd >= 0, "GET_DEVICE_FD %s: %s", kenv_pci_bdf(),
+		      strerror(errno));
+	return dfd;
+}
+
+/* The vfio-pci function's cdev. */
+static int open_pci_cdev(void)
+{
+	char rel[sizeof("vfio/devices/") + NAME_MAX];
+
+	snprintf(rel, sizeof(rel), "vfio/devices/%s", kenv_pci_cdev());
 	return open_node(rel);
 }
 
@@ -495,7 +525,8 @@ static uint32_t dma_avail(int c)
 
 	info->argsz = sizeof(buf);
 	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
-	/* mdev-only container: MIGRATION at 24, DMA_AVAIL at 56 */
+	/* MIGRATION at 24, DMA_AVAIL at 56 (then IOVA_RANGE with a PCI
+	 * group) */
 	ck_assert_uint_eq(((struct vfio_info_cap_header *)(buf + 56))->id,
 			  VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
 	return *(uint32_t *)(buf + 64);
@@ -720,6 +751,171 @@ START_TEST(type1_ro_pages_mdev)
 	ck_ok(close(g));
 	ck_ok(close(c));
 	munmap(mem, len);
+}
+END_TEST
+
+/* An IOMMU-backed (PCI) group in the container: the chain gains
+ * IOVA_RANGE (the domain's aperture less the MSI window), iova_pgsizes is
+ * the domain's, UPDATE_VADDR is there (moved from test-fake's core). */
+START_TEST(type1_info_pci)
+{
+	unsigned char buf[256];
+	struct vfio_iommu_type1_info *info = (void *)buf;
+	struct vfio_info_cap_header *h;
+	uint64_t *range = (void *)(buf + 88);
+	int g, c, dfd;
+
+	dfd = type1_pci(&g, &c);
+	memset(buf, 0, sizeof(buf));
+	info->argsz = 16;
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	ck_assert_uint_eq(info->argsz, 24 + 32 + 16 + 48);
+	ck_assert_uint_eq(info->iova_pgsizes, KENV_PCI_PGSIZES);
+	info->argsz = sizeof(buf);
+	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
+	h = (void *)(buf + 56);
+	ck_assert_uint_eq(h->next, 72);
+	h = (void *)(buf + 72);
+	ck_assert_uint_eq(h->id, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
+	ck_assert_uint_eq(h->next, 0);
+	ck_assert_uint_eq(*(uint32_t *)(buf + 80), 2);
+	ck_assert_uint_eq(range[0], 0);
+	ck_assert_uint_eq(range[1], KENV_PCI_MSI_START - 1);
+	ck_assert_uint_eq(range[2], KENV_PCI_MSI_LAST + 1);
+	ck_assert_uint_eq(range[3], KENV_PCI_APERTURE_LAST);
+	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10 /* UPDATE_VADDR */),
+			 1);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+}
+END_TEST
+
+/* A group with a domain pins at MAP_DMA (vfio_pin_map_dma): FOLL_WRITE
+ * on read-only pages is EFAULT, leaving nothing mapped (no DMA entry
+ * taken, an UNMAP of everything unmaps 0 bytes), after the IOVA checks
+ * (the MSI window: EINVAL); a read-only map of them pins (moved from
+ * test-fake's core; the mdev case, no pin, is type1_ro_pages_mdev). */
+START_TEST(type1_ro_pages_pci)
+{
+	const size_t len = 64 * KiB;
+	void *mem = ro_mem(len);
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)mem, .iova = 1 * MiB, .size = len,
+	};
+	struct vfio_iommu_type1_dma_unmap un = {
+		.argsz = sizeof(un), .flags = VFIO_DMA_UNMAP_FLAG_ALL,
+	};
+	int g, c, dfd;
+
+	dfd = type1_pci(&g, &c);
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EFAULT);
+	ck_assert_uint_eq(dma_avail(c), 65535);
+	ck_ok(ioctl(c, VFIO_IOMMU_UNMAP_DMA, &un));
+	ck_assert_uint_eq(un.size, 0);
+	map.iova = KENV_PCI_MSI_START; /* the MSI window first */
+	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
+	map.iova = 1 * MiB;
+	map.flags = VFIO_DMA_MAP_FLAG_READ;
+	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
+	ck_assert_uint_eq(dma_avail(c), 65534);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
+	munmap(mem, len);
+}
+END_TEST
+
+/* What vfio-pci answers of the edu function through a group device fd
+ * (kenv.h, PCI): GET_INFO (no reset method: no RESET flag, RESET EINVAL),
+ * each region, each IRQ index, its ids in config space, BAR0's end. */
+START_TEST(device_pci)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vfio_region_info ri;
+	struct {
+		uint32_t argsz, flags, index, count;
+	} irq;
+	/* VFIO_IRQ_INFO_*: EVENTFD 1, MASKABLE 2, AUTOMASKED 4, NORESIZE 8 */
+	static const struct {
+		int err;
+		uint32_t flags, count;
+	} want_irq[5] = {
+		{ 0, 1 | 2 | 4, 1 }, /* INTx, pin A */
+		{ 0, 1 | 8, 1 },     /* MSI, one vector */
+		{ 0, 1 | 8, 0 },     /* no MSI-X table */
+		{ EINVAL, 0, 0 },    /* ERR: not PCIe */
+		{ 0, 1 | 8, 1 },     /* REQ */
+	};
+	unsigned char cfg[0x30];
+	uint32_t v;
+	int g, c, dfd;
+
+	dfd = type1_pci(&g, &c);
+	ck_ok(ioctl(dfd, VFIO_DEVICE_GET_INFO, &info));
+	ck_assert_uint_eq(info.flags, VFIO_DEVICE_FLAGS_PCI);
+	ck_assert_uint_eq(info.num_regions, 9);
+	ck_assert_uint_eq(info.num_irqs, 5);
+	ck_errno(ioctl(dfd, VFIO_DEVICE_RESET), EINVAL);
+	for (uint32_t i = 0; i < 10; i++) {
+		uint64_t size = i == 0 ? KENV_PCI_BAR0_SIZE
+			      : i == 7 ? KENV_PCI_CONFIG_SIZE : 0;
+		uint32_t flags = i == 0 ? VFIO_REGION_INFO_FLAG_READ |
+					  VFIO_REGION_INFO_FLAG_WRITE |
+					  VFIO_REGION_INFO_FLAG_MMAP
+			       : i == 7 ? VFIO_REGION_INFO_FLAG_READ |
+					  VFIO_REGION_INFO_FLAG_WRITE : 0;
+
+		ri = (struct vfio_region_info){ .argsz = sizeof(ri), .index = i };
+		if (i >= 8) { /* no VGA; past num_regions */
+			ck_errno(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri),
+				 EINVAL);
+			continue;
+		}
+		ck_ok(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+		ck_assert_msg(ri.flags == flags && ri.size == size,
+			      "region %u: flags %#x size %#llx", i, ri.flags,
+			      (unsigned long long)ri.size);
+		ck_assert_uint_eq(ri.offset, (uint64_t)i << 40);
+		ck_assert_uint_eq(ri.argsz, sizeof(ri));
+		ck_assert_uint_eq(ri.cap_offset, 0);
+	}
+	for (uint32_t i = 0; i < 6; i++) {
+		irq = (typeof(irq)){ sizeof(irq), 0, i, 0 };
+		if (i == 5 || want_irq[i].err) {
+			ck_errno(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq),
+				 EINVAL);
+			continue;
+		}
+		ck_ok(ioctl(dfd, _IO(VFIO_TYPE, VFIO_BASE + 9), &irq));
+		ck_assert_msg(irq.flags == want_irq[i].flags &&
+			      irq.count == want_irq[i].count,
+			      "IRQ index %u: flags %#x count %u", i, irq.flags,
+			      irq.count);
+	}
+	/* config space: the ids */
+	ck_assert_int_eq(pread(dfd, cfg, sizeof(cfg), 7ULL << 40),
+			 (ssize_t)sizeof(cfg));
+	ck_assert_uint_eq(cfg[0] | cfg[1] << 8, KENV_PCI_VENDOR);
+	ck_assert_uint_eq(cfg[2] | cfg[3] << 8, KENV_PCI_DEVICE);
+	ck_assert_uint_eq(cfg[9] | cfg[10] << 8 | (uint32_t)cfg[11] << 16,
+			  KENV_PCI_CLASS);
+	ck_assert_uint_eq(cfg[0x2c] | cfg[0x2d] << 8, KENV_PCI_SUBSYS_VENDOR);
+	ck_assert_uint_eq(cfg[0x2e] | cfg[0x2f] << 8, KENV_PCI_SUBSYS_DEVICE);
+	/* past cfg_size, or across it: EFAULT (vfio_config_do_rw) */
+	ck_errno(pread(dfd, cfg, 4, (7ULL << 40) + KENV_PCI_CONFIG_SIZE),
+		 EFAULT);
+	ck_errno(pread(dfd, cfg, 4, (7ULL << 40) + KENV_PCI_CONFIG_SIZE - 2),
+		 EFAULT);
+	/* BAR0: its last word reads, past its end EINVAL; BAR1: nothing */
+	ck_assert_int_eq(pread(dfd, &v, 4, KENV_PCI_BAR0_SIZE - 4), 4);
+	ck_errno(pread(dfd, &v, 4, KENV_PCI_BAR0_SIZE), EINVAL);
+	ck_errno(pread(dfd, &v, 4, 1ULL << 40), EINVAL);
+	ck_ok(close(dfd));
+	ck_ok(close(g));
+	ck_ok(close(c));
 }
 END_TEST
 
@@ -1158,6 +1354,78 @@ START_TEST(cdev_mdev_hwpt)
 }
 END_TEST
 
+/* A PCI function's cdev: a device object (GET_HW_INFO answers for it;
+ * VT-d, no dirty tracking on QEMU's), the automatic HWPT an IOAS gets (a
+ * paging HWPT without dirty ops: SET_DIRTY_TRACKING finds it and refuses,
+ * EOPNOTSUPP, where an IOAS id is ENOENT), reused for the same IOAS,
+ * attach to the HWPT itself, the wrong ids, DESTROY of what is in use, the
+ * IOAS aligned to the domain's page while attached, detach and unbind
+ * taking the automatic HWPT along (moved from test-fake's core). */
+START_TEST(cdev_pci)
+{
+	struct iommu_hw_info hi = { .size = sizeof(hi) };
+	struct iommu_hwpt_set_dirty_tracking sd = { .size = sizeof(sd) };
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	uint64_t r[4][2], align;
+	int dfd, ifd, devid;
+	uint32_t ioas, pt, hwpt;
+
+	ifd = iommufd_open();
+	dfd = open_pci_cdev();
+	ioas = ioas_alloc(ifd);
+	devid = bind_dev(dfd, ifd);
+	ck_assert_int_gt(devid, 0);
+	hi.dev_id = (uint32_t)devid;
+	ck_ok(ioctl(ifd, IOMMU_GET_HW_INFO, &hi));
+	ck_assert_uint_eq(hi.out_data_type, IOMMU_HW_INFO_TYPE_INTEL_VTD);
+	ck_assert_uint_eq(hi.out_capabilities & IOMMU_HW_CAP_DIRTY_TRACKING, 0);
+	hi.dev_id = ioas;
+	ck_errno(ioctl(ifd, IOMMU_GET_HW_INFO, &hi), ENOENT);
+	/* IOAS -> auto HWPT; pt_id rewritten */
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	hwpt = pt;
+	ck_assert_uint_ne(hwpt, ioas);
+	sd.hwpt_id = hwpt;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd), EOPNOTSUPP);
+	sd.hwpt_id = ioas;
+	ck_errno(ioctl(ifd, IOMMU_HWPT_SET_DIRTY_TRACKING, &sd), ENOENT);
+	/* the same IOAS again reuses the auto domain */
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, hwpt);
+	/* attach to the HWPT itself */
+	pt = hwpt;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_uint_eq(pt, hwpt);
+	/* another object type -> EINVAL; unknown -> ENOENT */
+	pt = (uint32_t)devid;
+	ck_assert_int_eq(attach(dfd, &pt), -EINVAL);
+	pt = 500;
+	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
+	ck_assert_int_eq(destroy(ifd, hwpt), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
+	ck_assert_int_eq(destroy(ifd, (uint32_t)devid), -EBUSY);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, &align), 2);
+	ck_assert_uint_eq(align, 4096);
+	/* detach: the auto domain goes with its last device */
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
+	ck_assert_int_eq(destroy(ifd, hwpt), -ENOENT);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, &align), 1);
+	ck_assert_uint_eq(align, 1);
+	/* (an mdev on a HWPT: cdev_mdev_hwpt, on the mock's) */
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	hwpt = pt;
+	ck_ok(close(dfd)); /* unbind detaches: auto HWPT gone too */
+	ck_assert_int_eq(destroy(ifd, ioas), 0);
+	/* nothing left: the HWPT, the device object */
+	ck_assert_int_eq(destroy(ifd, hwpt), -ENOENT);
+	ck_assert_int_eq(destroy(ifd, (uint32_t)devid), -ENOENT);
+	ck_ok(close(ifd));
+}
+END_TEST
+
 START_TEST(iommufd_size_convention)
 {
 	unsigned char buf[64];
@@ -1349,6 +1617,57 @@ START_TEST(iommufd_reserved)
 }
 END_TEST
 
+/* A PCI function attached to an IOAS reserves its MSI window there
+ * (iommufd_device_attach_reserved_iova; an area in it -> EADDRINUSE) and
+ * its VT-d domain the IOVAs past its aperture; the domain pins at
+ * IOAS_MAP: read-only pages for writing -> EFAULT (moved from test-fake's
+ * core; iommufd_reserved and iommufd_ro_pages show both rules on the
+ * mock). */
+START_TEST(iommufd_pci_reserved)
+{
+	const size_t len = 64 * KiB;
+	const uint32_t rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	void *mem = ro_mem(len);
+	uint64_t r[4][2];
+	int dfd, ifd;
+	uint32_t ioas, pt;
+
+	ifd = iommufd_open();
+	dfd = open_pci_cdev();
+	ioas = ioas_alloc(ifd);
+	ck_assert_int_gt(bind_dev(dfd, ifd), 0);
+	/* an area in the MSI window refuses the device */
+	ck_assert_int_eq(ioas_map(ifd, ioas, KENV_PCI_MSI_START, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), -EADDRINUSE);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, NULL), 1);
+	ck_assert_int_eq(ioas_unmap(ifd, ioas, KENV_PCI_MSI_START, len), 0);
+	pt = ioas;
+	ck_assert_int_eq(attach(dfd, &pt), 0);
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, NULL), 2);
+	ck_assert_uint_eq(r[0][0], 0);
+	ck_assert_uint_eq(r[0][1], KENV_PCI_MSI_START - 1);
+	ck_assert_uint_eq(r[1][0], KENV_PCI_MSI_LAST + 1);
+	ck_assert_uint_eq(r[1][1], KENV_PCI_APERTURE_LAST);
+	ck_assert_int_eq(ioas_map(ifd, ioas, KENV_PCI_MSI_START, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, KENV_PCI_APERTURE_LAST + 1, mem,
+				  len, IOMMU_IOAS_MAP_READABLE), -EINVAL);
+	ck_assert_int_eq(ioas_map(ifd, ioas, 1 * MiB, mem, len, rw), -EFAULT);
+	ck_assert_int_eq(ioas_map(ifd, ioas, 1 * MiB, mem, len,
+				  IOMMU_IOAS_MAP_READABLE), 0);
+	/* detached: the auto domain and both spans go */
+	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
+	ck_assert_int_eq(iova_ranges(ifd, ioas, r, 4, NULL), 1);
+	ck_assert_uint_eq(r[0][1], UINT64_MAX);
+	ck_ok(close(dfd));
+	ck_ok(close(ifd));
+	munmap(mem, len);
+}
+END_TEST
+
 /* iopt_table_add_domain: the mock domain's aperture [16 MiB, 2 GiB)
  * reserves the rest of the IOAS while the domain lives; an area outside
  * refuses the domain (EADDRINUSE). */
@@ -1420,6 +1739,10 @@ Suite *kcase_uapi_suite(void)
 	TCase *t1 = tcase_create("type1");
 	TCase *mt = tcase_create("mtty");
 	TCase *io = tcase_create("iommufd");
+	/* The vfio-pci function (kenv.h, PCI): its own test case, run by a
+	 * VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the other
+	 * VM excludes it, CK_EXCLUDE_TAGS=pci). */
+	TCase *pci = tcase_create("pci");
 
 	tcase_add_checked_fixture(t1, kenv_setup, kenv_teardown);
 	tcase_add_test(t1, container_before_iommu);
@@ -1448,5 +1771,13 @@ Suite *kcase_uapi_suite(void)
 	tcase_add_test(io, iommufd_mock_aperture);
 	tcase_add_test(io, iommufd_ro_pages);
 	suite_add_tcase(s, io);
+	tcase_set_tags(pci, "pci");
+	tcase_add_checked_fixture(pci, kenv_setup, kenv_teardown);
+	tcase_add_test(pci, device_pci);
+	tcase_add_test(pci, type1_info_pci);
+	tcase_add_test(pci, type1_ro_pages_pci);
+	tcase_add_test(pci, cdev_pci);
+	tcase_add_test(pci, iommufd_pci_reserved);
+	suite_add_tcase(s, pci);
 	return s;
 }

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The fake kernel against the contract where the VM cannot show it, with
- * raw syscalls only (no library): what needs a vfio-pci function behind an
- * IOMMU (Type1's IOVA ranges and pinning, a PCI cdev's HWPT and MSI
- * window), the fake's own model and hooks (fault injection, pass-through
- * of real fds, the leak count, the arc log, the ioctl counters, its sysfs
- * tree), and mtty checks that read the fake's bookkeeping.  Each case says
- * why it is here; the raw-uAPI checks both kernels show are in
- * kcase-uapi.c (kt-fake and kt-real).
+ * raw syscalls only (no library): what needs a migration-capable vfio-pci
+ * variant function (its sysfs tree, PRECOPY_INFOv2, REINIT), the fake's own
+ * model and hooks (fault injection, pass-through of real fds, the leak
+ * count, the arc log, the ioctl counters), and mtty checks that read the
+ * fake's bookkeeping.  Each case says why it is here; the raw-uAPI checks
+ * both kernels show are in kcase-uapi.c (kt-fake and kt-real), those of a
+ * plain vfio-pci function behind an IOMMU (Type1's IOVA ranges and
+ * pinning, a PCI cdev's HWPT and MSI window) on the VM's edu.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,9 +109,9 @@ static int type1_device(const char *group, const char *name, int *gfd,
 
 /* ------------------------------------------------------------------ */
 
-/* The fake's tree of a vfio-pci function (none in the VM; an mdev's tree
- * is in kcase-uapi.c, sysfs_mtty, on both kernels) and a missing node
- * left to libc. */
+/* The fake's tree of a vfio-pci variant function (the VM's edu is plain
+ * vfio-pci; an mdev's tree is in kcase-uapi.c, sysfs_mtty, on both
+ * kernels) and a missing node left to libc. */
 START_TEST(tree)
 {
 	char rp[PATH_MAX], buf[64];
@@ -243,38 +244,6 @@ START_TEST(group_open_count)
 }
 END_TEST
 
-/* The mtty part is in kcase-uapi.c; the VM has no PCI function behind an
- * IOMMU. */
-START_TEST(type1_info_pci)
-{
-	unsigned char buf[256];
-	struct vfio_iommu_type1_info *info = (void *)buf;
-	struct vfio_info_cap_header *h;
-	int g, c, dfd;
-
-	/* An IOMMU-backed (PCI) group: IOVA_RANGE cap, 4K|2M|1G. */
-	dfd = type1_device("vfio/12", BDF, &g, &c);
-	memset(buf, 0, sizeof(buf));
-	info->argsz = 16;
-	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
-	ck_assert_uint_eq(info->argsz, 24 + 32 + 16 + 48);
-	ck_assert_uint_eq(info->iova_pgsizes, 0x40201000ULL);
-	info->argsz = sizeof(buf);
-	ck_ok(ioctl(c, VFIO_IOMMU_GET_INFO, info));
-	h = (void *)(buf + 56);
-	ck_assert_uint_eq(h->next, 72);
-	h = (void *)(buf + 72);
-	ck_assert_uint_eq(h->id, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
-	ck_assert_uint_eq(h->next, 0);
-	ck_assert_uint_eq(*(uint32_t *)(buf + 80), 2);
-	ck_assert_int_eq(ioctl(c, VFIO_CHECK_EXTENSION, 10 /* UPDATE_VADDR */),
-			 1);
-	ck_ok(close(dfd));
-	ck_ok(close(g));
-	ck_ok(close(c));
-}
-END_TEST
-
 /* The fake's own model of a container, which fake-dirty.c relies on (maps
  * sorted, the DMA_AVAIL count): not kernel behaviour, kcase-uapi.c has the
  * errno of each MAP/UNMAP rule on both kernels. */
@@ -319,132 +288,6 @@ START_TEST(type1_model)
 }
 END_TEST
 
-/* Anonymous memory, touched, then made read-only. */
-static void *ro_mem(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_ne(p, MAP_FAILED);
-	memset(p, 0x5a, len);
-	ck_ok(mprotect(p, len, PROT_READ));
-	return p;
-}
-
-/* A group with a domain pins at MAP_DMA (vfio_pin_map_dma): FOLL_WRITE
- * on read-only pages is EFAULT, after the IOVA checks (the MSI window:
- * EINVAL).  Fake only: the VM has no PCI function behind an IOMMU (the
- * mdev case, no pin, is in kcase-uapi.c). */
-START_TEST(type1_ro_pages_pci)
-{
-	const size_t len = 0x10000;
-	void *mem = ro_mem(len);
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)mem, .iova = 0x100000, .size = len,
-	};
-	struct fake_container *fc;
-	int g, c, dfd;
-
-	dfd = type1_device("vfio/12", BDF, &g, &c);
-	fc = fake_fd_container(fake_fd_lookup(c));
-	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EFAULT);
-	ck_assert_int_eq(fc->nmaps, 0);
-	ck_assert_uint_eq(fc->dma_avail, 65535);
-	map.iova = 0xfee00000; /* the MSI window first */
-	ck_errno(ioctl(c, VFIO_IOMMU_MAP_DMA, &map), EINVAL);
-	map.iova = 0x100000;
-	map.flags = VFIO_DMA_MAP_FLAG_READ;
-	ck_ok(ioctl(c, VFIO_IOMMU_MAP_DMA, &map));
-	ck_ok(close(dfd));
-	ck_ok(close(g));
-	ck_ok(close(c));
-	munmap(mem, len);
-}
-END_TEST
-
-/* IOMMU_IOAS_IOVA_RANGES into r (room for 4); the count or -errno. */
-static int iova_ranges(int ifd, uint32_t ioas, uint64_t r[4][2])
-{
-	struct {
-		uint32_t size, ioas_id, num_iovas, __reserved;
-		uint64_t allowed_iovas, out_iova_alignment;
-	} c = { .size = sizeof(c), .ioas_id = ioas, .num_iovas = 4,
-		.allowed_iovas = (uintptr_t)r };
-
-	return ioctl(ifd, _IO(IOMMUFD_TYPE, 0x84), &c) ? -errno
-						      : (int)c.num_iovas;
-}
-
-static int ioas_map_at(int ifd, uint32_t ioas, uint64_t iova, void *va,
-		       uint64_t len, uint32_t prot)
-{
-	struct iommu_ioas_map m = {
-		.size = sizeof(m), .ioas_id = ioas,
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | prot,
-		.user_va = (uintptr_t)va, .length = len, .iova = iova,
-	};
-
-	return ioctl(ifd, IOMMU_IOAS_MAP, &m) ? -errno : 0;
-}
-
-/* A PCI function attached to an IOAS reserves its MSI window there
- * (iommufd_device_attach_reserved_iova; an area in it -> EADDRINUSE) and
- * its VT-d domain the IOVAs past 48 bits; the domain pins at IOAS_MAP:
- * read-only pages for writing -> EFAULT.  Fake only: the VM has no PCI
- * function behind an IOMMU (kcase-uapi.c shows both rules on the mock). */
-START_TEST(iommufd_pci_reserved)
-{
-	const size_t len = 0x10000;
-	const uint32_t rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
-	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
-	void *mem = ro_mem(len);
-	uint64_t r[4][2];
-	int dfd, ifd;
-	uint32_t ioas, pt;
-
-	dfd = open_node("vfio/devices/vfio3", O_RDWR | O_CLOEXEC);
-	ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
-	ioas = ioas_alloc(ifd);
-	ck_assert_int_gt(bind_dev(dfd, ifd), 0);
-	/* an area in the MSI window refuses the device */
-	ck_assert_int_eq(ioas_map_at(ifd, ioas, 0xfee00000, mem, len,
-				     IOMMU_IOAS_MAP_READABLE), 0);
-	pt = ioas;
-	ck_assert_int_eq(attach(dfd, &pt), -EADDRINUSE);
-	ck_assert_int_eq(iova_ranges(ifd, ioas, r), 1);
-	{
-		struct iommu_ioas_unmap u = { .size = sizeof(u), .ioas_id = ioas,
-					      .iova = 0xfee00000, .length = len };
-
-		ck_ok(ioctl(ifd, IOMMU_IOAS_UNMAP, &u));
-	}
-	pt = ioas;
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	ck_assert_int_eq(iova_ranges(ifd, ioas, r), 2);
-	ck_assert_uint_eq(r[0][0], 0);
-	ck_assert_uint_eq(r[0][1], 0xfedfffff);
-	ck_assert_uint_eq(r[1][0], 0xfef00000);
-	ck_assert_uint_eq(r[1][1], (1ULL << 48) - 1);
-	ck_assert_int_eq(ioas_map_at(ifd, ioas, 0xfee00000, mem, len,
-				     IOMMU_IOAS_MAP_READABLE), -EINVAL);
-	ck_assert_int_eq(ioas_map_at(ifd, ioas, 1ULL << 48, mem, len,
-				     IOMMU_IOAS_MAP_READABLE), -EINVAL);
-	ck_assert_int_eq(ioas_map_at(ifd, ioas, 0x100000, mem, len, rw),
-			 -EFAULT);
-	ck_assert_int_eq(ioas_map_at(ifd, ioas, 0x100000, mem, len,
-				     IOMMU_IOAS_MAP_READABLE), 0);
-	/* detached: the auto domain and both spans go */
-	ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
-	ck_assert_int_eq(iova_ranges(ifd, ioas, r), 1);
-	ck_assert_uint_eq(r[0][1], UINT64_MAX);
-	ck_ok(close(dfd));
-	ck_ok(close(ifd));
-	munmap(mem, len);
-}
-END_TEST
-
 /* fake_check_feature, the fake's copy of vfio_check_feature (a helper;
  * the FEATURE ioctl's generic checks on mtty are in kcase-uapi.c). */
 START_TEST(check_feature_helper)
@@ -474,7 +317,8 @@ END_TEST
 /* What kcase-uapi.c's device_mtty cannot show: mtty's IRQ info before a
  * first GET_INFO (a fresh mdev; the VM's have answered it before), the
  * fake's registers, regions 2-5 (the real mtty would access out of
- * bounds), and a vfio-pci function (none in the VM). */
+ * bounds), and a vfio-pci function with a reset method (the VM's edu
+ * has none: kcase-uapi.c device_pci). */
 START_TEST(device_driver_ioctls)
 {
 	struct vfio_device_info info;
@@ -555,13 +399,6 @@ static int attach(int dfd, uint32_t *pt)
 	return r < 0 ? -errno : 0;
 }
 
-static int destroy(int ifd, uint32_t id)
-{
-	struct iommu_destroy d = { .size = sizeof(d), .id = id };
-
-	return ioctl(ifd, IOMMU_DESTROY, &d) < 0 ? -errno : 0;
-}
-
 /* The fake's bookkeeping of an mtty cdev (open_count, the access object,
  * attached, the object table emptied at close); the errno of each rule is
  * in kcase-uapi.c, on both kernels. */
@@ -597,69 +434,6 @@ START_TEST(cdev_mdev_model)
 	ck_assert_ptr_null(d->attached);
 	ck_assert_ptr_null(d->idev);
 	ck_assert_ptr_null(fake_iommufd_obj_next(NULL));
-}
-END_TEST
-
-/* A PCI function's cdev, auto HWPT and detach (no PCI in the VM). */
-START_TEST(cdev_pci)
-{
-	struct fake_dev *d = fake_dev_get(id_pci);
-	struct fake_fd *xf;
-	int dfd, ifd, devid;
-	uint32_t ioas, pt, hwpt;
-
-	dfd = open_node("vfio/devices/vfio3", O_RDWR | O_CLOEXEC);
-	ifd = open_node("iommu", O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	ck_assert_int_ge(ifd, 0);
-	xf = fake_fd_lookup(ifd);
-	ioas = ioas_alloc(ifd);
-	devid = bind_dev(dfd, ifd);
-	ck_assert_int_gt(devid, 0);
-	ck_assert_int_eq(fake_iommufd_obj(xf, devid)->type, FIO_DEVICE);
-	ck_assert(fake_iommufd_obj(xf, devid)->hw_dirty);
-	/* IOAS -> auto HWPT; pt_id rewritten */
-	pt = ioas;
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	hwpt = pt;
-	ck_assert_uint_ne(hwpt, ioas);
-	ck_assert_ptr_nonnull(fake_iommufd_obj_type(xf, hwpt, FIO_HWPT_PAGING));
-	ck_assert(fake_iommufd_obj(xf, hwpt)->auto_domain);
-	ck_assert_ptr_eq(fake_iommufd_obj(xf, hwpt)->ioas,
-			 fake_iommufd_obj(xf, ioas));
-	ck_assert_ptr_eq(d->attached, fake_iommufd_obj(xf, hwpt));
-	/* the same IOAS again reuses the auto domain */
-	pt = ioas;
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	ck_assert_uint_eq(pt, hwpt);
-	/* attach to the HWPT itself */
-	pt = hwpt;
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	ck_assert_uint_eq(pt, hwpt);
-	/* another object type -> EINVAL; unknown -> ENOENT */
-	pt = devid;
-	ck_assert_int_eq(attach(dfd, &pt), -EINVAL);
-	pt = 500;
-	ck_assert_int_eq(attach(dfd, &pt), -ENOENT);
-	ck_assert_int_eq(destroy(ifd, hwpt), -EBUSY);
-	ck_assert_int_eq(destroy(ifd, ioas), -EBUSY);
-	ck_assert_int_eq(destroy(ifd, devid), -EBUSY);
-	ck_assert_uint_eq(fake_ioas_alignment(fake_iommufd_obj(xf, ioas)), 4096);
-	/* detach: the auto domain goes with its last device */
-	{
-		struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
-
-		ck_ok(ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt));
-	}
-	ck_assert_ptr_null(fake_iommufd_obj(xf, hwpt));
-	ck_assert_uint_eq(fake_ioas_alignment(fake_iommufd_obj(xf, ioas)), 1);
-	/* (an mdev on a HWPT: kcase-uapi.c, cdev_mdev_hwpt, on the mock's) */
-	pt = ioas;
-	ck_assert_int_eq(attach(dfd, &pt), 0);
-	ck_ok(close(dfd)); /* unbind detaches: auto HWPT gone too */
-	ck_assert_int_eq(destroy(ifd, ioas), 0);
-	ck_assert_ptr_null(fake_iommufd_obj_next(NULL));
-	ck_ok(close(ifd));
 }
 END_TEST
 
@@ -1203,8 +977,9 @@ END_TEST
 static Suite *fake_suite(void)
 {
 	Suite *s = suite_create("fake");
-	/* Kernel behaviour on what the VM has not (vfio-pci functions, a
-	 * machine without iommufd, REINIT): fake-only, tests/vm/fake-only.txt. */
+	/* Kernel behaviour on what the VM has not (variant vfio-pci functions,
+	 * a machine without iommufd, REINIT): fake-only,
+	 * tests/vm/fake-only.txt. */
 	TCase *tc = tcase_create("core");
 	/* The fake's own model and hooks: what a kernel has nothing of. */
 	TCase *model = tcase_create("model");
@@ -1212,11 +987,7 @@ static Suite *fake_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, tree);
 	tcase_add_test(tc, no_iommufd_machine);
-	tcase_add_test(tc, type1_info_pci);
-	tcase_add_test(tc, type1_ro_pages_pci);
 	tcase_add_test(tc, device_driver_ioctls);
-	tcase_add_test(tc, cdev_pci);
-	tcase_add_test(tc, iommufd_pci_reserved);
 	tcase_add_test(tc, precopy_v2_feature);
 	tcase_add_test(tc, precopy_info_reinit);
 	tcase_add_test(tc, precopy_reinit_auto);

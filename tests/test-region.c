@@ -2,9 +2,10 @@
 /*
  * Regions: the capability-chain parser (lib/region-caps.c, compiled in)
  * on every malformed chain and on random chains against the model that
- * built them; the region API against what only the fake has (vfio-pci,
- * devices programmed with fake_dev_set_region(), the v1 device's mappable
- * area).  The API on mtty runs on both kernels: tests/kcase-region.c.
+ * built them; the region API against what only the fake has (devices
+ * programmed with fake_dev_set_region(), the v1 device's mappable area).
+ * The API on mtty and on a vfio-pci function runs on both kernels:
+ * tests/kcase-region.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -402,27 +403,6 @@ static int info(struct vfiomig_device *dev, uint32_t index,
 	return vfiomig_region_info(dev, index, ri);
 }
 
-/* vfio-pci: config 0x100, no BARs (flags 0: -EACCES), VGA index EINVAL. */
-START_TEST(pci_info)
-{
-	struct vfiomig_device *dev = open_dev(BDF);
-	struct vfiomig_region_info ri;
-	unsigned char b;
-
-	ck_assert_int_eq(vfiomig_region_count(dev), 9);
-	ck_assert_int_eq(info(dev, 7, &ri), 0);
-	ck_assert_uint_eq(ri.size, 0x100);
-	ck_assert_int_eq(info(dev, 0, &ri), 0);
-	ck_assert_uint_eq(ri.flags, 0);
-	ck_assert_uint_eq(ri.size, 0);
-	ck_assert_int_eq(vfiomig_region_read(dev, 0, 0, &b, 1), -EACCES);
-	ck_assert_int_eq(vfiomig_region_write(dev, 0, 0, &b, 1), -EACCES);
-	ck_assert_int_eq(info(dev, 8, &ri), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(logbuf, "VFIO_DEVICE_GET_REGION_INFO(8)"));
-	vfiomig_device_free(dev);
-}
-END_TEST
-
 static void program(uint32_t index, uint32_t flags, uint64_t size,
 		    const struct chain *c)
 {
@@ -752,12 +732,8 @@ int main(void)
 	suite_add_tcase(s, tc);
 
 	/* The API on what only the fake has, a test case per reason
-	 * (tests/vm/fake-only.txt counts by test case): a vfio-pci function */
-	tc = tcase_create("pci");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, pci_info);
-	suite_add_tcase(s, tc);
-	/* regions programmed with fake_dev_set_region: capability chains,
+	 * (tests/vm/fake-only.txt counts by test case; a vfio-pci function's
+	 * regions are kcase-region.c's, on the VM's edu): regions programmed with fake_dev_set_region: capability chains,
 	 * argsz growth, short transfers, EINTR (mtty has no caps) */
 	tc = tcase_create("programmed");
 	tcase_add_checked_fixture(tc, setup, teardown);
