@@ -5,6 +5,7 @@
  * vfio-pci, both IOMMU paths), and must leave no fake fd open.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "fake.h"
 #include "fake-internal.h"
@@ -14,13 +15,19 @@
 #define KENV_FAKE_GROUP0 0
 #define KENV_FAKE_CDEV0 0
 
-#define KENV_FAKE_NDEV 7
+#define KENV_FAKE_NMTTY 7
+#define KENV_FAKE_NDEV (KENV_FAKE_NMTTY + KENV_GEN_MAX)
+/* Groups and cdevs of the programmable devices (kenv_gen_add). */
+#define KENV_FAKE_GEN_GROUP0 16
+#define KENV_FAKE_GEN_CDEV0 16
 
-/* The fake's device ids of the mtty instances, and their UUIDs. */
+/* The fake's device ids of the mtty instances and the programmable
+ * devices added so far, and their UUIDs. */
 static struct {
 	int id;
-	const char *uuid;
+	char uuid[40];
 } kenv_devs[KENV_FAKE_NDEV];
+static int kenv_ndevs;
 /* SET log entries before this one are not reported by kenv_sets. */
 static size_t kenv_sets_from;
 
@@ -91,9 +98,11 @@ void kenv_setup(void)
 		fake_cfg_mtty(&cfg, mtty[i].uuid, mtty[i].ports,
 			      KENV_FAKE_GROUP0 + i, KENV_FAKE_CDEV0 + i);
 		kenv_devs[i].id = fake_add_device(&cfg);
-		kenv_devs[i].uuid = mtty[i].uuid;
+		snprintf(kenv_devs[i].uuid, sizeof(kenv_devs[i].uuid), "%s",
+			 mtty[i].uuid);
 		ck_assert_int_ge(kenv_devs[i].id, 0);
 	}
+	kenv_ndevs = KENV_FAKE_NMTTY;
 	kenv_sets_from = 0;
 }
 
@@ -164,7 +173,7 @@ int kenv_kernel_fds(void)
 void kenv_mig_ioctls(struct kenv_mig_ioctls *out)
 {
 	*out = (struct kenv_mig_ioctls){ 0 };
-	for (int i = 0; i < KENV_FAKE_NDEV; i++) {
+	for (int i = 0; i < kenv_ndevs; i++) {
 		struct fake_dev_ioctls c;
 
 		fake_dev_ioctls(kenv_devs[i].id, &c);
@@ -179,7 +188,7 @@ void kenv_mig_ioctls(struct kenv_mig_ioctls *out)
 
 static const char *kenv_uuid_of(int id)
 {
-	for (int i = 0; i < KENV_FAKE_NDEV; i++)
+	for (int i = 0; i < kenv_ndevs; i++)
 		if (kenv_devs[i].id == id)
 			return kenv_devs[i].uuid;
 	return "?";
@@ -205,4 +214,92 @@ size_t kenv_sets(struct kenv_set *out, size_t max)
 void kenv_sets_clear(void)
 {
 	kenv_sets_from = fake_set_log(NULL, 0);
+}
+
+/* ---- programmable devices: the fake's GENERIC personality as mdevs ---- */
+
+const char *kenv_gen_add(const struct kenv_gen_cfg *gc)
+{
+	int n = kenv_ndevs - KENV_FAKE_NMTTY;
+	struct fake_dev_cfg cfg = {
+		.mdev = true,
+		.mdev_type = "mtest-1",
+		.driver = "mtest",
+		.group = KENV_FAKE_GEN_GROUP0 + n,
+		.cdev = KENV_FAKE_GEN_CDEV0 + n,
+		.personality = FAKE_GENERIC,
+		.mig_flags = gc->mig_flags,
+		.log_ops = gc->log_ops,
+		.log_reject_double = gc->log_reject_double,
+		.state_size = gc->state_size,
+		.precopy_initial = gc->precopy_initial,
+		.precopy_dirty = gc->precopy_dirty,
+		.precopy_end = gc->precopy_enomsg ? FAKE_END_ENOMSG
+						  : FAKE_END_ZERO,
+	};
+	int id;
+
+	ck_assert_int_lt(n, KENV_GEN_MAX);
+	ck_assert_uint_le(gc->state_size, 64u << 20);
+	snprintf(kenv_devs[kenv_ndevs].uuid, sizeof(kenv_devs[0].uuid),
+		 KENV_GEN_UUID_FMT, (unsigned int)n + 1);
+	cfg.name = kenv_devs[kenv_ndevs].uuid;
+	id = fake_add_device(&cfg);
+	ck_assert_int_ge(id, 0);
+	kenv_devs[kenv_ndevs++].id = id;
+	if (gc->log_pgsize)
+		fake_dev_set_log_pgsize(id, gc->log_pgsize);
+	fake_dev_fill(id, (uint32_t)n + 1);
+	return cfg.name;
+}
+
+static int kenv_gen_id(const char *uuid)
+{
+	for (int i = KENV_FAKE_NMTTY; i < kenv_ndevs; i++)
+		if (!strcmp(kenv_devs[i].uuid, uuid))
+			return kenv_devs[i].id;
+	ck_abort_msg("%s is not a programmable device of this case", uuid);
+	return -1;
+}
+
+int kenv_gen_state(const char *uuid)
+{
+	return fake_dev_state(kenv_gen_id(uuid));
+}
+
+void kenv_gen_fill(const char *uuid, uint32_t seed)
+{
+	fake_dev_fill(kenv_gen_id(uuid), seed);
+}
+
+size_t kenv_gen_blob(const char *uuid, void *buf, size_t len)
+{
+	return fake_dev_blob(kenv_gen_id(uuid), buf, len);
+}
+
+void kenv_gen_dirty_precopy(const char *uuid, size_t n)
+{
+	fake_dev_dirty_precopy(kenv_gen_id(uuid), n);
+}
+
+void kenv_gen_force_error(const char *uuid)
+{
+	fake_dev_force_error(kenv_gen_id(uuid));
+}
+
+void kenv_gen_fail_arc(const char *uuid, int from, int to, int err)
+{
+	fake_dev_fail_arc(kenv_gen_id(uuid), from, to, err);
+}
+
+void kenv_gen_dma_write(const char *uuid, uint64_t iova, uint64_t len)
+{
+	fake_dev_dma_write(kenv_gen_id(uuid), iova, len);
+}
+
+int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len)
+{
+	(void)kenv_gen_id(uuid);
+	fake_dma_write(iova, len);
+	return 0;
 }

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,9 @@ static void reset_more(void)
 	}
 }
 
+/* Programmable devices handed out in this case (kenv_gen_add). */
+static unsigned int gen_added;
+
 void kenv_setup(void)
 {
 	const char *why = why_not_here();
@@ -113,6 +118,7 @@ void kenv_setup(void)
 	reset_mtty(uuid_env("VFIOMIG_MTTY2B", KENV_MTTY2B_UUID));
 	reset_more();
 	kshim_reset();
+	gen_added = 0;
 }
 
 /* As on the fake: no kernel fd outlives a case. */
@@ -234,4 +240,147 @@ const char *kenv_pci_cdev(void)
 	closedir(dp);
 	ck_assert_msg(name[0], "%s: no vfioN", dir);
 	return name;
+}
+
+/* ---- programmable devices: mdevs of the test driver, mtest ---------------
+ * tests/vm/mdrv/mtest.c takes its knobs from sysfs attributes under
+ * /sys/bus/mdev/devices/UUID/mtest/ (root only); guest-init.sh created
+ * KENV_GEN_MAX instances. */
+
+static void gen_knob(const char *uuid, const char *knob, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void gen_knob(const char *uuid, const char *knob, const char *fmt, ...)
+{
+	char path[PATH_MAX], val[128];
+	va_list ap;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/%s", uuid,
+		 knob);
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	n = write(fd, val, strlen(val));
+	ck_assert_msg(n == (ssize_t)strlen(val), "write %s to %s: %s", val,
+		      path, n < 0 ? strerror(errno) : "short");
+	close(fd);
+}
+
+static uint64_t gen_read_knob(const char *uuid, const char *knob)
+{
+	char path[PATH_MAX], val[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/%s", uuid,
+		 knob);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	n = read(fd, val, sizeof(val) - 1);
+	ck_assert_msg(n > 0, "read %s: %s", path, strerror(errno));
+	close(fd);
+	val[n] = '\0';
+	return strtoull(val, NULL, 0);
+}
+
+const char *kenv_gen_add(const struct kenv_gen_cfg *gc)
+{
+	static char uuids[KENV_GEN_MAX][40];
+	char *uuid;
+
+	ck_assert_uint_lt(gen_added, KENV_GEN_MAX);
+	ck_assert_uint_le(gc->state_size, 64u << 20);
+	uuid = uuids[gen_added++];
+	snprintf(uuid, sizeof(uuids[0]), KENV_GEN_UUID_FMT, gen_added);
+	gen_knob(uuid, "mig_flags", "%llu", (unsigned long long)gc->mig_flags);
+	gen_knob(uuid, "state_size", "%zu", gc->state_size);
+	gen_knob(uuid, "precopy_initial", "%zu", gc->precopy_initial);
+	gen_knob(uuid, "precopy_dirty", "%zu", gc->precopy_dirty);
+	gen_knob(uuid, "precopy_enomsg", "%d", gc->precopy_enomsg);
+	gen_knob(uuid, "log_ops", "%d", gc->log_ops);
+	gen_knob(uuid, "log_reject_double", "%d", gc->log_reject_double);
+	gen_knob(uuid, "log_pgsize", "%llu",
+		 (unsigned long long)gc->log_pgsize);
+	/* Applies the knobs: RUNNING, no session, a new state. */
+	gen_knob(uuid, "reset", "1");
+	gen_knob(uuid, "fill", "%u", gen_added);
+	return uuid;
+}
+
+int kenv_gen_state(const char *uuid)
+{
+	return (int)gen_read_knob(uuid, "state");
+}
+
+void kenv_gen_fill(const char *uuid, uint32_t seed)
+{
+	gen_knob(uuid, "fill", "%u", seed);
+}
+
+size_t kenv_gen_blob(const char *uuid, void *buf, size_t len)
+{
+	size_t size = (size_t)gen_read_knob(uuid, "state_size"), done = 0;
+	char path[PATH_MAX];
+	int fd;
+
+	if (!buf || !len)
+		return size;
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/blob",
+		 uuid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	if (len > size)
+		len = size;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  (off_t)done);
+
+		ck_assert_msg(n > 0, "read %s at %zu: %s", path, done,
+			      n < 0 ? strerror(errno) : "end of file");
+		done += (size_t)n;
+	}
+	close(fd);
+	return size;
+}
+
+void kenv_gen_dirty_precopy(const char *uuid, size_t n)
+{
+	gen_knob(uuid, "dirty", "%zu", n);
+}
+
+void kenv_gen_force_error(const char *uuid)
+{
+	gen_knob(uuid, "error", "1");
+}
+
+void kenv_gen_fail_arc(const char *uuid, int from, int to, int err)
+{
+	gen_knob(uuid, "fail_arc", "%d %d %d", from, to, err < 0 ? -err : err);
+}
+
+void kenv_gen_dma_write(const char *uuid, uint64_t iova, uint64_t len)
+{
+	gen_knob(uuid, "dma_write", "%llu %llu", (unsigned long long)iova,
+		 (unsigned long long)len);
+}
+
+int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len)
+{
+	char path[PATH_MAX], val[64];
+	int fd, n, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/dma_rw",
+		 uuid);
+	n = snprintf(val, sizeof(val), "%llu %llu", (unsigned long long)iova,
+		     (unsigned long long)len);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	if (write(fd, val, (size_t)n) != n)
+		ret = -errno;
+	close(fd);
+	return ret;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <check.h>
 
 #include "vfiomig.h"
@@ -187,6 +188,63 @@ struct kenv_set {
 /* Copy up to max from the start; returns how many the log holds. */
 size_t kenv_sets(struct kenv_set *out, size_t max);
 void kenv_sets_clear(void);
+
+/*
+ * Programmable devices: mdevs of the project's test driver, mtest
+ * (tests/vm/mdrv/mtest.c), in the VM; the fake's GENERIC personality on
+ * the fake, which the driver mirrors (fake-mig.c: the same stream of
+ * 24-byte records, chunks of 4 KiB and an END record with the FNV-1a of
+ * the state, the same precopy and dirtying rules).  What the kernel adds
+ * around a driver (the vfio core's feature checks, argsz, the FSM walk of
+ * vfio_mig_get_next_state(), data fds, DMA logging's range checks, Type1,
+ * iommufd) is the real kernel's in the VM.  A case takes up to
+ * KENV_GEN_MAX of them, each configured by kenv_gen_add(); the VM has
+ * KENV_GEN_MAX instances, reconfigured for every case.
+ */
+#define KENV_GEN_MAX 8
+/* Their UUIDs: KENV_GEN_UUID_FMT with 1..KENV_GEN_MAX. */
+#define KENV_GEN_UUID_FMT "83b8f4f2-509f-382f-3c1e-e6bfe0fa20%02u"
+struct kenv_gen_cfg {
+	uint64_t mig_flags;     /* VFIO_MIGRATION_*; 0: no migration (the
+				 * migration features answer ENOTTY) */
+	size_t state_size;      /* bytes of device state (at most 64 MiB) */
+	size_t precopy_initial; /* offered as initial data in PRE_COPY */
+	size_t precopy_dirty;   /* dirtied before each PRECOPY_INFO */
+	bool precopy_enomsg;    /* precopy's temporary end of data: read()
+				 * fails with ENOMSG (mlx5), else returns 0 */
+	bool log_ops;           /* DMA logging */
+	bool log_reject_double; /* a second START: EINVAL (mlx5) */
+	uint64_t log_pgsize;    /* START answers this page size (0: echo) */
+};
+/* A programmable device configured so, fresh: RUNNING, no session, its
+ * state filled from a seed of its own (kenv_gen_fill(uuid, n) for the nth
+ * device added, from 1).  Returns its mdev UUID; a failure fails the
+ * case.  The device must not be open. */
+const char *kenv_gen_add(const struct kenv_gen_cfg *cfg);
+/* Its migration state as the driver holds it (enum vfio_device_mig_state). */
+int kenv_gen_state(const char *uuid);
+/* Refill its state from seed: new contents, every byte but the first 16
+ * (registers, zero) changed (the chunk versions count each fill, so two
+ * fills never give the same bytes, whatever the seeds). */
+void kenv_gen_fill(const char *uuid, uint32_t seed);
+/* Copy up to len bytes of its state out; returns state_size. */
+size_t kenv_gen_blob(const char *uuid, void *buf, size_t len);
+/* Dirty n more bytes of its state now (the device runs). */
+void kenv_gen_dirty_precopy(const char *uuid, size_t n);
+/* The device enters ERROR on its own (pds does): its files die, every
+ * SET fails with EIO until a VFIO_DEVICE_RESET. */
+void kenv_gen_force_error(const char *uuid);
+/* The driver refuses its next arc from -> to with err (> 0), staying in
+ * from; 0 disarms. */
+void kenv_gen_fail_arc(const char *uuid, int from, int to, int err);
+/* Pages the device writes by DMA: its DMA log marks [iova, +len) while
+ * logging runs. */
+void kenv_gen_dma_write(const char *uuid, uint64_t iova, uint64_t len);
+/* The device, open on the Type1 path, reads guest memory at [iova, +len)
+ * and writes the same bytes back (vfio_dma_rw()): Type1 reports those
+ * pages dirty in its pinned-page scope (contract 9.5).  0 or -errno
+ * (call it on mapped ranges: the fake does not check). */
+int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len);
 
 /* Suites of kernel-facing cases. */
 Suite *kcase_device_suite(void);

@@ -91,6 +91,22 @@ else
 	echo "guest-init: WARNING: cannot bind $pci_bdf to vfio-pci; VFIOMIG_PCI_BDF left unset" >&2
 fi
 
+# The test driver's programmable mdevs (tests/vm/mdrv/mtest.c; tests/kenv.h
+# KENV_GEN_*): run-vm.sh names the module built beside the kernel.
+mtest_types=/sys/devices/virtual/mtest/mtest/mdev_supported_types/mtest-1
+if [ -n "${mtest_ko:-}" ] && insmod "$mtest_ko"; then
+	for n in 01 02 03 04 05 06 07 08; do
+		u=83b8f4f2-509f-382f-3c1e-e6bfe0fa20$n
+		if echo "$u" >"$mtest_types/create"; then
+			uuids="$uuids $u"
+		else
+			echo "guest-init: WARNING: cannot create mtest instance $u" >&2
+		fi
+	done
+else
+	echo "guest-init: WARNING: no test driver (mtest.ko: '${mtest_ko:-}')" >&2
+fi
+
 HOME=/root USER=root LOGNAME=root SHELL=/bin/sh VFIOMIG_VM=1
 export HOME USER LOGNAME SHELL VFIOMIG_VM
 
@@ -106,7 +122,7 @@ cd /
 kill -s KILL -- -1 2>/dev/null
 for u in $uuids; do
 	echo 1 >"/sys/bus/mdev/devices/$u/remove" ||
-		echo "guest-init: WARNING: cannot remove mtty $u" >&2
+		echo "guest-init: WARNING: cannot remove mdev $u" >&2
 done
 echo "$status" >"$ctl/status"
 off

@@ -94,6 +94,9 @@ while IFS= read -r dir; do
 	echo "share s$i $(q "$dir")" >>"$ctl/config.sh"
 done < <(printf '%s\n' "${shares[@]}" | LC_ALL=C sort -u)
 echo "cwd=$(q "$cwd")" >>"$ctl/config.sh"
+# The test driver, built by build-kernel.sh beside the image (guest-init.sh).
+ko=$(dirname "$kernel")/mtest.ko
+[ -r "$ko" ] && echo "mtest_ko=$(q "$ko")" >>"$ctl/config.sh"
 
 # --pci: QEMU's edu device (1234:11e8) behind an emulated VT-d, which must
 # come before every PCI device; guest-init.sh binds edu to vfio-pci.  The
