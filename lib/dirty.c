@@ -1090,9 +1090,22 @@ static int read_stretches(const struct query *q)
 }
 
 /*
+ * Does a range at offset off from a group's start begin a word of the
+ * group's bitmap?  Type1 (6.12 update_user_bitmap) shifts the bitmap of a
+ * range that does not in place and clears only the range's own bits
+ * after: the bits of its last pages stay behind and a later read reports
+ * them as a neighbour's, pages nobody wrote.  A range that starts a word
+ * is never shifted, so the library starts a new group for any other.
+ */
+static bool word_aligned(uint64_t off, uint64_t kps)
+{
+	return (off / kps) % 64 == 0;
+}
+
+/*
  * A kernel that reads whole ranges and writes whole words (Type1): the
  * ranges inside the query (none split, check_range saw to it) in groups
- * of consecutive ones.  Straight into the caller's bitmap when the page
+ * of consecutive ones, each starting a word of its group's bitmap.  Straight into the caller's bitmap when the page
  * sizes match, the bitmap was cleared (no ACCUMULATE: the kernel writes
  * zeros too, and leaves words over holes alone) and the group starts a
  * word: then a group's bitmap may be as large as the kernel allows.
@@ -1119,6 +1132,7 @@ static int read_whole(const struct query *q)
 		int ret;
 
 		while ((r = rng_next(tr, false, &cur)) && r->iova < q->end &&
+		       word_aligned(r->iova - gs, q->kps) &&
 		       BITS_TO_WORDS((r->iova + r->length - gs) / q->kps) * 8 <=
 			       lim)
 			ge = r->iova + r->length;
