@@ -20,7 +20,8 @@
  *    mtty's DMA logging and Type1 report nothing dirty, which the cases
  *    relying on it say;
  *  - programmable devices ("programmed", moved from test-dirty.c): the
- *    pages a device wrote while it logs (kenv_gen_dma_write) through the
+ *    pages a device wrote while it logs (kenv_gen_dma_write) or through
+ *    vfio_dma_rw() into Type1 mappings (kenv_gen_dma_rw) through the
  *    library, two devices, random queries against a model; a driver's own
  *    logging page size (2 MiB, 3000, 2^63, 2^62) and mlx5's checks (a
  *    second START, a REPORT before START).
@@ -2451,8 +2452,8 @@ END_TEST
  * logging never logs, mtty pins nothing): the model stays empty, and what
  * is checked is that every REPORT and GET_BITMAP the library makes is one
  * the kernel takes, and that the caller's bits come back exactly cleared
- * or kept (ACCUMULATE).  Dirty data through DMA logging: gen_oracle_dmalog
- * on programmable devices; through Type1: test-dirty.c's oracle_type1.
+ * or kept (ACCUMULATE).  Dirty data: gen_oracle_dmalog and gen_oracle_type1
+ * on programmable devices.
  */
 START_TEST(oracle_dmalog)
 {
@@ -2677,10 +2678,12 @@ START_TEST(gen_many_ranges)
 }
 END_TEST
 
-/* Write a few spans inside random ranges of r by device uuid, into its
- * model (the device logs at 4 KiB: no caller page splits a logged one). */
+/* Device uuid writes a few spans inside random ranges of r, into its
+ * model: by DMA its log marks (4 KiB pages: no caller page splits one),
+ * or (rw) through vfio_dma_rw(), which Type1 marks at 4 KiB too. */
 static void oracle_dirty_gen(struct model *m, const char *uuid,
-			     const struct vfiomig_range *r, size_t nr, int count)
+			     const struct vfiomig_range *r, size_t nr, int count,
+			     bool rw)
 {
 	for (int i = 0; i < count; i++) {
 		const struct vfiomig_range *x = &r[trnd() % nr];
@@ -2689,7 +2692,10 @@ static void oracle_dirty_gen(struct model *m, const char *uuid,
 
 		if (b > x->iova + x->length)
 			b = x->iova + x->length;
-		kenv_gen_dma_write(uuid, a, b - a);
+		if (rw)
+			ck_assert_int_eq(kenv_gen_dma_rw(uuid, a, b - a), 0);
+		else
+			kenv_gen_dma_write(uuid, a, b - a);
 		model_add(m, a, b);
 	}
 }
@@ -2723,7 +2729,8 @@ START_TEST(gen_oracle_dmalog)
 
 			ps = pick_ps();
 			for (int k = 0; k < nd; k++)
-				oracle_dirty_gen(&m[k], g[k], r, 40, 1 + it % 7);
+				oracle_dirty_gen(&m[k], g[k], r, 40, 1 + it % 7,
+						 false);
 			pick_window(r, 40, ps, &iova, &len);
 			oracle_query(tr, m, nd, iova, len, ps, false);
 		}
@@ -2742,7 +2749,7 @@ START_TEST(gen_oracle_dmalog)
 		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
 		for (int it = 0; it < 3; it++) {
 			for (int k = 0; k < 2; k++) {
-				oracle_dirty_gen(&m[k], g[k], &big, 1, 20);
+				oracle_dirty_gen(&m[k], g[k], &big, 1, 20, false);
 				/* at the edges and the chunk boundary */
 				kenv_gen_dma_write(g[k], big.iova, 1);
 				model_add(&m[k], big.iova, big.iova + 1);
@@ -2759,6 +2766,88 @@ START_TEST(gen_oracle_dmalog)
 	}
 	vfiomig_device_free(d[1]);
 	vfiomig_device_free(d[0]);
+}
+END_TEST
+
+/* Guest memory for Type1 mappings a device reads and writes back
+ * (kenv_gen_dma_rw): len bytes of address space, none of it reserved or
+ * touched before the device's writes.  The fake reads none of it: 2 MiB
+ * do there (valgrind cannot map tens of GiB); *mlen says what was taken. */
+static void *gen_guest_mem(uint64_t len, uint64_t *mlen)
+{
+	void *mem;
+
+	*mlen = kenv_is_real() ? len : 2 * MiB;
+	mem = mmap(NULL, *mlen, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	return mem;
+}
+
+/* Random Type1 queries against a model of what a device wrote through
+ * vfio_dma_rw() (an mdev-only container reports the pages its vendor
+ * driver wrote while tracking, contract 9.5): groups of mappings straight
+ * into the caller's bitmap and (starting off a word) through scratch, 4
+ * KiB and 64 KiB caller pages, ACCUMULATE over random bits; GET_BITMAP
+ * clears whatever the flags say.  Then one mapping whose bitmap is larger
+ * than the scratch buffer (64 GiB: 2 MiB of bitmap): direct, or with a
+ * buffer of its own for the call (ACCUMULATE, conversion).  Every mapping
+ * of the 40 names the same memory (the largest's worth).  (Under a small
+ * bitmap limit: test-dirty.c oracle_type1_limit.) */
+START_TEST(gen_oracle_type1)
+{
+	const struct kenv_gen_cfg cfg = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+	};
+	const char *g = kenv_gen_add(&cfg);
+	struct vfiomig_range r[40];
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	static struct model m;
+	uint64_t ps = 4096, mlen;
+	void *mem;
+
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	/* mappings on 64 KiB, so 4K and 64K queries can take whole ones;
+	 * groups start anywhere in a caller's word */
+	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
+	mem = gen_guest_mem(300 * 64 * KiB, &mlen);
+	for (size_t i = 0; i < 40; i++)
+		ck_assert_int_eq(map_dma(d, mem, r[i].iova, r[i].length), 0);
+	memset(&m, 0, sizeof(m));
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	for (int it = 0; it < 150; it++) {
+		size_t i = trnd() % 40, j = i + trnd() % (40 - i);
+		uint64_t iova = r[i].iova;
+		uint64_t len = r[j].iova + r[j].length - iova;
+
+		ps = trnd() % 2 ? 4096 : 64 * KiB;
+		oracle_dirty_gen(&m, g, r, 40, 1 + it % 7, true);
+		oracle_query(tr, &m, 1, iova, len, ps, false);
+	}
+	vfiomig_dirty_free(tr);
+	munmap(mem, mlen);
+
+	{
+		struct vfiomig_range big = { 64 * GiB, 64 * GiB };
+
+		mem = gen_guest_mem(big.length, &mlen);
+		ck_assert_int_eq(map_dma(d, mem, big.iova, big.length), 0);
+		memset(&m, 0, sizeof(m));
+		tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+		ps = 4096;
+		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+		for (int it = 0; it < 6; it++) {
+			oracle_dirty_gen(&m, g, &big, 1, 30, true);
+			oracle_query(tr, &m, 1, big.iova, big.length,
+				     it % 3 == 2 ? 64 * KiB : 4096, false);
+		}
+		vfiomig_dirty_free(tr);
+	}
+	vfiomig_device_free(d);
+	munmap(mem, mlen);
 }
 END_TEST
 
@@ -2890,6 +2979,116 @@ START_TEST(gen_start_edges)
 }
 END_TEST
 
+/* The flaw itself, raw, on both kernels (the fake models it): a GET_BITMAP
+ * that shifts mapping A (two pages from its iova) leaves the bit of A's
+ * last page behind, and every later read that copies A's words whole
+ * reports it past A: as the first page of B, which nobody wrote; the
+ * mapping's next shift ORs it into B's first word as well. */
+START_TEST(type1_shift_leaves_bits)
+{
+	const struct kenv_gen_cfg cfg = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+	};
+	const char *g = kenv_gen_add(&cfg);
+	const uint64_t base = 1 * GiB, p = 4096;
+	const uint64_t r[3][2] = {
+		{ base, p }, { base + 2 * p, 3 * p }, { base + 5 * p, 64 * p },
+	};
+	struct vfiomig_device *d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	int cfd = vfiomig_device_iommu_fd(d);
+	uint64_t bm[3];
+	void *mem = mmap(NULL, 1 * MiB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	for (int i = 0; i < 3; i++) {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)mem + (r[i][0] - base),
+			.iova = r[i][0],
+			.size = r[i][1],
+		};
+
+		ck_assert_int_eq(ioctl(cfd, VFIO_IOMMU_MAP_DMA, &m), 0);
+	}
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START),
+			 0);
+	ck_assert_int_eq(kenv_gen_dma_rw(g, base + 4 * p, 1), 0);
+	/* A shifted by 2: its page 2 is bit 4, right */
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(get_bitmap(cfd, sizeof(struct vfm_dirty_get_bitmap),
+				    base, 5 * p, p, 8, bm), 0);
+	ck_assert_uint_eq(bm[0], 1u << 4);
+	for (int i = 0; i < 2; i++) {
+		/* From A's iova: A's word still holds bit 4 (A is 3 pages),
+		 * copied out as B's page 1; B, shifted by 3, ORs it in. */
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(get_bitmap(cfd,
+					    sizeof(struct vfm_dirty_get_bitmap),
+					    base + 2 * p, 67 * p, p, 24, bm), 0);
+		ck_assert_uint_eq(bm[0], 1u << 4);
+		ck_assert_uint_eq(bm[1], 0);
+		ck_assert_uint_eq(bm[2], 0);
+	}
+	ck_assert_int_eq(dirty_pages(cfd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP),
+			 0);
+	vfiomig_device_free(d);
+	munmap(mem, 1 * MiB);
+}
+END_TEST
+
+/* 6.12's Type1 shifts the bitmap of a mapping that does not start a word
+ * of GET_BITMAP's bitmap in place, and its clear after misses the bits of
+ * the mapping's last pages: a later read reported them as the next
+ * mapping's first pages, never written (vfio_iommu_type1.c
+ * update_user_bitmap).  The library's reads never shift a mapping: A's
+ * page written, then queries over A and over A and B report it once and
+ * nothing of B. */
+START_TEST(type1_never_shifted)
+{
+	const struct kenv_gen_cfg cfg = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+	};
+	const char *g = kenv_gen_add(&cfg);
+	const uint64_t base = 1 * GiB, p = 4096;
+	/* A0 one page; A three pages two pages in; B 64 pages after A */
+	struct vfiomig_range r[] = {
+		{ base, p }, { base + 2 * p, 3 * p }, { base + 5 * p, 64 * p },
+	};
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	uint64_t ps = p, mlen, bm[3];
+	void *mem;
+
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	mem = gen_guest_mem(1 * MiB, &mlen);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(map_dma(d, mem, r[i].iova, r[i].length), 0);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 3, &ps), 0);
+	for (int round = 0; round < 2; round++) {
+		/* A's last page */
+		ck_assert_int_eq(kenv_gen_dma_rw(g, base + 4 * p, 1), 0);
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, base, 5 * p, p, bm, 0),
+				 0);
+		ck_assert_uint_eq(bm[0], 1u << 4);
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, base + 2 * p, 67 * p, p,
+						     bm, 0), 0);
+		ck_assert_uint_eq(bm[0], 0);
+		ck_assert_uint_eq(bm[1], 0);
+		ck_assert_uint_eq(bm[2], 0);
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, mlen);
+}
+END_TEST
+
 Suite *kcase_dirty_suite(void)
 {
 	Suite *s = suite_create("dirty");
@@ -2950,9 +3149,12 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, gen_two_devices);
 	tcase_add_test(tc, gen_many_ranges);
 	tcase_add_test(tc, gen_oracle_dmalog);
+	tcase_add_test(tc, gen_oracle_type1);
 	tcase_add_test(tc, gen_page_size_negotiation);
 	tcase_add_test(tc, gen_driver_errnos);
 	tcase_add_test(tc, gen_start_edges);
+	tcase_add_test(tc, type1_shift_leaves_bits);
+	tcase_add_test(tc, type1_never_shifted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -373,7 +373,8 @@ static int type1_map_dma(struct fake_container *c, void *arg)
 				(c->nmaps - i) * sizeof(*m));
 			return -EINVAL;
 		}
-		m->dirty = calloc((npages + 63) / 64, sizeof(uint64_t));
+		/* and the extra word update_user_bitmap shifts into */
+		m->dirty = calloc((npages + 63) / 64 + 1, sizeof(uint64_t));
 		if (!m->dirty) {
 			memmove(&c->maps[i], &c->maps[i + 1],
 				(c->nmaps - i) * sizeof(*m));

@@ -157,6 +157,17 @@ static bool iv_any(const struct ivset *s, uint64_t a, uint64_t b)
 	return false;
 }
 
+/* Clear bits [first, first + n) of bm. */
+static void clear_bits(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	for (; n && first % 64; first++, n--)
+		bm[first / 64] &= ~(1ULL << (first % 64));
+	for (; n >= 64; first += 64, n -= 64)
+		bm[first / 64] = 0;
+	for (; n; first++, n--)
+		bm[first / 64] &= ~(1ULL << (first % 64));
+}
+
 /* Set bits [first, first + n) of bm, a word at a time. */
 static void set_bits(uint64_t *bm, uint64_t first, uint64_t n)
 {
@@ -460,7 +471,9 @@ static int bitmap_alloc_all(struct fake_container *c, uint64_t pgsize)
 			continue;
 		if (npages > INT_MAX)
 			goto fail;
-		c->maps[i].dirty = calloc((npages + 63) / 64, 8);
+		/* vfio_dma_bitmap_alloc: one word more, for the shift of
+		 * update_user_bitmap */
+		c->maps[i].dirty = calloc((npages + 63) / 64 + 1, 8);
 		if (!c->maps[i].dirty)
 			goto fail;
 	}
@@ -481,39 +494,42 @@ static void bitmap_free_all(struct fake_container *c)
 	}
 }
 
-/* vfio_iommu_type1.c:update_user_bitmap: write whole u64 words of the
- * mapping's bitmap at its offset from base, keeping the user's bits below
- * the shift in the first word (bits past the mapping's end in its last
- * word are written as 0); then clear the mapping's bitmap (nothing stays
- * pinned in the fake).  Word-wise, as the kernel's copy. */
+/* vfio_iommu_type1.c:update_user_bitmap, then (GET_BITMAP) the clear of
+ * vfio_iova_dirty_bitmap, as 6.12 does them, flaw included.  A mapping at
+ * a bit offset from base that is not a multiple of 64 is shifted in place
+ * (the bitmap has a word more for it), its first word ORed with the whole
+ * user word it lands in, and whole words copied out; the clear then covers
+ * the mapping's own bits only, so the bits of its last `shift` pages stay
+ * past its end.  A later read copies them out as pages after the mapping
+ * (a neighbour's first pages, or a hole) and a later shift ORs them into
+ * a neighbour: dirty pages nobody wrote.  The library reads so that no
+ * mapping is ever shifted (lib/dirty.c read_whole).  Nothing stays pinned
+ * in the fake, so nothing is set again after the clear. */
 static void update_user_bitmap(const struct fake_container *c,
 			       struct fake_map *m, uint64_t *user,
-			       uint64_t base, uint64_t pgsize)
+			       uint64_t base, uint64_t pgsize, bool clear)
 {
 	uint64_t nbits = m->size / pgsize;
 	uint64_t bit_offset = (m->iova - base) / pgsize;
 	uint64_t copy_offset = bit_offset / 64, shift = bit_offset % 64;
-	uint64_t nwords = (nbits + shift + 63) / 64;
-	uint64_t nsrc = (nbits + 63) / 64, prev = 0;
-	bool all = c->n_iommu_groups;
-	uint64_t *out = &user[copy_offset];
+	uint64_t *b = m->dirty;
 
-	for (uint64_t w = 0; w < nwords; w++) {
-		uint64_t cur = 0, v;
-
-		if (w < nsrc) {
-			cur = all ? ~0ULL : m->dirty ? m->dirty[w] : 0;
-			if (w == nsrc - 1 && nbits % 64)
-				cur &= ~0ULL >> (64 - nbits % 64);
-		}
-		v = shift ? cur << shift | (w ? prev >> (64 - shift) : 0) : cur;
-		if (!w && shift)
-			v |= out[0] & ((1ULL << shift) - 1);
-		out[w] = v;
-		prev = cur;
+	if (!b)
+		return;
+	/* every page dirty when a group is not in pinned-page scope */
+	if (c->n_iommu_groups)
+		set_bits(b, 0, nbits);
+	if (shift) {
+		/* __bitmap_shift_left over BITS_TO_LONGS(nbits + shift)
+		 * words, then __bitmap_or of one word */
+		for (uint64_t k = (nbits + shift + 63) / 64; k-- > 0;)
+			b[k] = b[k] << shift |
+			       (k ? b[k - 1] >> (64 - shift) : 0);
+		b[0] |= user[copy_offset];
 	}
-	if (m->dirty)
-		memset(m->dirty, 0, nsrc * 8);
+	memcpy(&user[copy_offset], b, (nbits + shift + 63) / 64 * 8);
+	if (clear) /* bitmap_clear(dma->bitmap, 0, nbits) */
+		clear_bits(b, 0, nbits);
 }
 
 /* vfio_iommu_type1_dirty_pages (contract 9.3). */
@@ -598,7 +614,7 @@ int fake_type1_dirty_ioctl(struct fake_fd *f, void *arg)
 		if (m->iova > range.iova + range.size - 1)
 			break;
 		update_user_bitmap(c, m, (uint64_t *)range.bitmap.data,
-				   range.iova, pgsize);
+				   range.iova, pgsize, true);
 	}
 	return 0;
 }
@@ -623,7 +639,8 @@ int fake_type1_unmap_dirty(struct fake_container *c, void *unmap_arg)
 
 		if (m->iova + m->size <= u.iova || m->iova > u.iova + u.size - 1)
 			continue;
-		update_user_bitmap(c, m, (uint64_t *)bm.data, u.iova, pgsize);
+		update_user_bitmap(c, m, (uint64_t *)bm.data, u.iova, pgsize,
+				   false);
 	}
 	return 0;
 }
