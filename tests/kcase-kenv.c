@@ -483,6 +483,16 @@ START_TEST(gen_dma_log)
 	ck_assert_int_eq(feature(fa, VFIO_DEVICE_FEATURE_SET |
 					     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
 				 NULL, 0), 0);
+	/* The driver changes its answer on the live device. */
+	kenv_gen_set_log_pgsize(a, 0x20000);
+	c.page_size = 4096;
+	ck_assert_int_eq(feature(fa, VFIO_DEVICE_FEATURE_SET |
+					     VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+				 &c, sizeof(c)), 0);
+	ck_assert_uint_eq(c.page_size, 0x20000);
+	ck_assert_int_eq(feature(fa, VFIO_DEVICE_FEATURE_SET |
+					     VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+				 NULL, 0), 0);
 	vfiomig_device_free(da);
 }
 END_TEST

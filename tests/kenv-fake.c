@@ -303,3 +303,8 @@ int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len)
 	fake_dma_write(iova, len);
 	return 0;
 }
+
+void kenv_gen_set_log_pgsize(const char *uuid, uint64_t page_size)
+{
+	fake_dev_set_log_pgsize(kenv_gen_id(uuid), page_size);
+}

@@ -384,3 +384,8 @@ int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len)
 	close(fd);
 	return ret;
 }
+
+void kenv_gen_set_log_pgsize(const char *uuid, uint64_t page_size)
+{
+	gen_knob(uuid, "log_answer", "%llu", (unsigned long long)page_size);
+}

@@ -240,6 +240,9 @@ void kenv_gen_fail_arc(const char *uuid, int from, int to, int err);
 /* Pages the device writes by DMA: its DMA log marks [iova, +len) while
  * logging runs. */
 void kenv_gen_dma_write(const char *uuid, uint64_t iova, uint64_t len);
+/* From now on its DMA logging STARTs answer page_size (0: echo), whatever
+ * it was added with: a driver changing its mind on a live device. */
+void kenv_gen_set_log_pgsize(const char *uuid, uint64_t page_size);
 /* The device, open on the Type1 path, reads guest memory at [iova, +len)
  * and writes the same bytes back (vfio_dma_rw()): Type1 reports those
  * pages dirty in its pinned-page scope (contract 9.5).  0 or -errno

@@ -23,6 +23,7 @@
  * log_reject_double, log_pgsize are read by a write of "reset" (the device
  * must be closed: EBUSY), which also puts it in RUNNING with no session;
  * fill (a seed), dirty (bytes), error (1), fail_arc ("from to errno"),
+ * log_answer (the page size the next DMA logging STARTs answer, now),
  * dma_write ("iova length": pages its DMA log marks), dma_rw ("iova
  * length": the device, open, reads guest memory there through
  * vfio_dma_rw() and writes the same bytes back, which Type1 reports
@@ -1281,6 +1282,24 @@ static ssize_t dma_write_store(struct device *dev,
 }
 static DEVICE_ATTR_WO(dma_write);
 
+/* The driver changes its mind: the next STARTs answer this page size. */
+static ssize_t log_answer_store(struct device *dev,
+				struct device_attribute *attr, const char *buf,
+				size_t count)
+{
+	struct mtest *m = knob_dev(dev);
+	u64 v;
+	int ret = kstrtou64(buf, 0, &v);
+
+	if (ret)
+		return ret;
+	mutex_lock(&m->lock);
+	m->log_pgsize = v;
+	mutex_unlock(&m->lock);
+	return count;
+}
+static DEVICE_ATTR_WO(log_answer);
+
 /* vfio_dma_rw() of an open device: read, then write the same bytes back
  * (the guest's memory is unchanged, Type1 marks the pages dirty). */
 static ssize_t dma_rw_store(struct device *dev, struct device_attribute *attr,
@@ -1355,6 +1374,7 @@ static struct attribute *mtest_attrs[] = {
 	&dev_attr_fail_arc.attr,
 	&dev_attr_dma_write.attr,
 	&dev_attr_dma_rw.attr,
+	&dev_attr_log_answer.attr,
 	&dev_attr_state.attr,
 	NULL,
 };
