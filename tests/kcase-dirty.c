@@ -24,7 +24,12 @@
  *    vfio_dma_rw() into Type1 mappings (kenv_gen_dma_rw) through the
  *    library, two devices, random queries against a model; a driver's own
  *    logging page size (2 MiB, 3000, 2^63, 2^62) and mlx5's checks (a
- *    second START, a REPORT before START).
+ *    second START, a REPORT before START); an mdev-only Type1 container
+ *    reporting only what its driver wrote;
+ *  - the vfio-pci function ("pci", moved from test-dirty.c, tagged pci:
+ *    the VM of run-vm.sh --pci), without DMA logging or IOMMU dirty
+ *    tracking: selection and forcing, capabilities 0, Type1's every-page
+ *    scope of a container with an IOMMU-backed group.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -3089,6 +3094,168 @@ START_TEST(type1_never_shifted)
 }
 END_TEST
 
+/* An mdev-only container reports only what the vendor driver wrote while
+ * tracking (contract 9.5; the driver's vfio_dma_rw(), kenv_gen_dma_rw):
+ * nothing before, the page written after; NO_CLEAR is accepted but
+ * GET_BITMAP clears anyway; an unmap with the bitmap returns the pages
+ * written in the mapping, and the mapping is gone.  (Moved from
+ * test-dirty.c type1_scope, whose vfio-pci half is pci_type1_scope; mtty,
+ * which writes nothing: type1_scope.) */
+START_TEST(gen_type1_scope)
+{
+	const struct kenv_gen_cfg cfg = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+	};
+	const char *g = kenv_gen_add(&cfg);
+	const struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
+	struct span one = { 4 * MiB + 4096, 4 * MiB + 4097 };
+	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
+	mem = t1_mem(d, r, 2, 6 * MiB);
+	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0), 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * MiB / 4096), 0);
+	ck_assert_int_eq(kenv_gen_dma_rw(g, one.a, 1), 0);
+	/* NO_CLEAR is accepted but GET_BITMAP clears anyway */
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm,
+					     VFIOMIG_DIRTY_NO_CLEAR), 0);
+	expect(bm, 0, 4096, 8 * MiB / 4096, &one, 1);
+	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 1 * MiB, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0);
+
+	/* unmap with the bitmap */
+	ck_assert_int_eq(kenv_gen_dma_rw(g, 4 * MiB, 1), 0);
+	ck_assert_int_eq(kenv_gen_dma_rw(g, 6 * MiB - 1, 1), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * MiB, 4 * MiB, 4096, bm, 0),
+			 0);
+	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 2);
+	ck_assert(bm[512 / 64] & 1);
+	ck_assert(bm[1023 / 64] >> 63 & 1);
+	/* the mapping is gone: map it again */
+	ck_assert_int_eq(map_dma(d, (char *)mem + 4 * MiB, 4 * MiB, 2 * MiB), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, 6 * MiB);
+	free(bm);
+}
+END_TEST
+
+/* ------------------- the vfio-pci function (moved from test-dirty.c) */
+
+/*
+ * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
+ * fake's twin; "pci", the VM of run-vm.sh --pci): no DMA logging (no
+ * log_ops), an IOMMU without dirty tracking, a Type1 container whose
+ * IOMMU-backed group puts it out of pinned-page scope.  (Functions with
+ * DMA logging or IOMMU dirty tracking: test-dirty.c "pci".)
+ */
+
+/* Automatic selection on Type1: no DMA logging, no iommufd context, the
+ * container's migration capability: type1.  (mtty, the mock's device id
+ * and VFIOMIG_DIRTY_BACKEND: auto_selection.) */
+START_TEST(pci_auto_selection)
+{
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	d = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not iommufd"), "%s",
+		      vfiomig_dirty_reason(tr));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* DMA logging forced on a function without it: EOPNOTSUPP, said so;
+ * automatic: Type1 (the migration capability is there, no IOMMU dirty
+ * bit), and on iommufd, whose IOMMU has no dirty tracking, all.
+ * (iommufd forced without a context and the mock's NO_DIRTY device:
+ * forced_unavailable.) */
+START_TEST(pci_forced_unavailable)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr = (void *)1;
+
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	kenv_ctx_logged(LOG_DEBUG);
+	d = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
+	ck_assert_ptr_null(tr);
+	ck_assert_msg(strstr(kenv_log_text(), "dma-logging forced by opts->backend"
+			     " is not available"), "%s", kenv_log_text());
+	/* Type1 is there (migration capability); no IOMMU dirty bit */
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+
+	/* iommufd without dirty-capable IOMMU: all */
+	d = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_IOMMUFD);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
+	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no dirty tracking"),
+		      "%s", vfiomig_dirty_reason(tr));
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* A function whose IOMMU lacks dirty tracking: capabilities 0 (an mdev,
+ * no IOMMU: ENOENT, iommufd_caps). */
+START_TEST(pci_iommufd_caps)
+{
+	struct vfiomig_device *d;
+	uint64_t caps = 7;
+
+	d = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_IOMMUFD);
+	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), 0);
+	ck_assert_uint_eq(caps, 0);
+	vfiomig_device_free(d);
+}
+END_TEST
+
+/* A container with a PCI (IOMMU-backed) group: every mapped page, every
+ * time (vfio_iommu_type1's update_user_bitmap: no pinned-page scope).
+ * (An mdev-only one: only what the vendor driver wrote, gen_type1_scope;
+ * mtty, which writes nothing, type1_scope.) */
+START_TEST(pci_type1_scope)
+{
+	const struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
+	const struct span all[] = { { 0, 1 * MiB }, { 4 * MiB, 6 * MiB } };
+	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
+	struct vfiomig_device *d;
+	struct vfiomig_dirty *tr;
+	void *mem;
+
+	unsetenv("VFIOMIG_DIRTY_BACKEND");
+	d = kenv_open(kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1);
+	mem = t1_mem(d, r, 2, 6 * MiB);
+	tr = tracker(&d, 1, NULL);
+	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
+	ck_assert_uint_eq(ps, 4096);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0),
+				 0);
+		expect(bm, 0, 4096, 8 * MiB / 4096, all, 2);
+	}
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(d);
+	munmap(mem, 6 * MiB);
+	free(bm);
+}
+END_TEST
+
 Suite *kcase_dirty_suite(void)
 {
 	Suite *s = suite_create("dirty");
@@ -3155,6 +3322,20 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, gen_start_edges);
 	tcase_add_test(tc, type1_shift_leaves_bits);
 	tcase_add_test(tc, type1_never_shifted);
+	tcase_add_test(tc, gen_type1_scope);
+	suite_add_tcase(s, tc);
+
+	/* moved from test-dirty.c: the vfio-pci function (kenv.h, PCI), run
+	 * by a VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
+	 * other VM excludes it, CK_EXCLUDE_TAGS=pci) */
+	tc = tcase_create("pci");
+	tcase_set_tags(tc, "pci");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, pci_auto_selection);
+	tcase_add_test(tc, pci_forced_unavailable);
+	tcase_add_test(tc, pci_iommufd_caps);
+	tcase_add_test(tc, pci_type1_scope);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,7 +10,11 @@
  * the mappings: the iommufd selftest mock reporting dirty bits through
  * mappings the library made, DMA logging and Type1 tracking on mtty
  * (which dirty nothing), a mapper thread, two trackers on one context;
- * DMA logging of a programmable device that writes ("dma-written").
+ * DMA logging of a programmable device that writes, and of one whose
+ * driver turns to a page size the tracker cannot use ("dma-written"); the
+ * vfio-pci function's Type1 IOVA ranges (its MSI window and VT-d
+ * aperture) and Type1 reporting its container's whole mappings as
+ * trackers follow them ("pci", tagged pci: the VM of run-vm.sh --pci).
  * Run on the fake (kt-fake) and on the real kernel in the VM (kt-real).
  */
 #include <errno.h>
@@ -728,8 +732,8 @@ END_TEST
 /* The Type1 rules the library checks before the kernel (in
  * vfio_dma_do_map's order), each named in the log, on mtty's container:
  * size 0, alignment, a wrap; an overlap; an unmap not page-aligned; the
- * one mapping made is all that is recorded.  (test-dma.c keeps a PCI
- * function's MSI window: the ranges, and an overlap named before it.) */
+ * one mapping made is all that is recorded.  (A PCI function's MSI
+ * window, the ranges and an overlap named before it: pci_type1_ranges.) */
 START_TEST(type1_rules)
 {
 	struct vfiomig_iommu *io;
@@ -1085,8 +1089,9 @@ static size_t mock_pages(unsigned int *out, unsigned int at, unsigned int n)
 
 /* A tracker started without ranges takes the mappings the library made
  * (one range per mapping: the mock's bits in the first, none in the
- * second); without any mapping: EINVAL.  (dirty_from_mappings of
- * test-dma.c on the mock; the PCI function's DMA logging and Type1 stay.) */
+ * second); without any mapping: EINVAL.  (The PCI function's Type1:
+ * pci_from_mappings; DMA logging of a device that writes:
+ * gen_from_mappings.) */
 START_TEST(mock_from_mappings)
 {
 	const uint64_t base = MOCK_APERTURE_START;
@@ -1466,8 +1471,8 @@ END_TEST
  * restart (the plan keeps a range unmapped through the tracker); one
  * outside restarts it, and NO_CLEAR leaves the pending span (the pages
  * tracked before) for the next query; an unmap through the tracker returns
- * the pending bits too.  (test-dma.c keeps a PCI function writing into
- * the range kept.) */
+ * the pending bits too.  (A device writing into the range kept:
+ * gen_dmalog_covered.) */
 START_TEST(dmalog_covered)
 {
 	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
@@ -1514,8 +1519,8 @@ END_TEST
 
 /* Every ioctl of a map that restarts DMA logging on mtty failing in turn:
  * the map fails whole (the record unchanged, the IOVA free in the kernel)
- * or succeeds; the tracker stays usable and stops.  (test-dma.c keeps the
- * page a PCI function wrote before, and the function's logging state.) */
+ * or succeeds; the tracker stays usable and stops.  (The page a device
+ * wrote before, and its logging state: gen_dmalog_fail_nth.) */
 START_TEST(dmalog_fail_nth)
 {
 	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
@@ -1568,8 +1573,9 @@ END_TEST
 /*
  * DMA logging of a device that writes (gen_logger, dirty-model.h: the
  * pages kenv_gen_dma_write names are in its log while it logs) on a
- * context of the iommufd path, as trackers follow the mappings.  (Type1
- * reporting a PCI function's whole mappings stays in test-dma.c.)
+ * context of the iommufd path, as trackers follow the mappings; a driver
+ * changing its logging page size on a live device.  (Type1 reporting a
+ * PCI function's whole mappings: "pci" below.)
  */
 
 /* A tracker started without ranges takes the mappings the library made
@@ -1826,6 +1832,269 @@ START_TEST(gen_follow_threads)
 }
 END_TEST
 
+/* A restart that fails and cannot be undone: the driver answers a page
+ * size REPORT cannot use (2 KiB, below the caller's) to every START from
+ * now on (kenv_gen_set_log_pgsize: a driver changing its mind on a live
+ * device).  The map fails (EPROTO, the record unchanged), the tracker
+ * says it is broken (queries: every page dirty and EIO; further maps
+ * EIO); a stop and a new start, the driver echoing again, make it work:
+ * what the device writes is reported.  (Moved from test-dma.c "driver";
+ * a START refused from the first: kcase-dirty.c gen_driver_errnos.) */
+START_TEST(gen_follow_dmalog_broken)
+{
+	const char *g = gen_logger(0);
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf;
+
+	NEED_PATH(1);
+	buf = buf_new();
+	kenv_ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
+	dev = open_into(g, io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	kenv_gen_set_log_pgsize(g, 2048);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+			 -EPROTO);
+	ck_assert(kenv_logged("the tracker is broken"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), -EIO);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	/* Further maps are refused while broken. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+			 -EIO);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	kenv_gen_set_log_pgsize(g, 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	kenv_gen_dma_write(g, a.iova, PG);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 1);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* ------------------- the vfio-pci function (moved from test-dma.c) */
+
+/*
+ * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
+ * fake's twin) in a Type1 container of its own ("pci": the VM of
+ * run-vm.sh --pci): its IOVA ranges (the VT-d aperture less the MSI
+ * window), and Type1 reporting whole mappings as trackers follow them (a
+ * container with an IOMMU-backed group is not in pinned-page scope:
+ * every mapped page is dirty at every read, vfio_iommu_type1's
+ * update_user_bitmap).  Its domain pins at map time: real memory.
+ */
+
+/* The domain's aperture minus the MSI window; a map across the window or
+ * past the aperture is EINVAL, logged as outside the valid ranges, after
+ * the overlap check (vfio_dma_do_map's order).  The other Type1 rules:
+ * type1_rules on mtty; the raw chain: kcase-uapi.c type1_info_pci. */
+START_TEST(pci_type1_ranges)
+{
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_range r[4];
+	char *buf = buf_new();
+
+	kenv_ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	dev = open_into(kenv_pci_bdf(), io);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 1), 2);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 4), 2);
+	ck_assert_uint_eq(r[0].iova, 0);
+	ck_assert_uint_eq(r[0].length, KENV_PCI_MSI_START);
+	ck_assert_uint_eq(r[1].iova, KENV_PCI_MSI_LAST + 1);
+	ck_assert_uint_eq(r[1].iova + r[1].length, KENV_PCI_APERTURE_LAST + 1);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, 2 * PG,
+					   RW), -EINVAL);
+	ck_assert(kenv_logged("outside the valid IOVA ranges"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_APERTURE_LAST + 1, PG,
+					   RW), -EINVAL);
+	ck_assert(kenv_logged("outside the valid IOVA ranges"));
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, PG,
+					   RW), 0);
+	/* Overlap comes before the range check. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, 2 * PG,
+					   RW), -EEXIST);
+	ck_assert(kenv_logged("overlaps the mapping"));
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 4), 1);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* A tracker started without ranges takes the mappings the library made
+ * (one range per mapping), the whole of each reported on the first query.
+ * (Without any mapping, the mock's HWPT, mtty and DMA logging:
+ * mock_from_mappings, mtty_from_mappings, gen_from_mappings.) */
+START_TEST(pci_from_mappings)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = open_into(kenv_pci_bdf(), io);
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	char *buf = buf_new();
+
+	vfiomig_iommu_free(io);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0x3ULL);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* vfiomig_dirty_unmap on a range the library mapped: its dirty bits come
+ * back (the whole mapping) and the context's record drops it (the other
+ * mapping stays), the kernel's too (the IOVA maps again).  (The mock's
+ * HWPT: mock_unmap_forgets.) */
+START_TEST(pci_unmap_forgets)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG }, r[2];
+	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	struct vfiomig_device *dev = open_into(kenv_pci_bdf(), io);
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4] = { 0 }, ps = PG;
+	char *buf = buf_new();
+
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xffffULL);
+	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 2), 1);
+	ck_assert_uint_eq(r[0].iova, b.iova);
+	/* The kernel's mapping is gone too: the IOVA maps again. */
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* A tracker started without ranges follows the context: a mapping made
+ * while it runs is tracked from then on, whole; the map tells the kernel
+ * nothing more (one ioctl, the MAP_DMA: only DMA logging restarts); once
+ * stopped, a map or unmap touches no tracker.  (The mock's HWPT and DMA
+ * logging: mock_follow_map, gen_follow_map; mtty's: mtty_type1_follow.) */
+START_TEST(pci_follow_map)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[4], ps = PG;
+	unsigned int ioctls;
+	char *buf = buf_new();
+
+	kenv_ctx_logged(LOG_DEBUG);
+	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	dev = open_into(kenv_pci_bdf(), io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	kenv_log_clear();
+	ioctls = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	/* Only DMA logging needs the kernel told. */
+	ck_assert_uint_eq(kenv_ioctls() - ioctls, 1);
+	ck_assert(!kenv_logged("restarting"));
+	memset(bm, 0, sizeof(bm));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
+	ck_assert_uint_eq(bm[0], 0xfULL);
+	/* a: the whole mapping, as always. */
+	for (int k = 0; k < 2; k++) {
+		memset(bm, 0, sizeof(bm));
+		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+		ck_assert_uint_eq(bm[0], 0xffffULL);
+	}
+	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	/* Stopped: no longer followed, a map touches no tracker. */
+	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
+/* Maps from another thread while the tracker is queried in this one
+ * (follow_threads, struct mapper above): every mapping made is followed,
+ * no query sees a half-added range (ThreadSanitizer watches on the fake);
+ * every page of every mapping reported.  32 mappings: the fake's Type1
+ * holds 64. */
+START_TEST(pci_follow_threads)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
+	struct mapper mp = { .n = 32, .base = 16ULL << 20 };
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr = NULL;
+	uint64_t bm[1], ps = PG;
+	char *buf = buf_new();
+	pthread_t t;
+
+	kenv_ctx_logged(LOG_ERR);
+	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
+	dev = open_into(kenv_pci_bdf(), io);
+	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, 16 * PG, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	mp.io = io;
+	mp.mem = buf + 32 * PG;
+	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
+	for (int k = 0; k < 50; k++)
+		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
+		      mp.failed, mp.at, strerror(-mp.err));
+	ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
+	/* Every other page is a mapping: all of them dirty. */
+	ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
+	vfiomig_dirty_free(tr);
+	vfiomig_device_free(dev);
+	vfiomig_iommu_free(io);
+	munmap(buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+END_TEST
+
 Suite *kcase_dma_suite(void)
 {
 	Suite *s = suite_create("dma");
@@ -1880,6 +2149,21 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, gen_dmalog_covered);
 	tcase_add_test(tc, gen_dmalog_fail_nth);
 	tcase_add_test(tc, gen_follow_threads);
+	tcase_add_test(tc, gen_follow_dmalog_broken);
+	suite_add_tcase(s, tc);
+
+	/* moved from test-dma.c: the vfio-pci function (kenv.h, PCI), run
+	 * by a VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
+	 * other VM excludes it, CK_EXCLUDE_TAGS=pci) */
+	tc = tcase_create("pci");
+	tcase_set_tags(tc, "pci");
+	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, pci_type1_ranges);
+	tcase_add_test(tc, pci_from_mappings);
+	tcase_add_test(tc, pci_unmap_forgets);
+	tcase_add_test(tc, pci_follow_map);
+	tcase_add_test(tc, pci_follow_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

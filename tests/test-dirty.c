@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Dirty tracking on the fake kernel only, where the VM's devices cannot
- * serve: vfio-pci functions with IOMMU dirty tracking, with DMA logging
- * and without either (selection, HWPT attach, pages the IOMMU saw
- * written), Type1 pages pinned and written by a driver (fake_dma_write)
- * under the kernel's and a small bitmap limit, and the Type1 capability
- * chain parser against broken chains (lib/dirty-type1-caps.c is compiled
- * in; no kernel).  Every part that holds on mtty and the iommufd mock runs
- * on both kernels: kcase-dirty.c ("library"); pages a device writes while
- * it logs and a driver's own logging page size, on programmable devices:
- * kcase-dirty.c ("programmed").
+ * serve: vfio-pci functions with IOMMU dirty tracking or DMA logging
+ * (selection, HWPT attach and back, pages the IOMMU saw written, a fault
+ * through the attach), Type1 pages written by a driver (fake_dma_write)
+ * under a small bitmap limit, and the Type1 capability chain parser
+ * against broken chains (lib/dirty-type1-caps.c is compiled in; no
+ * kernel).  Every part that holds on mtty and the iommufd mock runs on
+ * both kernels: kcase-dirty.c ("library"); pages a device writes while it
+ * logs or through vfio_dma_rw() and a driver's own logging page size, on
+ * programmable devices: kcase-dirty.c ("programmed"); a vfio-pci function
+ * without DMA logging or IOMMU dirty tracking (the VM's edu: selection,
+ * capabilities 0, Type1's every-page scope): kcase-dirty.c ("pci").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -193,8 +195,9 @@ END_TEST
 
 /* Automatic order: logging > iommufd > type1 > all, on vfio-pci functions
  * (fake-only): one with DMA logging and IOMMU dirty tracking, one with
- * IOMMU dirty tracking only, on iommufd and on Type1.  mtty, the mock's
- * device id and VFIOMIG_DIRTY_BACKEND: kcase-dirty.c auto_selection. */
+ * IOMMU dirty tracking only, on iommufd.  Type1 on a function without
+ * DMA logging: kcase-dirty.c pci_auto_selection (the VM's edu); mtty, the
+ * mock's device id and VFIOMIG_DIRTY_BACKEND: auto_selection. */
 START_TEST(auto_selection)
 {
 	struct vfiomig_device *d;
@@ -217,50 +220,6 @@ START_TEST(auto_selection)
 	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not dma-logging"),
 		      "%s", vfiomig_dirty_reason(tr));
 	ck_assert_int_gt(vfiomig_dirty_hwpt_id(tr), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(d);
-
-	d = open_dev(PCI1, VFIOMIG_IOMMU_TYPE1, 0, 0);
-	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
-	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
-	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "not iommufd"), "%s",
-		      vfiomig_dirty_reason(tr));
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(d);
-}
-END_TEST
-
-/* A vfio-pci function without DMA logging or IOMMU dirty tracking
- * (fake-only: mtty logs; iommufd forced without a context and the mock's
- * device without dirty tracking: kcase-dirty.c forced_unavailable). */
-START_TEST(forced_unavailable)
-{
-	struct vfiomig_device *d;
-	struct vfiomig_dirty *tr = (void *)1;
-
-	add_pci(PCI0, 10, 0, false, false);
-	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
-	{
-		VFIOMIG_OPTS(vfiomig_dirty_opts, o,
-			     .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-
-		ck_assert_int_eq(vfiomig_dirty_new(&d, 1, &o, &tr), -EOPNOTSUPP);
-		ck_assert_ptr_null(tr);
-		ck_assert_msg(strstr(logbuf, "dma-logging forced by opts->backend"
-					     " is not available"), "%s", logbuf);
-	}
-	/* Type1 is there (migration capability); no IOMMU dirty bit */
-	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
-	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(d);
-
-	/* iommufd without dirty-capable IOMMU: all */
-	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
-	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
-	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_ALL);
-	ck_assert_msg(strstr(vfiomig_dirty_reason(tr), "no dirty tracking"),
-		      "%s", vfiomig_dirty_reason(tr));
 	vfiomig_dirty_free(tr);
 	vfiomig_device_free(d);
 }
@@ -344,22 +303,6 @@ START_TEST(iommufd_hwpt)
 }
 END_TEST
 
-/* A vfio-pci function whose IOMMU lacks dirty tracking: capabilities 0
- * (fake-only: the VM's devices are mdevs, no IOMMU, ENOENT; those and the
- * bad arguments: kcase-dirty.c iommufd_caps). */
-START_TEST(iommufd_caps)
-{
-	struct vfiomig_device *d;
-	uint64_t caps = 7;
-
-	add_pci(PCI0, 10, 0, false, false);
-	d = open_dev(PCI0, VFIOMIG_IOMMU_IOMMUFD, 0, 0);
-	ck_assert_int_eq(vfiomig_iommufd_hw_caps(d, &caps), 0);
-	ck_assert_uint_eq(caps, 0);
-	vfiomig_device_free(d);
-}
-END_TEST
-
 /* -------------------------------------------------------------- Type1 */
 
 /* The container's max_dirty_bitmap_size as the kernel says it, not a
@@ -377,67 +320,6 @@ START_TEST(type1_caps)
 	ck_assert_uint_eq(max, 4096);
 	fake_set_dirty_bitmap_max(0);
 	vfiomig_device_free(d);
-}
-END_TEST
-
-/* A container with a PCI (IOMMU-backed) group: every mapped page, every
- * time.  An mdev-only one: only what the vendor driver wrote (fake-only:
- * mtty pins and writes nothing; its empty reports, the refused splits and
- * the unmaps: kcase-dirty.c type1_scope). */
-START_TEST(type1_scope)
-{
-	struct vfiomig_device *d;
-	struct vfiomig_dirty *tr;
-	struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
-	struct span all[] = { { 0, 1 * MiB }, { 4 * MiB, 6 * MiB } };
-	struct span one = { 4 * MiB + 4096, 4 * MiB + 4097 };
-	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
-
-	add_pci(PCI0, 10, 0, false, false);
-	add_mtty(MTTY0, 12, 2);
-	d = open_dev(PCI0, VFIOMIG_IOMMU_TYPE1, 0, 0);
-	t1_map(d, r[0].iova, r[0].length);
-	t1_map(d, r[1].iova, r[1].length);
-	tr = tracker(&d, 1, VFIOMIG_DIRTY_AUTO);
-	ck_assert_int_eq(vfiomig_dirty_backend(tr), VFIOMIG_DIRTY_TYPE1);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
-	ck_assert_uint_eq(ps, 4096);
-	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0),
-				 0);
-		expect(bm, 0, 4096, 8 * MiB / 4096, all, 2);
-	}
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(d);
-
-	d = open_dev(MTTY0, VFIOMIG_IOMMU_TYPE1, 0, 0);
-	t1_map(d, r[0].iova, r[0].length);
-	t1_map(d, r[1].iova, r[1].length);
-	tr = tracker(&d, 1, VFIOMIG_DIRTY_TYPE1);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 2, &ps), 0);
-	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm, 0), 0);
-	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 8 * MiB / 4096), 0);
-	fake_dma_write(one.a, 1);
-	/* NO_CLEAR is accepted but GET_BITMAP clears anyway */
-	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 4096, bm,
-					     VFIOMIG_DIRTY_NO_CLEAR), 0);
-	expect(bm, 0, 4096, 8 * MiB / 4096, &one, 1);
-	ck_assert_int_eq(vfiomig_dirty_query(tr, 0, 8 * MiB, 1 * MiB, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0);
-
-	/* unmap with the bitmap */
-	fake_dma_write(4 * MiB, 1);
-	fake_dma_write(6 * MiB - 1, 1);
-	ck_assert_int_eq(vfiomig_dirty_unmap(tr, 2 * MiB, 4 * MiB, 4096, bm, 0),
-			 0);
-	ck_assert_uint_eq(vfiomig_bitmap_count(bm, 1024), 2);
-	ck_assert(bm[512 / 64] & 1);
-	ck_assert(bm[1023 / 64] >> 63 & 1);
-	/* the mapping is gone: map it again */
-	t1_map(d, 4 * MiB, 2 * MiB);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(d);
-	free(bm);
 }
 END_TEST
 
@@ -801,14 +683,11 @@ int main(void)
 	tc = tcase(s, "pure");
 	tcase_add_test(tc, backend_names);
 	tcase_add_test(tc, caps_parser);
-	/* vfio-pci functions with and without DMA logging and IOMMU dirty
-	 * tracking; the VM has mdevs and the mock's device id */
+	/* vfio-pci functions with DMA logging or IOMMU dirty tracking: the
+	 * VM's edu has neither (its cases: kcase-dirty.c "pci") */
 	tc = tcase(s, "pci");
 	tcase_add_test(tc, auto_selection);
-	tcase_add_test(tc, forced_unavailable);
 	tcase_add_test(tc, iommufd_hwpt);
-	tcase_add_test(tc, iommufd_caps);
-	tcase_add_test(tc, type1_scope);
 	tcase_add_test(tc, fault_sweep);
 	/* Type1 pages pinned by a driver and its bitmap limit made small:
 	 * no VM device pins pages, 6.12's limit is fixed */
