@@ -3253,6 +3253,7 @@ START_TEST(pci_type1_scope)
 	vfiomig_device_free(d);
 	munmap(mem, 6 * MiB);
 	free(bm);
+	ck_assert_int_eq(kenv_open_fake_fds(), 0);
 }
 END_TEST
 
