@@ -668,7 +668,7 @@ START_TEST(mtty_type1_follow)
 }
 END_TEST
 
-/* ------------------------------------------- moved from test-dma.c */
+/* ------------------------------------------- from the old test-dma.c */
 
 /* Bad options, every one refused before any kernel call: EINVAL, a
  * larger struct with a non-zero tail E2BIG; AUTO is iommufd where the
@@ -1568,7 +1568,7 @@ START_TEST(dmalog_fail_nth)
 }
 END_TEST
 
-/* ------------------- programmable devices (moved from test-dma.c) */
+/* ------------------- programmable devices (from the old test-dma.c) */
 
 /*
  * DMA logging of a device that writes (gen_logger, dirty-model.h: the
@@ -1838,7 +1838,7 @@ END_TEST
  * device).  The map fails (EPROTO, the record unchanged), the tracker
  * says it is broken (queries: every page dirty and EIO; further maps
  * EIO); a stop and a new start, the driver echoing again, make it work:
- * what the device writes is reported.  (Moved from test-dma.c "driver";
+ * what the device writes is reported.  (Once test-dma.c "driver";
  * a START refused from the first: kcase-dirty.c gen_driver_errnos.) */
 START_TEST(gen_follow_dmalog_broken)
 {
@@ -1886,7 +1886,7 @@ START_TEST(gen_follow_dmalog_broken)
 }
 END_TEST
 
-/* ------------------- the vfio-pci function (moved from test-dma.c) */
+/* ------------------- the vfio-pci function (from the old test-dma.c) */
 
 /*
  * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
@@ -2139,7 +2139,7 @@ Suite *kcase_dma_suite(void)
 	tcase_add_loop_test(tc, dmalog_fail_nth, 0, 2);
 	suite_add_tcase(s, tc);
 
-	/* moved from test-dma.c: a programmable device writing while it
+	/* from the old test-dma.c: a programmable device writing while it
 	 * logs, as trackers follow the mappings */
 	tc = tcase_create("dma-written");
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
@@ -2152,7 +2152,7 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, gen_follow_dmalog_broken);
 	suite_add_tcase(s, tc);
 
-	/* moved from test-dma.c: the vfio-pci function (kenv.h, PCI), run
+	/* from the old test-dma.c: the vfio-pci function (kenv.h, PCI), run
 	 * by a VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
 	 * other VM excludes it, CK_EXCLUDE_TAGS=pci) */
 	tc = tcase_create("pci");
