@@ -172,10 +172,12 @@ static int feature(int fd, uint32_t flags, void *payload, size_t n)
 	} f = { .h = { .argsz = (uint32_t)(sizeof(f.h) + n), .flags = flags } };
 
 	ck_assert_uint_le(n, sizeof(f.data));
-	memcpy(f.data, payload, n);
+	if (n)
+		memcpy(f.data, payload, n);
 	if (ioctl(fd, VFIO_DEVICE_FEATURE, &f))
 		return -errno;
-	memcpy(payload, f.data, n);
+	if (n)
+		memcpy(payload, f.data, n);
 	return 0;
 }
 
