@@ -100,6 +100,51 @@ static void expect_maps(struct vfiomig_iommu *io,
 	}
 }
 
+/* A device opened into a new context, a tracker of it (fol_track), the
+ * memory mapped from; fol_close frees them all and checks nothing of
+ * the kernel's is left open. */
+struct fol {
+	char *buf;
+	struct vfiomig_iommu *io;
+	struct vfiomig_device *dev;
+	struct vfiomig_dirty *tr;
+};
+
+static void fol_open(struct fol *f, const char *name, int path)
+{
+	f->buf = buf_new();
+	f->io = iommu_new(path);
+	f->dev = open_into(name, f->io);
+	f->tr = NULL;
+}
+
+static void fol_track(struct fol *f, int backend)
+{
+	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = backend);
+
+	ck_assert_int_eq(vfiomig_dirty_new(&f->dev, 1, &o, &f->tr), 0);
+}
+
+/* io: the context still the caller's (not dropped after the open). */
+static void fol_close(struct fol *f, bool io)
+{
+	vfiomig_dirty_free(f->tr);
+	vfiomig_device_free(f->dev);
+	if (io)
+		vfiomig_iommu_free(f->io);
+	munmap(f->buf, BUFSZ);
+	ck_assert_int_eq(kenv_kernel_fds(), 0);
+}
+
+/* The first word of r's bitmap at 4 KiB pages (the bitmap zeroed first). */
+static uint64_t query1(struct vfiomig_dirty *tr, struct vfiomig_range r)
+{
+	uint64_t bm[4] = { 0 };
+
+	ck_assert_int_eq(vfiomig_dirty_query(tr, r.iova, r.length, PG, bm, 0), 0);
+	return bm[0];
+}
+
 /* Two mtty devices share one context: one container or IOAS, one set of
  * mappings; the caller's reference can go first. */
 START_TEST(shared_ctx)
@@ -668,7 +713,7 @@ START_TEST(mtty_type1_follow)
 }
 END_TEST
 
-/* ------------------------------------------- from the old test-dma.c */
+/* ------------------------------------- options, rules, models, faults */
 
 /* Bad options, every one refused before any kernel call: EINVAL, a
  * larger struct with a non-zero tail E2BIG; AUTO is iommufd where the
@@ -1130,38 +1175,27 @@ END_TEST
  * DMA logging on Type1 and iommufd; 2: Type1 dirty tracking. */
 START_TEST(mtty_from_mappings)
 {
-	int path = _i == 1 ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1;
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i == 2 ?
-				VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
 	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
 	uint64_t bm[4], ps = PG;
-	char *buf;
+	struct fol f;
 
 	NEED_PATH(_i == 1);
-	buf = buf_new();
 	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(path);
-	dev = open_into(KENV_MTTY2_UUID, io);
-	vfiomig_iommu_free(io);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), -EINVAL);
+	fol_open(&f, KENV_MTTY2_UUID, _i == 1 ? VFIOMIG_IOMMU_IOMMUFD : VFIOMIG_IOMMU_TYPE1);
+	vfiomig_iommu_free(f.io);
+	fol_track(&f, _i == 2 ? VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), -EINVAL);
 	ck_assert(kenv_logged("no mappings"));
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
 	memset(bm, 0xff, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_int_eq(vfiomig_dirty_query(f.tr, a.iova, a.length, PG, bm, 0), 0);
 	ck_assert_uint_eq(bm[0], 0);
 	/* Followed from the start: not unmapped around the tracker. */
-	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), -EBUSY);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(f.io, b.iova, b.length), -EBUSY);
+	ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
+	fol_close(&f, false);
 }
 END_TEST
 
@@ -1331,7 +1365,8 @@ END_TEST
  * the fake).  _i 0: the mock (all the mappings' pages marked dirty are
  * reported); 1: Type1 on mtty's container, 2: DMA logging on mtty over
  * iommufd (mtty dirties nothing: each mapping followed shows by an unmap
- * around the tracker refused). */
+ * around the tracker refused).  A device that writes and the PCI
+ * function: gen_follow_threads, pci_follow_threads. */
 struct mapper {
 	struct vfiomig_iommu *io;
 	char *mem;
@@ -1356,43 +1391,49 @@ static void *map_thread(void *arg)
 	return NULL;
 }
 
+/* mp's mappings made by a thread while tr is queried over them here;
+ * every one made. */
+static void map_while_querying(struct mapper *mp, struct vfiomig_dirty *tr)
+{
+	uint64_t bm[1];
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, mp), 0);
+	for (int k = 0; k < 50; k++)
+		ck_assert_int_eq(vfiomig_dirty_query(tr, mp->base, 64 * PG, PG, bm, 0), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(mp->failed == 0, "%d maps failed, the first (%d): %s",
+		      mp->failed, mp->at, strerror(-mp->err));
+}
+
 START_TEST(follow_threads)
 {
 	uint64_t base = _i ? 0 : MOCK_APERTURE_START;
 	struct mapper mp = { .n = 32, .base = base + (16ULL << 20) };
-	struct vfiomig_device *dev = NULL;
-	struct vfiomig_dirty *tr = NULL;
 	struct mock m = { .fd = -1 };
-	uint64_t bm[1], ps = PG;
-	pthread_t t;
+	uint64_t ps = PG;
+	struct fol f;
 
 	NEED_PATH(_i == 2);
 	kenv_ctx_logged(LOG_ERR);
 	if (_i) {
-		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = _i == 1 ?
-					VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
-
-		m.io = iommu_new(_i == 1 ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD);
-		dev = open_into(KENV_MTTY2_UUID, m.io);
-		m.mem = buf_new();
+		fol_open(&f, KENV_MTTY2_UUID,
+			 _i == 1 ? VFIOMIG_IOMMU_TYPE1 : VFIOMIG_IOMMU_IOMMUFD);
+		m.io = f.io;
+		m.mem = f.buf;
 		ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, base + (1ULL << 20),
 						   16 * PG, RW), 0);
-		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
+		fol_track(&f, _i == 1 ? VFIOMIG_DIRTY_TYPE1 : VFIOMIG_DIRTY_DMA_LOGGING);
 	} else {
 		mock_env(&m);
 		ck_assert_int_eq(vfiomig_iommu_map(m.io, m.mem, base + (1ULL << 20),
 						   16 * PG, RW), 0);
-		tr = mock_tracker(&m);
+		f.tr = mock_tracker(&m);
 	}
 	mp.io = m.io;
 	mp.mem = m.mem + 32 * PG;
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
-	for (int k = 0; k < 50; k++)
-		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
-		      mp.failed, mp.at, strerror(-mp.err));
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
+	map_while_querying(&mp, f.tr);
 	ck_assert_int_eq(vfiomig_iommu_mappings(m.io, NULL, 0), 1 + mp.n);
 	if (!_i) {
 		unsigned int pages[32];
@@ -1400,24 +1441,23 @@ START_TEST(follow_threads)
 		for (int i = 0; i < mp.n; i++)
 			pages[i] = 4 * (unsigned int)i;
 		mock_mark(m.fd, m.hwpt, mp.base, MOCK_WIN, pages, (size_t)mp.n);
-		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
 		/* Every other page is a mapping: all of them dirty. */
-		ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
+		ck_assert_uint_eq(query1(f.tr, (struct vfiomig_range){ mp.base, 64 * PG }),
+				  0x5555555555555555ULL);
 	}
 	for (int i = 0; i < mp.n; i++)
 		ck_assert_int_eq(vfiomig_iommu_unmap(m.io, mp.base + (uint64_t)i * 2 * PG,
 						     PG), -EBUSY);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	vfiomig_dirty_free(tr);
+	ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
+	vfiomig_dirty_free(f.tr);
+	f.tr = NULL;
 	ck_assert_int_eq(vfiomig_iommu_unmap(m.io, base, 32ULL << 20), 0);
 	if (_i) {
-		vfiomig_device_free(dev);
-		vfiomig_iommu_free(m.io);
-		munmap(m.mem, BUFSZ);
+		fol_close(&f, true);
 	} else {
 		mock_env_free(&m);
+		ck_assert_int_eq(kenv_kernel_fds(), 0);
 	}
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
 }
 END_TEST
 
@@ -1467,6 +1507,32 @@ START_TEST(follow_two_trackers)
 }
 END_TEST
 
+/* The two mappings of the DMA logging cases below. */
+#define FA ((struct vfiomig_range){ 1ULL << 20, 16 * PG })
+#define FB ((struct vfiomig_range){ 4ULL << 20, 4 * PG })
+
+/* DMA logging of name on a new context of path, a and b mapped and the
+ * tracker started from them, b unmapped through the tracker and a page
+ * of a written (writes: name is a programmable device); b mapped again,
+ * inside the plan: no restart. */
+static void covered_start(struct fol *f, const char *name, int path, bool writes)
+{
+	uint64_t bm[4], ps = PG;
+
+	kenv_ctx_logged(LOG_DEBUG);
+	fol_open(f, name, path);
+	ck_assert_int_eq(vfiomig_iommu_map(f->io, f->buf, FA.iova, FA.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f->io, f->buf + 32 * PG, FB.iova, FB.length, RW), 0);
+	fol_track(f, VFIOMIG_DIRTY_DMA_LOGGING);
+	ck_assert_int_eq(vfiomig_dirty_start(f->tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(f->tr, FB.iova, FB.length, PG, bm, 0), 0);
+	if (writes)
+		kenv_gen_dma_write(name, FA.iova, PG);
+	kenv_log_clear();
+	ck_assert_int_eq(vfiomig_iommu_map(f->io, f->buf + 32 * PG, FB.iova, FB.length, RW), 0);
+	ck_assert(!kenv_logged("restarting"));
+}
+
 /* DMA logging on mtty: a mapping inside the planned ranges needs no
  * restart (the plan keeps a range unmapped through the tracker); one
  * outside restarts it, and NO_CLEAR leaves the pending span (the pages
@@ -1475,147 +1541,174 @@ END_TEST
  * gen_dmalog_covered.) */
 START_TEST(dmalog_covered)
 {
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	char *buf;
+	uint64_t bm[4];
+	struct fol f;
 
 	NEED_PATH(_i);
-	buf = buf_new();
-	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(path_of(_i));
-	dev = open_into(KENV_MTTY2_UUID, io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
-	kenv_log_clear();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert(!kenv_logged("restarting"));
+	covered_start(&f, KENV_MTTY2_UUID, path_of(_i), false);
 	/* Outside the plan: restarted; NO_CLEAR keeps the pending span. */
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 48 * PG, 8ULL << 20, PG, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 48 * PG, 8ULL << 20, PG, RW), 0);
 	ck_assert(kenv_logged("restarting"));
 	for (int k = 0; k < 2; k++) {
 		memset(bm, 0, sizeof(bm));
-		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm,
+		ck_assert_int_eq(vfiomig_dirty_query(f.tr, FA.iova, FA.length, PG, bm,
 						     VFIOMIG_DIRTY_NO_CLEAR), 0);
 		ck_assert_uint_eq(bm[0], 0xffffULL);
 	}
 	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(f.tr, FA.iova, FA.length, PG, bm, 0), 0);
 	ck_assert_uint_eq(bm[0], 0xffffULL);
-	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 2);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(f.io, NULL, 0), 2);
+	fol_close(&f, true);
 }
 END_TEST
 
-/* Every ioctl of a map that restarts DMA logging on mtty failing in turn:
- * the map fails whole (the record unchanged, the IOVA free in the kernel)
- * or succeeds; the tracker stays usable and stops.  (The page a device
- * wrote before, and its logging state: gen_dmalog_fail_nth.) */
-START_TEST(dmalog_fail_nth)
+/* Every ioctl of a map that restarts DMA logging of name on path failing
+ * in turn: the map fails whole (the record unchanged, the IOVA free in
+ * the kernel) or succeeds; the tracker stays usable and stops.  writes
+ * (name a programmable device): the page it wrote before is reported
+ * either way, the device logging until stopped. */
+static void dmalog_fail_nth_on(const char *name, int path, bool writes)
 {
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
 	bool done = false;
-	char *buf;
 
-	NEED_PATH(_i);
-	buf = buf_new();
 	kenv_ctx_logged(LOG_ERR);
 	for (unsigned int nth = 1; !done; nth++) {
-		struct vfiomig_iommu *io = iommu_new(path_of(_i));
-		struct vfiomig_device *dev = open_into(KENV_MTTY2_UUID, io);
-		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-		struct vfiomig_dirty *tr = NULL;
 		uint64_t bm[4], ps = PG;
-		int ret;
+		struct fol f;
 
 		ck_assert_uint_lt(nth, 20);
-		ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-		ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+		fol_open(&f, name, path);
+		ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, FA.iova, FA.length, RW), 0);
+		fol_track(&f, VFIOMIG_DIRTY_DMA_LOGGING);
+		ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
+		if (writes)
+			kenv_gen_dma_write(name, FA.iova + 3 * PG, PG);
 		kenv_fail_nth_call("ioctl", nth, EIO);
-		ret = vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW);
-		done = ret == 0;
+		done = vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova, FB.length,
+					 RW) == 0;
 		kenv_fail_nth(0, 0);
-		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), done ? 2 : 1);
+		ck_assert_int_eq(vfiomig_iommu_mappings(f.io, NULL, 0), done ? 2 : 1);
+		if (writes)
+			ck_assert(gen_logging(f.dev));
 		memset(bm, 0, sizeof(bm));
-		ck_assert_msg(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0) == 0,
+		ck_assert_msg(vfiomig_dirty_query(f.tr, FA.iova, FA.length, PG, bm, 0) == 0,
 			      "nth %u: the tracker is not usable", nth);
+		if (writes)
+			ck_assert_msg(bm[0] & 8, "nth %u: the page written is lost", nth);
 		if (done) {
-			ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG,
+			if (writes)
+				kenv_gen_dma_write(name, FB.iova, PG);
+			memset(bm, 0, sizeof(bm));
+			ck_assert_int_eq(vfiomig_dirty_query(f.tr, FB.iova, FB.length, PG,
 							     bm, 0), 0);
+			if (writes)
+				ck_assert_uint_eq(bm[0], 1);
 		} else {
 			/* Undone: the IOVA is free in the kernel. */
-			ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova,
-							   b.length, RW), 0);
+			ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova,
+							   FB.length, RW), 0);
 		}
-		ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-		vfiomig_dirty_free(tr);
-		vfiomig_device_free(dev);
-		vfiomig_iommu_free(io);
-		ck_assert_int_eq(kenv_kernel_fds(), 0);
+		ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
+		if (writes)
+			ck_assert(!gen_logging(f.dev));
+		fol_close(&f, true);
 	}
-	munmap(buf, BUFSZ);
+}
+
+/* On mtty, which logs nothing to lose.  (The page a device wrote before,
+ * and its logging state: gen_dmalog_fail_nth.) */
+START_TEST(dmalog_fail_nth)
+{
+	NEED_PATH(_i);
+	dmalog_fail_nth_on(KENV_MTTY2_UUID, path_of(_i), false);
 }
 END_TEST
 
-/* ------------------- programmable devices (from the old test-dma.c) */
+/* -------------- programmable devices and the vfio-pci function */
 
 /*
  * DMA logging of a device that writes (gen_logger, dirty-model.h: the
  * pages kenv_gen_dma_write names are in its log while it logs) on a
  * context of the iommufd path, as trackers follow the mappings; a driver
- * changing its logging page size on a live device.  (Type1 reporting a
- * PCI function's whole mappings: "pci" below.)
+ * changing its logging page size on a live device.
+ *
+ * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
+ * fake's twin) in a Type1 container of its own ("pci": the VM of
+ * run-vm.sh --pci): its IOVA ranges (the VT-d aperture less the MSI
+ * window), and Type1 reporting whole mappings as trackers follow them (a
+ * container with an IOMMU-backed group is not in pinned-page scope:
+ * every mapped page is dirty at every read, vfio_iommu_type1's
+ * update_user_bitmap).  Its domain pins at map time: real memory.
  */
 
 /* A tracker started without ranges takes the mappings the library made
- * (one range per mapping): what the device wrote in the first, nothing in
- * the second.  (mtty's and the mock's: mtty_from_mappings,
+ * (one range per mapping), the context's reference dropped first (the
+ * device's keeps it): the first query of each reports want_a and want_b,
+ * after a programmable device wrote pages 3-4 of a (writes).  (Without
+ * any mapping, on mtty and the mock: mtty_from_mappings,
  * mock_from_mappings.) */
+static void from_mappings(const char *name, int path, int backend, bool writes,
+			  uint64_t want_a, uint64_t want_b)
+{
+	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
+	uint64_t ps = PG;
+	struct fol f;
+
+	fol_open(&f, name, path);
+	vfiomig_iommu_free(f.io);
+	fol_track(&f, backend);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
+	if (writes)
+		kenv_gen_dma_write(name, a.iova + 3 * PG, 2 * PG);
+	ck_assert_uint_eq(query1(f.tr, a), want_a);
+	ck_assert_uint_eq(query1(f.tr, b), want_b);
+	ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
+	fol_close(&f, false);
+}
+
+/* DMA logging: what the device wrote in the first, nothing in the
+ * second. */
 START_TEST(gen_from_mappings)
 {
-	const char *g = gen_logger(0);
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	char *buf;
-
 	NEED_PATH(1);
-	buf = buf_new();
-	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-	dev = open_into(g, io);
-	vfiomig_iommu_free(io);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	kenv_gen_dma_write(g, a.iova + 3 * PG, 2 * PG);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0x18ULL);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+	from_mappings(gen_logger(0), VFIOMIG_IOMMU_IOMMUFD, VFIOMIG_DIRTY_DMA_LOGGING,
+		      true, 0x18ULL, 0);
 }
 END_TEST
+
+/* The PCI function's Type1: the whole of each on the first query. */
+START_TEST(pci_from_mappings)
+{
+	from_mappings(kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1, VFIOMIG_DIRTY_TYPE1,
+		      false, 0xffffULL, 0x3ULL);
+}
+END_TEST
+
+/* name tracked by backend on a new context of path, FA mapped and the
+ * tracker started without ranges (following the context). */
+static void follow_start(struct fol *f, const char *name, int path, int backend)
+{
+	uint64_t ps = PG;
+
+	fol_open(f, name, path);
+	ck_assert_int_eq(vfiomig_iommu_map(f->io, f->buf, FA.iova, FA.length, RW), 0);
+	fol_track(f, backend);
+	ck_assert_int_eq(vfiomig_dirty_start(f->tr, NULL, 0, &ps), 0);
+}
+
+/* Stopped: no longer followed, a map (of FB, mapped while it ran)
+ * touches no tracker. */
+static void follow_end(struct fol *f)
+{
+	ck_assert_int_eq(vfiomig_dirty_stop(f->tr), 0);
+	ck_assert_int_eq(vfiomig_iommu_unmap(f->io, FB.iova, FB.length), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f->io, f->buf + 32 * PG, FB.iova, FB.length,
+					   RW), 0);
+	fol_close(f, true);
+}
 
 /* A tracker started without ranges follows the context: a mapping made
  * while it runs is tracked from then on, what the device writes there
@@ -1626,60 +1719,59 @@ END_TEST
 START_TEST(gen_follow_map)
 {
 	const char *g = gen_logger(0);
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	char *buf;
+	struct fol f;
 
 	NEED_PATH(1);
-	buf = buf_new();
 	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-	dev = open_into(g, io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	kenv_gen_dma_write(g, a.iova, PG);
+	follow_start(&f, g, VFIOMIG_IOMMU_IOMMUFD, VFIOMIG_DIRTY_DMA_LOGGING);
+	kenv_gen_dma_write(g, FA.iova, PG);
 	kenv_log_clear();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova, FB.length, RW), 0);
 	/* DMA logging needs the kernel told: one restart, the device's
 	 * log started afresh (the page written before is gone from it) */
 	ck_assert_uint_eq(kenv_logged_n("restarting"), 1);
 	{
+		uint64_t bm[4] = { 0 };
 		struct vfio_device_feature_dma_logging_report rep = {
-			.iova = a.iova, .length = a.length, .page_size = PG,
+			.iova = FA.iova, .length = FA.length, .page_size = PG,
 			.bitmap = (uintptr_t)bm,
 		};
 
-		memset(bm, 0, sizeof(bm));
-		ck_assert_int_eq(vfiomig_feature_get(dev,
+		ck_assert_int_eq(vfiomig_feature_get(f.dev,
 				VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &rep,
 				sizeof(rep)), 0);
 		ck_assert_uint_eq(bm[0], 0);
 	}
-	kenv_gen_dma_write(g, b.iova + PG, 2 * PG);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0x6ULL);
+	kenv_gen_dma_write(g, FB.iova + PG, 2 * PG);
+	ck_assert_uint_eq(query1(f.tr, FB), 0x6ULL);
 	/* a: the span tracked before the restart, reported once */
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0xffffULL);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	/* Stopped: no longer followed, a map touches no tracker. */
-	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+	ck_assert_uint_eq(query1(f.tr, FA), 0xffffULL);
+	ck_assert_uint_eq(query1(f.tr, FA), 0);
+	follow_end(&f);
+}
+END_TEST
+
+/* The same on the PCI function's Type1: tracked from then on, whole; the
+ * map tells the kernel nothing more (one ioctl, the MAP_DMA: only DMA
+ * logging restarts).  (mtty's: mtty_type1_follow.) */
+START_TEST(pci_follow_map)
+{
+	unsigned int ioctls;
+	struct fol f;
+
+	kenv_ctx_logged(LOG_DEBUG);
+	follow_start(&f, kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1, VFIOMIG_DIRTY_TYPE1);
+	kenv_log_clear();
+	ioctls = kenv_ioctls();
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova, FB.length, RW), 0);
+	/* Only DMA logging needs the kernel told. */
+	ck_assert_uint_eq(kenv_ioctls() - ioctls, 1);
+	ck_assert(!kenv_logged("restarting"));
+	ck_assert_uint_eq(query1(f.tr, FB), 0xfULL);
+	/* a: the whole mapping, as always. */
+	for (int k = 0; k < 2; k++)
+		ck_assert_uint_eq(query1(f.tr, FA), 0xffffULL);
+	follow_end(&f);
 }
 END_TEST
 
@@ -1691,144 +1783,64 @@ END_TEST
 START_TEST(gen_dmalog_covered)
 {
 	const char *g = gen_logger(0);
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	char *buf;
+	struct fol f;
 
 	NEED_PATH(1);
-	buf = buf_new();
-	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-	dev = open_into(g, io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	ck_assert_int_eq(vfiomig_dirty_unmap(tr, b.iova, b.length, PG, bm, 0), 0);
-	kenv_gen_dma_write(g, a.iova, PG);
-	kenv_log_clear();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert(!kenv_logged("restarting"));
-	kenv_gen_dma_write(g, b.iova, PG);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 1);
+	covered_start(&f, g, VFIOMIG_IOMMU_IOMMUFD, true);
+	kenv_gen_dma_write(g, FB.iova, PG);
+	ck_assert_uint_eq(query1(f.tr, FB), 1);
 	/* not restarted: the page of a, and nothing pending */
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 1);
-	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 2);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_open_fake_fds(), 0);
+	ck_assert_uint_eq(query1(f.tr, FA), 1);
+	ck_assert_int_eq(vfiomig_iommu_mappings(f.io, NULL, 0), 2);
+	fol_close(&f, true);
 }
 END_TEST
 
-/* Every ioctl of a map that restarts DMA logging failing in turn: the map
- * fails whole (undone, the record unchanged) or succeeds, and the page the
- * device wrote before is reported either way; the tracker stays usable,
- * the device logging until stopped.  (dmalog_fail_nth sweeps the same on
- * mtty, which logs nothing to lose.) */
+/* dmalog_fail_nth_on with a device that writes (dmalog_fail_nth sweeps
+ * the same on mtty, which logs nothing to lose). */
 START_TEST(gen_dmalog_fail_nth)
 {
-	const char *g = gen_logger(0);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	bool done = false;
-	char *buf;
-
 	NEED_PATH(1);
-	buf = buf_new();
-	kenv_ctx_logged(LOG_ERR);
-	for (unsigned int nth = 1; !done; nth++) {
-		struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-		struct vfiomig_device *dev = open_into(g, io);
-		VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-		struct vfiomig_dirty *tr = NULL;
-		uint64_t bm[4], ps = PG;
-		int ret;
-
-		ck_assert_uint_lt(nth, 20);
-		ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-		ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-		ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-		kenv_gen_dma_write(g, a.iova + 3 * PG, PG);
-		kenv_fail_nth_call("ioctl", nth, EIO);
-		ret = vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW);
-		done = ret == 0;
-		kenv_fail_nth(0, 0);
-		ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), done ? 2 : 1);
-		ck_assert(gen_logging(dev));
-		memset(bm, 0, sizeof(bm));
-		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-		ck_assert_msg(bm[0] & 8, "nth %u: the page written is lost", nth);
-		if (done) {
-			kenv_gen_dma_write(g, b.iova, PG);
-			memset(bm, 0, sizeof(bm));
-			ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-			ck_assert_uint_eq(bm[0], 1);
-		} else {
-			/* Undone: the IOVA is free in the kernel. */
-			ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova,
-							   b.length, RW), 0);
-		}
-		ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-		ck_assert(!gen_logging(dev));
-		vfiomig_dirty_free(tr);
-		vfiomig_device_free(dev);
-		vfiomig_iommu_free(io);
-		ck_assert_int_eq(kenv_kernel_fds(), 0);
-	}
-	munmap(buf, BUFSZ);
+	dmalog_fail_nth_on(gen_logger(0), VFIOMIG_IOMMU_IOMMUFD, true);
 }
 END_TEST
 
 /* Maps from another thread while the tracker is queried in this one
  * (follow_threads, struct mapper above): every mapping made is followed,
  * no query sees a half-added range (ThreadSanitizer watches on the fake);
- * the pages the device then writes over all of them are reported. */
+ * every page of every mapping then reported (writes: after a programmable
+ * device wrote over all of them; Type1 on the PCI function: whole
+ * mappings).  32 mappings: the fake's Type1 holds 64. */
+static void follow_threads_on(const char *name, int path, int backend, bool writes)
+{
+	struct mapper mp = { .n = 32, .base = 16ULL << 20 };
+	struct fol f;
+
+	kenv_ctx_logged(LOG_ERR);
+	follow_start(&f, name, path, backend);
+	mp.io = f.io;
+	mp.mem = f.buf + 32 * PG;
+	map_while_querying(&mp, f.tr);
+	if (writes)
+		kenv_gen_dma_write(name, mp.base, 64 * PG);
+	/* Every other page is a mapping: all of them dirty. */
+	ck_assert_uint_eq(query1(f.tr, (struct vfiomig_range){ mp.base, 64 * PG }),
+			  0x5555555555555555ULL);
+	fol_close(&f, true);
+}
+
 START_TEST(gen_follow_threads)
 {
-	const char *g = gen_logger(0);
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct mapper mp = { .n = 32, .base = 16ULL << 20 };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[1], ps = PG;
-	char *buf;
-	pthread_t t;
-
 	NEED_PATH(1);
-	buf = buf_new();
-	kenv_ctx_logged(LOG_ERR);
-	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-	dev = open_into(g, io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, 16 * PG, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	mp.io = io;
-	mp.mem = buf + 32 * PG;
-	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
-	for (int k = 0; k < 50; k++)
-		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
-		      mp.failed, mp.at, strerror(-mp.err));
-	kenv_gen_dma_write(g, mp.base, 64 * PG);
-	ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
-	/* Every other page is a mapping: all of them dirty. */
-	ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	follow_threads_on(gen_logger(0), VFIOMIG_IOMMU_IOMMUFD,
+			  VFIOMIG_DIRTY_DMA_LOGGING, true);
+}
+END_TEST
+
+START_TEST(pci_follow_threads)
+{
+	follow_threads_on(kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1, VFIOMIG_DIRTY_TYPE1,
+			  false);
 }
 END_TEST
 
@@ -1838,65 +1850,37 @@ END_TEST
  * device).  The map fails (EPROTO, the record unchanged), the tracker
  * says it is broken (queries: every page dirty and EIO; further maps
  * EIO); a stop and a new start, the driver echoing again, make it work:
- * what the device writes is reported.  (Once test-dma.c "driver";
- * a START refused from the first: kcase-dirty.c gen_driver_errnos.) */
+ * what the device writes is reported.  (A START refused from the first:
+ * kcase-dirty.c gen_driver_errnos.) */
 START_TEST(gen_follow_dmalog_broken)
 {
 	const char *g = gen_logger(0);
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_DMA_LOGGING);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
 	uint64_t bm[4], ps = PG;
-	char *buf;
+	struct fol f;
 
 	NEED_PATH(1);
-	buf = buf_new();
 	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(VFIOMIG_IOMMU_IOMMUFD);
-	dev = open_into(g, io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
+	follow_start(&f, g, VFIOMIG_IOMMU_IOMMUFD, VFIOMIG_DIRTY_DMA_LOGGING);
 	kenv_gen_set_log_pgsize(g, 2048);
 	kenv_log_clear();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova, FB.length, RW),
 			 -EPROTO);
 	ck_assert(kenv_logged("the tracker is broken"));
-	ck_assert_int_eq(vfiomig_iommu_mappings(io, NULL, 0), 1);
+	ck_assert_int_eq(vfiomig_iommu_mappings(f.io, NULL, 0), 1);
 	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), -EIO);
+	ck_assert_int_eq(vfiomig_dirty_query(f.tr, FA.iova, FA.length, PG, bm, 0), -EIO);
 	ck_assert_uint_eq(bm[0], 0xffffULL);
 	/* Further maps are refused while broken. */
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW),
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, FB.iova, FB.length, RW),
 			 -EIO);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
 	kenv_gen_set_log_pgsize(g, 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	kenv_gen_dma_write(g, a.iova, PG);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 1);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
+	kenv_gen_dma_write(g, FA.iova, PG);
+	ck_assert_uint_eq(query1(f.tr, FA), 1);
+	fol_close(&f, true);
 }
 END_TEST
-
-/* ------------------- the vfio-pci function (from the old test-dma.c) */
-
-/*
- * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
- * fake's twin) in a Type1 container of its own ("pci": the VM of
- * run-vm.sh --pci): its IOVA ranges (the VT-d aperture less the MSI
- * window), and Type1 reporting whole mappings as trackers follow them (a
- * container with an IOMMU-backed group is not in pinned-page scope:
- * every mapped page is dirty at every read, vfio_iommu_type1's
- * update_user_bitmap).  Its domain pins at map time: real memory.
- */
 
 /* The domain's aperture minus the MSI window; a map across the window or
  * past the aperture is EINVAL, logged as outside the valid ranges, after
@@ -1904,71 +1888,32 @@ END_TEST
  * type1_rules on mtty; the raw chain: kcase-uapi.c type1_info_pci. */
 START_TEST(pci_type1_ranges)
 {
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
 	struct vfiomig_range r[4];
-	char *buf = buf_new();
+	struct fol f;
 
 	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
-	dev = open_into(kenv_pci_bdf(), io);
-	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 1), 2);
-	ck_assert_int_eq(vfiomig_iommu_iova_ranges(io, r, 4), 2);
+	fol_open(&f, kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(f.io, r, 1), 2);
+	ck_assert_int_eq(vfiomig_iommu_iova_ranges(f.io, r, 4), 2);
 	ck_assert_uint_eq(r[0].iova, 0);
 	ck_assert_uint_eq(r[0].length, KENV_PCI_MSI_START);
 	ck_assert_uint_eq(r[1].iova, KENV_PCI_MSI_LAST + 1);
 	ck_assert_uint_eq(r[1].iova + r[1].length, KENV_PCI_APERTURE_LAST + 1);
 	kenv_log_clear();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, 2 * PG,
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, KENV_PCI_MSI_START - PG, 2 * PG,
 					   RW), -EINVAL);
 	ck_assert(kenv_logged("outside the valid IOVA ranges"));
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_APERTURE_LAST + 1, PG,
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, KENV_PCI_APERTURE_LAST + 1, PG,
 					   RW), -EINVAL);
 	ck_assert(kenv_logged("outside the valid IOVA ranges"));
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, PG,
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, KENV_PCI_MSI_START - PG, PG,
 					   RW), 0);
 	/* Overlap comes before the range check. */
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, KENV_PCI_MSI_START - PG, 2 * PG,
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, KENV_PCI_MSI_START - PG, 2 * PG,
 					   RW), -EEXIST);
 	ck_assert(kenv_logged("overlaps the mapping"));
-	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 4), 1);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
-}
-END_TEST
-
-/* A tracker started without ranges takes the mappings the library made
- * (one range per mapping), the whole of each reported on the first query.
- * (Without any mapping, the mock's HWPT, mtty and DMA logging:
- * mock_from_mappings, mtty_from_mappings, gen_from_mappings.) */
-START_TEST(pci_from_mappings)
-{
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG };
-	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
-	struct vfiomig_device *dev = open_into(kenv_pci_bdf(), io);
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	char *buf = buf_new();
-
-	vfiomig_iommu_free(io);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0xffffULL);
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0x3ULL);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	ck_assert_int_eq(vfiomig_iommu_mappings(f.io, r, 4), 1);
+	fol_close(&f, true);
 }
 END_TEST
 
@@ -1978,120 +1923,23 @@ END_TEST
  * HWPT: mock_unmap_forgets.) */
 START_TEST(pci_unmap_forgets)
 {
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
 	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 2 * PG }, r[2];
-	struct vfiomig_iommu *io = iommu_new(VFIOMIG_IOMMU_TYPE1);
-	struct vfiomig_device *dev = open_into(kenv_pci_bdf(), io);
-	struct vfiomig_dirty *tr = NULL;
 	uint64_t bm[4] = { 0 }, ps = PG;
-	char *buf = buf_new();
+	struct fol f;
 
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	ck_assert_int_eq(vfiomig_dirty_unmap(tr, a.iova, a.length, PG, bm, 0), 0);
+	fol_open(&f, kenv_pci_bdf(), VFIOMIG_IOMMU_TYPE1);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf + 32 * PG, b.iova, b.length, RW), 0);
+	fol_track(&f, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(f.tr, NULL, 0, &ps), 0);
+	ck_assert_int_eq(vfiomig_dirty_unmap(f.tr, a.iova, a.length, PG, bm, 0), 0);
 	ck_assert_uint_eq(bm[0], 0xffffULL);
-	ck_assert_int_eq(vfiomig_iommu_mappings(io, r, 2), 1);
+	ck_assert_int_eq(vfiomig_iommu_mappings(f.io, r, 2), 1);
 	ck_assert_uint_eq(r[0].iova, b.iova);
 	/* The kernel's mapping is gone too: the IOVA maps again. */
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
-}
-END_TEST
-
-/* A tracker started without ranges follows the context: a mapping made
- * while it runs is tracked from then on, whole; the map tells the kernel
- * nothing more (one ioctl, the MAP_DMA: only DMA logging restarts); once
- * stopped, a map or unmap touches no tracker.  (The mock's HWPT and DMA
- * logging: mock_follow_map, gen_follow_map; mtty's: mtty_type1_follow.) */
-START_TEST(pci_follow_map)
-{
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
-	struct vfiomig_range a = { 1ULL << 20, 16 * PG }, b = { 4ULL << 20, 4 * PG };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[4], ps = PG;
-	unsigned int ioctls;
-	char *buf = buf_new();
-
-	kenv_ctx_logged(LOG_DEBUG);
-	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
-	dev = open_into(kenv_pci_bdf(), io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, a.iova, a.length, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	kenv_log_clear();
-	ioctls = kenv_ioctls();
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	/* Only DMA logging needs the kernel told. */
-	ck_assert_uint_eq(kenv_ioctls() - ioctls, 1);
-	ck_assert(!kenv_logged("restarting"));
-	memset(bm, 0, sizeof(bm));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, b.iova, b.length, PG, bm, 0), 0);
-	ck_assert_uint_eq(bm[0], 0xfULL);
-	/* a: the whole mapping, as always. */
-	for (int k = 0; k < 2; k++) {
-		memset(bm, 0, sizeof(bm));
-		ck_assert_int_eq(vfiomig_dirty_query(tr, a.iova, a.length, PG, bm, 0), 0);
-		ck_assert_uint_eq(bm[0], 0xffffULL);
-	}
-	ck_assert_int_eq(vfiomig_dirty_stop(tr), 0);
-	/* Stopped: no longer followed, a map touches no tracker. */
-	ck_assert_int_eq(vfiomig_iommu_unmap(io, b.iova, b.length), 0);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf + 32 * PG, b.iova, b.length, RW), 0);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
-}
-END_TEST
-
-/* Maps from another thread while the tracker is queried in this one
- * (follow_threads, struct mapper above): every mapping made is followed,
- * no query sees a half-added range (ThreadSanitizer watches on the fake);
- * every page of every mapping reported.  32 mappings: the fake's Type1
- * holds 64. */
-START_TEST(pci_follow_threads)
-{
-	VFIOMIG_OPTS(vfiomig_dirty_opts, o, .backend = VFIOMIG_DIRTY_TYPE1);
-	struct mapper mp = { .n = 32, .base = 16ULL << 20 };
-	struct vfiomig_iommu *io;
-	struct vfiomig_device *dev;
-	struct vfiomig_dirty *tr = NULL;
-	uint64_t bm[1], ps = PG;
-	char *buf = buf_new();
-	pthread_t t;
-
-	kenv_ctx_logged(LOG_ERR);
-	io = iommu_new(VFIOMIG_IOMMU_TYPE1);
-	dev = open_into(kenv_pci_bdf(), io);
-	ck_assert_int_eq(vfiomig_iommu_map(io, buf, 1ULL << 20, 16 * PG, RW), 0);
-	ck_assert_int_eq(vfiomig_dirty_new(&dev, 1, &o, &tr), 0);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, NULL, 0, &ps), 0);
-	mp.io = io;
-	mp.mem = buf + 32 * PG;
-	ck_assert_int_eq(pthread_create(&t, NULL, map_thread, &mp), 0);
-	for (int k = 0; k < 50; k++)
-		ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_msg(mp.failed == 0, "%d maps failed, the first (%d): %s",
-		      mp.failed, mp.at, strerror(-mp.err));
-	ck_assert_int_eq(vfiomig_dirty_query(tr, mp.base, 64 * PG, PG, bm, 0), 0);
-	/* Every other page is a mapping: all of them dirty. */
-	ck_assert_uint_eq(bm[0], 0x5555555555555555ULL);
-	vfiomig_dirty_free(tr);
-	vfiomig_device_free(dev);
-	vfiomig_iommu_free(io);
-	munmap(buf, BUFSZ);
-	ck_assert_int_eq(kenv_kernel_fds(), 0);
+	ck_assert_int_eq(vfiomig_iommu_map(f.io, f.buf, a.iova, a.length, RW), 0);
+	ck_assert_int_eq(vfiomig_dirty_stop(f.tr), 0);
+	fol_close(&f, true);
 }
 END_TEST
 
@@ -2139,8 +1987,8 @@ Suite *kcase_dma_suite(void)
 	tcase_add_loop_test(tc, dmalog_fail_nth, 0, 2);
 	suite_add_tcase(s, tc);
 
-	/* from the old test-dma.c: a programmable device writing while it
-	 * logs, as trackers follow the mappings */
+	/* a programmable device writing while it logs, as trackers follow
+	 * the mappings */
 	tc = tcase_create("dma-written");
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
 	tcase_set_timeout(tc, 300);
@@ -2152,7 +2000,7 @@ Suite *kcase_dma_suite(void)
 	tcase_add_test(tc, gen_follow_dmalog_broken);
 	suite_add_tcase(s, tc);
 
-	/* from the old test-dma.c: the vfio-pci function (kenv.h, PCI), run
+	/* the vfio-pci function (kenv.h, PCI), run
 	 * by a VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
 	 * other VM excludes it, CK_EXCLUDE_TAGS=pci) */
 	tc = tcase_create("pci");
