@@ -3,7 +3,8 @@
  * What the thread tests of kcase-threads.c share (mtty and programmable
  * devices, on both kernels): failures recorded by worker threads and
  * asserted by the main one, and one live migration as a VMM's migration
- * thread runs it, through a pipe drained by its own thread.
+ * thread runs it, through a pipe drained by its own thread; and whether
+ * two programmable devices hold the same state (kcase-session.c too).
  */
 #ifndef THREAD_MIG_H
 #define THREAD_MIG_H
@@ -58,7 +59,7 @@ static inline void assert_no_failure(void)
 /* ------------------------------------------------------------------ */
 /* A stream into a pipe, drained by its own thread                     */
 
-struct sink {
+struct mig_pipe {
 	int rfd, wfd;
 	pthread_t th;
 	unsigned char *p;
@@ -66,9 +67,9 @@ struct sink {
 	bool nomem;
 };
 
-static inline void *drain(void *arg)
+static inline void *mig_pipe_drain(void *arg)
 {
-	struct sink *s = arg;
+	struct mig_pipe *s = arg;
 	unsigned char buf[65536];
 	ssize_t r;
 
@@ -93,7 +94,7 @@ static inline void *drain(void *arg)
 	return NULL;
 }
 
-static inline bool sink_open(struct sink *s)
+static inline bool mig_pipe_open(struct mig_pipe *s)
 {
 	int p[2];
 
@@ -102,7 +103,7 @@ static inline bool sink_open(struct sink *s)
 		return false;
 	s->rfd = p[0];
 	s->wfd = p[1];
-	if (pthread_create(&s->th, NULL, drain, s)) {
+	if (pthread_create(&s->th, NULL, mig_pipe_drain, s)) {
 		worker_fail("pthread_create");
 		close(s->rfd);
 		close(s->wfd);
@@ -112,12 +113,12 @@ static inline bool sink_open(struct sink *s)
 }
 
 /* The end of the stream: everything written is in s->p. */
-static inline void sink_close(struct sink *s)
+static inline void mig_pipe_close(struct mig_pipe *s)
 {
 	close(s->wfd);
 	pthread_join(s->th, NULL);
 	close(s->rfd);
-	CHECK(!s->nomem, "drain: out of memory");
+	CHECK(!s->nomem, "mig_pipe_drain: out of memory");
 }
 
 /* ------------------------------------------------------------------ */
@@ -134,11 +135,11 @@ static inline void migrate(struct vfiomig_device *src, struct vfiomig_device *ds
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_FD };
 	struct vfiomig_io in = { .sz = sizeof(in), .kind = VFIOMIG_IO_BUF };
 	const char *name = vfiomig_device_name(src);
-	struct sink s;
+	struct mig_pipe s;
 	int64_t n;
 	int r;
 
-	if (!sink_open(&s))
+	if (!mig_pipe_open(&s))
 		return;
 	io.fd = s.wfd;
 	r = vfiomig_state_set(src, VFIOMIG_STATE_PRE_COPY, NULL);
@@ -155,7 +156,7 @@ static inline void migrate(struct vfiomig_device *src, struct vfiomig_device *ds
 	CHECK(n == 0, "%s: save: %s", name, strerror((int)-n));
 	r = vfiomig_state_set(src, VFIOMIG_STATE_STOP, NULL);
 	CHECK(r == 0, "%s: -> STOP: %s", name, strerror(-r));
-	sink_close(&s);
+	mig_pipe_close(&s);
 
 	r = vfiomig_state_set(dst, VFIOMIG_STATE_RESUMING, NULL);
 	CHECK(r == 0, "%s: -> RESUMING: %s", vfiomig_device_name(dst),
@@ -170,5 +171,28 @@ static inline void migrate(struct vfiomig_device *src, struct vfiomig_device *ds
 	      strerror(-r));
 	free(s.p);
 }
+
+/* ------------------------------------------------------------------ */
+/* The state two programmable devices hold (tests/kenv.h first)        */
+
+#ifdef KENV_H
+/* The two devices (kenv_gen_add) hold the same state: what a migration
+ * from one to the other must leave. */
+static inline bool gen_blobs_equal(const char *a, const char *b)
+{
+	size_t na = kenv_gen_blob(a, NULL, 0), nb = kenv_gen_blob(b, NULL, 0);
+	unsigned char *pa = malloc(na + 1), *pb = malloc(nb + 1);
+	bool eq;
+
+	ck_assert_ptr_nonnull(pa);
+	ck_assert_ptr_nonnull(pb);
+	kenv_gen_blob(a, pa, na);
+	kenv_gen_blob(b, pb, nb);
+	eq = na == nb && !memcmp(pa, pb, na);
+	free(pa);
+	free(pb);
+	return eq;
+}
+#endif
 
 #endif
