@@ -263,6 +263,18 @@ static void *ro_mem(size_t len)
 	return p;
 }
 
+/* A Type1 MAP_DMA for reading and writing of 64 KiB of read-only pages
+ * (ro_mem) at 1 MiB; the case unmaps vaddr. */
+static struct vfio_iommu_type1_dma_map ro_map(void)
+{
+	return (struct vfio_iommu_type1_dma_map){
+		.argsz = sizeof(struct vfio_iommu_type1_dma_map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)ro_mem(64 * KiB), .iova = 1 * MiB,
+		.size = 64 * KiB,
+	};
+}
+
 /* ------------------------------------------------------------------ */
 /* Type1 container (contract 9), on an mtty group.                     */
 
@@ -736,13 +748,7 @@ END_TEST
  * later (vfio_pin_pages), which mtty never does. */
 START_TEST(type1_ro_pages_mdev)
 {
-	const size_t len = 64 * KiB;
-	void *mem = ro_mem(len);
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)mem, .iova = 1 * MiB, .size = len,
-	};
+	struct vfio_iommu_type1_dma_map map = ro_map();
 	int g, c, dfd;
 
 	dfd = type1_device(KENV_MTTY1_UUID, VFIO_TYPE1v2_IOMMU, &g, &c);
@@ -750,7 +756,7 @@ START_TEST(type1_ro_pages_mdev)
 	ck_ok(close(dfd));
 	ck_ok(close(g));
 	ck_ok(close(c));
-	munmap(mem, len);
+	munmap((void *)(uintptr_t)map.vaddr, map.size);
 }
 END_TEST
 
@@ -798,13 +804,7 @@ END_TEST
  * test-fake's core; the mdev case, no pin, is type1_ro_pages_mdev). */
 START_TEST(type1_ro_pages_pci)
 {
-	const size_t len = 64 * KiB;
-	void *mem = ro_mem(len);
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)mem, .iova = 1 * MiB, .size = len,
-	};
+	struct vfio_iommu_type1_dma_map map = ro_map();
 	struct vfio_iommu_type1_dma_unmap un = {
 		.argsz = sizeof(un), .flags = VFIO_DMA_UNMAP_FLAG_ALL,
 	};
@@ -824,7 +824,7 @@ START_TEST(type1_ro_pages_pci)
 	ck_ok(close(dfd));
 	ck_ok(close(g));
 	ck_ok(close(c));
-	munmap(mem, len);
+	munmap((void *)(uintptr_t)map.vaddr, map.size);
 }
 END_TEST
 
