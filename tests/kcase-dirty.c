@@ -11,25 +11,24 @@
  *    test mock (IOMMU_TEST_OP_DIRTY at 2048 granularity), read at several
  *    caller page sizes, cleared or kept (NO_CLEAR); skipped with a message
  *    when the kernel has no IOMMUFD_TEST;
- *  - the library's API as test-dirty.c checked it on the fake ("library",
- *    moved from there): selection and forcing, two devices logging, the
- *    mock's HWPT through the tracker, unmaps, every errno, failed queries
- *    reporting every page, a fault at every kernel call, the edges of the
- *    address space and random queries against a model.  The mock's
- *    IOMMU_TEST_OP_DIRTY writes the pages the fake's fake_dma_write did;
- *    mtty's DMA logging and Type1 report nothing dirty, which the cases
- *    relying on it say;
- *  - programmable devices ("programmed", moved from test-dirty.c): the
- *    pages a device wrote while it logs (kenv_gen_dma_write) or through
- *    vfio_dma_rw() into Type1 mappings (kenv_gen_dma_rw) through the
- *    library, two devices, random queries against a model; a driver's own
- *    logging page size (2 MiB, 3000, 2^63, 2^62) and mlx5's checks (a
- *    second START, a REPORT before START); an mdev-only Type1 container
- *    reporting only what its driver wrote;
- *  - the vfio-pci function ("pci", moved from test-dirty.c, tagged pci:
- *    the VM of run-vm.sh --pci), without DMA logging or IOMMU dirty
- *    tracking: selection and forcing, capabilities 0, Type1's every-page
- *    scope of a container with an IOMMU-backed group.
+ *  - the library's API ("library"): selection and forcing, two devices
+ *    logging, the mock's HWPT through the tracker, unmaps, every errno,
+ *    failed queries reporting every page, a fault at every kernel call,
+ *    the edges of the address space and random queries against a model.
+ *    The mock's IOMMU_TEST_OP_DIRTY writes the pages the fake's
+ *    fake_dma_write did; mtty's DMA logging and Type1 report nothing
+ *    dirty, which the cases relying on it say;
+ *  - programmable devices ("programmed"): the pages a device wrote while
+ *    it logs (kenv_gen_dma_write) or through vfio_dma_rw() into Type1
+ *    mappings (kenv_gen_dma_rw) through the library, two devices, random
+ *    queries against a model; a driver's own logging page size (2 MiB,
+ *    3000, 2^63, 2^62) and mlx5's checks (a second START, a REPORT before
+ *    START); an mdev-only Type1 container reporting only what its driver
+ *    wrote;
+ *  - the vfio-pci function ("pci", tagged pci: the VM of run-vm.sh
+ *    --pci), without DMA logging or IOMMU dirty tracking: selection and
+ *    forcing, capabilities 0, Type1's every-page scope of a container
+ *    with an IOMMU-backed group.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1216,7 +1215,7 @@ START_TEST(iommufd_mock_matrix)
 }
 END_TEST
 
-/* ------------------------------- moved from test-dirty.c: the helpers */
+/* ---------------------------------------------------------- helpers */
 
 static struct vfiomig_device *open_shared(const char *name, int path, int fd,
 					  uint32_t ioas)
@@ -1471,6 +1470,16 @@ START_TEST(dmalog_two_devices)
 }
 END_TEST
 
+/* 1000 ranges of 1 to 5 pages, one every 64 KiB (a few pages in): more
+ * than the kernel's 256 DMA logging ranges. */
+static void thousand_ranges(struct vfiomig_range *r)
+{
+	for (int i = 0; i < 1000; i++) {
+		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
+		r[i].length = 4096 * (uint64_t)(1 + i % 5);
+	}
+}
+
 /* 1000 ranges planned into the kernel's 256; a second START refused by the
  * library (mtty has no double-start check of its own), a second tracker of
  * the device too, until the first stops. */
@@ -1483,10 +1492,7 @@ START_TEST(dmalog_many_ranges_double_start)
 
 	kenv_ctx_logged(LOG_DEBUG);
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
-	for (int i = 0; i < 1000; i++) {
-		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
-		r[i].length = 4096 * (uint64_t)(1 + i % 5);
-	}
+	thousand_ranges(r);
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), 0);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), -EBUSY);
@@ -2562,7 +2568,7 @@ START_TEST(oracle_type1)
 }
 END_TEST
 
-/* ------------------- programmable devices (moved from test-dirty.c) */
+/* ------------------------------------------------ programmable devices */
 
 /*
  * What a device writes while it logs, and a driver's own logging: the
@@ -2660,10 +2666,7 @@ START_TEST(gen_many_ranges)
 	struct span sp[3];
 
 	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
-	for (int i = 0; i < 1000; i++) {
-		r[i].iova = (uint64_t)i * 64 * KiB + (uint64_t)(i % 7) * 4096;
-		r[i].length = 4096 * (uint64_t)(1 + i % 5);
-	}
+	thousand_ranges(r);
 	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_DMA_LOGGING);
 	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 1000, &ps), 0);
 	sp[0].a = r[0].iova;
@@ -2774,6 +2777,19 @@ START_TEST(gen_oracle_dmalog)
 }
 END_TEST
 
+/* A programmable device for the Type1 cases below: it migrates
+ * (STOP_COPY | P2P, a page of state) and writes guest memory through its
+ * driver (kenv_gen_dma_rw, vfio_dma_rw() on the real kernel). */
+static const char *gen_writer(void)
+{
+	const struct kenv_gen_cfg cfg = {
+		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
+		.state_size = 4096,
+	};
+
+	return kenv_gen_add(&cfg);
+}
+
 /* Guest memory for Type1 mappings a device reads and writes back
  * (kenv_gen_dma_rw): len bytes of address space, none of it reserved or
  * touched before the device's writes.  The fake reads none of it: 2 MiB
@@ -2801,11 +2817,7 @@ static void *gen_guest_mem(uint64_t len, uint64_t *mlen)
  * bitmap limit: test-dirty.c oracle_type1_limit.) */
 START_TEST(gen_oracle_type1)
 {
-	const struct kenv_gen_cfg cfg = {
-		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
-		.state_size = 4096,
-	};
-	const char *g = kenv_gen_add(&cfg);
+	const char *g = gen_writer();
 	struct vfiomig_range r[40];
 	struct vfiomig_device *d;
 	struct vfiomig_dirty *tr;
@@ -2991,11 +3003,7 @@ END_TEST
  * mapping's next shift ORs it into B's first word as well. */
 START_TEST(type1_shift_leaves_bits)
 {
-	const struct kenv_gen_cfg cfg = {
-		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
-		.state_size = 4096,
-	};
-	const char *g = kenv_gen_add(&cfg);
+	const char *g = gen_writer();
 	const uint64_t base = 1 * GiB, p = 4096;
 	const uint64_t r[3][2] = {
 		{ base, p }, { base + 2 * p, 3 * p }, { base + 5 * p, 64 * p },
@@ -3053,11 +3061,7 @@ END_TEST
  * nothing of B. */
 START_TEST(type1_never_shifted)
 {
-	const struct kenv_gen_cfg cfg = {
-		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
-		.state_size = 4096,
-	};
-	const char *g = kenv_gen_add(&cfg);
+	const char *g = gen_writer();
 	const uint64_t base = 1 * GiB, p = 4096;
 	/* A0 one page; A three pages two pages in; B 64 pages after A */
 	struct vfiomig_range r[] = {
@@ -3098,16 +3102,12 @@ END_TEST
  * tracking (contract 9.5; the driver's vfio_dma_rw(), kenv_gen_dma_rw):
  * nothing before, the page written after; NO_CLEAR is accepted but
  * GET_BITMAP clears anyway; an unmap with the bitmap returns the pages
- * written in the mapping, and the mapping is gone.  (Moved from
- * test-dirty.c type1_scope, whose vfio-pci half is pci_type1_scope; mtty,
- * which writes nothing: type1_scope.) */
+ * written in the mapping, and the mapping is gone.  (A container with
+ * the vfio-pci function: pci_type1_scope; mtty, which writes nothing:
+ * type1_scope.) */
 START_TEST(gen_type1_scope)
 {
-	const struct kenv_gen_cfg cfg = {
-		.mig_flags = VFIOMIG_MIG_STOP_COPY | VFIOMIG_MIG_P2P,
-		.state_size = 4096,
-	};
-	const char *g = kenv_gen_add(&cfg);
+	const char *g = gen_writer();
 	const struct vfiomig_range r[] = { { 0, 1 * MiB }, { 4 * MiB, 2 * MiB } };
 	struct span one = { 4 * MiB + 4096, 4 * MiB + 4097 };
 	uint64_t ps = 0, *bm = bm_alloc(8 * MiB / 4096);
@@ -3146,7 +3146,7 @@ START_TEST(gen_type1_scope)
 }
 END_TEST
 
-/* ------------------- the vfio-pci function (moved from test-dirty.c) */
+/* ---------------------------------------------- the vfio-pci function */
 
 /*
  * The vfio-pci function (kenv.h, PCI: edu behind the VM's VT-d, the
@@ -3284,7 +3284,7 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_loop_test(tc, iommufd_mock_matrix, 0, 12);
 	suite_add_tcase(s, tc);
 
-	/* moved from test-dirty.c: the library on mtty and the mock */
+	/* the library on mtty and the mock */
 	tc = tcase_create("library");
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
 	tcase_set_timeout(tc, 300);
@@ -3309,7 +3309,7 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, oracle_type1);
 	suite_add_tcase(s, tc);
 
-	/* moved from test-dirty.c: programmable devices, the pages they
+	/* programmable devices, the pages they
 	 * write while logging and their drivers' own logging */
 	tc = tcase_create("programmed");
 	tcase_add_checked_fixture(tc, kenv_setup, kenv_teardown);
@@ -3326,7 +3326,7 @@ Suite *kcase_dirty_suite(void)
 	tcase_add_test(tc, gen_type1_scope);
 	suite_add_tcase(s, tc);
 
-	/* moved from test-dirty.c: the vfio-pci function (kenv.h, PCI), run
+	/* the vfio-pci function (kenv.h, PCI), run
 	 * by a VM of its own (run-vm.sh --pci, CK_INCLUDE_TAGS=pci; the
 	 * other VM excludes it, CK_EXCLUDE_TAGS=pci) */
 	tc = tcase_create("pci");
