@@ -470,32 +470,41 @@ static unsigned int rounds_until(const struct vfiomig_precopy_policy *pol,
 	return r == 1 ? prog.round : 0;
 }
 
+/* The rounds precopy takes (rounds_until) under no policy, then
+ * stall_rounds 1, stall_rounds 0 (the default 3), max_rounds 2,
+ * dirty_threshold 1 MiB, stall_rounds 1000 with max_rounds 7: want[0..5]. */
+static void policy_rounds(bool never_dirty, const unsigned int want[6])
+{
+	VFIOMIG_OPTS(vfiomig_precopy_policy, pol);
+
+	ck_assert_uint_eq(rounds_until(NULL, never_dirty), want[0]);
+	pol.stall_rounds = 1;
+	ck_assert_uint_eq(rounds_until(&pol, never_dirty), want[1]);
+	pol.stall_rounds = 0;                           /* 0 = default 3 */
+	ck_assert_uint_eq(rounds_until(&pol, never_dirty), want[2]);
+	pol.max_rounds = 2;
+	ck_assert_uint_eq(rounds_until(&pol, never_dirty), want[3]);
+	pol.max_rounds = 0;
+	pol.dirty_threshold = 1u << 20;
+	ck_assert_uint_eq(rounds_until(&pol, never_dirty), want[4]);
+	pol.dirty_threshold = 0;
+	pol.stall_rounds = 1000;
+	pol.max_rounds = 7;
+	ck_assert_uint_eq(rounds_until(&pol, never_dirty), want[5]);
+}
+
 /* Whatever the policy, precopy ends with the round that drained the
  * initial data when nothing is dirty (mtty: dirty_bytes always 0); the
  * stall, max-rounds and threshold counts need a dirtying device
  * (gen_precopy_policy). */
 START_TEST(precopy_policy)
 {
-	VFIOMIG_OPTS(vfiomig_precopy_policy, pol);
 	VFIOMIG_OPTS(vfiomig_precopy_progress, prog);
 	struct vfiomig_io io = { .sz = sizeof(io), .kind = VFIOMIG_IO_BUF };
 	char small[4];
 
 	up(paths[_i], paths[_i]);
-	ck_assert_uint_eq(rounds_until(NULL, true), 1);
-	pol.stall_rounds = 1;
-	ck_assert_uint_eq(rounds_until(&pol, true), 1);
-	pol.stall_rounds = 0;                           /* 0 = default 3 */
-	ck_assert_uint_eq(rounds_until(&pol, true), 1);
-	pol.max_rounds = 2;
-	ck_assert_uint_eq(rounds_until(&pol, true), 1);
-	pol.max_rounds = 0;
-	pol.dirty_threshold = 1u << 20;
-	ck_assert_uint_eq(rounds_until(&pol, true), 1);
-	pol.dirty_threshold = 0;
-	pol.stall_rounds = 1000;
-	pol.max_rounds = 7;
-	ck_assert_uint_eq(rounds_until(&pol, true), 1);
+	policy_rounds(true, (const unsigned int[6]){ 1, 1, 1, 1, 1, 1 });
 
 	/* A round that cannot drain the initial data never switches early. */
 	ck_assert_int_eq(vfiomig_state_set(src, ST(PRE_COPY), NULL), 0);
@@ -1484,26 +1493,13 @@ END_TEST
 START_TEST(gen_precopy_policy)
 {
 	struct kenv_gen_cfg cfg = big;
-	VFIOMIG_OPTS(vfiomig_precopy_policy, pol);
 
 	cfg.state_size = 256u << 10;
 	cfg.precopy_initial = 64u << 10;
 	cfg.precopy_dirty = 16u << 10;
 	gen_up(&cfg, paths[_i], paths[_i]);
-	ck_assert_uint_eq(rounds_until(NULL, false), 4); /* stall x3 */
-	pol.stall_rounds = 1;
-	ck_assert_uint_eq(rounds_until(&pol, false), 2);
-	pol.stall_rounds = 0;                           /* 0 = default 3 */
-	ck_assert_uint_eq(rounds_until(&pol, false), 4);
-	pol.max_rounds = 2;
-	ck_assert_uint_eq(rounds_until(&pol, false), 2);
-	pol.max_rounds = 0;
-	pol.dirty_threshold = 1u << 20;
-	ck_assert_uint_eq(rounds_until(&pol, false), 1);
-	pol.dirty_threshold = 0;
-	pol.stall_rounds = 1000;
-	pol.max_rounds = 7;
-	ck_assert_uint_eq(rounds_until(&pol, false), 7);
+	/* no policy: stall x3 */
+	policy_rounds(false, (const unsigned int[6]){ 4, 2, 4, 2, 1, 7 });
 	down();
 }
 END_TEST
