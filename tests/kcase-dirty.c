@@ -2512,13 +2512,66 @@ START_TEST(oracle_dmalog)
 }
 END_TEST
 
-START_TEST(oracle_type1)
+static void oracle_dirty_gen(struct model *m, const char *uuid,
+			     const struct vfiomig_range *r, size_t nr, int count,
+			     bool rw);
+
+/* The Type1 oracle on d: 40 mappings of mem (oracle_ranges: on 64 KiB,
+ * so 4K and 64K queries can take whole ones; groups start anywhere in a
+ * caller's word), 150 random queries of groups of them at 4 KiB or 64 KiB
+ * caller pages against model m (reset first), device g writing a few
+ * spans through vfio_dma_rw() before each (g NULL: nothing written). */
+static void t1_oracle_groups(struct vfiomig_device **d, const char *g,
+			     void *mem, struct model *m)
 {
 	struct vfiomig_range r[40];
-	struct vfiomig_device *d;
 	struct vfiomig_dirty *tr;
-	static struct model m;
 	uint64_t ps = 4096;
+
+	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
+	for (size_t i = 0; i < 40; i++)
+		ck_assert_int_eq(map_dma(*d, mem, r[i].iova, r[i].length), 0);
+	memset(m, 0, sizeof(*m));
+	tr = tracker_b(d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
+	for (int it = 0; it < 150; it++) {
+		size_t i = trnd() % 40, j = i + trnd() % (40 - i);
+		uint64_t iova = r[i].iova;
+		uint64_t len = r[j].iova + r[j].length - iova;
+
+		ps = trnd() % 2 ? 4096 : 64 * KiB;
+		if (g)
+			oracle_dirty_gen(m, g, r, 40, 1 + it % 7, true);
+		oracle_query(tr, m, 1, iova, len, ps, false);
+	}
+	vfiomig_dirty_free(tr);
+}
+
+/* The same over one 64 GiB mapping of mem (2 MiB of bitmap, larger than
+ * the scratch buffer): 6 queries at 4 KiB, 4 KiB and 64 KiB pages. */
+static void t1_oracle_big(struct vfiomig_device **d, const char *g,
+			  void *mem, struct model *m)
+{
+	struct vfiomig_range big = { 64 * GiB, 64 * GiB };
+	struct vfiomig_dirty *tr;
+	uint64_t ps = 4096;
+
+	ck_assert_int_eq(map_dma(*d, mem, big.iova, big.length), 0);
+	tr = tracker_b(d, 1, VFIOMIG_DIRTY_TYPE1);
+	ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
+	for (int it = 0; it < 6; it++) {
+		if (g)
+			oracle_dirty_gen(m, g, &big, 1, 30, true);
+		oracle_query(tr, m, 1, big.iova, big.length,
+			     it % 3 == 2 ? 64 * KiB : 4096, false);
+	}
+	vfiomig_dirty_free(tr);
+}
+
+START_TEST(oracle_type1)
+{
+	struct vfiomig_device *d;
+	static struct model m;
 	void *mem;
 
 	d = kenv_open(KENV_MTTY2_UUID, VFIOMIG_IOMMU_TYPE1);
@@ -2531,37 +2584,11 @@ START_TEST(oracle_type1)
 	mem = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(mem, MAP_FAILED);
-	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
-	for (size_t i = 0; i < 40; i++)
-		ck_assert_int_eq(map_dma(d, mem, r[i].iova, r[i].length), 0);
-	memset(&m, 0, sizeof(m));
-	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
-	for (int it = 0; it < 150; it++) {
-		size_t i = trnd() % 40, j = i + trnd() % (40 - i);
-		uint64_t iova = r[i].iova;
-		uint64_t len = r[j].iova + r[j].length - iova;
-
-		ps = trnd() % 2 ? 4096 : 64 * KiB;
-		oracle_query(tr, &m, 1, iova, len, ps, false);
-	}
-	vfiomig_dirty_free(tr);
-
+	t1_oracle_groups(&d, NULL, mem, &m);
 	/* One mapping whose bitmap is larger than the scratch buffer (64 GiB:
 	 * 2 MiB of bitmap): direct, or with a buffer of its own for the
 	 * call (ACCUMULATE, conversion). */
-	{
-		struct vfiomig_range big = { 64 * GiB, 64 * GiB };
-
-		ck_assert_int_eq(map_dma(d, mem, big.iova, big.length), 0);
-		tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
-		ps = 4096;
-		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
-		for (int it = 0; it < 6; it++)
-			oracle_query(tr, &m, 1, big.iova, big.length,
-				     it % 3 == 2 ? 64 * KiB : 4096, false);
-		vfiomig_dirty_free(tr);
-	}
+	t1_oracle_big(&d, NULL, mem, &m);
 	ck_assert_uint_eq(m.n, 0);
 	vfiomig_device_free(d);
 	munmap(mem, 2 * MiB);
@@ -2818,51 +2845,18 @@ static void *gen_guest_mem(uint64_t len, uint64_t *mlen)
 START_TEST(gen_oracle_type1)
 {
 	const char *g = gen_writer();
-	struct vfiomig_range r[40];
 	struct vfiomig_device *d;
-	struct vfiomig_dirty *tr;
 	static struct model m;
-	uint64_t ps = 4096, mlen;
+	uint64_t mlen;
 	void *mem;
 
 	d = kenv_open(g, VFIOMIG_IOMMU_TYPE1);
-	/* mappings on 64 KiB, so 4K and 64K queries can take whole ones;
-	 * groups start anywhere in a caller's word */
-	oracle_ranges(r, 40, 1 * GiB, 64 * KiB);
 	mem = gen_guest_mem(300 * 64 * KiB, &mlen);
-	for (size_t i = 0; i < 40; i++)
-		ck_assert_int_eq(map_dma(d, mem, r[i].iova, r[i].length), 0);
-	memset(&m, 0, sizeof(m));
-	tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
-	ck_assert_int_eq(vfiomig_dirty_start(tr, r, 40, &ps), 0);
-	for (int it = 0; it < 150; it++) {
-		size_t i = trnd() % 40, j = i + trnd() % (40 - i);
-		uint64_t iova = r[i].iova;
-		uint64_t len = r[j].iova + r[j].length - iova;
-
-		ps = trnd() % 2 ? 4096 : 64 * KiB;
-		oracle_dirty_gen(&m, g, r, 40, 1 + it % 7, true);
-		oracle_query(tr, &m, 1, iova, len, ps, false);
-	}
-	vfiomig_dirty_free(tr);
+	t1_oracle_groups(&d, g, mem, &m);
 	munmap(mem, mlen);
-
-	{
-		struct vfiomig_range big = { 64 * GiB, 64 * GiB };
-
-		mem = gen_guest_mem(big.length, &mlen);
-		ck_assert_int_eq(map_dma(d, mem, big.iova, big.length), 0);
-		memset(&m, 0, sizeof(m));
-		tr = tracker_b(&d, 1, VFIOMIG_DIRTY_TYPE1);
-		ps = 4096;
-		ck_assert_int_eq(vfiomig_dirty_start(tr, &big, 1, &ps), 0);
-		for (int it = 0; it < 6; it++) {
-			oracle_dirty_gen(&m, g, &big, 1, 30, true);
-			oracle_query(tr, &m, 1, big.iova, big.length,
-				     it % 3 == 2 ? 64 * KiB : 4096, false);
-		}
-		vfiomig_dirty_free(tr);
-	}
+	mem = gen_guest_mem(64 * GiB, &mlen);
+	memset(&m, 0, sizeof(m));
+	t1_oracle_big(&d, g, mem, &m);
 	vfiomig_device_free(d);
 	munmap(mem, mlen);
 }
