@@ -166,18 +166,19 @@ END_TEST
 /* A VFIO_DEVICE_FEATURE call with a payload of n bytes; -errno or 0. */
 static int feature(int fd, uint32_t flags, void *payload, size_t n)
 {
-	struct {
-		struct vfio_device_feature h;
-		uint64_t data[4];
-	} f = { .h = { .argsz = (uint32_t)(sizeof(f.h) + n), .flags = flags } };
+	uint64_t buf[(sizeof(struct vfio_device_feature) + 32) / 8];
+	struct vfio_device_feature *f = (void *)buf;
 
-	ck_assert_uint_le(n, sizeof(f.data));
+	ck_assert_uint_le(sizeof(*f) + n, sizeof(buf));
+	memset(buf, 0, sizeof(buf));
+	f->argsz = (uint32_t)(sizeof(*f) + n);
+	f->flags = flags;
 	if (n)
-		memcpy(f.data, payload, n);
-	if (ioctl(fd, VFIO_DEVICE_FEATURE, &f))
+		memcpy(f->data, payload, n);
+	if (ioctl(fd, VFIO_DEVICE_FEATURE, f))
 		return -errno;
 	if (n)
-		memcpy(payload, f.data, n);
+		memcpy(payload, f->data, n);
 	return 0;
 }
 
