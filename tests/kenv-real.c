@@ -247,41 +247,75 @@ const char *kenv_pci_cdev(void)
  * /sys/bus/mdev/devices/UUID/mtest/ (root only); guest-init.sh created
  * KENV_GEN_MAX instances. */
 
+/* Open knob of device uuid (a failure fails the case). */
+static int gen_open(const char *uuid, const char *knob, int flags)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/%s", uuid,
+		 knob);
+	fd = open(path, flags | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Write the formatted value to a knob: 0, or the driver's -errno. */
+static int gen_vwrite(const char *uuid, const char *knob, const char *fmt,
+		      va_list ap)
+{
+	char val[128];
+	int fd = gen_open(uuid, knob, O_WRONLY), n, ret = 0;
+	ssize_t w;
+
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	w = write(fd, val, (size_t)n);
+	if (w < 0)
+		ret = -errno;
+	else
+		ck_assert_msg(w == n, "short write of %s to %s of %s", val,
+			      knob, uuid);
+	close(fd);
+	return ret;
+}
+
+static int gen_write(const char *uuid, const char *knob, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int gen_write(const char *uuid, const char *knob, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = gen_vwrite(uuid, knob, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* The same, where the write must succeed. */
 static void gen_knob(const char *uuid, const char *knob, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void gen_knob(const char *uuid, const char *knob, const char *fmt, ...)
 {
-	char path[PATH_MAX], val[128];
 	va_list ap;
-	ssize_t n;
-	int fd;
+	int ret;
 
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/%s", uuid,
-		 knob);
 	va_start(ap, fmt);
-	vsnprintf(val, sizeof(val), fmt, ap);
+	ret = gen_vwrite(uuid, knob, fmt, ap);
 	va_end(ap);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	n = write(fd, val, strlen(val));
-	ck_assert_msg(n == (ssize_t)strlen(val), "write %s to %s: %s", val,
-		      path, n < 0 ? strerror(errno) : "short");
-	close(fd);
+	ck_assert_msg(ret == 0, "write %s of %s: %s", knob, uuid,
+		      strerror(-ret));
 }
 
 static uint64_t gen_read_knob(const char *uuid, const char *knob)
 {
-	char path[PATH_MAX], val[64];
-	ssize_t n;
-	int fd;
+	char val[64];
+	int fd = gen_open(uuid, knob, O_RDONLY);
+	ssize_t n = read(fd, val, sizeof(val) - 1);
 
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/%s", uuid,
-		 knob);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	n = read(fd, val, sizeof(val) - 1);
-	ck_assert_msg(n > 0, "read %s: %s", path, strerror(errno));
+	ck_assert_msg(n > 0, "read %s of %s: %s", knob, uuid, strerror(errno));
 	close(fd);
 	val[n] = '\0';
 	return strtoull(val, NULL, 0);
@@ -324,22 +358,18 @@ void kenv_gen_fill(const char *uuid, uint32_t seed)
 size_t kenv_gen_blob(const char *uuid, void *buf, size_t len)
 {
 	size_t size = (size_t)gen_read_knob(uuid, "state_size"), done = 0;
-	char path[PATH_MAX];
 	int fd;
 
 	if (!buf || !len)
 		return size;
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/blob",
-		 uuid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	fd = gen_open(uuid, "blob", O_RDONLY);
 	if (len > size)
 		len = size;
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)buf + done, len - done,
 				  (off_t)done);
 
-		ck_assert_msg(n > 0, "read %s at %zu: %s", path, done,
+		ck_assert_msg(n > 0, "read blob of %s at %zu: %s", uuid, done,
 			      n < 0 ? strerror(errno) : "end of file");
 		done += (size_t)n;
 	}
@@ -370,19 +400,8 @@ void kenv_gen_dma_write(const char *uuid, uint64_t iova, uint64_t len)
 
 int kenv_gen_dma_rw(const char *uuid, uint64_t iova, uint64_t len)
 {
-	char path[PATH_MAX], val[64];
-	int fd, n, ret = 0;
-
-	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/mtest/dma_rw",
-		 uuid);
-	n = snprintf(val, sizeof(val), "%llu %llu", (unsigned long long)iova,
-		     (unsigned long long)len);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	if (write(fd, val, (size_t)n) != n)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return gen_write(uuid, "dma_rw", "%llu %llu", (unsigned long long)iova,
+			 (unsigned long long)len);
 }
 
 void kenv_gen_set_log_pgsize(const char *uuid, uint64_t page_size)
