@@ -1105,10 +1105,11 @@ static bool word_aligned(uint64_t off, uint64_t kps)
 /*
  * A kernel that reads whole ranges and writes whole words (Type1): the
  * ranges inside the query (none split, check_range saw to it) in groups
- * of consecutive ones, each starting a word of its group's bitmap.  Straight into the caller's bitmap when the page
- * sizes match, the bitmap was cleared (no ACCUMULATE: the kernel writes
- * zeros too, and leaves words over holes alone) and the group starts a
- * word: then a group's bitmap may be as large as the kernel allows.
+ * of consecutive ones, each starting a word of its group's bitmap
+ * (word_aligned).  Straight into the caller's bitmap when the page sizes
+ * match, the bitmap was cleared (no ACCUMULATE: the kernel writes zeros
+ * too, and leaves words over holes alone) and the group starts a word:
+ * then a group's bitmap may be as large as the kernel allows.
  * Otherwise through the scratch buffer, groups as large as it holds; a
  * single range larger than that needs a buffer of its own for the call.
  */
