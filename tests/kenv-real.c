@@ -262,6 +262,9 @@ static int gen_open(const char *uuid, const char *knob, int flags)
 
 /* Write the formatted value to a knob: 0, or the driver's -errno. */
 static int gen_vwrite(const char *uuid, const char *knob, const char *fmt,
+		      va_list ap) __attribute__((format(printf, 3, 0)));
+
+static int gen_vwrite(const char *uuid, const char *knob, const char *fmt,
 		      va_list ap)
 {
 	char val[128];
